@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.loopwatch import LoopWatchdog
+
+# A callback that holds the loop this long fails the test (see tests/loopwatch.py).
+LOOP_BLOCK_THRESHOLD_S = float(os.environ.get("VANTAGE_TEST_LOOP_BLOCK_S", "1.0"))
+
+
+@pytest.fixture(autouse=True)
+async def _fail_when_event_loop_blocked(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    if request.node.get_closest_marker("allow_loop_block"):
+        yield
+        return
+    watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold=LOOP_BLOCK_THRESHOLD_S)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.stop()
+    if watchdog.stalls:
+        pytest.fail(
+            f"the event loop was blocked for {max(watchdog.stalls):.2f}s "
+            f"(threshold {LOOP_BLOCK_THRESHOLD_S}s): blocking work on the loop",
+            pytrace=False,
+        )
+
+
+def netns_unavailable_reason() -> str | None:
+    """Why tests that build network namespaces cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "needs root for ip netns and tc (CI runs as root)"
+    for tool in ("ip", "tc"):
+        if shutil.which(tool) is None:
+            return f"{tool} (iproute2) is not installed"
+    return None
