@@ -1,0 +1,105 @@
+"""The userspace relay `vantage demo` throttles with: real aiohttp servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from vantage.relay import ThrottlingRelay, TokenBucket
+
+RATE = 16_250  # 130 kbit/s, the March 2021 Twitter throttle
+PAYLOAD = bytes((i * 7 + (i >> 8)) % 251 for i in range(600_000))
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[int]:
+    async def blob(request: web.Request) -> web.Response:
+        size = int(request.query.get("size", len(PAYLOAD)))
+        return web.Response(body=PAYLOAD[:size], content_type="application/octet-stream")
+
+    app = web.Application()
+    app.router.add_get("/blob", blob)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield int(port)
+    finally:
+        await runner.cleanup()
+
+
+async def _download(url: str) -> tuple[bytes, float]:
+    async with aiohttp.ClientSession() as session:
+        t0 = time.monotonic()
+        async with session.get(url) as resp:
+            assert resp.status == 200
+            body = await resp.read()
+        return body, time.monotonic() - t0
+
+
+async def test_downstream_rate_holds_within_15_percent(origin: int) -> None:
+    size = 60_000
+    async with ThrottlingRelay(
+        upstream_host="127.0.0.1", upstream_port=origin, downstream_rate=RATE
+    ) as relay:
+        assert relay.port > 0
+        body, elapsed = await _download(f"http://127.0.0.1:{relay.port}/blob?size={size}")
+    assert body == PAYLOAD[:size]
+    rate = size / elapsed
+    assert abs(rate - RATE) / RATE <= 0.15, f"{rate:.0f} B/s through a {RATE} B/s relay"
+
+
+async def test_unthrottled_passthrough_is_byte_identical_and_fast(origin: int) -> None:
+    async with ThrottlingRelay(upstream_host="127.0.0.1", upstream_port=origin) as relay:
+        body, elapsed = await _download(f"http://127.0.0.1:{relay.port}/blob")
+        # a second request on a fresh connection also works
+        body2, _ = await _download(f"http://127.0.0.1:{relay.port}/blob?size=1000")
+    assert hashlib.sha256(body).digest() == hashlib.sha256(PAYLOAD).digest()
+    assert body2 == PAYLOAD[:1000]
+    assert elapsed < 5, f"600 kB unthrottled took {elapsed:.1f}s"
+    assert relay.bytes_down >= len(PAYLOAD)
+
+
+async def test_two_connections_share_the_downstream_bucket(origin: int) -> None:
+    size = 24_000
+    async with ThrottlingRelay(
+        upstream_host="127.0.0.1", upstream_port=origin, downstream_rate=RATE
+    ) as relay:
+        url = f"http://127.0.0.1:{relay.port}/blob?size={size}"
+        t0 = time.monotonic()
+        results = await asyncio.gather(_download(url), _download(url))
+        elapsed = time.monotonic() - t0
+    assert all(body == PAYLOAD[:size] for body, _ in results)
+    rate = 2 * size / elapsed
+    assert abs(rate - RATE) / RATE <= 0.2, f"{rate:.0f} B/s for two downloads sharing the line"
+
+
+async def test_upstream_unreachable_closes_the_client() -> None:
+    # a port nobody listens on: bind one, note it, close it
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    dead_port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    async with ThrottlingRelay(upstream_host="127.0.0.1", upstream_port=dead_port) as relay:
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        data = await asyncio.wait_for(reader.read(100), 5)
+        assert data == b""
+        writer.close()
+
+
+async def test_bad_arguments_name_the_field() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        TokenBucket(rate=0)
+    with pytest.raises(ValueError, match="upstream_port"):
+        ThrottlingRelay(upstream_host="127.0.0.1", upstream_port=0)
+    bucket = TokenBucket(rate=1000, capacity=10)
+    with pytest.raises(ValueError, match="capacity"):
+        await bucket.consume(11)
