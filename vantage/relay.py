@@ -157,6 +157,11 @@ class ThrottlingRelay:
         self._connections.add(task)
         try:
             await self._relay(client_reader, client_writer)
+        except asyncio.CancelledError:
+            # aclose() cancels live connections; end this top-level task quietly, because
+            # asyncio.streams (3.11) calls task.exception() on it and would log the
+            # CancelledError as an error
+            client_writer.transport.abort()
         finally:
             self._connections.discard(task)
 
