@@ -1,14 +1,129 @@
-"""Placeholder: filled in by its own change."""
+"""``vantage agent``: dial out to a coordinator and run the probes it assigns."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import re
+import signal
+import uuid
+from pathlib import Path
 from typing import Any
+
+from vantage.config import load_toml, parse_key_values, pick, secret
+from vantage.errors import UsageError
+from vantage.logs import configure_logging
+
+HELP = """\
+Connect to a coordinator (the agent always dials out, so it works behind NAT), say which
+region it stands in, and run the probe tasks it is given. Results are kept in a durable
+outbox under --state-dir until the coordinator acknowledges them, so a lost link or a
+restart loses nothing. The agent id is kept in --state-dir and stays the same across
+restarts.
+
+The token comes from VANTAGE_AGENT_TOKEN (or the file in VANTAGE_AGENT_TOKEN_FILE).
+Probes refuse loopback, private, link-local, CGNAT, multicast and reserved addresses
+unless --allow-private-targets is given (labs and tests).
+
+Every flag can also come from VANTAGE_<FLAG> (e.g. VANTAGE_REGION) or from [agent] in the
+--config TOML file."""
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
 
 
 def register(sub: Any) -> None:
-    del sub
+    p = sub.add_parser(
+        "agent", help="run a probe agent", description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML file with an [agent] table")
+    p.add_argument("--coordinator", help="coordinator HOST:PORT (default 127.0.0.1:50051)")
+    p.add_argument("--region", help="where this agent stands, e.g. de-fra (required)")
+    p.add_argument("--id", dest="agent_id", help="agent id (default: generated once, kept in --state-dir)")
+    p.add_argument("--country", help="ISO country code, e.g. DE")
+    p.add_argument("--asn", type=int, help="the network's AS number")
+    p.add_argument("--label", action="append", metavar="K=V", help="a label for selectors (repeatable)")
+    p.add_argument("--concurrency", type=int, help="tasks run at once (default 8)")
+    p.add_argument("--state-dir", help="outbox and id (default ./vantage-agent-state)")
+    p.add_argument("--allow-private-targets", action="store_true", default=None,
+                   help="let probes reach private and loopback addresses (labs, tests)")
+    p.add_argument("--ca", help="PEM CA bundle to verify the coordinator's TLS certificate")
+    p.add_argument("--outbox-max", type=int, help="results kept unacked before the oldest is dropped (default 10000)")
+    p.add_argument("--log-level", default=None, help="debug, info, warning, error (default info)")
+    p.set_defaults(func=run)
 
 
-def _unused(args: argparse.Namespace) -> int:
+def build_config(args: argparse.Namespace) -> Any:
+    from agent.probes.base import Limits
+    from agent.session import AgentConfig
+
+    toml = load_toml(args.config, "agent")
+    region = pick(args.region, "VANTAGE_REGION", toml, "region", None)
+    if not region:
+        raise UsageError("--region: is required (e.g. --region de-fra)")
+    if not REGION_RE.match(region):
+        raise UsageError(f"--region: {region!r} is malformed (letters, digits, - _ . :)")
+    state_dir = Path(pick(args.state_dir, "VANTAGE_STATE_DIR", toml, "state_dir", "vantage-agent-state"))
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--state-dir: cannot create {state_dir}: {exc.strerror}") from None
+    agent_id = pick(args.agent_id, "VANTAGE_AGENT_ID", toml, "id", None)
+    id_file = state_dir / "agent_id"
+    if agent_id is None:
+        if id_file.exists():
+            agent_id = id_file.read_text().strip()
+        else:
+            agent_id = f"{region}-{uuid.uuid4().hex[:8]}"
+    if not ID_RE.match(agent_id):
+        raise UsageError(f"--id: {agent_id!r} is malformed (letters, digits, - _ . :)")
+    if not id_file.exists() or id_file.read_text().strip() != agent_id:
+        id_file.write_text(agent_id + "\n")
+    concurrency = int(pick(args.concurrency, "VANTAGE_CONCURRENCY", toml, "concurrency", 8))
+    if not 1 <= concurrency <= 256:
+        raise UsageError("--concurrency: must be between 1 and 256")
+    asn = int(pick(args.asn, "VANTAGE_ASN", toml, "asn", 0))
+    if not 0 <= asn < 2**32:
+        raise UsageError("--asn: must be between 0 and 4294967295")
+    country = str(pick(args.country, "VANTAGE_COUNTRY", toml, "country", "")).upper()
+    if country and not re.match(r"^[A-Z]{2}$", country):
+        raise UsageError(f"--country: {country!r} is not a two-letter code")
+    ca = pick(args.ca, "VANTAGE_CA", toml, "ca", None)
+    if ca is not None and not Path(ca).is_file():
+        raise UsageError(f"--ca: no such file {ca}")
+    allow = str(pick(args.allow_private_targets, "VANTAGE_ALLOW_PRIVATE_TARGETS", toml, "allow_private_targets", False)).lower() in ("1", "true", "yes")
+    outbox_max = int(pick(args.outbox_max, "VANTAGE_OUTBOX_MAX", toml, "outbox_max", 10_000))
+    if outbox_max < 1:
+        raise UsageError("--outbox-max: must be at least 1")
+    labels = parse_key_values(args.label, "--label") or dict(toml.get("labels", {}))
+    return AgentConfig(
+        coordinator=pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", "127.0.0.1:50051"),
+        region=region,
+        agent_id=agent_id,
+        state_dir=state_dir,
+        country=country,
+        asn=asn,
+        labels=labels,
+        concurrency=concurrency,
+        limits=Limits(allow_private_targets=allow),
+        token=secret("VANTAGE_AGENT_TOKEN"),
+        ca_file=Path(ca) if ca else None,
+        outbox_max=outbox_max,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(pick(args.log_level, "VANTAGE_LOG_LEVEL", {}, "", "info"))
+    config = build_config(args)
+    from agent.session import Agent
+
+    async def main() -> None:
+        agent = Agent(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, agent.shutdown)
+        await agent.run()
+
+    asyncio.run(main())
     return 0

@@ -1,14 +1,373 @@
-"""Placeholder: filled in by its own change."""
+"""Client commands: submit, jobs, job, results, agents, cancel, verdicts.
+
+Tables for people, ``--json`` for scripts (field names as in the protos). The coordinator
+comes from --coordinator or VANTAGE_COORDINATOR (default 127.0.0.1:50051), the token from
+VANTAGE_API_TOKEN (or VANTAGE_API_TOKEN_FILE), the CA from --ca or VANTAGE_CA.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from vantage.config import parse_duration, parse_key_values, pick, secret
+from vantage.errors import UsageError
+
+STATE_NAMES = {0: "unspecified", 1: "pending", 2: "running", 3: "done", 4: "cancelled", 5: "failed"}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coordinator", help="HOST:PORT (default $VANTAGE_COORDINATOR or 127.0.0.1:50051)")
+    p.add_argument("--ca", help="PEM CA bundle: use TLS and verify the coordinator with it")
 
 
 def register(sub: Any) -> None:
-    del sub
+    p = sub.add_parser(
+        "submit", help="submit a probe job",
+        description="Submit a job: run probe KIND against each TARGET from the selected agents, "
+        "once or every --every for --count rounds (or --until a time).",
+        epilog="examples:\n"
+        "  vantage submit http https://example.org/ --regions de-fra,ru-msk --wait\n"
+        "  vantage submit throughput https://host/file --every 30s --count 10 "
+        "-o control=https://neutral/file -o max_seconds=5\n"
+        "  vantage submit dns example.org -o resolver=9.9.9.9 --per-region 2 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(p)
+    p.add_argument("kind", help="probe kind: dns, tcp, tls, http, throughput")
+    p.add_argument("targets", nargs="+", metavar="TARGET", help="what to measure (host, host:port or URL)")
+    p.add_argument("--regions", help="comma-separated regions (default: every region)")
+    p.add_argument("--countries", help="comma-separated country codes")
+    p.add_argument("--asns", help="comma-separated AS numbers")
+    p.add_argument("--label", action="append", metavar="K=V", help="agent label to match (repeatable)")
+    p.add_argument("--agents", help="comma-separated agent ids")
+    p.add_argument("--per-region", type=int, default=0, help="at most N agents per region (default all)")
+    p.add_argument("--every", help="repeat at this interval, e.g. 30s (minimum 5s)")
+    p.add_argument("--count", type=int, default=0, help="rounds of a periodic job")
+    p.add_argument("--until", help="run a periodic job until this time (ISO 8601, UTC if no zone)")
+    p.add_argument("--spread", help="spread each round's starts over this long (default 0)")
+    p.add_argument("--timeout", help="per-task deadline (default 60s)")
+    p.add_argument("-o", "--option", action="append", metavar="K=V", help="probe option (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait for the job to end, showing progress")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("jobs", help="list jobs")
+    _common(p)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("job", help="show one job")
+    _common(p)
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_job)
+
+    p = sub.add_parser("results", help="show a job's results")
+    _common(p)
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--follow", action="store_true", help="keep printing results until the job ends")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("agents", help="list agents")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_agents)
+
+    p = sub.add_parser("cancel", help="cancel a job")
+    _common(p)
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("verdicts", help="show the current verdict table")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verdicts)
 
 
-def _unused(args: argparse.Namespace) -> int:
+# ------------------------------------------------------------------ plumbing
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from coordinator.client import DEFAULT_COORDINATOR, VantageClient
+
+    address = pick(args.coordinator, "VANTAGE_COORDINATOR", {}, "", DEFAULT_COORDINATOR)
+    ca = pick(args.ca, "VANTAGE_CA", {}, "", None)
+    if ca is not None and not Path(ca).is_file():
+        raise UsageError(f"--ca: no such file {ca}")
+    return VantageClient(address, token=secret("VANTAGE_API_TOKEN"), ca_file=Path(ca) if ca else None)
+
+
+def _call(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        details = exc.details() if hasattr(exc, "details") else str(exc)
+        name = code.name if code is not None else "ERROR"
+        if code == grpc.StatusCode.UNAVAILABLE:
+            details = f"coordinator unreachable ({details})"
+        raise UsageError(f"{name}: {details}") from None
+
+
+def _dict(msg: Message) -> dict[str, Any]:
+    return MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def _job_dict(job: Any) -> dict[str, Any]:
+    d = _dict(job)
+    d["state"] = STATE_NAMES.get(job.state, str(job.state))
+    return d
+
+
+def _ts(t: float) -> str:
+    if not t:
+        return "-"
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Any = None) -> None:
+    out = out or sys.stdout
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line.rstrip(), file=out)
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+def _csv(text: str | None) -> list[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+def _parse_until(text: str) -> float:
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--until: {text!r} is not an ISO 8601 time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def _result_summary(r: Any) -> str:
+    data = MessageToDict(r.result.data)
+    if r.result.failure:
+        return f"{r.result.failure} {r.result.failure_detail}".strip()
+    kind = r.result.kind
+    if kind == "throughput":
+        s = f"{data.get('bytes_per_second', 0) / 1000:.1f} kB/s"
+        if "ratio" in data and data["ratio"] is not None:
+            s += f" ratio {data['ratio']:.2f}"
+        return s
+    if kind == "http":
+        return f"HTTP {int(data.get('status', 0))} {int(data.get('body_length', 0))} bytes"
+    if kind == "dns":
+        return " ".join(str(a) for a in data.get("answers", []))[:60] or data.get("rcode", "")
+    if kind == "tls":
+        return f"{data.get('version', '')} {data.get('alpn', '') or ''}".strip()
+    return f"{data.get('address', '')}".strip() or "ok"
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    options = parse_key_values(args.option, "--option")
+    labels = parse_key_values(args.label, "--label")
+    every = parse_duration(args.every, "--every") if args.every else 0.0
+    spread = parse_duration(args.spread, "--spread") if args.spread else 0.0
+    timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 0.0
+    until = _parse_until(args.until) if args.until else 0.0
+    try:
+        asns = [int(a) for a in _csv(args.asns)]
+    except ValueError:
+        raise UsageError(f"--asns: {args.asns!r} is not a list of numbers") from None
+    if args.count < 0 or args.per_region < 0:
+        raise UsageError("--count and --per-region must not be negative")
+    count = args.count if every else (args.count or 0)
+    with _client(args) as client:
+        job = _call(
+            lambda: client.submit(
+                args.kind, args.targets, options=options, regions=_csv(args.regions),
+                countries=[c.upper() for c in _csv(args.countries)], asns=asns, labels=labels,
+                agent_ids=_csv(args.agents), per_region=args.per_region, every_s=every,
+                count=count, until=until, spread_s=spread, timeout_s=timeout,
+            )
+        )
+        if not args.wait:
+            if args.json:
+                print(json.dumps(_job_dict(job), indent=2))
+            else:
+                print(f"job {job.job_id} accepted: {job.tasks_expected or 'open-ended'} tasks expected")
+            return 0
+        final = _wait(client, job, quiet=args.json)
+        if args.json:
+            print(json.dumps(_job_dict(final), indent=2))
+        else:
+            print(
+                f"job {final.job_id} {STATE_NAMES[final.state]}: {final.tasks_done} results, "
+                f"{final.tasks_failed} tasks failed"
+            )
+        return 0 if STATE_NAMES[final.state] == "done" else 1
+
+
+def _wait(client: Any, job: Any, *, quiet: bool) -> Any:
+    """Follow the job to its end, printing 'done of expected' progress to stderr."""
+    state = {"done": 0, "final": job}
+    tty = sys.stderr.isatty()
+
+    def consume() -> None:
+        for event in client.watch(job.job_id, follow=True):
+            which = event.WhichOneof("event")
+            if which in ("result", "task_failed"):
+                state["done"] += 1
+                if not quiet:
+                    expected = state["final"].tasks_expected or "?"
+                    print(
+                        f"progress: {state['done']} of {expected} tasks",
+                        end="\r" if tty else "\n", file=sys.stderr, flush=True,
+                    )
+            elif which == "job_end":
+                state["final"] = event.job_end
+
+    _call(consume)
+    if not quiet and tty:
+        print(file=sys.stderr)
+    return state["final"]
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        jobs = _call(lambda: client.list_jobs(args.limit))
+    if args.json:
+        print(json.dumps([_job_dict(j) for j in jobs], indent=2))
+        return 0
+    print_table(
+        ["job", "state", "kind", "targets", "rounds", "done", "failed", "expected", "created"],
+        [
+            (j.job_id, STATE_NAMES[j.state], j.spec.kind, len(j.spec.targets), j.rounds_done,
+             j.tasks_done, j.tasks_failed, j.tasks_expected or "-", _ts(j.created_at))
+            for j in jobs
+        ],
+    )
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        job = _call(lambda: client.get(args.job_id))
+    if args.json:
+        print(json.dumps(_job_dict(job), indent=2))
+        return 0
+    spec = job.spec
+    rows = [
+        ("job", job.job_id), ("state", STATE_NAMES[job.state]), ("kind", spec.kind),
+        ("targets", ", ".join(spec.targets)),
+        ("options", ", ".join(f"{k}={v}" for k, v in sorted(spec.options.items())) or "-"),
+        ("regions", ", ".join(spec.selector.regions) or "all"),
+        ("every", f"{spec.every_s:g}s" if spec.every_s else "once"),
+        ("rounds", f"{job.rounds_done} of {spec.count or '-'}"),
+        ("tasks", f"{job.tasks_done} done, {job.tasks_failed} failed, {job.tasks_expected or '?'} expected"),
+        ("created", _ts(job.created_at)), ("finished", _ts(job.finished_at)),
+        ("reason", job.reason or "-"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key.ljust(width)}  {value}")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        rows = []
+
+        def consume() -> None:
+            for event in client.watch(args.job_id, follow=args.follow):
+                which = event.WhichOneof("event")
+                if which == "result":
+                    r = event.result
+                    if args.json:
+                        print(json.dumps(_dict(r)), flush=True)
+                    elif args.follow:
+                        print(
+                            f"{_ts(r.finished_at)}  {r.agent_id}  {r.result.target}  "
+                            f"{r.result.failure or 'ok'}  {_result_summary(r)}",
+                            flush=True,
+                        )
+                    else:
+                        rows.append(
+                            (_ts(r.finished_at), r.agent_id, r.result.target,
+                             r.result.failure or "ok", f"{r.result.duration_s:.3f}s", _result_summary(r))
+                        )
+                elif which == "task_failed" and not args.json:
+                    print(f"task {event.task_failed.task_id} failed: {event.task_failed.reason}", file=sys.stderr)
+
+        _call(consume)
+    if rows:
+        print_table(["finished", "agent", "target", "outcome", "duration", "measured"], rows)
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        agents = _call(client.agents)
+    if args.json:
+        print(json.dumps([_dict(a) for a in agents], indent=2))
+        return 0
+    print_table(
+        ["agent", "region", "country", "asn", "connected", "running", "last seen", "version"],
+        [
+            (a.agent_id, a.region, a.country or "-", a.asn or "-", "yes" if a.connected else "no",
+             a.running, _ts(a.last_seen), a.version)
+            for a in agents
+        ],
+    )
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        job = _call(lambda: client.cancel(args.job_id))
+    if args.json:
+        print(json.dumps(_job_dict(job), indent=2))
+    else:
+        print(f"job {job.job_id} {STATE_NAMES[job.state]}")
+    return 0
+
+
+def cmd_verdicts(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        resp = _call(client.verdicts)
+    if args.json:
+        print(json.dumps(_dict(resp), indent=2))
+        return 0
+    now = time.time()
+    print_table(
+        ["region", "target", "verdict", "throughput", "ratio", "samples", "agents", "since", "why"],
+        [
+            (v.region, v.target, v.verdict + (f" ({v.failure})" if v.failure else ""),
+             f"{v.throughput_bps / 1000:.1f} kB/s" if v.throughput_bps else "-",
+             f"{v.ratio:.2f}" if v.ratio else "-", v.samples, v.agents,
+             f"{now - v.since:.0f}s ago" if v.since else "-", v.reason)
+            for v in resp.regions
+        ],
+    )
+    outages = [t.target for t in resp.targets if t.outage]
+    print(f"outage: {', '.join(outages) if outages else 'none'}")
     return 0

@@ -1,14 +1,121 @@
-"""Placeholder: filled in by its own change."""
+"""``vantage coordinator``: the job API, agent channel and /metrics in one process."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+from pathlib import Path
 from typing import Any
+
+from vantage.config import load_toml, parse_duration, pick, secret
+from vantage.errors import UsageError
+from vantage.logs import configure_logging
+
+HELP = """\
+Serve the gRPC job API (JobService) and agent channel (AgentService), the standard gRPC
+health service and server reflection on --listen, and Prometheus metrics on
+--metrics-listen (path /metrics). State lives in the SQLite file --db: jobs survive a
+restart and periodic jobs go on.
+
+Security: agents present VANTAGE_AGENT_TOKEN and API callers VANTAGE_API_TOKEN (or the
+files named by VANTAGE_AGENT_TOKEN_FILE / VANTAGE_API_TOKEN_FILE); the coordinator reads
+the expected tokens from the same variables. With no token set, only loopback clients are
+served. A non-loopback --listen needs --tls-cert/--tls-key, or --insecure for a lab.
+
+Every flag can also come from VANTAGE_<FLAG> (e.g. VANTAGE_DB) or from [coordinator] in
+the --config TOML file."""
 
 
 def register(sub: Any) -> None:
-    del sub
+    p = sub.add_parser(
+        "coordinator", help="run the coordinator", description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML file with a [coordinator] table")
+    p.add_argument("--listen", help="gRPC address (default 127.0.0.1:50051)")
+    p.add_argument("--metrics-listen", help="Prometheus /metrics address (default 127.0.0.1:9477)")
+    p.add_argument("--db", help="SQLite database file (default vantage.db)")
+    p.add_argument("--tls-cert", help="PEM certificate chain for the gRPC listener")
+    p.add_argument("--tls-key", help="PEM private key for the gRPC listener")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="allow a non-loopback listener without TLS (labs only)")
+    p.add_argument("--window", help="analysis window (default 120s)")
+    p.add_argument("--group-by", choices=("region", "asn"), default=None,
+                   help="what verdicts compare: agents' regions (default) or their ASNs")
+    p.add_argument("--max-targets", type=int, help="targets tracked by the analysis (default 500)")
+    p.add_argument("--reassign-after", help="wait this long for a lost agent before its tasks "
+                   "go to another agent (default 10s)")
+    p.add_argument("--min-interval", help="smallest interval of a periodic job (default 5s)")
+    p.add_argument("--log-level", default=None, help="debug, info, warning, error (default info)")
+    p.set_defaults(func=run)
 
 
-def _unused(args: argparse.Namespace) -> int:
+def build_config(args: argparse.Namespace) -> Any:
+    from coordinator.analysis import AnalysisConfig
+    from coordinator.core import CoordinatorConfig
+    from coordinator.server import ServerConfig, split_host_port
+    from coordinator.validation import JobLimits
+
+    toml = load_toml(args.config, "coordinator")
+    listen = pick(args.listen, "VANTAGE_LISTEN", toml, "listen", "127.0.0.1:50051")
+    metrics = pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", "127.0.0.1:9477")
+    for name, value in (("--listen", listen), ("--metrics-listen", metrics)):
+        try:
+            split_host_port(value)
+        except ValueError as exc:
+            raise UsageError(f"{name}: {exc}") from None
+    cert = pick(args.tls_cert, "VANTAGE_TLS_CERT", toml, "tls_cert", None)
+    key = pick(args.tls_key, "VANTAGE_TLS_KEY", toml, "tls_key", None)
+    if (cert is None) != (key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    for name, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if path is not None and not Path(path).is_file():
+            raise UsageError(f"{name}: no such file {path}")
+    insecure = str(pick(args.insecure, "VANTAGE_INSECURE", toml, "insecure", False)).lower() in ("1", "true", "yes")
+    window = parse_duration(str(pick(args.window, "VANTAGE_WINDOW", toml, "window", "120s")), "--window")
+    group_by = pick(args.group_by, "VANTAGE_GROUP_BY", toml, "group_by", "region")
+    if group_by not in ("region", "asn"):
+        raise UsageError(f"--group-by: {group_by!r} is not region or asn")
+    max_targets = int(pick(args.max_targets, "VANTAGE_MAX_TARGETS", toml, "max_targets", 500))
+    if max_targets < 1:
+        raise UsageError("--max-targets: must be at least 1")
+    reassign = parse_duration(str(pick(args.reassign_after, "VANTAGE_REASSIGN_AFTER", toml, "reassign_after", "10s")), "--reassign-after")
+    min_interval = parse_duration(str(pick(args.min_interval, "VANTAGE_MIN_INTERVAL", toml, "min_interval", "5s")), "--min-interval")
+    return ServerConfig(
+        listen=listen,
+        metrics_listen=metrics,
+        db=str(pick(args.db, "VANTAGE_DB", toml, "db", "vantage.db")),
+        tls_cert=Path(cert) if cert else None,
+        tls_key=Path(key) if key else None,
+        insecure=insecure,
+        agent_token=secret("VANTAGE_AGENT_TOKEN"),
+        api_token=secret("VANTAGE_API_TOKEN"),
+        core=CoordinatorConfig(
+            group_by=group_by,
+            reassign_after_s=reassign,
+            job_limits=JobLimits(min_interval_s=min_interval),
+        ),
+        analysis=AnalysisConfig(window_s=window, max_targets=max_targets),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(pick(args.log_level, "VANTAGE_LOG_LEVEL", {}, "", "info"))
+    config = build_config(args)
+    from coordinator.server import CoordinatorServer
+
+    async def main() -> None:
+        server = CoordinatorServer(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.shutdown)
+        await server.run()
+
+    try:
+        asyncio.run(main())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot start: {exc}") from None
     return 0

@@ -1,0 +1,153 @@
+"""Runs assigned tasks: at most ``concurrency`` at once, each started no earlier than its
+``not_before``, stopped at its deadline, cancellable; every finished task's result goes
+to the outbox first (durable), then to whoever sends it.
+
+Tasks outlive the stream that brought them: a reconnect does not stop running probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from agent.outbox import Outbox
+from agent.probes import parse_spec, run_probe
+from agent.probes.base import Limits, ProbeOutcome, SpecError
+from agent.wire import struct_from_dict
+from protos.vantage.v1 import vantage_pb2 as pb
+
+log = structlog.get_logger("vantage.agent")
+
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assignment:
+    task_id: str
+    job_id: str
+    kind: str
+    target: str
+    options: dict[str, str]
+    not_before: float
+    deadline: float
+
+    @classmethod
+    def from_pb(cls, m: pb.TaskAssignment) -> Assignment:
+        return cls(
+            task_id=m.task_id, job_id=m.job_id, kind=m.kind, target=m.target,
+            options=dict(m.options), not_before=m.not_before, deadline=m.deadline,
+        )
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        limits: Limits,
+        outbox: Outbox,
+        concurrency: int,
+        on_result: Callable[[str], None],
+    ) -> None:
+        self.agent_id = agent_id
+        self.limits = limits
+        self.outbox = outbox
+        self.on_result = on_result
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self.completed = 0
+
+    def held_task_ids(self) -> list[str]:
+        return [*self._running, *self.outbox.task_ids()]
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Own the tasks' lifetimes until ``stop``; then wait for the running ones."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            await stop.wait()
+            self._group = None
+            for task in list(self._running.values()):
+                task.cancel()
+
+    def submit(self, assignment: Assignment) -> bool:
+        if self._group is None:
+            return False
+        if not TASK_ID_RE.match(assignment.task_id):
+            log.warning("assignment_refused", reason="malformed task id")
+            return False
+        if assignment.task_id in self._running or assignment.task_id in self.outbox:
+            return False  # a re-sent assignment: already running or done
+        task = self._group.create_task(self._run_task(assignment))
+        self._running[assignment.task_id] = task
+        return True
+
+    def cancel(self, task_id: str) -> bool:
+        task = self._running.get(task_id)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    async def _run_task(self, a: Assignment) -> None:
+        bind = structlog.contextvars.bound_contextvars
+        with bind(task_id=a.task_id, job_id=a.job_id):
+            try:
+                async with self._slots:
+                    delay = a.not_before - time.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    started = time.time()
+                    outcome = await self._probe(a)
+                    finished = time.time()
+                result = pb.TaskResult(
+                    task_id=a.task_id, job_id=a.job_id, agent_id=self.agent_id,
+                    started_at=started, finished_at=finished,
+                    result=pb.ProbeResult(
+                        kind=outcome.kind, target=outcome.target, failure=outcome.failure or "",
+                        failure_detail=outcome.failure_detail, duration_s=outcome.duration_s,
+                        data=struct_from_dict(outcome.data),
+                    ),
+                )
+                await self.outbox.put(a.task_id, result.SerializeToString())
+                self.completed += 1
+                if outcome.failure:
+                    log.info("task_measured_failure", failure=outcome.failure, kind=a.kind)
+                self.on_result(a.task_id)
+            except asyncio.CancelledError:
+                log.info("task_cancelled")
+            finally:
+                self._running.pop(a.task_id, None)
+
+    async def _probe(self, a: Assignment) -> ProbeOutcome:
+        remaining = a.deadline - time.time()
+        if remaining <= 0:
+            return ProbeOutcome(
+                kind=a.kind, target=a.target, failure="generic_timeout",
+                failure_detail="the task's deadline passed before it could start",
+            )
+        try:
+            spec = parse_spec(a.kind, a.target, a.options, self.limits)
+        except SpecError as exc:
+            return ProbeOutcome(
+                kind=a.kind, target=a.target, failure="unknown_failure",
+                failure_detail=f"the agent could not run this task: {exc}",
+            )
+        t0 = time.monotonic()
+        try:
+            async with asyncio.timeout(remaining):
+                return await run_probe(spec, self.limits)
+        except TimeoutError:
+            return ProbeOutcome(
+                kind=a.kind, target=a.target, failure="generic_timeout",
+                failure_detail="the task's deadline passed", duration_s=time.monotonic() - t0,
+            )

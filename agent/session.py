@@ -1,0 +1,226 @@
+"""The agent's side of ``AgentService.Connect``: dial out, say hello, keep the stream
+alive with heartbeats (and HTTP/2 keepalive), take assignments, send results, drop them
+from the outbox when acked, and reconnect with jittered exponential backoff.
+
+Only the agent dials: it works from behind NAT and firewalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import structlog
+
+from agent import __version__
+from agent.outbox import Outbox
+from agent.probes import KINDS
+from agent.probes.base import Limits
+from agent.runner import Assignment, Runner
+from protos.vantage.v1 import vantage_pb2 as pb
+from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
+
+log = structlog.get_logger("vantage.agent")
+EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (missing from the stubs)
+
+RESULT_BATCH = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    coordinator: str
+    region: str
+    agent_id: str
+    state_dir: Path
+    country: str = ""
+    asn: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    concurrency: int = 8
+    limits: Limits = field(default_factory=Limits)
+    token: str | None = None
+    ca_file: Path | None = None
+    outbox_max: int = 10_000
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    heartbeat_interval_s: float = 5.0  # until the coordinator's Welcome says otherwise
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: uniform in [d/2, d], d = min(cap, base * 2^attempt)."""
+    d = min(cap, base * (2 ** min(attempt, 30)))
+    return rng.uniform(d / 2, d)
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.outbox = Outbox(config.state_dir / "outbox", max_items=config.outbox_max)
+        self._new_results: asyncio.Queue[str] = asyncio.Queue()
+        self.runner = Runner(
+            agent_id=config.agent_id,
+            limits=config.limits,
+            outbox=self.outbox,
+            concurrency=config.concurrency,
+            on_result=self._new_results.put_nowait,
+        )
+        self._stop = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.sessions = 0
+        self.rng = random.Random()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        held = await asyncio.to_thread(self.outbox.load)
+        log.info(
+            "agent_started", agent_id=self.config.agent_id, region=self.config.region,
+            coordinator=self.config.coordinator, outbox=held, concurrency=self.config.concurrency,
+        )
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.runner.run(self._stop))
+            group.create_task(self._connect_loop())
+        log.info("agent_stopped", outbox=len(self.outbox))
+
+    async def _connect_loop(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            reason = "closed"
+            try:
+                await self._session()
+            except grpc.aio.AioRpcError as exc:
+                reason = f"{exc.code().name}: {exc.details()}"
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    log.error("coordinator_refused_agent", reason=reason)
+            except (OSError, ConnectionError) as exc:
+                reason = str(exc)
+            self.connected.clear()
+            if self._stop.is_set():
+                break
+            if time.monotonic() - started > 30:
+                attempt = 0
+            delay = backoff_delay(attempt, self.config.backoff_base_s, self.config.backoff_cap_s, self.rng)
+            attempt += 1
+            log.warning("coordinator_unreachable", reason=reason, retry_in_s=round(delay, 2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    def _channel(self) -> grpc.aio.Channel:
+        options = [
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+        ]
+        if self.config.ca_file is not None:
+            creds = grpc.ssl_channel_credentials(root_certificates=self.config.ca_file.read_bytes())
+            return grpc.aio.secure_channel(self.config.coordinator, creds, options=options)
+        return grpc.aio.insecure_channel(self.config.coordinator, options=options)
+
+    async def _session(self) -> None:
+        cfg = self.config
+        metadata = (("authorization", f"Bearer {cfg.token}"),) if cfg.token else ()
+        async with self._channel() as channel:
+            stub = pb_grpc.AgentServiceStub(channel)
+            call: Any = stub.Connect(metadata=metadata)
+            write_lock = asyncio.Lock()
+
+            async def send(msg: pb.AgentMessage) -> None:
+                async with write_lock:
+                    await call.write(msg)
+
+            await send(
+                pb.AgentMessage(
+                    hello=pb.Hello(
+                        agent_id=cfg.agent_id, region=cfg.region, country=cfg.country, asn=cfg.asn,
+                        labels=cfg.labels, version=__version__, kinds=list(KINDS),
+                        concurrency=cfg.concurrency, held_task_ids=self.runner.held_task_ids(),
+                    )
+                )
+            )
+            welcome = await call.read()
+            if welcome is EOF or not welcome.HasField("welcome"):
+                raise ConnectionError("coordinator closed the stream before welcome")
+            interval = welcome.welcome.heartbeat_interval_s or cfg.heartbeat_interval_s
+            self.sessions += 1
+            self.connected.set()
+            log.info("connected", session_id=welcome.welcome.session_id, outbox=len(self.outbox))
+            # Every unacked result goes again: the coordinator deduplicates by task id.
+            while not self._new_results.empty():
+                self._new_results.get_nowait()
+            workers = [
+                asyncio.create_task(self._read(call)),
+                asyncio.create_task(self._send_results(send)),
+                asyncio.create_task(self._heartbeat(send, interval)),
+            ]
+            stop_wait = asyncio.create_task(self._stop.wait())
+            try:
+                done, _ = await asyncio.wait({*workers, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in (*workers, stop_wait):
+                    t.cancel()
+                await asyncio.gather(*workers, stop_wait, return_exceptions=True)
+                call.cancel()
+            for t in done:
+                if t is not stop_wait and not t.cancelled() and (exc := t.exception()) is not None:
+                    raise exc
+
+    async def _read(self, call: Any) -> None:
+        while True:
+            msg = await call.read()
+            if msg is EOF:
+                raise ConnectionError("coordinator ended the stream")
+            which = msg.WhichOneof("body")
+            if which == "assign":
+                assignment = Assignment.from_pb(msg.assign)
+                if self.runner.submit(assignment):
+                    log.info(
+                        "task_accepted", task_id=assignment.task_id, job_id=assignment.job_id,
+                        kind=assignment.kind,
+                    )
+            elif which == "cancel":
+                self.runner.cancel(msg.cancel.task_id)
+            elif which == "ack":
+                await self.outbox.ack(list(msg.ack.task_ids))
+
+    async def _send_results(self, send: Any) -> None:
+        pending = self.outbox.pending()
+        for i in range(0, len(pending), RESULT_BATCH):
+            await send(self._batch([blob for _, blob in pending[i : i + RESULT_BATCH]]))
+        while True:
+            task_id = await self._new_results.get()
+            ids = [task_id]
+            while not self._new_results.empty() and len(ids) < RESULT_BATCH:
+                ids.append(self._new_results.get_nowait())
+            # A result may go twice (queued while the outbox was re-sent): the coordinator
+            # deduplicates by task id.
+            blobs = [blob for tid in ids if (blob := self.outbox.get(tid)) is not None]
+            if blobs:
+                await send(self._batch(blobs))
+
+    @staticmethod
+    def _batch(blobs: list[bytes]) -> pb.AgentMessage:
+        batch = pb.ResultBatch()
+        for blob in blobs:
+            batch.results.add().MergeFromString(blob)
+        return pb.AgentMessage(results=batch)
+
+    async def _heartbeat(self, send: Any, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await send(
+                pb.AgentMessage(
+                    heartbeat=pb.Heartbeat(
+                        sent_at=time.time(), running=self.runner.running, outbox=len(self.outbox),
+                        outbox_dropped=self.outbox.dropped,
+                    )
+                )
+            )

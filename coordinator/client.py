@@ -1,0 +1,132 @@
+"""A small typed client for the job API; the CLI is built on it and scripts can import it.
+
+    from coordinator.client import VantageClient
+    with VantageClient("127.0.0.1:50051") as client:
+        job = client.submit("http", ["https://example.org/"], regions=["de-fra"])
+        for event in client.watch(job.job_id, follow=True):
+            ...
+
+Errors are ``grpc.RpcError`` with the server's status code and a message that names the
+field (INVALID_ARGUMENT), or UNAUTHENTICATED / NOT_FOUND / UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+
+from protos.vantage.v1 import vantage_pb2 as pb
+from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
+
+DEFAULT_COORDINATOR = "127.0.0.1:50051"
+
+
+class VantageClient:
+    def __init__(
+        self,
+        address: str = DEFAULT_COORDINATOR,
+        *,
+        token: str | None = None,
+        ca_file: Path | None = None,
+        timeout_s: float = 15.0,
+    ) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        if ca_file is not None:
+            creds = grpc.ssl_channel_credentials(root_certificates=ca_file.read_bytes())
+            self._channel = grpc.secure_channel(address, creds)
+        else:
+            self._channel = grpc.insecure_channel(address)
+        self.jobs = pb_grpc.JobServiceStub(self._channel)
+
+    def __enter__(self) -> VantageClient:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def submit(
+        self,
+        kind: str,
+        targets: Sequence[str],
+        *,
+        options: Mapping[str, str] | None = None,
+        regions: Sequence[str] = (),
+        countries: Sequence[str] = (),
+        asns: Sequence[int] = (),
+        labels: Mapping[str, str] | None = None,
+        agent_ids: Sequence[str] = (),
+        per_region: int = 0,
+        every_s: float = 0.0,
+        count: int = 0,
+        until: float = 0.0,
+        spread_s: float = 0.0,
+        timeout_s: float = 0.0,
+    ) -> pb.Job:
+        spec = pb.JobSpec(
+            kind=kind,
+            targets=list(targets),
+            options=dict(options or {}),
+            selector=pb.Selector(
+                regions=list(regions), countries=list(countries), asns=list(asns),
+                labels=dict(labels or {}), agent_ids=list(agent_ids), per_region=per_region,
+            ),
+            every_s=every_s,
+            count=count,
+            until=until,
+            spread_s=spread_s,
+            timeout_s=timeout_s,
+        )
+        return self.submit_spec(spec)
+
+    def submit_spec(self, spec: pb.JobSpec) -> pb.Job:
+        job: pb.Job = self.jobs.SubmitJob(
+            pb.SubmitJobRequest(spec=spec), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return job
+
+    def get(self, job_id: str) -> pb.Job:
+        job: pb.Job = self.jobs.GetJob(
+            pb.GetJobRequest(job_id=job_id), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return job
+
+    def list_jobs(self, limit: int = 100) -> list[pb.Job]:
+        resp = self.jobs.ListJobs(
+            pb.ListJobsRequest(limit=limit), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return list(resp.jobs)
+
+    def cancel(self, job_id: str) -> pb.Job:
+        job: pb.Job = self.jobs.CancelJob(
+            pb.CancelJobRequest(job_id=job_id), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return job
+
+    def watch(self, job_id: str, *, follow: bool = True) -> Iterator[pb.WatchJobEvent]:
+        """Stored results, then (with ``follow``) new ones until the job ends."""
+        stream = self.jobs.WatchJob(
+            pb.WatchJobRequest(job_id=job_id, follow=follow), metadata=self._metadata
+        )
+        yield from stream
+
+    def agents(self) -> list[pb.AgentInfo]:
+        resp = self.jobs.ListAgents(
+            pb.ListAgentsRequest(), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return list(resp.agents)
+
+    def verdicts(self) -> pb.GetVerdictsResponse:
+        resp: pb.GetVerdictsResponse = self.jobs.GetVerdicts(
+            pb.GetVerdictsRequest(), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return resp

@@ -1,0 +1,157 @@
+"""Prometheus exposition: one custom collector that reads coordinator and analysis state
+at scrape time (no module-level metrics; the coordinator owns its registry).
+
+Series of regions or targets that stop being measured disappear once they leave the
+analysis window, because the analysis snapshot no longer lists them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from coordinator.core import DURATION_BUCKETS, Coordinator
+
+
+class CoordinatorCollector(Collector):
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.c = coordinator
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.c
+        connected: Counter[str] = Counter(s.info.region for s in c.sessions.values())
+        agents = GaugeMetricFamily(
+            "vantage_agents_connected",
+            "Agents with an open session, per region (0 for regions seen before).",
+            labels=["region"],
+        )
+        regions = {info.region for info, _ in c.known_agents.values()} | set(connected)
+        for region in sorted(regions):
+            agents.add_metric([region], connected.get(region, 0))
+        yield agents
+
+        measurements = CounterMetricFamily(
+            "vantage_measurements",
+            "Probe results stored, by region, probe kind and outcome (ok or the failure class).",
+            labels=["region", "kind", "outcome"],
+        )
+        for (region, kind, outcome), n in sorted(c.measurement_counts.items()):
+            measurements.add_metric([region, kind, outcome], n)
+        yield measurements
+
+        duration = HistogramMetricFamily(
+            "vantage_probe_duration_seconds",
+            "How long probes took, by region and probe kind.",
+            labels=["region", "kind"],
+        )
+        for (region, kind), counts in sorted(c.duration_buckets.items()):
+            cumulative = 0
+            buckets = []
+            for bound, n in zip(DURATION_BUCKETS, counts, strict=False):
+                cumulative += n
+                buckets.append((_fmt(bound), cumulative))
+            cumulative += counts[-1]
+            buckets.append(("+Inf", cumulative))
+            duration.add_metric([region, kind], buckets, c.duration_sums[(region, kind)])
+        yield duration
+
+        dropped = CounterMetricFamily(
+            "vantage_results_dropped",
+            "Results refused: not the reporting agent's task, unknown or already finished.",
+            labels=["reason"],
+        )
+        for reason, n in sorted(c.results_dropped.items()):
+            dropped.add_metric([reason], n)
+        yield dropped
+        duplicates = CounterMetricFamily(
+            "vantage_results_duplicate", "Results received again after a reconnect (acked, not stored twice)."
+        )
+        duplicates.add_metric([], c.results_duplicate)
+        yield duplicates
+
+        jobs = GaugeMetricFamily("vantage_jobs", "Jobs known, by state.", labels=["state"])
+        states = Counter(j.state.value for j in c.jobs.values())
+        for state in ("pending", "running", "done", "cancelled", "failed"):
+            jobs.add_metric([state], states.get(state, 0))
+        yield jobs
+        open_tasks = GaugeMetricFamily("vantage_tasks_open", "Tasks pending or assigned.")
+        open_tasks.add_metric([], len(c.tasks))
+        yield open_tasks
+
+        yield from self._verdicts()
+
+    def _verdicts(self) -> Iterator[Metric]:
+        snap = self.c.analyzer.snapshot
+        success = GaugeMetricFamily(
+            "vantage_success_ratio",
+            "Share of probes that succeeded in the analysis window.",
+            labels=["region", "target", "kind"],
+        )
+        for s in snap.success:
+            success.add_metric([s.group, s.target, s.kind], s.ratio)
+        yield success
+
+        throughput = GaugeMetricFamily(
+            "vantage_throughput_bytes_per_second",
+            "Median download throughput in the analysis window, bytes/s.",
+            labels=["region", "target"],
+        )
+        ratio = GaugeMetricFamily(
+            "vantage_throughput_ratio",
+            "Region median throughput over its reference median (control or other regions).",
+            labels=["region", "target"],
+        )
+        throttled = GaugeMetricFamily(
+            "vantage_throttled", "1 when the region throttles the target.", labels=["region", "target"]
+        )
+        blocked = GaugeMetricFamily(
+            "vantage_blocked", "1 when the region blocks the target.", labels=["region", "target"]
+        )
+        blocked_info = GaugeMetricFamily(
+            "vantage_blocked_info",
+            "The dominant failure class of a blocked (region, target).",
+            labels=["region", "target", "failure"],
+        )
+        verdict_info = GaugeMetricFamily(
+            "vantage_verdict_info",
+            "The current verdict of each (region, target): ok, throttled, blocked or inconclusive.",
+            labels=["region", "target", "verdict"],
+        )
+        for v in snap.regions:
+            labels = [v.group, v.target]
+            if v.throughput_bps is not None:
+                throughput.add_metric(labels, v.throughput_bps)
+            if v.ratio is not None:
+                ratio.add_metric(labels, v.ratio)
+            throttled.add_metric(labels, 1.0 if v.verdict == "throttled" else 0.0)
+            blocked.add_metric(labels, 1.0 if v.verdict == "blocked" else 0.0)
+            if v.verdict == "blocked":
+                blocked_info.add_metric([*labels, v.failure], 1.0)
+            verdict_info.add_metric([*labels, v.verdict], 1.0)
+        yield from (throughput, ratio, throttled, blocked, blocked_info, verdict_info)
+
+        outage = GaugeMetricFamily(
+            "vantage_outage", "1 when the target fails from every region.", labels=["target"]
+        )
+        for t in snap.targets:
+            outage.add_metric([t.target], 1.0 if t.outage else 0.0)
+        yield outage
+
+
+def _fmt(bound: float) -> str:
+    return repr(float(bound))
+
+
+def build_registry(coordinator: Coordinator) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CoordinatorCollector(coordinator))
+    return registry

@@ -1,0 +1,133 @@
+"""The coordinator's plain data: jobs, tasks, agents and stored results.
+
+Protobuf stays at the edge (``coordinator/convert.py``); everything inside works on these.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
+
+
+class TaskState(enum.StrEnum):
+    PENDING = "pending"  # waiting for its due time or for an agent
+    ASSIGNED = "assigned"  # sent to an agent, no result yet
+    DONE = "done"  # a result was stored (ok or a failure class)
+    FAILED = "failed"  # could not run: no agent before the deadline
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selector:
+    regions: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    asns: tuple[int, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    agent_ids: tuple[str, ...] = ()
+    per_region: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec:
+    kind: str
+    targets: tuple[str, ...]
+    options: Mapping[str, str] = field(default_factory=dict)
+    selector: Selector = field(default_factory=Selector)
+    every_s: float = 0.0
+    count: int = 0
+    until: float = 0.0
+    spread_s: float = 0.0
+    timeout_s: float = 0.0
+
+    @property
+    def periodic(self) -> bool:
+        return self.every_s > 0
+
+    @property
+    def rounds(self) -> int | None:
+        """How many rounds the job runs, or None when it runs until a time."""
+        if not self.periodic:
+            return 1
+        return self.count if self.count > 0 else None
+
+
+@dataclass(kw_only=True)
+class Job:
+    job_id: str
+    spec: JobSpec
+    state: JobState
+    created_at: float
+    next_round_at: float
+    finished_at: float = 0.0
+    rounds_done: int = 0
+    tasks_created: int = 0
+    tasks_expected: int = 0
+    tasks_done: int = 0
+    tasks_failed: int = 0
+    reason: str = ""
+
+
+@dataclass(kw_only=True)
+class Task:
+    task_id: str
+    job_id: str
+    round: int
+    target: str
+    agent_id: str
+    region: str
+    state: TaskState
+    due_at: float
+    deadline: float
+    assigned_at: float = 0.0
+    attempts: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentInfo:
+    agent_id: str
+    region: str
+    country: str = ""
+    asn: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    version: str = ""
+    kinds: tuple[str, ...] = ()
+    concurrency: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeResultData:
+    kind: str
+    target: str
+    failure: str
+    failure_detail: str
+    duration_s: float
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskResultData:
+    task_id: str
+    job_id: str
+    agent_id: str
+    started_at: float
+    finished_at: float
+    result: ProbeResultData

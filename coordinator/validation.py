@@ -1,0 +1,117 @@
+"""Every field of a submitted job is checked here; the first bad one is named.
+
+The job service turns ``InvalidJob`` into gRPC INVALID_ARGUMENT with the message
+``"<field>: <reason>"``. Probe options and targets are parsed by the probe kinds' own
+``parse_spec`` (the same code the agent runs), so the coordinator refuses what no agent
+could run. The target policy (no private addresses) is the agent's to apply: it is the
+agent's network that would be probed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.probes import KINDS, parse_spec
+from agent.probes.base import Limits, SpecError
+from coordinator.model import AgentInfo, JobSpec
+from coordinator.scheduler import agent_matches
+
+REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+MAX_TIMEOUT_S = 600.0
+MAX_SPREAD_S = 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobLimits:
+    min_interval_s: float = 5.0
+    max_targets: int = 1000
+    max_options: int = 32
+
+
+class InvalidJob(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def validate_job(
+    spec: JobSpec,
+    agents: Sequence[AgentInfo],
+    limits: JobLimits,
+    *,
+    now: float | None = None,
+) -> list[AgentInfo]:
+    """Check ``spec``; returns the connected agents its selector matches now."""
+    now = time.time() if now is None else now
+    if not spec.kind:
+        raise InvalidJob("spec.kind", "is required")
+    if spec.kind not in KINDS:
+        raise InvalidJob("spec.kind", f"unknown probe kind {spec.kind!r}; one of {', '.join(KINDS)}")
+    if not spec.targets:
+        raise InvalidJob("spec.targets", "at least one target is required")
+    if len(spec.targets) > limits.max_targets:
+        raise InvalidJob(
+            "spec.targets", f"{len(spec.targets)} targets, more than the limit of {limits.max_targets}"
+        )
+    if len(set(spec.targets)) != len(spec.targets):
+        raise InvalidJob("spec.targets", "a target is listed twice")
+    if len(spec.options) > limits.max_options:
+        raise InvalidJob("spec.options", f"more than {limits.max_options} options")
+    lenient = Limits(allow_private_targets=True)
+    for i, target in enumerate(spec.targets):
+        try:
+            parse_spec(spec.kind, target, spec.options, lenient)
+        except SpecError as exc:
+            field = f"spec.targets[{i}]" if exc.field == "target" else f"spec.{exc.field}"
+            raise InvalidJob(field, exc.reason) from None
+
+    if spec.every_s < 0:
+        raise InvalidJob("spec.every_s", "must not be negative")
+    if spec.every_s and spec.every_s < limits.min_interval_s:
+        raise InvalidJob(
+            "spec.every_s",
+            f"interval {spec.every_s:g}s is below the minimum of {limits.min_interval_s:g}s",
+        )
+    if not spec.every_s and (spec.count > 1 or spec.until):
+        raise InvalidJob("spec.every_s", "count or until needs an interval (every)")
+    if spec.every_s and not spec.count and not spec.until:
+        raise InvalidJob("spec.count", "a periodic job needs count or until")
+    if spec.until and spec.until <= now:
+        raise InvalidJob("spec.until", "is in the past")
+    if spec.spread_s < 0 or spec.spread_s > MAX_SPREAD_S:
+        raise InvalidJob("spec.spread_s", f"must be between 0 and {MAX_SPREAD_S:g} seconds")
+    if spec.every_s and spec.spread_s >= spec.every_s:
+        raise InvalidJob("spec.spread_s", "must be shorter than the interval")
+    if spec.timeout_s < 0 or spec.timeout_s > MAX_TIMEOUT_S:
+        raise InvalidJob("spec.timeout_s", f"must be between 0 and {MAX_TIMEOUT_S:g} seconds")
+
+    sel = spec.selector
+    for region in sel.regions:
+        if not REGION_RE.match(region):
+            raise InvalidJob("spec.selector.regions", f"malformed region {region!r}")
+    for country in sel.countries:
+        if not COUNTRY_RE.match(country):
+            raise InvalidJob(
+                "spec.selector.countries", f"{country!r} is not a two-letter country code"
+            )
+    for key in sel.labels:
+        if not LABEL_KEY_RE.match(key):
+            raise InvalidJob("spec.selector.labels", f"malformed label key {key!r}")
+    if sel.per_region < 0:
+        raise InvalidJob("spec.selector.per_region", "must not be negative")
+    known = {a.agent_id for a in agents}
+    for agent_id in sel.agent_ids:
+        if agent_id not in known:
+            raise InvalidJob("spec.selector.agent_ids", f"no connected agent {agent_id!r}")
+    matched = [a for a in agents if agent_matches(a, sel, spec.kind)]
+    if not matched:
+        raise InvalidJob(
+            "spec.selector", f"matches no connected agent that can run {spec.kind!r} probes"
+        )
+    return matched
