@@ -1,0 +1,284 @@
+"""http: GET or HEAD a URL with aiohttp and report phase timings, status and body digest.
+
+Phase timings come from aiohttp's tracing hooks (``TraceConfig``): ``dns_s`` (resolve),
+``connect_s`` (TCP), ``tls_s`` (handshake), ``ttfb_s`` (request sent to response
+headers) are phase durations of the final request; ``total_s`` is the whole probe, all
+redirects included. aiohttp opens the TCP connection and runs the TLS handshake in one
+call, so the connector below marks the moment the TCP connection exists (asyncio builds
+the protocol right then, before the handshake) to split the two.
+
+Redirects are followed by the probe itself (``max_redirects``, default 5), so every hop
+passes the target policy: address literals are checked before connecting and names by
+the resolver after resolving. The body is read up to ``max_bytes`` (decoded);
+``body_sha256`` covers its first ``max_body`` bytes so block pages can be recognised.
+A final status of 400 or more is the failure ``http_error`` (the data is still there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from agent.policy import check_address, check_host_literal
+from agent.probes import failures as f
+from agent.probes.base import DEFAULT_MAX_BYTES, Limits, ProbeOutcome, SpecError
+from agent.probes.common import failed, now, rounded
+from agent.probes.options import (
+    TIMEOUT_HELP,
+    check_known,
+    opt_bool,
+    opt_choice,
+    opt_int,
+    opt_timeout,
+    parse_http_url,
+    url_host,
+)
+from agent.probes.tls import make_context
+
+NAME = "http"
+OPTIONS: Mapping[str, str] = {
+    "method": "GET or HEAD (default GET)",
+    "max_body": "bytes of the body the SHA-256 covers (default 64k)",
+    "max_bytes": "stop reading the body after this many bytes (default 10M, capped by the agent)",
+    "max_redirects": "redirects to follow, 0 to 10 (default 5)",
+    "verify": "verify the server certificate: true or false (default true)",
+    "ca_file": "PEM file of CA certificates to trust instead of the system's",
+    "timeout": TIMEOUT_HELP,
+}
+SELECTED_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "location",
+    "server",
+    "via",
+    "x-cache",
+    "cache-control",
+)
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    kind: str = NAME
+    target: str
+    method: str = "GET"
+    max_body: int = 64 * 1024
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_redirects: int = 5
+    verify: bool = True
+    ca_file: str | None = None
+    timeout_s: float
+
+
+def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
+    check_known(NAME, options, OPTIONS)
+    url = parse_http_url(target)
+    max_bytes = opt_int(
+        options,
+        "max_bytes",
+        default=min(DEFAULT_MAX_BYTES, limits.max_bytes_cap),
+        minimum=0,
+        maximum=limits.max_bytes_cap,
+    )
+    max_body = opt_int(options, "max_body", default=min(64 * 1024, max_bytes), minimum=0, maximum=max_bytes)
+    if max_body > max_bytes:
+        raise SpecError("options.max_body", f"must not exceed max_bytes ({max_bytes})")
+    return Spec(
+        target=str(url),
+        method=opt_choice(options, "method", default="GET", choices=("GET", "HEAD")),
+        max_body=max_body,
+        max_bytes=max_bytes,
+        max_redirects=opt_int(options, "max_redirects", default=5, minimum=0, maximum=10),
+        verify=opt_bool(options, "verify", default=True),
+        ca_file=options.get("ca_file") or None,
+        timeout_s=opt_timeout(options, limits),
+    )
+
+
+class PolicyResolver(AbstractResolver):
+    """aiohttp resolver that checks every resolved address against the target policy."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            check_address(host, result["host"], allow_private=self._allow_private)
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class TimedConnector(aiohttp.TCPConnector):
+    """Marks when the TCP connection is up, which aiohttp's trace hooks cannot tell apart
+    from the end of the TLS handshake. asyncio calls the protocol factory once the socket
+    is connected and before it starts TLS, so the mark goes there."""
+
+    def __init__(self, *, marks: dict[str, float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._marks = marks
+
+    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        factory = args[0]
+        marks = self._marks
+
+        def timed_factory() -> Any:
+            marks["tcp_connected"] = now()
+            return factory()
+
+        return await super()._wrap_create_connection(timed_factory, *args[1:], **kwargs)
+
+
+def _trace_config(marks: dict[str, float]) -> aiohttp.TraceConfig:
+    config = aiohttp.TraceConfig()
+
+    def mark(name: str) -> Any:
+        async def hook(_session: Any, _ctx: Any, _params: Any) -> None:
+            if name == "request_start":
+                marks.clear()
+            marks[name] = now()
+
+        return hook
+
+    config.on_request_start.append(mark("request_start"))
+    config.on_dns_resolvehost_start.append(mark("dns_start"))
+    config.on_dns_resolvehost_end.append(mark("dns_end"))
+    config.on_connection_create_start.append(mark("connect_start"))
+    config.on_connection_create_end.append(mark("connect_end"))
+    config.on_request_headers_sent.append(mark("headers_sent"))
+    config.on_request_end.append(mark("response_headers"))
+    return config
+
+
+def _span(marks: Mapping[str, float], start: str, end: str) -> float | None:
+    if start in marks and end in marks:
+        return rounded(max(0.0, marks[end] - marks[start]))
+    return None
+
+
+def phase_timings(marks: Mapping[str, float], *, tls: bool) -> dict[str, float | None]:
+    tcp_start = marks.get("dns_end", marks.get("connect_start"))
+    connect_s = None
+    tls_s = None
+    if tcp_start is not None and "tcp_connected" in marks:
+        connect_s = rounded(marks["tcp_connected"] - tcp_start)
+        if tls and "connect_end" in marks:
+            tls_s = rounded(marks["connect_end"] - marks["tcp_connected"])
+    return {
+        "dns_s": _span(marks, "dns_start", "dns_end"),
+        "connect_s": connect_s,
+        "tls_s": tls_s,
+        "ttfb_s": _span(marks, "headers_sent", "response_headers"),
+    }
+
+
+async def _read_body(resp: aiohttp.ClientResponse, spec: Spec) -> tuple[int, str, bool]:
+    digest = hashlib.sha256()
+    hashed = 0
+    length = 0
+    truncated = False
+    async for chunk in resp.content.iter_chunked(_READ_SIZE):
+        if hashed < spec.max_body:
+            part = chunk[: spec.max_body - hashed]
+            digest.update(part)
+            hashed += len(part)
+        length += len(chunk)
+        if length >= spec.max_bytes:
+            truncated = length > spec.max_bytes or not resp.content.at_eof()
+            length = min(length, spec.max_bytes)
+            break
+    return length, digest.hexdigest(), truncated
+
+
+async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
+    started = now()
+    data: dict[str, Any] = {"method": spec.method, "redirects": []}
+    marks: dict[str, float] = {}
+    url = URL(spec.target)
+    try:
+        context = await asyncio.to_thread(
+            make_context, verify=spec.verify, sni="x", ca_file=spec.ca_file, alpn=("http/1.1",)
+        )
+    except (OSError, ValueError) as exc:
+        raise SpecError("options.ca_file", f"cannot load {spec.ca_file!r}: {exc}") from exc
+    connector = TimedConnector(
+        marks=marks,
+        resolver=PolicyResolver(allow_private=limits.allow_private_targets),
+        force_close=True,
+        use_dns_cache=False,
+        ssl=context,
+    )
+    try:
+        async with (
+            aiohttp.ClientSession(
+                connector=connector,
+                trace_configs=[_trace_config(marks)],
+                timeout=aiohttp.ClientTimeout(total=None),
+                headers={"User-Agent": "vantage-probe/0.1"},
+            ) as session,
+            asyncio.timeout(spec.timeout_s),
+        ):
+            method = spec.method
+            for hop in range(spec.max_redirects + 1):
+                check_host_literal(url_host(url), allow_private=limits.allow_private_targets)
+                async with session.request(method, url, allow_redirects=False) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status in REDIRECT_STATUSES and location:
+                        data["redirects"].append({"url": str(url), "status": resp.status, "location": location})
+                        if hop == spec.max_redirects:
+                            raise aiohttp.TooManyRedirects(
+                                resp.request_info, resp.history, status=resp.status,
+                                message=f"more than {spec.max_redirects} redirects",
+                            )
+                        url = url.join(URL(location))
+                        if url.scheme not in ("http", "https"):
+                            raise aiohttp.InvalidURL(str(url))
+                        if resp.status == 303:
+                            method = "GET"
+                        continue
+                    data["url"] = str(url)
+                    data["status"] = resp.status
+                    data["reason"] = resp.reason or ""
+                    data["http_version"] = f"{resp.version.major}.{resp.version.minor}" if resp.version else ""
+                    data["headers"] = {
+                        name: resp.headers[name] for name in SELECTED_HEADERS if name in resp.headers
+                    }
+                    data["timings"] = phase_timings(marks, tls=url.scheme == "https")
+                    if method == "HEAD":
+                        length, sha, truncated = 0, hashlib.sha256().hexdigest(), False
+                    else:
+                        length, sha, truncated = await _read_body(resp, spec)
+                    data["body_length"] = length
+                    data["body_sha256"] = sha
+                    data["body_truncated"] = truncated
+                    break
+    except Exception as exc:
+        if "timings" not in data:
+            data["timings"] = phase_timings(marks, tls=url.scheme == "https")
+        data["timings"]["total_s"] = rounded(now() - started)
+        return failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
+    data["timings"]["total_s"] = rounded(now() - started)
+    status = int(data["status"])
+    return ProbeOutcome(
+        kind=NAME,
+        target=spec.target,
+        failure=f.HTTP_ERROR if status >= 400 else None,
+        failure_detail=f"status {status} {data['reason']}".strip() if status >= 400 else "",
+        duration_s=round(now() - started, 6),
+        data=data,
+    )

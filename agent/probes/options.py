@@ -1,0 +1,193 @@
+"""Pure parsing helpers shared by the probe kinds: options, hosts, ports, URLs.
+
+Everything here raises :class:`~agent.probes.base.SpecError` naming the field
+(``target`` or ``options.<name>``) and the reason; nothing does I/O or DNS.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from yarl import URL
+
+from agent.policy import parse_address
+from agent.probes.base import Limits, SpecError
+
+TIMEOUT_HELP = "seconds before the probe gives up (default and cap: the agent's max_timeout_s, 30)"
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def check_known(kind: str, options: Mapping[str, str], known: Mapping[str, str]) -> None:
+    for name in options:
+        if name not in known:
+            listed = ", ".join(sorted(known))
+            raise SpecError(f"options.{name}", f"unknown option for kind {kind} (known: {listed})")
+
+
+def opt_float(
+    options: Mapping[str, str], name: str, *, default: float, minimum: float, maximum: float
+) -> float:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SpecError(f"options.{name}", f"expected a number of seconds, got {raw!r}") from None
+    if not math.isfinite(value) or value < minimum or value > maximum:
+        raise SpecError(f"options.{name}", f"must be between {minimum:g} and {maximum:g}, got {raw}")
+    return value
+
+
+def opt_int(options: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int) -> int:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    try:
+        value = parse_size(raw)
+    except ValueError:
+        raise SpecError(f"options.{name}", f"expected a whole number, got {raw!r}") from None
+    if value < minimum or value > maximum:
+        raise SpecError(f"options.{name}", f"must be between {minimum} and {maximum}, got {raw}")
+    return value
+
+
+def parse_size(raw: str) -> int:
+    """``1234``, ``64k``/``64KiB``, ``10M``/``10MB``, ``1G``: powers of 1024."""
+    text = raw.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = 1
+    for suffix, factor in (("k", 1024), ("m", 1024**2), ("g", 1024**3)):
+        if text.endswith(suffix):
+            text, scale = text[: -len(suffix)], factor
+            break
+    if not text or not text.isdigit():
+        raise ValueError(raw)
+    return int(text) * scale
+
+
+def opt_bool(options: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise SpecError(f"options.{name}", f"expected true or false, got {raw!r}")
+
+
+def opt_choice(options: Mapping[str, str], name: str, *, default: str, choices: tuple[str, ...]) -> str:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise SpecError(f"options.{name}", f"expected one of {', '.join(choices)}, got {raw!r}")
+
+
+def opt_timeout(options: Mapping[str, str], limits: Limits) -> float:
+    return opt_float(
+        options, "timeout", default=limits.max_timeout_s, minimum=0.001, maximum=limits.max_timeout_s
+    )
+
+
+def is_hostname(name: str) -> bool:
+    text = name[:-1] if name.endswith(".") else name
+    if not text or len(text) > 253:
+        return False
+    try:
+        text.encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return all(_LABEL.match(label) for label in text.split("."))
+
+
+def check_host(host: str, field: str = "target") -> str:
+    """A host name or IP literal (IPv6 without brackets); returns it normalised."""
+    if parse_address(host) is not None:
+        return str(parse_address(host))
+    lowered = host.lower()
+    if not is_hostname(lowered):
+        raise SpecError(field, f"{host!r} is not a host name or IP address")
+    return lowered
+
+
+def split_host_port(text: str, *, default_port: int | None, field: str = "target") -> tuple[str, int]:
+    """``host:port``, ``[v6]:port``, or (with a default port) ``host`` / ``[v6]`` / bare v6."""
+    text = text.strip()
+    if not text:
+        raise SpecError(field, "is empty")
+    host: str
+    port_text: str | None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise SpecError(field, f"{text!r}: unclosed '['")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise SpecError(field, f"{text!r}: expected ':port' after ']'")
+        port_text = rest[1:] if rest else None
+        if parse_address(host) is None:
+            raise SpecError(field, f"{host!r} inside brackets is not an IPv6 address")
+    elif text.count(":") > 1:
+        if parse_address(text) is None:
+            raise SpecError(field, f"{text!r} is not host:port (write IPv6 as [addr]:port)")
+        host, port_text = text, None
+    elif ":" in text:
+        host, port_text = text.split(":", 1)
+    else:
+        host, port_text = text, None
+    if port_text is None:
+        if default_port is None:
+            raise SpecError(field, f"{text!r}: expected host:port")
+        port = default_port
+    else:
+        port = parse_port(port_text, field)
+    return check_host(host, field), port
+
+
+def parse_port(text: str, field: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SpecError(field, f"port {text!r} is not a number from 1 to 65535")
+    return int(text)
+
+
+def parse_http_url(text: str, field: str = "target") -> URL:
+    """An absolute ``http://`` or ``https://`` URL with a valid host."""
+    try:
+        url = URL(text.strip())
+    except (ValueError, TypeError) as exc:
+        raise SpecError(field, f"{text!r} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https"):
+        raise SpecError(field, f"{text!r}: expected an http:// or https:// URL")
+    if not url.host:
+        raise SpecError(field, f"{text!r}: the URL has no host")
+    try:
+        port = url.port
+    except ValueError:
+        raise SpecError(field, f"{text!r}: bad port") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise SpecError(field, f"{text!r}: port must be from 1 to 65535")
+    check_host(url.host, field)
+    return url
+
+
+def url_host(url: URL) -> str:
+    host = url.host
+    if host is None:  # parse_http_url guarantees one
+        raise ValueError(f"{url} has no host")
+    return host
+
+
+def url_port(url: URL) -> int:
+    port = url.port
+    if port is None:
+        return 443 if url.scheme == "https" else 80
+    return port

@@ -1,0 +1,87 @@
+"""tcp: open a TCP connection to ``host:port`` and report the address and connect time.
+
+The name is resolved with the system resolver (``getaddrinfo``) and every address it
+returns is checked by the target policy; the addresses are then tried in order until
+one connects, all within ``timeout``. The connection is closed right away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agent.policy import ResolvedAddress, resolve_checked
+from agent.probes.base import Limits, ProbeOutcome
+from agent.probes.common import failed, now, rounded
+from agent.probes.options import TIMEOUT_HELP, check_known, opt_timeout, split_host_port
+
+NAME = "tcp"
+OPTIONS: Mapping[str, str] = {"timeout": TIMEOUT_HELP}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    kind: str = NAME
+    target: str
+    host: str
+    port: int
+    timeout_s: float
+
+
+def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
+    check_known(NAME, options, OPTIONS)
+    host, port = split_host_port(target, default_port=None)
+    return Spec(target=target.strip(), host=host, port=port, timeout_s=opt_timeout(options, limits))
+
+
+async def connect(
+    addresses: list[ResolvedAddress],
+) -> tuple[socket.socket, ResolvedAddress, float]:
+    """Connect to the first address that accepts; returns the socket, the address and the time."""
+    loop = asyncio.get_running_loop()
+    last: BaseException | None = None
+    for address in addresses:
+        sock = socket.socket(address.family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        started = now()
+        try:
+            await loop.sock_connect(sock, address.sockaddr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock, address, now() - started
+    assert last is not None  # addresses is never empty (resolve_checked guarantees it)
+    raise last
+
+
+async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
+    started = now()
+    data: dict[str, Any] = {"host": spec.host, "port": spec.port}
+    try:
+        async with asyncio.timeout(spec.timeout_s):
+            resolve_started = now()
+            addresses = await resolve_checked(
+                spec.host, spec.port, allow_private=limits.allow_private_targets
+            )
+            data["resolve_s"] = rounded(now() - resolve_started)
+            data["addresses"] = [a.address for a in addresses]
+            sock, address, connect_s = await connect(addresses)
+    except Exception as exc:
+        return failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
+    try:
+        data["address"] = address.address
+        data["family"] = "ipv6" if address.family == socket.AF_INET6 else "ipv4"
+        data["connect_s"] = rounded(connect_s)
+        data["local_address"] = str(sock.getsockname()[0])
+    finally:
+        sock.close()
+    return ProbeOutcome(
+        kind=NAME, target=spec.target, failure=None, duration_s=round(now() - started, 6), data=data
+    )

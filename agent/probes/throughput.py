@@ -1,0 +1,589 @@
+"""throughput: download a URL until ``max_bytes`` or ``max_seconds`` and measure the rate.
+
+Why not aiohttp here: throttling is a rate, so the probe must be able to read as fast as
+the path delivers, on a fast path too; with aiohttp every chunk goes through its parser,
+its ``StreamReader`` buffers and a Python iteration, and on loopback it falls well short
+of curl. This module speaks plain HTTP/1.1 (one GET, ``Accept-Encoding: identity``,
+``Connection: close``) over an ``asyncio.BufferedProtocol``: the kernel copies straight
+into one preallocated 1 MiB buffer (``recv_into``) and the per-read Python work is a few
+additions: count, time of the read, a stall check. The headers are parsed once; bodies
+framed by Content-Length, chunked transfer coding or the end of the connection are all
+handled, and only body bytes are counted. Redirects are not followed (a throughput
+target is a file URL; a 3xx is reported as ``http_error`` with its ``Location``).
+
+How the figures are computed (all times from ``time.perf_counter``):
+
+- ``ttfb_s``: from the request being written to the first response byte.
+- ``bytes``: body bytes received (chunk framing excluded), at most ``max_bytes``.
+- ``duration_s``: from the request being written to the last body byte.
+- ``bytes_per_second`` (the mean): the bytes after the first read divided by the time
+  from that first read to the last one. The wait for the first byte (connection setup,
+  server think time, one RTT) is left out, and so are the bytes of that first read,
+  which arrived all at once and carry no timing. Slow start is short on any path this
+  probe cares about and is included; what a user would call "the download speed" is
+  what remains. When the body came in a single read the figure falls back to
+  ``bytes / duration_s``.
+- ``series_bps``: body bytes/s in each ``interval_s`` window (default 0.25 s) from the
+  first body byte on; the last, partial window is divided by its actual length.
+- ``stall_s``: the sum of the gaps between consecutive reads that lasted longer than
+  ``stall_threshold`` (default 0.5 s): time with the connection open and nothing coming.
+
+``control=URL`` downloads a second URL right after the target, from the same agent with
+the same limits, and reports it under ``control`` with ``ratio`` = target bytes/s over
+control bytes/s. ``sni=`` sends a chosen server name (or none) in the TLS handshake while
+connecting to the URL's host: the same server fetched under the target's name and under
+a neutral one.
+
+``timeout`` bounds connecting and the wait for the response headers; ``max_seconds``
+bounds the whole download. Reaching ``max_bytes`` or ``max_seconds`` is not a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from yarl import URL
+
+from agent.policy import resolve_checked
+from agent.probes import failures as f
+from agent.probes.base import DEFAULT_MAX_BYTES, Limits, ProbeOutcome, SpecError
+from agent.probes.common import failed, now, rounded
+from agent.probes.options import (
+    TIMEOUT_HELP,
+    check_known,
+    opt_float,
+    opt_int,
+    opt_timeout,
+    parse_http_url,
+    url_host,
+    url_port,
+)
+from agent.probes.tcp import connect
+from agent.probes.tls import make_context, parse_tls_options
+
+NAME = "throughput"
+OPTIONS: Mapping[str, str] = {
+    "max_bytes": "stop after this many body bytes (default 10M, capped by the agent)",
+    "max_seconds": "stop after this many seconds (default 10, capped by the agent's max_timeout_s)",
+    "interval": "seconds per sample of series_bps (default 0.25)",
+    "stall_threshold": "a gap between reads longer than this counts as stall time (default 0.5)",
+    "control": "a second URL fetched right after from this agent, for the ratio",
+    "sni": "TLS server name to send (default: the URL's host; empty: none)",
+    "verify": "verify the server certificate: true or false (default true)",
+    "ca_file": "PEM file of CA certificates to trust instead of the system's",
+    "timeout": TIMEOUT_HELP + "; bounds connect and response headers",
+}
+BUFFER_SIZE = 1024 * 1024
+MAX_HEAD = 64 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    kind: str = NAME
+    target: str
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_seconds: float = 10.0
+    interval_s: float = 0.25
+    stall_threshold_s: float = 0.5
+    control: str | None = None
+    sni: str = ""
+    verify: bool = True
+    ca_file: str | None = None
+    timeout_s: float
+
+
+def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
+    check_known(NAME, options, OPTIONS)
+    url = parse_http_url(target)
+    control = None
+    if options.get("control"):
+        control = str(parse_http_url(options["control"], field="options.control"))
+    sni, _alpn, verify, ca_file = parse_tls_options(options, url_host(url))
+    return Spec(
+        target=str(url),
+        max_bytes=opt_int(
+            options,
+            "max_bytes",
+            default=min(DEFAULT_MAX_BYTES, limits.max_bytes_cap),
+            minimum=1,
+            maximum=limits.max_bytes_cap,
+        ),
+        max_seconds=opt_float(
+            options, "max_seconds", default=min(10.0, limits.max_timeout_s), minimum=0.01,
+            maximum=limits.max_timeout_s,
+        ),
+        interval_s=opt_float(options, "interval", default=0.25, minimum=0.01, maximum=10.0),
+        stall_threshold_s=opt_float(options, "stall_threshold", default=0.5, minimum=0.01, maximum=60.0),
+        control=control,
+        sni=sni,
+        verify=verify,
+        ca_file=ca_file,
+        timeout_s=opt_timeout(options, limits),
+    )
+
+
+class HTTPProtocolError(Exception):
+    """The server's response is not HTTP/1.x we can read (failure ``http_error``)."""
+
+
+class ServerClosed(ConnectionError):
+    """The server closed before the body was complete (failure ``connection_closed``)."""
+
+
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _UNTIL_CLOSE, _DONE = range(7)
+
+
+class _Download(asyncio.BufferedProtocol):
+    """Counts body bytes as the kernel delivers them into one reusable buffer."""
+
+    def __init__(self, *, max_bytes: int, stall_threshold: float) -> None:
+        self._buffer = bytearray(BUFFER_SIZE)
+        self._view = memoryview(self._buffer)
+        self._max_bytes = max_bytes
+        self._stall_threshold = stall_threshold
+        self._state = _HEAD
+        self._head = bytearray()
+        self._remaining = 0  # body bytes left (Content-Length) or in the current chunk
+        self._line = bytearray()  # a chunk-size line being assembled
+        self.transport: asyncio.BaseTransport | None = None
+        self.status = 0
+        self.reason = ""
+        self.headers: dict[str, str] = {}
+        self.count = 0
+        self.first_read_bytes = 0
+        self.t_first_byte: float | None = None  # first response byte
+        self.t_first_body: float | None = None
+        self.t_last_body: float | None = None
+        self.stall_s = 0.0
+        self.headers_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.complete = False  # the body ended as framed (not cut by a limit)
+        self.first_body = asyncio.Event()
+
+    # asyncio.BufferedProtocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        t = time.perf_counter()
+        if self._state == _LENGTH or self._state == _UNTIL_CLOSE:
+            # The hot path: a body byte count and the time of the read.
+            if self._state == _LENGTH and nbytes >= self._remaining:
+                nbytes = self._remaining
+                self._remaining = 0
+                self.complete = True
+                self._state = _DONE
+            elif self._state == _LENGTH:
+                self._remaining -= nbytes
+            self._count(nbytes, t)
+            return
+        try:
+            if self._state == _HEAD:
+                if self.t_first_byte is None:
+                    self.t_first_byte = t
+                self._on_head(nbytes, t)
+            elif self._state != _DONE:
+                self._on_chunked(0, nbytes, t)
+        except HTTPProtocolError as exc:
+            self._finish(exc)
+
+    def eof_received(self) -> bool:
+        if self._state == _UNTIL_CLOSE:
+            self.complete = True
+            self._finish(None)
+        elif self._state == _HEAD:
+            self._finish(ServerClosed("the server closed before sending a response"))
+        elif self._state != _DONE:
+            self._finish(ServerClosed(f"the server closed after {self.count} body bytes"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None and self._state == _UNTIL_CLOSE:
+            self.complete = True
+        if exc is None and self._state not in (_DONE, _UNTIL_CLOSE):
+            exc = ServerClosed(f"the connection closed after {self.count} body bytes")
+        self._finish(exc)
+
+    # bookkeeping
+    def _count(self, nbytes: int, t: float) -> None:
+        if nbytes <= 0:
+            if self._state == _DONE:
+                self._finish(None)
+            return
+        last = self.t_last_body
+        if last is None:
+            self.t_first_body = t
+            self.first_read_bytes = nbytes
+            self.first_body.set()
+        elif t - last > self._stall_threshold:
+            self.stall_s += t - last
+        self.t_last_body = t
+        self.count += nbytes
+        if self.count >= self._max_bytes:
+            self.count = self._max_bytes if self.count > self._max_bytes else self.count
+            self._state = _DONE
+        if self._state == _DONE:
+            self._finish(None)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        if self._state != _DONE:
+            self._state = _DONE
+        if not self.headers_done.done():
+            if exc is None:
+                self.headers_done.set_result(None)
+            else:
+                self.headers_done.set_exception(exc)
+        if not self.done.done():
+            if exc is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(exc)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    # parsing
+    def _on_head(self, nbytes: int, t: float) -> None:
+        self._head += self._view[:nbytes]
+        end = self._head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._head) > MAX_HEAD:
+                raise HTTPProtocolError("response headers larger than 64 KiB")
+            return
+        head = bytes(self._head[:end]).decode("latin-1")
+        rest = bytes(self._head[end + 4 :])
+        self._head = bytearray()
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise HTTPProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+        self.status = int(parts[1])
+        self.reason = parts[2] if len(parts) > 2 else ""
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise HTTPProtocolError(f"bad header line: {line[:80]!r}")
+            key = name.strip().lower()
+            value = value.strip()
+            self.headers[key] = f"{self.headers[key]}, {value}" if key in self.headers else value
+        if 100 <= self.status < 200:  # an interim response: the real one follows
+            self.status, self.reason, self.headers = 0, "", {}
+            if rest:
+                self._view[: len(rest)] = rest
+                self._on_head(len(rest), t)
+            return
+        if not self.headers_done.done():
+            self.headers_done.set_result(None)
+        encoding = self.headers.get("transfer-encoding", "").lower()
+        if self.status == 204 or self.status == 304:
+            self.complete = True
+            self._state = _DONE
+            self._finish(None)
+            return
+        if "chunked" in encoding:
+            self._state = _CHUNK_SIZE
+            self._on_bytes(rest, t)
+        elif "content-length" in self.headers:
+            length = self.headers["content-length"].split(",")[0].strip()
+            if not length.isdigit():
+                raise HTTPProtocolError(f"bad Content-Length {length!r}")
+            self._remaining = int(length)
+            self._state = _LENGTH
+            if self._remaining == 0:
+                self.complete = True
+                self._state = _DONE
+                self._finish(None)
+                return
+            self._on_bytes(rest, t)
+        else:
+            self._state = _UNTIL_CLOSE
+            self._on_bytes(rest, t)
+
+    def _on_bytes(self, data: bytes, t: float) -> None:
+        """Feed bytes that arrived with the headers through the body states."""
+        if not data:
+            return
+        self._view[: len(data)] = data
+        if self._state in (_LENGTH, _UNTIL_CLOSE):
+            self.buffer_updated(len(data))
+        else:
+            self._on_chunked(0, len(data), t)
+
+    def _on_chunked(self, pos: int, end: int, t: float) -> None:
+        view = self._view
+        counted = 0
+        while pos < end and self._state != _DONE:
+            if self._state == _CHUNK_DATA:
+                take = min(self._remaining, end - pos)
+                counted += take
+                pos += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = _CHUNK_CRLF
+                    self._line = bytearray()
+            elif self._state == _CHUNK_CRLF:
+                take = min(2 - len(self._line), end - pos)
+                self._line += view[pos : pos + take]
+                pos += take
+                if len(self._line) == 2:
+                    if self._line != b"\r\n":
+                        raise HTTPProtocolError("chunk not followed by CRLF")
+                    self._line = bytearray()
+                    self._state = _CHUNK_SIZE
+            else:  # _CHUNK_SIZE
+                newline = self._buffer.find(b"\n", pos, end)
+                stop = end if newline < 0 else newline + 1
+                self._line += view[pos:stop]
+                pos = stop
+                if len(self._line) > 1024:
+                    raise HTTPProtocolError("chunk size line too long")
+                if newline < 0:
+                    continue
+                size_text = bytes(self._line).split(b";", 1)[0].strip()
+                self._line = bytearray()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    raise HTTPProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+                if size == 0:  # the last chunk; trailers are not needed
+                    self.complete = True
+                    self._state = _DONE
+                else:
+                    self._remaining = size
+                    self._state = _CHUNK_DATA
+        if counted or self._state == _DONE:
+            self._count(counted, t)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Fetch:
+    """The figures of one download (the target's or the control's)."""
+
+    url: str
+    bytes: int = 0
+    duration_s: float | None = None
+    bytes_per_second: float | None = None
+    ttfb_s: float | None = None
+    stall_s: float = 0.0
+    series_bps: tuple[float, ...] = ()
+    status: int | None = None
+    headers: Mapping[str, str] | None = None
+    complete: bool = False
+    stopped_by: str = ""
+    address: str = ""
+    failure: str | None = None
+    failure_detail: str = ""
+
+
+class _Series:
+    """bytes/s per fixed window, filled by a sampler task while the download runs."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.values: list[float] = []
+        self.t_prev: float | None = None  # end of the last window
+        self.c_prev = 0  # body bytes at the end of the last window
+
+    async def sample(self, proto: _Download) -> None:
+        """Append a window's bytes/s every ``interval`` from the first body byte until cancelled."""
+        await proto.first_body.wait()
+        assert proto.t_first_body is not None
+        self.t_prev = proto.t_first_body
+        t_next = self.t_prev + self.interval
+        while True:
+            await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
+            t = time.perf_counter()
+            c = proto.count
+            self.values.append((c - self.c_prev) / (t - self.t_prev))
+            self.t_prev, self.c_prev = t, c
+            t_next += self.interval
+            if t_next <= t:  # the loop fell behind: skip windows rather than emit tiny ones
+                t_next = t + self.interval
+
+    def closed(self, proto: _Download) -> list[float]:
+        """The windows plus the last, partial one (up to the last body byte)."""
+        start = self.t_prev if self.t_prev is not None else proto.t_first_body
+        if start is None or proto.t_last_body is None:
+            return list(self.values)
+        tail_t = proto.t_last_body - start
+        tail_b = proto.count - self.c_prev
+        if tail_t > self.interval * 0.1 and tail_b > 0:
+            return [*self.values, tail_b / tail_t]
+        return list(self.values)
+
+
+async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fetch:
+    url = URL(url_text)
+    host = url_host(url)
+    port = url_port(url)
+    loop = asyncio.get_running_loop()
+    result = _Fetch(url=url_text)
+    context: ssl.SSLContext | None = None
+    if url.scheme == "https":
+        try:
+            context = await asyncio.to_thread(
+                make_context, verify=spec.verify, sni=sni, ca_file=spec.ca_file, alpn=("http/1.1",)
+            )
+        except (OSError, ValueError) as exc:
+            raise SpecError("options.ca_file", f"cannot load {spec.ca_file!r}: {exc}") from exc
+    proto = _Download(max_bytes=spec.max_bytes, stall_threshold=spec.stall_threshold_s)
+    series = _Series(spec.interval_s)
+    sampler: asyncio.Task[None] | None = None
+    transport: asyncio.Transport | None = None
+    started = now()
+    t_sent: float | None = None
+    stopped_by = ""
+    try:
+        async with asyncio.timeout(spec.timeout_s) as setup_deadline:
+            addresses = await resolve_checked(host, port, allow_private=limits.allow_private_targets)
+            sock, address, _connect_s = await connect(addresses)
+            result = replace(result, address=address.address)
+            try:
+                transport, _ = await loop.create_connection(
+                    lambda: proto, sock=sock, ssl=context, server_hostname=sni if context else None
+                )
+            except BaseException:
+                sock.close()
+                raise
+            host_header = host if ":" not in host else f"[{host}]"
+            if url.explicit_port:
+                host_header += f":{port}"
+            request = (
+                f"GET {url.raw_path_qs or '/'} HTTP/1.1\r\n"
+                f"Host: {host_header}\r\n"
+                "User-Agent: vantage-probe/0.1\r\n"
+                "Accept: */*\r\n"
+                "Accept-Encoding: identity\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode("latin-1")
+            transport.write(request)
+            t_sent = now()
+            sampler = asyncio.create_task(series.sample(proto))
+            await proto.headers_done
+            setup_deadline.reschedule(None)
+        if proto.status and not 200 <= proto.status < 300:
+            transport.close()
+            raise HTTPProtocolError(f"status {proto.status} {proto.reason}".strip())
+        remaining = spec.max_seconds - (now() - started)
+        try:
+            async with asyncio.timeout(max(0.0, remaining)):
+                await asyncio.shield(proto.done)
+        except TimeoutError:
+            stopped_by = "max_seconds"
+        else:
+            stopped_by = "complete" if proto.complete else "max_bytes"
+    except Exception as exc:
+        failure = f.classify(exc)
+        if isinstance(exc, HTTPProtocolError):
+            failure = f.HTTP_ERROR
+        elif isinstance(exc, ServerClosed):
+            failure = f.CONNECTION_CLOSED
+        result = replace(result, failure=failure, failure_detail=f.describe(exc))
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+        if transport is not None:
+            transport.abort()
+        for future in (proto.headers_done, proto.done):
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # retrieved: the failure is reported above
+    return _figures(result, proto, series, t_sent, stopped_by)
+
+
+def _figures(
+    result: _Fetch, proto: _Download, series: _Series, t_sent: float | None, stopped_by: str
+) -> _Fetch:
+    duration = None
+    mean = None
+    ttfb = None
+    if t_sent is not None and proto.t_first_byte is not None:
+        ttfb = proto.t_first_byte - t_sent
+    if t_sent is not None and proto.t_last_body is not None and proto.t_first_body is not None:
+        duration = proto.t_last_body - t_sent
+        span = proto.t_last_body - proto.t_first_body
+        if span > 0 and proto.count > proto.first_read_bytes:
+            mean = (proto.count - proto.first_read_bytes) / span
+        elif duration > 0:
+            mean = proto.count / duration
+    return replace(
+        result,
+        bytes=proto.count,
+        duration_s=rounded(duration),
+        bytes_per_second=None if mean is None else round(mean, 3),
+        ttfb_s=rounded(ttfb),
+        stall_s=round(proto.stall_s, 6),
+        series_bps=tuple(round(x, 3) for x in series.closed(proto)),
+        status=proto.status or None,
+        headers={k: v for k, v in proto.headers.items() if k in _REPORTED_HEADERS},
+        complete=proto.complete,
+        stopped_by=stopped_by if result.failure is None else "failure",
+    )
+
+
+_REPORTED_HEADERS = ("content-type", "content-length", "transfer-encoding", "server", "location", "via")
+
+
+async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
+    started = now()
+    try:
+        target = await _fetch(spec.target, spec, limits, sni=spec.sni)
+        control = None
+        if spec.control is not None:
+            control = await _fetch(spec.control, spec, limits, sni=url_host(URL(spec.control)))
+    except SpecError:
+        raise
+    except Exception as exc:  # a bug, not a network failure: report it as data anyway
+        return failed(kind=NAME, target=spec.target, exc=exc, started=started)
+    data: dict[str, Any] = {
+        "url": target.url,
+        "address": target.address,
+        "sni": spec.sni,
+        "status": target.status,
+        "headers": dict(target.headers or {}),
+        "bytes": target.bytes,
+        "duration_s": target.duration_s,
+        "bytes_per_second": target.bytes_per_second,
+        "ttfb_s": target.ttfb_s,
+        "stall_s": target.stall_s,
+        "interval_s": spec.interval_s,
+        "series_bps": list(target.series_bps),
+        "complete": target.complete,
+        "stopped_by": target.stopped_by,
+        "max_bytes": spec.max_bytes,
+        "max_seconds": spec.max_seconds,
+    }
+    if control is not None:
+        data["control"] = {
+            "url": control.url,
+            "bytes": control.bytes,
+            "duration_s": control.duration_s,
+            "bytes_per_second": control.bytes_per_second,
+            "failure": control.failure or "",
+            "failure_detail": control.failure_detail,
+            "ttfb_s": control.ttfb_s,
+            "status": control.status,
+        }
+        ratio = None
+        if target.bytes_per_second is not None and control.bytes_per_second:
+            ratio = round(target.bytes_per_second / control.bytes_per_second, 6)
+        data["ratio"] = ratio
+    return ProbeOutcome(
+        kind=NAME,
+        target=spec.target,
+        failure=target.failure,
+        failure_detail=target.failure_detail,
+        duration_s=round(now() - started, 6),
+        data=data,
+    )

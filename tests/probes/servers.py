@@ -1,0 +1,224 @@
+"""Real servers on 127.0.0.1 for the probe tests: DNS, raw TCP behaviours, HTTP(S)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+LIE = "10.10.34.35"
+OK_A = "93.184.216.34"  # only DNS data: nothing connects to it
+OK_AAAA = "2606:2800:220:1::34"
+
+
+def dns_answer(query: dns.message.Message, *, tcp: bool) -> dns.message.Message | None:
+    """The test zone: names that answer, lie, fail and stay silent."""
+    response = dns.message.make_response(query)
+    question = query.question[0]
+    name = question.name.to_text().lower()
+    qtype = question.rdtype
+
+    def add(owner: str, rdtype: str, *values: str) -> None:
+        response.answer.append(dns.rrset.from_text(owner, 300, "IN", rdtype, *values))
+
+    if name == "silent.test.":
+        return None
+    if name == "ok.test.":
+        if qtype == dns.rdatatype.A:
+            add(name, "A", OK_A)
+        elif qtype == dns.rdatatype.AAAA:
+            add(name, "AAAA", OK_AAAA)
+    elif name == "alias.test.":
+        add(name, "CNAME", "middle.test.")
+        add("middle.test.", "CNAME", "ok.test.")
+        if qtype == dns.rdatatype.A:
+            add("ok.test.", "A", OK_A)
+    elif name == "blocked.test.":
+        if qtype == dns.rdatatype.A:
+            add(name, "A", LIE)
+    elif name == "v4only.test.":
+        if qtype == dns.rdatatype.A:
+            add(name, "A", OK_A)
+    elif name == "big.test.":
+        if not tcp:
+            response.flags |= dns.flags.TC
+            return response
+        if qtype == dns.rdatatype.A:
+            add(name, "A", *(f"93.184.216.{i}" for i in range(1, 61)))
+    elif name == "nx.test.":
+        response.set_rcode(dns.rcode.NXDOMAIN)
+    elif name == "servfail.test.":
+        response.set_rcode(dns.rcode.SERVFAIL)
+    elif name == "refused.test.":
+        response.set_rcode(dns.rcode.REFUSED)
+    elif name == "noanswer.test.":
+        pass
+    else:
+        response.set_rcode(dns.rcode.NXDOMAIN)
+    return response
+
+
+class _DNSUDP(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        response = dns_answer(dns.message.from_wire(data), tcp=False)
+        if response is not None:
+            self.transport.sendto(response.to_wire(), addr)
+
+
+async def _dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            (length,) = struct.unpack("!H", await reader.readexactly(2))
+            response = dns_answer(dns.message.from_wire(await reader.readexactly(length)), tcp=True)
+            if response is None:
+                await asyncio.sleep(30)
+                return
+            wire = response.to_wire()
+            writer.write(struct.pack("!H", len(wire)) + wire)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def dns_server() -> AsyncIterator[int]:
+    """A DNS server on 127.0.0.1 (UDP and TCP on the same port); yields the port."""
+    loop = asyncio.get_running_loop()
+    for _ in range(20):
+        tcp = await asyncio.start_server(_dns_tcp, "127.0.0.1", 0)
+        port = tcp.sockets[0].getsockname()[1]
+        try:
+            udp, _ = await loop.create_datagram_endpoint(_DNSUDP, local_addr=("127.0.0.1", port))
+        except OSError:
+            tcp.close()
+            await tcp.wait_closed()
+            continue
+        break
+    else:
+        raise RuntimeError("no free port for UDP and TCP")
+    try:
+        yield port
+    finally:
+        udp.close()
+        tcp.close()
+        await tcp.wait_closed()
+
+
+@contextlib.contextmanager
+def silent_udp() -> Iterator[int]:
+    """A UDP socket that receives and never answers; yields its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nobody listens on (bound then released)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """Accepts TCP connections into the kernel's queue and never reads: TLS/HTTP time out."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def full_backlog_listener() -> Iterator[int]:
+    """A listener whose accept queue is full, so the next SYN is dropped: connect times out."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(0)
+    port = sock.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        sock.close()
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Close with an RST (SO_LINGER 0) instead of a FIN."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def tcp_server(handler: Handler, ssl_context: object = None) -> AsyncIterator[int]:
+    """A raw asyncio TCP server on 127.0.0.1; yields its port."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            tasks.discard(task)
+            writer.transport.abort()
+
+    server = await asyncio.start_server(wrapped, "127.0.0.1", 0, ssl=ssl_context)  # type: ignore[arg-type]
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+async def reset_after_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read whatever the client sends first (a request, a ClientHello), then reset."""
+    await reader.read(1)
+    await asyncio.sleep(0.05)
+    reset(writer)
+
+
+async def reset_on_accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    reset(writer)
