@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -13,11 +14,8 @@ from tests.loopwatch import LoopWatchdog
 LOOP_BLOCK_THRESHOLD_S = float(os.environ.get("VANTAGE_TEST_LOOP_BLOCK_S", "1.0"))
 
 
-@pytest.fixture(autouse=True)
-async def _fail_when_event_loop_blocked(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    if request.node.get_closest_marker("allow_loop_block"):
-        yield
-        return
+@pytest.fixture
+async def _loop_watchdog() -> AsyncIterator[None]:
     watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold=LOOP_BLOCK_THRESHOLD_S)
     watchdog.start()
     try:
@@ -30,6 +28,16 @@ async def _fail_when_event_loop_blocked(request: pytest.FixtureRequest) -> Async
             f"(threshold {LOOP_BLOCK_THRESHOLD_S}s): blocking work on the loop",
             pytrace=False,
         )
+
+
+@pytest.fixture(autouse=True)
+def _fail_when_event_loop_blocked(request: pytest.FixtureRequest) -> None:
+    """Every async test runs under the loop watchdog (sync tests have no loop to watch)."""
+    if not inspect.iscoroutinefunction(getattr(request, "function", None)):
+        return
+    if request.node.get_closest_marker("allow_loop_block"):
+        return
+    request.getfixturevalue("_loop_watchdog")
 
 
 def netns_unavailable_reason() -> str | None:
