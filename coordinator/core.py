@@ -506,7 +506,7 @@ class Coordinator:
                 return IngestOutcome(acked=tuple(acked), accepted=0, duplicates=duplicates, dropped=dropped)
             for result, task in accepted:
                 acked.append(result.task_id)
-                self._observe(result, session.info)
+                self._observe(result, session.info, task.target)
                 self._notify(task.job_id, WatchEvent(result=result, region=task.region))
         return IngestOutcome(
             acked=tuple(acked), accepted=len(accepted), duplicates=duplicates, dropped=dropped
@@ -536,7 +536,7 @@ class Coordinator:
             reason=why,
         )
 
-    def _observe(self, result: TaskResultData, agent: AgentInfo) -> None:
+    def _observe(self, result: TaskResultData, agent: AgentInfo, target: str) -> None:
         r = result.result
         outcome = r.failure or "ok"
         self.measurement_counts[(agent.region, r.kind, outcome)] += 1
@@ -549,7 +549,7 @@ class Coordinator:
         else:
             buckets[-1] += 1
         self.duration_sums[key] += r.duration_s
-        self.analyzer.add(measurement_from_result(result, agent, self.config.group_by))
+        self.analyzer.add(measurement_from_result(result, agent, target, self.config.group_by))
 
     # ------------------------------------------------------------------ watchers
 
@@ -568,7 +568,10 @@ class Coordinator:
             q.put_nowait(event)
 
 
-def measurement_from_result(result: TaskResultData, agent: AgentInfo, group_by: str) -> Measurement:
+def measurement_from_result(
+    result: TaskResultData, agent: AgentInfo, target: str, group_by: str
+) -> Measurement:
+    """The analysis sees the target as the job named it, so metric labels match the job."""
     r = result.result
     data = r.data
     throughput = None
@@ -585,7 +588,7 @@ def measurement_from_result(result: TaskResultData, agent: AgentInfo, group_by: 
         at=result.finished_at or time.time(),
         group=group,
         agent_id=agent.agent_id,
-        target=r.target,
+        target=target,
         kind=r.kind,
         failure=r.failure or None,
         duration_s=r.duration_s,
