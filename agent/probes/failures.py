@@ -47,7 +47,7 @@ FAILURES: frozenset[str] = frozenset(
         DNS_TEMPORARY_FAILURE,  # the system resolver said "try again" (EAI_AGAIN)
         CONNECTION_REFUSED,  # RST in answer to SYN (ECONNREFUSED)
         CONNECTION_RESET,  # RST on an established connection (ECONNRESET), also mid-TLS
-        CONNECTION_CLOSED,  # the peer closed (FIN) before the response was complete
+        CONNECTION_CLOSED,  # the peer closed (FIN) mid-handshake or before the response was complete
         GENERIC_TIMEOUT,  # connect, handshake or response did not finish in time
         HOST_UNREACHABLE,  # EHOSTUNREACH
         NETWORK_UNREACHABLE,  # ENETUNREACH
@@ -58,6 +58,8 @@ FAILURES: frozenset[str] = frozenset(
         UNKNOWN_FAILURE,  # anything else; the probe logs the exception
     }
 )
+
+DETAIL_MAX = 300  # characters of failure_detail
 
 _ERRNO_FAILURES: dict[int, str] = {
     errno.ECONNREFUSED: CONNECTION_REFUSED,
@@ -84,15 +86,20 @@ for _name in ("EAI_NODATA", "EAI_ADDRFAMILY"):
 
 def classify(exc: BaseException) -> str:
     """Map an exception raised while probing onto one of :data:`FAILURES`."""
+    return classify_with_cause(exc)[0]
+
+
+def classify_with_cause(exc: BaseException) -> tuple[str, BaseException]:
+    """The failure class and the exception in ``exc``'s chain that decided it."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         failure = _classify_one(current)
         if failure is not None:
-            return failure
+            return failure, current
         current = _inner(current)
-    return UNKNOWN_FAILURE
+    return UNKNOWN_FAILURE, exc
 
 
 def _inner(exc: BaseException) -> BaseException | None:
@@ -139,6 +146,10 @@ def _classify_one(exc: BaseException) -> str | None:
         return GENERIC_TIMEOUT
     if isinstance(exc, ConnectionRefusedError):
         return CONNECTION_REFUSED
+    if isinstance(exc, ConnectionResetError) and exc.errno is None:
+        # asyncio's "Connection lost": the peer closed (EOF), e.g. during a TLS handshake;
+        # a real RST carries errno ECONNRESET.
+        return CONNECTION_CLOSED
     if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
         return CONNECTION_RESET
     if isinstance(exc, OSError) and exc.errno in _ERRNO_FAILURES:
@@ -157,7 +168,11 @@ def _classify_ssl(exc: ssl.SSLError) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """A one-line ``failure_detail`` for an exception: its type and message."""
-    text = str(exc).strip().replace("\n", " ")
+    """A one-line ``failure_detail``: type and message of the exception that decided the
+    class (the wrapped ``OSError`` rather than aiohttp's wrapper, say)."""
+    exc = classify_with_cause(exc)[1]
+    text = " ".join(str(exc).split())
+    if len(text) > DETAIL_MAX:
+        text = text[: DETAIL_MAX - 3] + "..."
     name = type(exc).__name__
     return f"{name}: {text}" if text else name

@@ -222,3 +222,82 @@ async def reset_after_request(reader: asyncio.StreamReader, writer: asyncio.Stre
 
 async def reset_on_accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     reset(writer)
+
+
+BLOCK_PAGE = b"<html><body>This site is blocked by order of ...</body></html>"
+
+
+def http_app() -> object:
+    """An aiohttp app with the paths the http and throughput tests use."""
+    from aiohttp import web
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="hello", headers={"Server": "vantage-test", "X-Other": "no"})
+
+    async def blocked(request: web.Request) -> web.Response:
+        return web.Response(body=BLOCK_PAGE, status=451, content_type="text/html")
+
+    async def redirect(request: web.Request) -> web.Response:
+        hops = int(request.match_info["hops"])
+        if hops == 0:
+            raise web.HTTPFound("/ok")
+        raise web.HTTPFound(f"/redirect/{hops - 1}")
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    async def sized(request: web.Request) -> web.StreamResponse:
+        size = int(request.match_info["size"])
+        chunked = request.query.get("chunked") == "1"
+        pause = float(request.query.get("pause", "0"))
+        rate = float(request.query.get("rate", "0"))  # bytes/s, 0: as fast as possible
+        response = web.StreamResponse()
+        response.content_type = "application/octet-stream"
+        if chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = size
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        block = b"x" * 16384
+        sent = 0
+        while sent < size:
+            piece = block[: min(len(block), size - sent)]
+            await response.write(piece)
+            sent += len(piece)
+            if pause and sent >= size // 2 and sent - len(piece) < size // 2:
+                await asyncio.sleep(pause)
+            if rate:
+                await asyncio.sleep(len(piece) / rate)
+        await response.write_eof()
+        return response
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    app.router.add_get("/blocked", blocked)
+    app.router.add_get("/redirect/{hops}", redirect)
+    app.router.add_get("/loop", loop)
+    app.router.add_get("/bytes/{size}", sized)
+    app.router.add_get("/slow", slow)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def http_server(ssl_context: object = None) -> AsyncIterator[int]:
+    """The aiohttp test app on 127.0.0.1 (HTTPS with ``ssl_context``); yields the port."""
+    from aiohttp import web
+
+    runner = web.AppRunner(http_app(), handle_signals=False, shutdown_timeout=0.1)  # type: ignore[arg-type]
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)  # type: ignore[arg-type]
+    await site.start()
+    port: int = runner.addresses[0][1]
+    try:
+        yield port
+    finally:
+        await runner.cleanup()

@@ -11,8 +11,8 @@ from tests.probes.servers import (
 )
 
 
-async def probe(target: str, limits: Limits, timeout: str = "1"):  # type: ignore[no-untyped-def]
-    return await run_probe(parse_spec("tcp", target, {"timeout": timeout}, limits), limits)
+async def probe(target: str, limits: Limits, wait_s: str = "1"):  # type: ignore[no-untyped-def]
+    return await run_probe(parse_spec("tcp", target, {"timeout": wait_s}, limits), limits)
 
 
 async def test_connects_and_reports_the_address(limits: Limits) -> None:
@@ -40,7 +40,7 @@ async def test_closed_port_is_refused(limits: Limits) -> None:
 
 async def test_full_backlog_times_out(limits: Limits) -> None:
     with full_backlog_listener() as port:
-        outcome = await probe(f"127.0.0.1:{port}", limits, timeout="0.5")
+        outcome = await probe(f"127.0.0.1:{port}", limits, wait_s="0.5")
     assert outcome.failure == "generic_timeout"
     assert 0.45 < outcome.duration_s < 2
 
