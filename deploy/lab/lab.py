@@ -1,0 +1,700 @@
+"""The network-namespace lab: regions, targets, shaping, and real vantage processes.
+
+Everything lives in namespaces named ``<prefix>...`` (``vlab-<4 hex>-`` by default):
+
+- ``<prefix>core``: the targets (one address each on ``lo``), the coordinator (gRPC and
+  /metrics on 198.18.0.1) and, on each link toward an agent host, a ``tc`` HTB tree that
+  shapes or drops by target source address.
+- ``<prefix><region>-<n>``: one namespace per agent host, ``eth0`` linked by its own veth
+  pair to the core (``vh<k>`` there). A region is the set of its hosts. One host per agent
+  gives each agent its own address and its own line, so the throttle is per subscriber, as
+  in March 2021, and two agents downloading at once do not split one 130 kbit/s class.
+
+Only 198.18.0.0/15 addresses are used, and only inside the lab's namespaces; veths are
+created directly inside them, so nothing is left in the root namespace.
+
+The ``Lab`` API is synchronous and blocking (call it from a thread in async code).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PREFIX_ROOT = "vlab-"
+DEFAULT_REGIONS = ("ru", "de", "us")
+DEFAULT_TARGETS = ("twitter", "control", "facebook", "kremlin")
+COORDINATOR_ADDR = "198.18.0.1"
+GRPC_PORT = 50051
+METRICS_PORT = 9477
+FIRST_TARGET_HOST = 10  # twitter = 198.18.0.10, control = .11, ...
+BIG_FILE_BYTES = 10 * 1024 * 1024
+TWITTER_2021_RATE_BIT = 130_000
+_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+_CLONE_NEWNET = 0x40000000
+
+T = TypeVar("T")
+
+
+class LabError(RuntimeError):
+    """The lab could not be built or a command failed; the message says which and why."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    name: str
+    index: int
+    address: str
+
+    @property
+    def hostname(self) -> str:
+        return f"{self.name}.lab"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Host:
+    """One agent host: its namespace and its veth link to the core."""
+
+    region: str
+    n: int  # 1-based within the region
+    k: int  # 1-based over the lab: the link subnet 198.18.<k>.0/24
+    ns: str
+    core_if: str
+    core_addr: str
+    addr: str
+
+    @property
+    def agent_id(self) -> str:
+        return f"{self.region}-{self.n}"
+
+
+@dataclass
+class _Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+
+@dataclass
+class _PathState:
+    """What is applied on one (region, target) path: shaped at rate, or broken how."""
+
+    rate_bit: int | None = None
+    broken: str | None = None
+
+
+def run(argv: Sequence[str], *, check: bool = True, timeout: float = 30) -> str:
+    """Run a command; raise LabError with its stderr when it fails and ``check``."""
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise LabError(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _setns_thread_initializer(ns_path: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(ns_path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({ns_path}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def netns_executor(ns: str) -> ThreadPoolExecutor:
+    """A one-thread executor whose thread lives in network namespace ``ns``.
+
+    Sockets created on that thread belong to ``ns`` (and stay there whichever thread uses
+    them later); the rest of the process is untouched.
+    """
+    return ThreadPoolExecutor(
+        max_workers=1,
+        thread_name_prefix=f"netns-{ns}",
+        initializer=_setns_thread_initializer,
+        initargs=(f"/var/run/netns/{ns}",),
+    )
+
+
+def list_namespaces() -> list[str]:
+    out = run(["ip", "netns", "list"], check=False)
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _kill_namespace_processes(ns: str, grace_s: float = 3.0) -> None:
+    pids = [int(p) for p in run(["ip", "netns", "pids", ns], check=False).split()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            pids = [int(p) for p in run(["ip", "netns", "pids", ns], check=False).split()]
+            if not pids:
+                return
+            time.sleep(0.1)
+
+
+def cleanup_prefix(prefix: str = DEFAULT_PREFIX_ROOT) -> list[str]:
+    """Kill processes in, and delete, every namespace whose name starts with ``prefix``."""
+    if not prefix:
+        raise LabError("prefix: must not be empty (it would match every namespace)")
+    removed = []
+    for ns in list_namespaces():
+        if ns.startswith(prefix):
+            _kill_namespace_processes(ns)
+            run(["ip", "netns", "del", ns], check=False)
+            removed.append(ns)
+    return removed
+
+
+def parse_metrics(text: str) -> dict[str, dict[frozenset[tuple[str, str]], float]]:
+    """Exposition text -> {sample name: {frozenset(labels): value}}."""
+    out: dict[str, dict[frozenset[tuple[str, str]], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+    return out
+
+
+class Lab:
+    """Build the lab, run vantage in it, shape and break paths, tear it all down.
+
+    >>> with Lab() as lab:
+    ...     lab.shape("ru", "twitter")           # 130 kbit/s downstream, ru hosts only
+    ...     lab.break_target("ru", "facebook")   # TCP reset (default) for ru
+    ...     lab.take_down("kremlin")             # connection refused from everywhere
+    ...     lab.submit("throughput", [lab.url("twitter")], every="10s", ...)
+    ...     print(lab.metrics_text())
+    """
+
+    def __init__(
+        self,
+        *,
+        regions: Sequence[str] = DEFAULT_REGIONS,
+        agents_per_region: int = 2,
+        targets: Sequence[str] = DEFAULT_TARGETS,
+        prefix: str | None = None,
+        run_vantage: bool = True,
+        coordinator_args: Sequence[str] = (),
+        agent_args: Sequence[str] = (),
+        big_file_bytes: int = BIG_FILE_BYTES,
+        keep_dir: bool = False,
+    ) -> None:
+        for label, names in (("regions", regions), ("targets", targets)):
+            if not names:
+                raise LabError(f"{label}: at least one is needed")
+            for name in names:
+                if not _NAME_RE.match(name):
+                    raise LabError(f"{label}: {name!r} must match {_NAME_RE.pattern}")
+            if len(set(names)) != len(names):
+                raise LabError(f"{label}: duplicates in {list(names)}")
+        if not 1 <= agents_per_region <= 8:
+            raise LabError(f"agents_per_region: must be 1..8, got {agents_per_region}")
+        if len(regions) * agents_per_region > 250:
+            raise LabError("regions x agents_per_region: at most 250 hosts")
+        if len(targets) > 200:
+            raise LabError("targets: at most 200")
+        self.prefix = prefix or f"{DEFAULT_PREFIX_ROOT}{secrets.token_hex(2)}-"
+        self.core_ns = f"{self.prefix}core"
+        self.regions = tuple(regions)
+        self.targets = {
+            name: Target(name=name, index=i, address=f"198.18.0.{FIRST_TARGET_HOST + i}")
+            for i, name in enumerate(targets)
+        }
+        self.hosts: list[Host] = []
+        k = 0
+        for region in self.regions:
+            for n in range(1, agents_per_region + 1):
+                k += 1
+                self.hosts.append(
+                    Host(
+                        region=region,
+                        n=n,
+                        k=k,
+                        ns=f"{self.prefix}{region}-{n}",
+                        core_if=f"vh{k}",
+                        core_addr=f"198.18.{k}.1",
+                        addr=f"198.18.{k}.2",
+                    )
+                )
+        self.run_vantage = run_vantage
+        self.coordinator_args = tuple(coordinator_args)
+        self.agent_args = tuple(agent_args)
+        self.big_file_bytes = big_file_bytes
+        self.keep_dir = keep_dir
+        self.agent_token = secrets.token_urlsafe(24)
+        self.api_token = secrets.token_urlsafe(24)
+        self.dir = Path(tempfile.mkdtemp(prefix=self.prefix))
+        self.ca_file = self.dir / "ca.pem"
+        self._procs: dict[str, _Proc] = {}
+        self._paths: dict[tuple[str, str], _PathState] = {}
+        self._namespaces: list[str] = []
+        self._core_exec: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._started = False
+
+    # ----------------------------------------------------------------- lifecycle
+    def __enter__(self) -> Lab:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def coordinator(self) -> str:
+        return f"{COORDINATOR_ADDR}:{GRPC_PORT}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{COORDINATOR_ADDR}:{METRICS_PORT}/metrics"
+
+    def start(self) -> None:
+        if self._started:
+            raise LabError("lab already started")
+        self._started = True
+        atexit.register(self.close)
+        self._build_network()
+        self._core_exec = netns_executor(self.core_ns)
+        self._write_files()
+        for target in self.targets.values():
+            self._start_target(target)
+        for target in self.targets.values():
+            self._wait_tcp(target.address, 80, what=f"target {target.name}")
+        if self.run_vantage:
+            self._start_coordinator()
+            for host in self.hosts:
+                self._start_agent(host)
+
+    def close(self) -> None:
+        """Stop every process, delete every namespace; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.close)
+        # agents first (they drain into the coordinator), then the coordinator, then targets
+        order = sorted(
+            self._procs.values(),
+            key=lambda p: (0 if p.name.startswith("agent") else 1 if p.name == "coord" else 2),
+        )
+        for proc in order:
+            self._stop_proc(proc)
+        if self._core_exec is not None:
+            self._core_exec.shutdown(wait=False, cancel_futures=True)
+        for ns in reversed(self._namespaces):
+            _kill_namespace_processes(ns)
+            run(["ip", "netns", "del", ns], check=False)
+        if not self.keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ network
+    def _ns_add(self, ns: str) -> None:
+        run(["ip", "netns", "add", ns])
+        self._namespaces.append(ns)
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+
+    def _build_network(self) -> None:
+        clash = [ns for ns in list_namespaces() if ns.startswith(self.prefix)]
+        if clash:
+            raise LabError(f"prefix: namespaces {clash} already exist (run `down` first)")
+        core = self.core_ns
+        self._ns_add(core)
+        run(["ip", "-n", core, "addr", "add", f"{COORDINATOR_ADDR}/32", "dev", "lo"])
+        for target in self.targets.values():
+            run(["ip", "-n", core, "addr", "add", f"{target.address}/32", "dev", "lo"])
+        for host in self.hosts:
+            self._ns_add(host.ns)
+            run(
+                [
+                    "ip", "link", "add", host.core_if, "netns", core, "type", "veth",
+                    "peer", "name", "eth0", "netns", host.ns,
+                ]
+            )  # fmt: skip
+            run(["ip", "-n", core, "addr", "add", f"{host.core_addr}/24", "dev", host.core_if])
+            # small GSO segments, so tc sees ~MTU packets and the shaped rate is smooth
+            run(["ip", "-n", core, "link", "set", host.core_if, "gso_max_size", "1500", "up"])
+            run(["ip", "-n", host.ns, "addr", "add", f"{host.addr}/24", "dev", "eth0"])
+            run(["ip", "-n", host.ns, "link", "set", "eth0", "up"])
+            run(["ip", "-n", host.ns, "route", "add", "default", "via", host.core_addr])
+            # HTB root without a default class: unclassified traffic (gRPC, control, ...)
+            # goes out unshaped; classes appear only for shaped or dropped targets
+            run(["tc", "-n", core, "qdisc", "add", "dev", host.core_if, "root", "handle", "1:",
+                 "htb"])  # fmt: skip
+
+    def hosts_of(self, region: str) -> list[Host]:
+        hosts = [h for h in self.hosts if h.region == region]
+        if not hosts:
+            raise LabError(f"region: {region!r} is not one of {list(self.regions)}")
+        return hosts
+
+    def target(self, name: str) -> Target:
+        try:
+            return self.targets[name]
+        except KeyError:
+            raise LabError(f"target: {name!r} is not one of {list(self.targets)}") from None
+
+    def url(self, target: str, *, https: bool = False, path: str = "/big.bin") -> str:
+        t = self.target(target)
+        return f"{'https' if https else 'http'}://{t.address}{path}"
+
+    def _tc_slot(self, target: Target) -> tuple[str, str]:
+        minor = f"{0x10 + target.index:x}"
+        return f"1:{minor}", str(10 + target.index)  # classid, filter prio
+
+    def _clear_path(self, region: str, target: Target) -> None:
+        state = self._paths.pop((region, target.name), None)
+        if state is None:
+            return
+        classid, prio = self._tc_slot(target)
+        for host in self.hosts_of(region):
+            if state.rate_bit is not None or state.broken == "drop":
+                run(["tc", "-n", self.core_ns, "filter", "del", "dev", host.core_if,
+                     "parent", "1:", "prio", prio], check=False)  # fmt: skip
+                run(["tc", "-n", self.core_ns, "class", "del", "dev", host.core_if,
+                     "classid", classid], check=False)  # fmt: skip
+            if state.broken == "unreachable":
+                run(["ip", "-n", host.ns, "route", "del", "unreachable",
+                     f"{target.address}/32"], check=False)  # fmt: skip
+        if state.broken == "reset":
+            self._write_reset_file(target)
+
+    def _classify(self, host: Host, target: Target, *, rate_bit: int, leaf: list[str]) -> None:
+        classid, prio = self._tc_slot(target)
+        dev = host.core_if
+        burst = "1600"  # about one frame: the rate holds at the 100 ms scale
+        run(["tc", "-n", self.core_ns, "class", "replace", "dev", dev, "parent", "1:",
+             "classid", classid, "htb", "rate", f"{rate_bit}bit", "ceil", f"{rate_bit}bit",
+             "burst", burst, "cburst", burst, "quantum", "1514"])  # fmt: skip
+        run(["tc", "-n", self.core_ns, "qdisc", "replace", "dev", dev, "parent", classid,
+             *leaf])  # fmt: skip
+        run(["tc", "-n", self.core_ns, "filter", "replace", "dev", dev, "parent", "1:",
+             "protocol", "ip", "prio", prio, "u32", "match", "ip", "src",
+             f"{target.address}/32", "flowid", classid])  # fmt: skip
+
+    def shape(self, region: str, target: str, rate_bit: int = TWITTER_2021_RATE_BIT) -> None:
+        """Throttle ``target`` -> hosts of ``region`` to ``rate_bit`` bits/s (on the wire).
+
+        HTB on the core-side veth, classified by the target's source address, with a short
+        byte FIFO (half a second at the rate) so excess is dropped, as a policer would.
+        """
+        if rate_bit < 8000:
+            raise LabError(f"rate_bit: at least 8000 bit/s, got {rate_bit}")
+        t = self.target(target)
+        hosts = self.hosts_of(region)
+        self._clear_path(region, t)
+        queue_bytes = max(4 * 1514, rate_bit // 16)
+        for host in hosts:
+            self._classify(host, t, rate_bit=rate_bit, leaf=["bfifo", "limit", str(queue_bytes)])
+        self._paths[(region, target)] = _PathState(rate_bit=rate_bit)
+
+    def unshape(self, region: str, target: str) -> None:
+        self.hosts_of(region)
+        self._clear_path(region, self.target(target))
+
+    def break_target(self, region: str, target: str, how: str = "reset") -> None:
+        """Make ``target`` fail from ``region``.
+
+        - ``reset``: the target aborts connections from the region's hosts with a TCP RST
+          after reading the request (a DPI middlebox's reset; emulated in the target server
+          because this kernel has no iptables/nftables/tc-gact).
+        - ``drop``: tc drops the target's packets toward the region (a pfifo of length 0
+          under an HTB class); clients see timeouts.
+        - ``unreachable``: an unreachable route in the region's hosts; connects fail at
+          once with "no route to host", like an ICMP reject.
+        """
+        t = self.target(target)
+        hosts = self.hosts_of(region)
+        self._clear_path(region, t)
+        if how == "drop":
+            for host in hosts:
+                self._classify(host, t, rate_bit=1_000_000_000, leaf=["pfifo", "limit", "0"])
+        elif how == "unreachable":
+            for host in hosts:
+                run(["ip", "-n", host.ns, "route", "add", "unreachable", f"{t.address}/32"])
+        elif how == "reset":
+            pass
+        else:
+            raise LabError(f"how: {how!r} must be reset, drop or unreachable")
+        self._paths[(region, target)] = _PathState(broken=how)
+        if how == "reset":
+            self._write_reset_file(t)
+
+    def unbreak(self, region: str, target: str) -> None:
+        self.unshape(region, target)
+
+    def _write_reset_file(self, target: Target) -> None:
+        nets = [
+            f"{h.addr}/32"
+            for (region, name), state in self._paths.items()
+            if name == target.name and state.broken == "reset"
+            for h in self.hosts_of(region)
+        ]
+        path = self.dir / "resets" / target.name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(n + "\n" for n in nets))
+        tmp.replace(path)
+
+    def take_down(self, target: str) -> None:
+        """Stop the target's server: connection refused from every region."""
+        t = self.target(target)
+        proc = self._procs.pop(f"target-{t.name}", None)
+        if proc is not None:
+            self._stop_proc(proc)
+
+    def bring_up(self, target: str) -> None:
+        t = self.target(target)
+        if f"target-{t.name}" not in self._procs:
+            self._start_target(t)
+            self._wait_tcp(t.address, 80, what=f"target {t.name}")
+
+    # -------------------------------------------------------------- processes
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            VANTAGE_AGENT_TOKEN=self.agent_token,
+            VANTAGE_API_TOKEN=self.api_token,
+            PYTHONPATH=os.pathsep.join(
+                p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+            ),
+            PYTHONUNBUFFERED="1",
+        )
+        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
+            env.pop(var, None)
+        return env
+
+    def _spawn(self, name: str, ns: str, argv: Sequence[str]) -> _Proc:
+        log_path = self.dir / "logs" / f"{name}.log"
+        log_file = log_path.open("ab")
+        popen = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=self._env(),
+            cwd=self.dir,
+            start_new_session=True,
+        )
+        proc = _Proc(name=name, popen=popen, log_path=log_path, log_file=log_file)
+        self._procs[name] = proc
+        return proc
+
+    def _stop_proc(self, proc: _Proc, grace_s: float = 5.0) -> None:
+        self._procs.pop(proc.name, None)
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
+            if proc.popen.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(wait)
+        proc.log_file.close()
+
+    def _vantage(self) -> list[str]:
+        return [sys.executable, "-m", "vantage.cli"]
+
+    def _start_target(self, target: Target) -> None:
+        self._spawn(
+            f"target-{target.name}",
+            self.core_ns,
+            [
+                sys.executable, "-m", "deploy.lab.targets",
+                "--name", target.name, "--address", target.address,
+                "--root", str(self.dir / "www"),
+                "--cert", str(self.dir / "server.pem"), "--key", str(self.dir / "server.key"),
+                "--reset-file", str(self.dir / "resets" / target.name),
+            ],
+        )  # fmt: skip
+
+    def _start_coordinator(self) -> None:
+        self._spawn(
+            "coord",
+            self.core_ns,
+            [
+                *self._vantage(), "coordinator",
+                "--listen", self.coordinator,
+                "--metrics-listen", f"{COORDINATOR_ADDR}:{METRICS_PORT}",
+                "--db", str(self.dir / "vantage.db"),
+                "--insecure",
+                *self.coordinator_args,
+            ],
+        )  # fmt: skip
+        self._wait_tcp(COORDINATOR_ADDR, GRPC_PORT, what="coordinator gRPC", proc="coord")
+        self._wait_tcp(COORDINATOR_ADDR, METRICS_PORT, what="coordinator /metrics", proc="coord")
+
+    def _start_agent(self, host: Host) -> None:
+        state = self.dir / "agents" / host.agent_id
+        state.mkdir(parents=True, exist_ok=True)
+        resolve = [a for t in self.targets.values() for a in ("--resolve", f"{t.hostname}={t.address}")]
+        self._spawn(
+            f"agent-{host.agent_id}",
+            host.ns,
+            [
+                *self._vantage(), "agent",
+                "--coordinator", self.coordinator,
+                "--region", host.region, "--id", host.agent_id,
+                "--state-dir", str(state),
+                "--allow-private-targets",
+                "--ca", str(self.ca_file),
+                *resolve,
+                *self.agent_args,
+            ],
+        )  # fmt: skip
+
+    def _write_files(self) -> None:
+        import trustme  # a dev dependency: only the lab needs it
+
+        for sub in ("www", "logs", "agents", "resets"):
+            (self.dir / sub).mkdir(exist_ok=True)
+        (self.dir / "www" / "big.bin").write_bytes(os.urandom(self.big_file_bytes))
+        ca = trustme.CA(organization_name="vantage lab")
+        names = [t.hostname for t in self.targets.values()]
+        names += [t.address for t in self.targets.values()]
+        cert = ca.issue_cert(*names)
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        cert.private_key_pem.write_to_path(str(self.dir / "server.key"))
+        (self.dir / "server.pem").write_bytes(b"".join(p.bytes() for p in cert.cert_chain_pems))
+
+    def logs(self, name: str, tail: int = 40) -> str:
+        path = self.dir / "logs" / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-tail:])
+
+    def in_core(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the thread that lives in the core namespace."""
+        if self._core_exec is None:
+            raise LabError("lab not started")
+        return self._core_exec.submit(fn, *args).result()
+
+    def _wait_tcp(self, addr: str, port: int, *, what: str, proc: str | None = None,
+                  timeout_s: float = 30.0) -> None:  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+
+        def attempt() -> bool:
+            with socket.socket() as s:
+                s.settimeout(1)
+                return s.connect_ex((addr, port)) == 0
+
+        while time.monotonic() < deadline:
+            if proc and proc in self._procs and self._procs[proc].popen.poll() is not None:
+                raise LabError(f"{what} exited early:\n{self.logs(proc)}")
+            if self.in_core(attempt):
+                return
+            time.sleep(0.2)
+        raise LabError(f"{what} did not listen on {addr}:{port} within {timeout_s:.0f}s")
+
+    # ----------------------------------------------------------------- queries
+    def metrics_text(self, timeout_s: float = 10.0) -> str:
+        def fetch() -> str:
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(self.metrics_url, timeout=timeout_s) as resp:
+                body: bytes = resp.read()
+            return body.decode()
+
+        return self.in_core(fetch)
+
+    def metrics(self) -> dict[str, dict[frozenset[tuple[str, str]], float]]:
+        return parse_metrics(self.metrics_text())
+
+    def vantage(self, *args: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """Run a ``vantage`` client command in the core namespace with the API token."""
+        env = self._env()
+        env["VANTAGE_COORDINATOR"] = self.coordinator
+        return subprocess.run(
+            ["ip", "netns", "exec", self.core_ns, *self._vantage(), *args],
+            capture_output=True, text=True, timeout=timeout_s, env=env, cwd=self.dir,
+        )  # fmt: skip
+
+    def submit(
+        self,
+        kind: str,
+        targets: Iterable[str],
+        *,
+        every: str | None = None,
+        regions: Sequence[str] | None = None,
+        per_region: int | None = None,
+        options: Mapping[str, str] | None = None,
+        extra: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """``vantage submit KIND TARGET... --json``; returns the printed job."""
+        args = ["submit", kind, *targets, "--coordinator", self.coordinator]
+        if every:
+            args += ["--every", every]
+        if regions:
+            args += ["--regions", ",".join(regions)]
+        if per_region is not None:
+            args += ["--per-region", str(per_region)]
+        for k, v in (options or {}).items():
+            args += ["-o", f"{k}={v}"]
+        args += [*extra, "--json"]
+        proc = self.vantage(*args)
+        if proc.returncode != 0:
+            raise LabError(f"vantage {' '.join(args)}: exit {proc.returncode}: {proc.stderr}")
+        job: dict[str, Any] = json.loads(proc.stdout)
+        return job
+
+    def exec_in(self, ns: str, argv: Sequence[str], timeout_s: float = 30.0
+                ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *argv],
+            capture_output=True, text=True, timeout=timeout_s, env=self._env(),
+        )  # fmt: skip
+
+    def curl(self, host: Host, url: str, *, max_time: float = 4.0) -> dict[str, float]:
+        """Download ``url`` from ``host`` with curl; size, speed (B/s) and curl's exit code."""
+        proc = self.exec_in(
+            host.ns,
+            ["curl", "-s", "-o", "/dev/null", "--noproxy", "*", "--cacert", str(self.ca_file),
+             "-m", str(max_time), "-w", "%{size_download} %{speed_download} %{exitcode}", url],
+            timeout_s=max_time + 10,
+        )  # fmt: skip
+        size, speed, code = proc.stdout.split()
+        return {"size": float(size), "speed": float(speed), "exitcode": float(code)}
+
+    def describe(self) -> str:
+        lines = [f"vantage lab {self.prefix}  (files in {self.dir})"]
+        lines.append(f"  core namespace {self.core_ns}: coordinator {self.coordinator}")
+        lines.append(f"    metrics {self.metrics_url}")
+        for t in self.targets.values():
+            lines.append(
+                f"    target {t.name:<9} {t.address:<13} http://{t.address}/big.bin  "
+                f"https://{t.hostname}/ ({self.ca_file.name})"
+            )
+        for h in self.hosts:
+            lines.append(
+                f"  host {h.ns}: region {h.region} agent {h.agent_id} {h.addr} "
+                f"(core side {self.core_ns}:{h.core_if} {h.core_addr})"
+            )
+        for (region, target), state in sorted(self._paths.items()):
+            what = f"shaped {state.rate_bit} bit/s" if state.rate_bit else f"broken ({state.broken})"
+            lines.append(f"  path {region} -> {target}: {what}")
+        return "\n".join(lines)
+
