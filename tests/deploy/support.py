@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
+DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 
 T = TypeVar("T")
 
@@ -114,3 +115,34 @@ def prom_query(base: str, expr: str, *, timeout: float = 10.0) -> dict[str, Any]
         raise AssertionError(f"Prometheus at {base} did not answer the query {expr!r}")
     answer: dict[str, Any] = json.loads(body)
     return answer
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue
+        line = pending + stripped
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        word, _, rest = line.partition(" ")
+        out.append((word.upper(), rest.strip()))
+    assert not pending, "Dockerfile ends inside a continued line"
+    return out
+
+
+def healthcheck_command() -> list[str]:
+    """The exec-form CMD of the Dockerfile's HEALTHCHECK."""
+    (health,) = [rest for word, rest in dockerfile_instructions() if word == "HEALTHCHECK"]
+    _, sep, cmd = health.partition(" CMD ")
+    assert sep, "HEALTHCHECK must use CMD"
+    argv = json.loads(cmd)
+    assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
+    return argv

@@ -17,12 +17,17 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.support import DEPLOY, REPO
+from tests.deploy.support import (
+    DEPLOY,
+    DOCKERFILE,
+    REPO,
+    dockerfile_instructions,
+    healthcheck_command,
+)
 
 yaml = pytest.importorskip("yaml", reason="PyYAML parses the compose and cloud-init files")
 
 COMPOSE = DEPLOY / "docker" / "compose.yaml"
-DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 SYSTEMD = DEPLOY / "systemd"
 UNITS = ("vantage-agent.service", "vantage-coordinator.service")
 
@@ -198,37 +203,6 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------
 # The container image and the compose stack.
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
-    out: list[tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        stripped = raw.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if pending and stripped.startswith("#"):
-            continue
-        line = pending + stripped
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
-            continue
-        pending = ""
-        word, _, rest = line.partition(" ")
-        out.append((word.upper(), rest.strip()))
-    assert not pending, "Dockerfile ends inside a continued line"
-    return out
-
-
-def healthcheck_command() -> list[str]:
-    """The exec-form CMD of the Dockerfile's HEALTHCHECK."""
-    (health,) = [rest for word, rest in dockerfile_instructions() if word == "HEALTHCHECK"]
-    _, sep, cmd = health.partition(" CMD ")
-    assert sep, "HEALTHCHECK must use CMD"
-    argv = json.loads(cmd)
-    assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
-    return argv
 
 
 def test_dockerfile_is_slim_nonroot_and_health_checked() -> None:
