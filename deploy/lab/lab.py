@@ -552,7 +552,6 @@ class Lab:
     def _start_agent(self, host: Host) -> None:
         state = self.dir / "agents" / host.agent_id
         state.mkdir(parents=True, exist_ok=True)
-        resolve = [a for t in self.targets.values() for a in ("--resolve", f"{t.hostname}={t.address}")]
         self._spawn(
             f"agent-{host.agent_id}",
             host.ns,
@@ -562,8 +561,6 @@ class Lab:
                 "--region", host.region, "--id", host.agent_id,
                 "--state-dir", str(state),
                 "--allow-private-targets",
-                "--ca", str(self.ca_file),
-                *resolve,
                 *self.agent_args,
             ],
         )  # fmt: skip
@@ -686,7 +683,7 @@ class Lab:
         for t in self.targets.values():
             lines.append(
                 f"    target {t.name:<9} {t.address:<13} http://{t.address}/big.bin  "
-                f"https://{t.hostname}/ ({self.ca_file.name})"
+                f"https://{t.address}/ (-o ca_file={self.ca_file})"
             )
         for h in self.hosts:
             lines.append(

@@ -1,0 +1,125 @@
+"""The lab's network alone (no vantage processes): shaping, breaking, teardown.
+
+Real namespaces, veths, tc and curl; only 198.18.0.0/15 addresses inside the lab's own
+namespaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from deploy.lab.lab import Lab, LabError, list_namespaces
+from tests.conftest import netns_unavailable_reason
+
+_reason = netns_unavailable_reason() or (
+    None if shutil.which("curl") else "curl is not installed (the lab test downloads with it)"
+)
+pytestmark = [pytest.mark.netns, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
+
+RATE_BYTES = 16_250  # 130 kbit/s
+
+
+def _network_checks() -> dict[str, object]:
+    out: dict[str, object] = {}
+    with Lab(regions=("ru", "de"), run_vantage=False, big_file_bytes=4_000_000) as lab:
+        out["prefix"] = lab.prefix
+        out["namespaces_while_up"] = [n for n in list_namespaces() if n.startswith(lab.prefix)]
+        ru1, ru2 = lab.hosts_of("ru")
+        de1 = lab.hosts_of("de")[0]
+        lab.shape("ru", "twitter")
+        lab.break_target("ru", "facebook")  # reset
+        out["ru_twitter"] = lab.curl(ru1, lab.url("twitter"), max_time=4)
+        out["de_twitter"] = lab.curl(de1, lab.url("twitter"), max_time=4)
+        out["ru_control"] = lab.curl(ru1, lab.url("control"), max_time=4)
+        out["ru_facebook"] = lab.curl(ru1, lab.url("facebook", path="/"), max_time=4)
+        out["de_facebook"] = lab.curl(de1, lab.url("facebook", path="/"), max_time=4)
+        out["ru_twitter_https_index"] = lab.curl(ru2, lab.url("twitter", https=True, path="/"))
+        lab.break_target("ru", "facebook", "drop")
+        out["ru_facebook_drop"] = lab.curl(ru2, lab.url("facebook", path="/"), max_time=2)
+        lab.break_target("ru", "facebook", "unreachable")
+        out["ru_facebook_unreachable"] = lab.curl(ru2, lab.url("facebook", path="/"), max_time=2)
+        lab.unbreak("ru", "facebook")
+        out["ru_facebook_fixed"] = lab.curl(ru2, lab.url("facebook", path="/"), max_time=4)
+        lab.take_down("kremlin")
+        out["de_kremlin_down"] = lab.curl(de1, lab.url("kremlin", path="/"), max_time=2)
+        lab.unshape("ru", "twitter")
+        out["ru_twitter_unshaped"] = lab.curl(ru2, lab.url("twitter"), max_time=4)
+    out["namespaces_after"] = [n for n in list_namespaces() if n.startswith(str(out["prefix"]))]
+    return out
+
+
+async def test_lab_shapes_breaks_and_tears_down() -> None:
+    r = await asyncio.to_thread(_network_checks)
+    assert len(r["namespaces_while_up"]) == 1 + 4  # type: ignore[arg-type]
+    ru = r["ru_twitter"]
+    # tc counts whole frames: payload goodput at 130 kbit/s on the wire is ~15.5-16.3 kB/s
+    assert abs(ru["speed"] - RATE_BYTES) / RATE_BYTES <= 0.2, r  # type: ignore[index]
+    assert r["de_twitter"]["exitcode"] == 0 and r["de_twitter"]["speed"] > 20 * RATE_BYTES, r  # type: ignore[index]
+    assert r["ru_control"]["exitcode"] == 0 and r["ru_control"]["speed"] > 20 * RATE_BYTES, r  # type: ignore[index]
+    assert r["ru_facebook"]["exitcode"] == 56, r  # type: ignore[index]  # recv failure: reset
+    assert r["de_facebook"]["exitcode"] == 0 and r["de_facebook"]["size"] > 0, r  # type: ignore[index]
+    assert r["ru_twitter_https_index"]["exitcode"] == 0, r  # type: ignore[index]
+    assert r["ru_facebook_drop"]["exitcode"] == 28, r  # type: ignore[index]  # timeout
+    assert r["ru_facebook_unreachable"]["exitcode"] == 7, r  # type: ignore[index]
+    assert r["ru_facebook_fixed"]["exitcode"] == 0, r  # type: ignore[index]
+    assert r["de_kremlin_down"]["exitcode"] == 7, r  # type: ignore[index]  # refused
+    assert r["ru_twitter_unshaped"]["speed"] > 20 * RATE_BYTES, r  # type: ignore[index]
+    assert r["namespaces_after"] == [], r
+
+
+def _two_ru_hosts_at_once() -> list[dict[str, float]]:
+    with Lab(regions=("ru",), run_vantage=False, big_file_bytes=1_000_000) as lab:
+        lab.shape("ru", "twitter")
+        procs = [
+            subprocess.Popen(
+                ["ip", "netns", "exec", h.ns, "curl", "-s", "-o", "/dev/null", "--noproxy", "*",
+                 "-m", "4", "-w", "%{size_download} %{speed_download}", lab.url("twitter")],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            for h in lab.hosts_of("ru")
+        ]
+        outs = [p.communicate(timeout=15)[0].split() for p in procs]
+    return [{"size": float(a), "speed": float(b)} for a, b in outs]
+
+
+async def test_throttle_is_per_host_not_shared_by_the_region() -> None:
+    results = await asyncio.to_thread(_two_ru_hosts_at_once)
+    for r in results:
+        assert abs(r["speed"] - RATE_BYTES) / RATE_BYTES <= 0.2, results
+
+
+def _down_removes_leftovers() -> tuple[int, list[str]]:
+    prefix = "vlab-t3st-"
+    for ns in (f"{prefix}core", f"{prefix}ru-1"):
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "deploy.lab", "down", "--prefix", prefix],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return proc.returncode, [n for n in list_namespaces() if n.startswith(prefix)]
+
+
+async def test_down_removes_leftover_namespaces_by_prefix() -> None:
+    code, left = await asyncio.to_thread(_down_removes_leftovers)
+    assert code == 0
+    assert left == []
+
+
+def test_bad_lab_arguments_name_the_field() -> None:
+    with pytest.raises(LabError, match="regions"):
+        Lab(regions=("RU!",))
+    with pytest.raises(LabError, match="agents_per_region"):
+        Lab(agents_per_region=0)
+    lab = Lab(run_vantage=False)
+    try:
+        with pytest.raises(LabError, match="region"):
+            lab.hosts_of("mars")
+        with pytest.raises(LabError, match="target"):
+            lab.url("myspace")
+    finally:
+        lab.close()
