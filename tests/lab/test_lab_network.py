@@ -80,7 +80,7 @@ def _two_ru_hosts_at_once() -> list[dict[str, float]]:
                 ["ip", "netns", "exec", h.ns, "curl", "-s", "-o", "/dev/null", "--noproxy", "*",
                  "-m", "4", "-w", "%{size_download} %{speed_download}", lab.url("twitter")],
                 stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            )
             for h in lab.hosts_of("ru")
         ]
         outs = [p.communicate(timeout=15)[0].split() for p in procs]
