@@ -517,6 +517,8 @@ def _figures(
             mean = (proto.count - proto.first_read_bytes) / span
         elif duration > 0:
             mean = proto.count / duration
+    if proto.status and not 200 <= proto.status < 300:
+        mean = None  # an error page's size over its time is no throughput
     return replace(
         result,
         bytes=proto.count,
