@@ -56,6 +56,9 @@ class CoordinatorConfig:
     # Tasks of an agent that vanished wait this long for it to come back, then go to
     # another matching agent.
     reassign_after_s: float = 10.0
+    # After a restart, rounds wait (at most this long) for the agents seen shortly before
+    # the restart to reconnect, so a restart does not produce rounds without agents.
+    startup_grace_s: float = 20.0
     tick_s: float = 0.25
     evaluate_every_s: float = 1.0
     group_by: str = "region"  # or "asn"
@@ -126,6 +129,8 @@ class Coordinator:
         self.results_duplicate = 0
         self.accepting = True
         self._background: set[asyncio.Task[None]] = set()
+        self.started_at = clock()
+        self._awaited_agents: set[str] = set()
 
     # ------------------------------------------------------------------ start-up
 
@@ -139,6 +144,8 @@ class Coordinator:
         now = self.clock()
         for info, last_seen in self.store.load_agents():
             self.known_agents[info.agent_id] = (info, last_seen)
+            if now - last_seen < 120:
+                self._awaited_agents.add(info.agent_id)
             # An agent that held tasks before the restart gets the usual grace to come back.
             self.lost_at[info.agent_id] = now
         open_jobs = sum(1 for j in self.jobs.values() if not j.state.finished)
@@ -278,7 +285,13 @@ class Coordinator:
     def run_due(self, now: float) -> None:
         """One scheduling pass: rounds, dispatch, lost agents, deadlines, job ends."""
         ops: list[Op] = []
+        if self._awaited_agents and now - self.started_at < self.config.startup_grace_s:
+            self._awaited_agents -= set(self.sessions)
+        else:
+            self._awaited_agents.clear()
         for job in list(self.jobs.values()):
+            if self._awaited_agents:
+                break  # still in the start-up grace: agents are reconnecting
             if scheduler.round_is_due(job, now):
                 ops.extend(self._create_round(job, now))
         ops.extend(self._expire_lost_agents(now))
