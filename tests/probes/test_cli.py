@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.probes.servers import http_server
+
+
+def vantage(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vantage.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["probe", "ping", "example.com"], "kind"),
+        (["probe", "tcp", "example.com"], "target"),
+        (["probe", "tcp", "example.com:1", "-o", "colour=red"], "options.colour"),
+        (["probe", "tcp", "example.com:1", "-o", "colour"], "--option"),
+    ],
+)
+async def test_usage_errors_are_one_line_exit_2(args: list[str], names: str) -> None:
+    done = await asyncio.to_thread(vantage, *args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0] and "Traceback" not in done.stderr
+
+
+async def test_json_has_the_wire_names() -> None:
+    async with http_server() as port:
+        done = await asyncio.to_thread(
+            vantage, "probe", "http", f"http://127.0.0.1:{port}/ok", "--allow-private-targets", "--json"
+        )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {"kind", "target", "failure", "failure_detail", "duration_s", "data"}
+    assert result["kind"] == "http" and result["failure"] == "" and result["data"]["status"] == 200
+
+
+async def test_readable_output_and_failure_exit_1() -> None:
+    async with http_server() as port:
+        ok = await asyncio.to_thread(
+            vantage, "probe", "throughput", f"http://127.0.0.1:{port}/bytes/100000", "--allow-private-targets"
+        )
+        forbidden = await asyncio.to_thread(vantage, "probe", "tcp", f"127.0.0.1:{port}")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(f"throughput http://127.0.0.1:{port}/bytes/100000: ok in ")
+    assert "bytes: 100000" in ok.stdout and "bytes_per_second:" in ok.stdout
+    assert forbidden.returncode == 1
+    assert "FAILED target_forbidden" in forbidden.stdout
