@@ -1,0 +1,258 @@
+"""The shipped Prometheus config, rules and Grafana dashboard against a real coordinator.
+
+`vantage demo` runs a coordinator, agents in de-fra, us-nyc and ru-msk, local targets, and
+throttles ru-msk's path to one target. A real `prometheus` server scrapes it with
+deploy/prometheus/prometheus.yml and loads deploy/prometheus/rules/*.yml. The config is the
+shipped file with three textual changes only: the scrape target address, and
+scrape_interval/evaluation_interval 15s -> 1s so the test needs seconds, not minutes, of
+samples (the rules' `for:` durations are kept as shipped). Storage goes to tmp_path.
+
+Then every PromQL expression of the dashboard (panel queries and the selectors inside the
+template variables' label_values(), with $region/$target set to the throttled pair and
+$__rate_interval to 1m) and of the recording rules is evaluated through /api/v1/query and
+must return data. An alert expression is a condition that is false in the demo unless its
+situation is staged (nothing is blocked, down or missing there), so for those the test
+checks the expression evaluates and every series it reads exists; the throttled alert's
+expression must return the throttled pair, and the alert must reach "firing".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.support import (
+    DEPLOY,
+    free_port,
+    http_get,
+    prom_query,
+    running,
+    tail,
+    vantage_command,
+    wait_for,
+)
+
+yaml = pytest.importorskip("yaml", reason="PyYAML reads the shipped rule files")
+
+pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
+
+PROM_DIR = DEPLOY / "prometheus"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "vantage.json"
+BUDGET_S = 380.0
+
+
+def demo_available() -> str | None:
+    proc = subprocess.run(
+        [*vantage_command(), "demo", "--help"], capture_output=True, text=True, timeout=60
+    )
+    if proc.returncode != 0:
+        return "`vantage demo` is not implemented in this checkout"
+    for flag in ("--keep-running", "--metrics-listen", "--state-dir", "--duration"):
+        if flag not in proc.stdout:
+            return f"`vantage demo` has no {flag}"
+    return None
+
+
+def write_prometheus_config(directory: Path, metrics_address: str) -> Path:
+    """The shipped config with only the address and the two intervals changed."""
+    text = (PROM_DIR / "prometheus.yml").read_text()
+    for old, new in (
+        ('"coordinator:9477"', f'"{metrics_address}"'),
+        ("scrape_interval: 15s", "scrape_interval: 1s"),
+        ("evaluation_interval: 15s", "evaluation_interval: 1s"),
+    ):
+        assert text.count(old) == 1, f"the shipped prometheus.yml no longer has {old!r} once"
+        text = text.replace(old, new)
+    directory.mkdir(parents=True)
+    shutil.copytree(PROM_DIR / "rules", directory / "rules")
+    config = directory / "prometheus.yml"
+    config.write_text(text)
+    return config
+
+
+def grafana_regex_escape(value: str) -> str:
+    """What Grafana's Prometheus datasource does to a variable value used in =~ "..."."""
+    value = value.replace("\\", "\\\\\\\\")
+    return re.sub(r"[$^*{}\[\]'+?.()|]", lambda m: "\\\\" + m.group(0), value)
+
+
+def dashboard_queries(region: str, target: str) -> list[tuple[str, str]]:
+    """(where, PromQL) for every panel query and template variable, variables substituted."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    values = {"region": grafana_regex_escape(region), "target": grafana_regex_escape(target)}
+
+    def substitute(expr: str) -> str:
+        expr = expr.replace("$__rate_interval", "1m").replace("${__rate_interval}", "1m")
+        expr = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values[m.group(1) or m.group(2)], expr)
+        assert "$" not in expr, expr
+        return expr
+
+    out: list[tuple[str, str]] = []
+    for panel in dashboard["panels"]:
+        for query in panel.get("targets", []):
+            out.append((f"panel {panel['title']!r} {query['refId']}", substitute(query["expr"])))
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        definition = variable["definition"]
+        match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", definition)
+        assert match, f"variable {variable['name']}: {definition!r} is not label_values(sel, label)"
+        out.append((f"variable ${variable['name']}", substitute(match.group(1))))
+    return out
+
+
+def shipped_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    for path in sorted((PROM_DIR / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            rules.extend(group["rules"])
+    return rules
+
+
+def series_read_by(expr: str) -> set[str]:
+    """Metric names an expression selects (not functions, keywords or label names)."""
+    names = set(re.findall(r"\b((?:[a-z_]+:)?vantage_[a-z_]+(?::[a-z0-9_]+)?|up)\b(?!\s*\()", expr))
+    return {n for n in names if not n.endswith("_")}
+
+
+def result_of(base: str, expr: str) -> list[dict[str, Any]]:
+    answer = prom_query(base, expr)
+    assert answer.get("status") == "success", f"{expr!r}: {answer}"
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+@pytest.mark.timeout(400)
+def test_dashboard_and_rules_return_data_and_throttled_alert_fires(tmp_path: Path) -> None:
+    started = time.monotonic()
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.skip("the prometheus server is not installed (Debian package: prometheus)")
+    reason = demo_available()
+    if reason is not None:
+        pytest.skip(reason)
+
+    metrics_address = f"127.0.0.1:{free_port()}"
+    demo_log = tmp_path / "demo.log"
+    demo_argv = [
+        *vantage_command(), "demo", "--keep-running", "--duration", "600",
+        "--listen", "127.0.0.1:0", "--metrics-listen", metrics_address,
+        "--state-dir", str(tmp_path / "demo"),
+    ]  # fmt: skip
+    with running(demo_argv, log=demo_log) as demo:
+
+        def metrics_up() -> bool | None:
+            assert demo.poll() is None, f"vantage demo exited:\n{tail(demo_log)}"
+            status, body = http_get(f"http://{metrics_address}/metrics")
+            return True if status == 200 and b"vantage_agents_connected" in body else None
+
+        wait_for("the demo's /metrics to show agents", metrics_up, timeout=90)
+
+        config = write_prometheus_config(tmp_path / "prometheus", metrics_address)
+        prom_address = f"127.0.0.1:{free_port()}"
+        base = f"http://{prom_address}"
+        prom_log = tmp_path / "prometheus.log"
+        prom_argv = [
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+            f"--web.listen-address={prom_address}",
+            "--log.level=warn",
+        ]
+        with running(prom_argv, log=prom_log) as prom:
+
+            def ready() -> bool | None:
+                assert prom.poll() is None, f"prometheus exited:\n{tail(prom_log)}"
+                return True if http_get(f"{base}/-/ready")[0] == 200 else None
+
+            wait_for("prometheus to be ready", ready, timeout=60)
+            rules_api = json.loads(http_get(f"{base}/api/v1/rules")[1])
+            loaded = sum(len(g["rules"]) for g in rules_api["data"]["groups"])
+            assert loaded == len(shipped_rules()), "Prometheus did not load every shipped rule"
+
+            def scraped() -> bool | None:
+                up = result_of(base, 'up{job="vantage-coordinator"}')
+                return True if up and up[0]["value"][1] == "1" else None
+
+            wait_for("a successful scrape of the coordinator", scraped, timeout=30)
+
+            def throttled_pair() -> tuple[str, str] | None:
+                assert demo.poll() is None, f"vantage demo exited:\n{tail(demo_log)}"
+                rows = result_of(base, "vantage_throttled == 1")
+                if not rows:
+                    return None
+                return rows[0]["metric"]["region"], rows[0]["metric"]["target"]
+
+            region, target = wait_for(
+                "the demo's throttled region to show in vantage_throttled",
+                throttled_pair,
+                timeout=200,
+                interval=2,
+            )
+            # A few more scrapes so rate() windows hold several samples.
+            time.sleep(5)
+
+            empty: list[str] = []
+            for where, expr in dashboard_queries(region, target):
+                if not result_of(base, expr):
+                    empty.append(f"{where}: {expr}")
+            variable_values = {
+                row["metric"]["region"] for row in result_of(base, "vantage_agents_connected")
+            }
+            assert region in variable_values
+
+            alerts: dict[str, str] = {}
+            for rule in shipped_rules():
+                expr = rule["expr"]
+                if "record" in rule:
+                    if not result_of(base, expr):
+                        empty.append(f"recording rule {rule['record']}: {expr}")
+                    continue
+                alerts[rule["alert"]] = expr
+                result_of(base, expr)  # evaluates without error
+                for name in sorted(series_read_by(expr)):
+                    if not result_of(base, name):
+                        empty.append(f"alert {rule['alert']} reads {name}, which has no data")
+            assert not empty, "queries that returned no data:\n" + "\n".join(empty)
+
+            throttled = result_of(base, alerts["VantageRegionThrottled"])
+            assert {(r["metric"]["region"], r["metric"]["target"]) for r in throttled} >= {
+                (region, target)
+            }
+            recorded = result_of(base, "region:vantage_throttled_targets:sum")
+            assert {r["metric"]["region"] for r in recorded} >= {region}
+
+            def firing() -> dict[str, Any] | None:
+                answer = json.loads(http_get(f"{base}/api/v1/alerts")[1])
+                for alert in answer["data"]["alerts"]:
+                    labels = alert["labels"]
+                    if (
+                        labels["alertname"] == "VantageRegionThrottled"
+                        and labels.get("region") == region
+                        and alert["state"] == "firing"
+                    ):
+                        found: dict[str, Any] = alert
+                        return found
+                return None
+
+            remaining = BUDGET_S - (time.monotonic() - started)
+            alert = wait_for(
+                f"VantageRegionThrottled to fire for {region}",
+                firing,
+                timeout=max(remaining, 75.0),
+                interval=2,
+            )
+            assert alert["labels"]["target"] == target
+            assert region in alert["annotations"]["summary"]
+            assert target in alert["annotations"]["summary"]
+            # The description's query template found the throughput ratio.
+            assert re.search(
+                r"at \d+(\.\d+)?% of the throughput", alert["annotations"]["description"]
+            ), alert
