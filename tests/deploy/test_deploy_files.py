@@ -363,3 +363,53 @@ def test_grafana_dashboard_has_the_promised_panels_and_variables() -> None:
         ].startswith("Outage")
     provider = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/vantage.yaml").read_text())
     assert provider["apiVersion"] == 1 and provider["providers"][0]["type"] == "file"
+
+
+# ---------------------------------------------------------------------------------------
+# The deployment walk-through: its commands use only files, flags and sub-commands that
+# exist (the commands themselves are the paths the other tests run).
+
+DOCS = [REPO / "docs" / "deploy.md", DEPLOY / "README.md"]
+
+
+def _shell_blocks(path: Path) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", path.read_text(), re.S)
+
+
+def test_docs_reference_files_that_exist() -> None:
+    for doc in DOCS:
+        text = doc.read_text()
+        for rel in set(re.findall(r"(?:/opt/vantage/src/)?\b(deploy/[\w./-]+\w)", text)):
+            if rel.endswith("/.env"):  # the operator creates it from env.example
+                continue
+            assert (REPO / rel).exists(), f"{doc.name} mentions {rel}, which does not exist"
+    commands = [c for block in _shell_blocks(DOCS[0]) for c in block.splitlines() if c]
+    assert len(commands) >= 10
+
+
+def test_docs_commands_use_known_flags() -> None:
+    from vantage.cli import build_parser
+
+    parser = build_parser()
+    (sub_action,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    choices: dict[str, Any] = sub_action.choices  # type: ignore[attr-defined]
+    script = (DEPLOY / "install-agent.sh").read_text()
+    for line in (c for block in _shell_blocks(DOCS[0]) for c in block.splitlines()):
+        for part in line.split("&&"):
+            words = part.split()
+            if any(w.endswith("install-agent.sh") for w in words):
+                i = next(i for i, w in enumerate(words) if w.endswith("install-agent.sh"))
+                for flag in (w for w in words[i + 1 :] if w.startswith("--") and "=" not in w):
+                    if flag == '"--ca':  # the value of --agent-args
+                        continue
+                    assert re.search(rf"^\s+{re.escape(flag)}\)", script, re.M), flag
+            elif words and words[0].endswith("/bin/vantage"):
+                command = choices[words[1]]
+                known = {o for a in command._actions for o in a.option_strings}
+                for flag in (w for w in words[2:] if w.startswith("--")):
+                    assert flag in known, f"`vantage {words[1]}` has no {flag} ({line})"
+    # The Prometheus step is the substitution the end-to-end test makes.
+    assert "sed 's/coordinator:9477/127.0.0.1:9477/'" in DOCS[0].read_text()
+    assert '"coordinator:9477"' in (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    datasource = (DEPLOY / "grafana/provisioning/datasources/vantage.yaml").read_text()
+    assert "url: http://prometheus:9090" in datasource
