@@ -636,6 +636,7 @@ class Lab:
         targets: Iterable[str],
         *,
         every: str | None = None,
+        count: int | None = None,
         regions: Sequence[str] | None = None,
         per_region: int | None = None,
         options: Mapping[str, str] | None = None,
@@ -645,6 +646,8 @@ class Lab:
         args = ["submit", kind, *targets, "--coordinator", self.coordinator]
         if every:
             args += ["--every", every]
+        if count is not None:
+            args += ["--count", str(count)]
         if regions:
             args += ["--regions", ",".join(regions)]
         if per_region is not None:

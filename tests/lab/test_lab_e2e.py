@@ -1,0 +1,169 @@
+"""Issue 4's Done-when, end to end: the 2021 Twitter throttle replayed in the lab.
+
+Regions ru, de, us (2 agents each, one network namespace per agent host); targets twitter
+(130 kbit/s downstream in ru only, tc HTB), control, facebook (TCP reset for ru) and kremlin
+(taken down after the start). Real `vantage coordinator` and `vantage agent` processes.
+Everything is read from /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from deploy.lab.lab import Lab, parse_metrics
+from tests.conftest import netns_unavailable_reason
+
+_reason = netns_unavailable_reason() or (
+    None if shutil.which("promtool") else "promtool is not installed (checks the exposition)"
+)
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.e2e,
+    pytest.mark.skipif(_reason is not None, reason=_reason or ""),
+]
+
+ROUND_S = 10
+MAX_SECONDS = 4  # per throughput download; the control follows it
+RATE_BYTES = 16_250  # 130 kbit/s
+REGIONS = ("ru", "de", "us")
+WINDOW = "30s"  # 3 rounds: old throttled samples leave the window soon after unshaping
+# a round's results land about 2 x MAX_SECONDS after it starts; allow that once
+SLACK_S = 2 * MAX_SECONDS + 5
+
+Metrics = dict[str, dict[frozenset[tuple[str, str]], float]]
+
+
+def _by(m: Metrics, name: str, *keys: str) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(dict(labels).get(k, "") for k in keys): v for labels, v in m.get(name, {}).items()
+    }
+
+
+def _scenario() -> dict[str, Any]:
+    obs: dict[str, Any] = {}
+    with Lab(regions=REGIONS, agents_per_region=2, coordinator_args=["--window", WINDOW]) as lab:
+        twitter, control = lab.url("twitter"), lab.url("control")
+        facebook, kremlin = lab.url("facebook", path="/"), lab.url("kremlin", path="/")
+        obs["urls"] = {"twitter": twitter, "facebook": facebook, "kremlin": kremlin}
+
+        deadline = time.monotonic() + 60
+        connected: dict[tuple[str, ...], float] = {}
+        while time.monotonic() < deadline:
+            connected = _by(lab.metrics(), "vantage_agents_connected", "region")
+            if all(connected.get((r,), 0) == 2 for r in REGIONS):
+                break
+            time.sleep(1)
+        obs["agents_connected"] = connected
+        if not all(connected.get((r,), 0) == 2 for r in REGIONS):
+            obs["logs"] = {n: lab.logs(n) for n in ("coord", "agent-ru-1")}
+            return obs
+
+        lab.shape("ru", "twitter")
+        lab.break_target("ru", "facebook", "reset")
+        lab.submit(
+            "throughput",
+            [twitter],
+            every=f"{ROUND_S}s",
+            count=40,
+            options={"control": control, "max_seconds": str(MAX_SECONDS)},
+        )
+        lab.submit(
+            "http", [facebook, kremlin], every=f"{ROUND_S}s", count=40, options={"timeout": "5"}
+        )
+        t0 = time.monotonic()
+        lab.take_down("kremlin")
+
+        def done(m: Metrics) -> bool:
+            thr = _by(m, "vantage_throttled", "region", "target")
+            blk = _by(m, "vantage_blocked", "region", "target")
+            out = _by(m, "vantage_outage", "target")
+            return (
+                thr.get(("ru", twitter)) == 1
+                and all(v == 0 for k, v in thr.items() if k != ("ru", twitter))
+                and blk.get(("ru", facebook)) == 1
+                and all(v == 0 for k, v in blk.items() if k != ("ru", facebook))
+                and out.get((kremlin,)) == 1
+            )
+
+        m: Metrics = {}
+        obs["verdict_s"] = None
+        while time.monotonic() - t0 < 3 * ROUND_S + SLACK_S + 20:  # observe a bit past 3 rounds
+            m = lab.metrics()
+            if done(m):
+                obs["verdict_s"] = time.monotonic() - t0
+                break
+            time.sleep(2)
+        obs["at_verdict"] = m
+        obs["text_at_verdict"] = lab.metrics_text()
+
+        lab.unshape("ru", "twitter")
+        t1 = time.monotonic()
+        obs["cleared_s"] = None
+        while time.monotonic() - t1 < 5 * ROUND_S + SLACK_S + 30:
+            m = lab.metrics()
+            if _by(m, "vantage_throttled", "region", "target").get(("ru", twitter)) == 0:
+                obs["cleared_s"] = time.monotonic() - t1
+                break
+            time.sleep(2)
+        obs["at_clear"] = m
+        obs["verdicts_table"] = lab.vantage("verdicts").stdout
+        obs["logs"] = {n: lab.logs(n, tail=15) for n in ("coord", "agent-ru-1")}
+    return obs
+
+
+def _promtool(text: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.mark.timeout(420)
+async def test_lab_replays_the_2021_twitter_throttle() -> None:
+    obs = await asyncio.to_thread(_scenario)
+    assert obs.get("verdict_s") is not None or "at_verdict" in obs, obs
+    urls = obs["urls"]
+    twitter, facebook, kremlin = urls["twitter"], urls["facebook"], urls["kremlin"]
+    m: Metrics = obs["at_verdict"]
+    thr = _by(m, "vantage_throttled", "region", "target")
+    blk = _by(m, "vantage_blocked", "region", "target")
+    out = _by(m, "vantage_outage", "target")
+    bps = _by(m, "vantage_throughput_bytes_per_second", "region", "target")
+    ratio = _by(m, "vantage_throughput_ratio", "region", "target")
+    figures = (
+        f"verdict after {obs['verdict_s']}s; throttled={thr}; blocked={blk}; outage={out}; "
+        f"bps={bps}; ratio={ratio}; cleared after {obs['cleared_s']}s; at clear deadline: "
+        f"throttled={_by(obs['at_clear'], 'vantage_throttled', 'region', 'target')} "
+        f"bps={_by(obs['at_clear'], 'vantage_throughput_bytes_per_second', 'region', 'target')} "
+        f"ratio={_by(obs['at_clear'], 'vantage_throughput_ratio', 'region', 'target')} "
+        f"verdicts:\n{obs['verdicts_table']}"
+    )
+    print(figures)
+    print(obs["verdicts_table"])
+
+    # within 3 probe rounds (plus one round's download time for the results to land)
+    assert obs["verdict_s"] is not None, figures
+    assert obs["verdict_s"] <= 3 * ROUND_S + SLACK_S, figures
+    assert thr[("ru", twitter)] == 1, figures
+    assert all(v == 0 for k, v in thr.items() if k != ("ru", twitter)), figures
+    assert abs(bps[("ru", twitter)] - RATE_BYTES) / RATE_BYTES <= 0.2, figures
+    assert ratio[("ru", twitter)] <= 0.1, figures
+    assert blk[("ru", facebook)] == 1, figures
+    assert all(v == 0 for k, v in blk.items() if k != ("ru", facebook)), figures
+    assert out[(kremlin,)] == 1, figures
+    assert all(v == 0 for (region, target), v in blk.items() if target == kremlin), figures
+    assert all(k[0] != kremlin or v == 0 for k, v in out.items() if k[0] != kremlin), figures
+
+    # after the shaping is removed the verdict clears within 5 rounds
+    assert obs["cleared_s"] is not None and obs["cleared_s"] <= 5 * ROUND_S + SLACK_S, figures
+    assert _by(obs["at_clear"], "vantage_throttled", "region", "target")[("ru", twitter)] == 0
+
+    check = await asyncio.to_thread(_promtool, obs["text_at_verdict"])
+    assert check.returncode == 0, check.stdout + check.stderr
+    # parse_metrics on the same text also accepts it
+    assert parse_metrics(obs["text_at_verdict"])
