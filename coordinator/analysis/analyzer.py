@@ -1,0 +1,365 @@
+"""The stateful part of the analysis core: sliding windows of measurements and the
+hysteresis of verdicts. ``add`` is O(1); ``evaluate`` does the work.
+
+Not thread-safe for add/evaluate (call both from the coordinator's event loop);
+``snapshot`` returns an immutable object and may be read from any thread.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from coordinator.analysis import rules
+from coordinator.analysis.model import (
+    VERDICTS,
+    AnalysisConfig,
+    Measurement,
+    RegionVerdict,
+    Snapshot,
+    SuccessRatio,
+    TargetVerdict,
+    Verdict,
+)
+from coordinator.analysis.rules import Held, ReachStats, ThroughputJudgement
+from coordinator.analysis.stats import median
+
+_REGION_BAD = frozenset({"throttled", "blocked"})
+_TARGET_BAD = frozenset({"outage"})
+
+# (group, target, kind) -> agent_id -> the agent's most recent measurements.
+SeriesKey = tuple[str, str, str]
+# target -> group -> kind -> agent_id -> measurements in the window.
+View = dict[str, dict[str, dict[str, dict[str, list[Measurement]]]]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Raw:
+    verdict: Verdict
+    reason: str
+    failure: str = ""
+
+
+def _verdict(state: str) -> Verdict:
+    for verdict in VERDICTS:
+        if verdict == state:
+            return verdict
+    raise AssertionError(f"not a verdict: {state!r}")
+
+
+def _recovery(held: Held, now: float, cfg: AnalysisConfig) -> str:
+    if held.recovering_since is None:
+        return "not recovering"
+    return (
+        f"recovering for {held.recovering_count} evaluations / {now - held.recovering_since:.0f} s "
+        f"(needs {cfg.recover_evaluations} and {cfg.recover_s:.0f} s)"
+    )
+
+
+class Analyzer:
+    """Sliding windows per (group, target, kind) and the verdicts decided over them."""
+
+    def __init__(self, config: AnalysisConfig | None = None) -> None:
+        self.config = config or AnalysisConfig()
+        self._series: dict[SeriesKey, dict[str, deque[Measurement]]] = {}
+        self._targets: set[str] = set()
+        self._groups: set[str] = set()
+        self._region_held: dict[tuple[str, str], Held] = {}
+        self._region_failure: dict[tuple[str, str], str] = {}
+        self._target_held: dict[str, Held] = {}
+        self.dropped_targets = 0
+        self.dropped_groups = 0
+        self.added = 0
+        self._snapshot = Snapshot(evaluated_at=0.0)
+
+    # ------------------------------------------------------------------ ingest
+
+    def add(self, m: Measurement) -> None:
+        """Take one measurement into its window. Measurements of a target (group) beyond
+        the cap are counted in ``dropped_targets`` (``dropped_groups``) and ignored."""
+        if m.target not in self._targets and len(self._targets) >= self.config.max_targets:
+            self.dropped_targets += 1
+            return
+        if m.group not in self._groups and len(self._groups) >= self.config.max_groups:
+            self.dropped_groups += 1
+            return
+        self._targets.add(m.target)
+        self._groups.add(m.group)
+        key = (m.group, m.target, m.kind)
+        agents = self._series.get(key)
+        if agents is None:
+            agents = self._series[key] = {}
+        window = agents.get(m.agent_id)
+        if window is None:
+            window = agents[m.agent_id] = deque(maxlen=self.config.max_samples_per_agent)
+        window.append(m)
+        self.added += 1
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The last evaluation's result (cheap: no computation)."""
+        return self._snapshot
+
+    # ------------------------------------------------------------------ evaluate
+
+    def _prune(self, cutoff: float) -> View:
+        view: View = {}
+        for key in list(self._series):
+            agents = self._series[key]
+            for agent_id in list(agents):
+                window = agents[agent_id]
+                while window and window[0].at < cutoff:
+                    window.popleft()
+                if any(m.at < cutoff for m in window):  # arrived out of order
+                    kept = [m for m in window if m.at >= cutoff]
+                    window.clear()
+                    window.extend(kept)
+                if not window:
+                    del agents[agent_id]
+            if not agents:
+                del self._series[key]
+                continue
+            group, target, kind = key
+            view.setdefault(target, {}).setdefault(group, {})[kind] = {
+                a: list(w) for a, w in agents.items()
+            }
+        self._targets = set(view)
+        self._groups = {g for groups in view.values() for g in groups}
+        return view
+
+    def evaluate(self, now: float) -> Snapshot:
+        """Decide every verdict over the window ending at ``now`` and advance the
+        hysteresis by one step. Call once per evaluation tick."""
+        cfg = self.config
+        view = self._prune(now - cfg.window_s)
+
+        regions: list[RegionVerdict] = []
+        targets: list[TargetVerdict] = []
+        success: list[SuccessRatio] = []
+        in_window = 0
+        live_keys: set[tuple[str, str]] = set()
+
+        for target in sorted(view):
+            groups = view[target]
+            # success ratios and reachability per kind
+            reach: dict[str, dict[str, ReachStats]] = {}
+            for group in sorted(groups):
+                for kind, by_agent in sorted(groups[group].items()):
+                    samples = [m for ms in by_agent.values() for m in ms]
+                    in_window += len(samples)
+                    good = sum(1 for m in samples if m.failure is None and not m.block_page)
+                    success.append(
+                        SuccessRatio(
+                            group=group,
+                            target=target,
+                            kind=kind,
+                            ratio=good / len(samples),
+                            samples=len(samples),
+                        )
+                    )
+                    reach.setdefault(kind, {})[group] = rules.reach_stats(by_agent, cfg)
+
+            outage_kinds = sorted(
+                k for k, per_group in reach.items() if rules.is_outage(per_group, cfg)
+            )
+            raw_outage = bool(outage_kinds)
+            held_target = rules.step(
+                self._target_held.get(target),
+                "outage" if raw_outage else "none",
+                now,
+                cfg,
+                bad=_TARGET_BAD,
+                recovered="none",
+            )
+            self._target_held[target] = held_target
+            outage = held_target.state == "outage"
+            if raw_outage:
+                failing = sorted(reach[outage_kinds[0]])
+                target_reason = (
+                    f"{'/'.join(outage_kinds)} fails from every group ({', '.join(failing)})"
+                )
+            elif outage:
+                target_reason = f"held; {_recovery(held_target, now, cfg)}"
+            else:
+                target_reason = ""
+            targets.append(
+                TargetVerdict(
+                    target=target, outage=outage, since=held_target.since, reason=target_reason
+                )
+            )
+
+            throughput = self._judge_throughput(groups)
+
+            for group in sorted(groups):
+                key = (group, target)
+                live_keys.add(key)
+                judgement, tput_median = throughput.get(group, (None, None))
+                raw = self._raw_verdict(group, reach, judgement, outage)
+                if raw.verdict == "blocked":
+                    self._region_failure[key] = raw.failure
+                prev = self._region_held.get(key)
+                if outage and prev is not None and prev.state == "blocked":
+                    prev = None  # an outage is not a regional block: drop it at once
+                held = rules.step(prev, raw.verdict, now, cfg, bad=_REGION_BAD, recovered="ok")
+                self._region_held[key] = held
+                verdict = _verdict(held.state)
+                if verdict == raw.verdict:
+                    reason = raw.reason
+                else:
+                    reason = (
+                        f"held {verdict} (now {raw.verdict}: {raw.reason}); "
+                        f"{_recovery(held, now, cfg)}"
+                    )
+                samples = [
+                    m for by_agent in groups[group].values() for ms in by_agent.values() for m in ms
+                ]
+                regions.append(
+                    RegionVerdict(
+                        group=group,
+                        target=target,
+                        verdict=verdict,
+                        failure=self._region_failure.get(key, "") if verdict == "blocked" else "",
+                        throughput_bps=tput_median,
+                        ratio=judgement.ratio if judgement is not None else None,
+                        samples=len(samples),
+                        agents=len({m.agent_id for m in samples}),
+                        since=held.since,
+                        reason=reason,
+                    )
+                )
+
+        for key in [k for k in self._region_held if k not in live_keys]:
+            del self._region_held[key]
+            self._region_failure.pop(key, None)
+        for target in [t for t in self._target_held if t not in view]:
+            del self._target_held[target]
+
+        self._snapshot = Snapshot(
+            evaluated_at=now,
+            regions=tuple(regions),
+            targets=tuple(targets),
+            success=tuple(success),
+            dropped_targets=self.dropped_targets,
+            dropped_groups=self.dropped_groups,
+            measurements=in_window,
+        )
+        return self._snapshot
+
+    # ------------------------------------------------------------------ rules glue
+
+    def _judge_throughput(
+        self, groups: dict[str, dict[str, dict[str, list[Measurement]]]]
+    ) -> dict[str, tuple[ThroughputJudgement, float]]:
+        cfg = self.config
+        tests = {
+            g: rules.throughput_samples(kinds.get("throughput", {})) for g, kinds in groups.items()
+        }
+        tests = {g: t for g, t in tests.items() if t}
+        control = {
+            g: rules.judge_against_control(rules.paired_samples(t), cfg) for g, t in tests.items()
+        }
+        clean = sorted(g for g, j in control.items() if j.status == "ok")
+        # A clean group is never the one judged against the reference (that one is
+        # throttled, or its control could not decide), so one pool serves every group.
+        reference = rules.Reference.of(
+            [
+                m.throughput_bps
+                for g in clean
+                for ms in tests[g].values()
+                for m in ms
+                if m.throughput_bps is not None
+            ],
+            clean,
+        )
+        out: dict[str, tuple[ThroughputJudgement, float]] = {}
+        for group, by_agent in tests.items():
+            group_median = median(
+                [
+                    m.throughput_bps
+                    for ms in by_agent.values()
+                    for m in ms
+                    if m.throughput_bps is not None
+                ]
+            )
+            judgement = control[group]
+            if judgement.status == "throttled":
+                note = rules.corroboration(group_median, reference, cfg)
+                judgement = ThroughputJudgement(
+                    status="throttled",
+                    reason=f"{judgement.reason}; {note}",
+                    ratio=judgement.ratio,
+                    p_value=judgement.p_value,
+                )
+            elif judgement.too_little_control and any(
+                m.control_bps is None or m.control_bps <= 0 for ms in by_agent.values() for m in ms
+            ):
+                judgement = rules.judge_against_groups(by_agent, reference, cfg)
+            out[group] = (judgement, group_median)
+        return out
+
+    def _raw_verdict(
+        self,
+        group: str,
+        reach: dict[str, dict[str, ReachStats]],
+        throughput: ThroughputJudgement | None,
+        outage: bool,
+    ) -> _Raw:
+        cfg = self.config
+        blocked: list[tuple[str, float, list[str]]] = []
+        if not outage:
+            for kind, per_group in sorted(reach.items()):
+                found = rules.blocked_p_value(group, per_group)
+                if found is not None and found[0] <= cfg.alpha:
+                    blocked.append((kind, found[0], found[1]))
+        if blocked:
+            failure = rules.dominant_failure(reach[k][group].failure_classes for k, _, _ in blocked)
+            parts = []
+            for kind, p, working in blocked:
+                s = reach[kind][group]
+                parts.append(
+                    f"{kind} failed {s.failures}/{s.samples} from {s.agents} agents, works from "
+                    f"{','.join(working)}, p={p:.2g}"
+                )
+            return _Raw(verdict="blocked", reason=f"{failure}: {'; '.join(parts)}", failure=failure)
+        if throughput is not None and throughput.status == "throttled":
+            return _Raw(verdict="throttled", reason=throughput.reason)
+        if outage:
+            return _Raw(
+                verdict="inconclusive",
+                reason="target outage: it fails from every group, so a regional block is not observable",
+            )
+        mine = {kind: per_group[group] for kind, per_group in reach.items() if group in per_group}
+        troubled = sorted(k for k, s in mine.items() if s.klass in ("fails", "mixed"))
+        if troubled:
+            parts = []
+            for kind in troubled:
+                s = mine[kind]
+                dominant = rules.dominant_failure([s.failure_classes])
+                if s.klass == "fails":
+                    found = rules.blocked_p_value(group, reach[kind])
+                    why = (
+                        f"not significant (p={found[0]:.2g})"
+                        if found is not None
+                        else "no group where it works to compare"
+                    )
+                else:
+                    why = "mixed results"
+                parts.append(f"{kind} failed {s.failures}/{s.samples} ({dominant}), {why}")
+            return _Raw(verdict="inconclusive", reason="; ".join(parts))
+        if throughput is not None:
+            return _Raw(verdict=throughput.status, reason=throughput.reason)
+        works = sorted(k for k, s in mine.items() if s.klass == "works")
+        if works:
+            detail = ", ".join(
+                f"{k} {mine[k].samples - mine[k].failures}/{mine[k].samples} ok" for k in works
+            )
+            return _Raw(verdict="ok", reason=f"works: {detail}")
+        total = sum(s.samples for s in mine.values())
+        agents = max((s.agents for s in mine.values()), default=0)
+        return _Raw(
+            verdict="inconclusive",
+            reason=(
+                f"too little evidence: {total} samples, at most {agents} agents per kind "
+                f"(need {cfg.min_samples} from {cfg.min_agents})"
+            ),
+        )

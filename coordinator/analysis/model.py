@@ -1,0 +1,243 @@
+"""Plain data of the analysis core: what goes in (Measurement), how it is judged
+(AnalysisConfig) and what comes out (Snapshot of verdicts).
+
+Everything is a frozen, keyword-only dataclass. Bad input raises ValueError naming the
+field and the reason, at construction, so nothing malformed reaches the windows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+KINDS: frozenset[str] = frozenset({"dns", "tcp", "tls", "http", "throughput"})
+
+# The closed set of failure classes (ARCHITECTURE.md, house style 2).
+FAILURES: frozenset[str] = frozenset(
+    {
+        "dns_nxdomain",
+        "dns_servfail",
+        "dns_refused",
+        "dns_timeout",
+        "dns_no_answer",
+        "connection_refused",
+        "connection_reset",
+        "generic_timeout",
+        "host_unreachable",
+        "network_unreachable",
+        "tls_handshake_failed",
+        "tls_cert_invalid",
+        "http_error",
+        "target_forbidden",
+        "unknown_failure",
+    }
+)
+
+# The agent refused to probe the target by its own policy: no evidence about the network.
+NOT_EVIDENCE_FAILURE = "target_forbidden"
+
+# The failure class recorded for a block page served with an otherwise successful fetch.
+BLOCK_PAGE = "block_page"
+
+Verdict = Literal["ok", "throttled", "blocked", "inconclusive"]
+VERDICTS: tuple[Verdict, ...] = ("ok", "throttled", "blocked", "inconclusive")
+
+
+def _finite(name: str, value: object, *, minimum: float | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name}: must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be finite, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value!r}")
+
+
+def _text(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name}: must be a non-empty string, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Measurement:
+    """One probe result as the analysis sees it.
+
+    ``group`` is the key verdicts are computed per: the agent's region by default, but the
+    caller chooses (an ASN as a string judges networks, as NetBlocks reports per provider).
+    Throughputs are bytes per second; ``control_bps`` is the control target measured by the
+    same agent right after the test, which is the reference that decides throttling.
+    """
+
+    at: float
+    group: str
+    agent_id: str
+    target: str
+    kind: str
+    failure: str | None
+    duration_s: float
+    throughput_bps: float | None = None
+    control_bps: float | None = None
+    block_page: bool = False
+
+    def __post_init__(self) -> None:
+        _finite("Measurement.at", self.at)
+        _text("Measurement.group", self.group)
+        _text("Measurement.agent_id", self.agent_id)
+        _text("Measurement.target", self.target)
+        if self.kind not in KINDS:
+            raise ValueError(f"Measurement.kind: must be one of {sorted(KINDS)}, got {self.kind!r}")
+        if self.failure is not None and self.failure not in FAILURES:
+            raise ValueError(
+                f"Measurement.failure: must be None or one of the closed failure set, got {self.failure!r}"
+            )
+        _finite("Measurement.duration_s", self.duration_s, minimum=0.0)
+        if self.throughput_bps is not None:
+            _finite("Measurement.throughput_bps", self.throughput_bps, minimum=0.0)
+        if self.control_bps is not None:
+            _finite("Measurement.control_bps", self.control_bps, minimum=0.0)
+        if not isinstance(self.block_page, bool):
+            raise ValueError(f"Measurement.block_page: must be a bool, got {self.block_page!r}")
+
+    @property
+    def failed(self) -> bool:
+        """The target did not work: a network failure or a block page. ``target_forbidden``
+        is not a network failure (the agent refused by policy) and is never evidence."""
+        if self.block_page:
+            return True
+        return self.failure is not None and self.failure != NOT_EVIDENCE_FAILURE
+
+    @property
+    def is_evidence(self) -> bool:
+        return self.failure != NOT_EVIDENCE_FAILURE
+
+    @property
+    def failure_class(self) -> str:
+        """The class a failed measurement counts under ("" when it did not fail)."""
+        if self.failure is not None and self.failure != NOT_EVIDENCE_FAILURE:
+            return self.failure
+        return BLOCK_PAGE if self.block_page else ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AnalysisConfig:
+    """How windows are kept and verdicts decided. The defaults suit the live coordinator:
+    probe rounds about every 10 s and 2 agents per region (see docs/detection.md)."""
+
+    # Window: a measurement counts while now - window_s <= at; of those, only the most
+    # recent max_samples_per_agent of each agent per (group, target, kind), so fresh
+    # rounds dominate quickly and no single agent outweighs the others.
+    window_s: float = 60.0
+    max_samples_per_agent: int = 3
+    # Evidence needed before any conclusive verdict (below it: "inconclusive", never "ok").
+    min_samples: int = 4
+    min_agents: int = 2
+    # Significance level of the one-sided tests (Mann-Whitney U, Fisher exact).
+    alpha: float = 0.05
+    # throttled: median test / median same-agent control <= throttle_ratio ...
+    throttle_ratio: float = 0.4
+    # ... and at least this fraction of the agents (and >= min_agents) individually so.
+    agent_quorum: float = 0.5
+    # Fallback without a control: median test / median test of clean groups <= this.
+    cross_throttle_ratio: float = 0.1
+    # blocked / outage: a group "fails" a target at >= block_failure_ratio of its samples
+    # and "works" at a success ratio >= works_success_ratio.
+    block_failure_ratio: float = 0.75
+    works_success_ratio: float = 0.75
+    # outage(target): at least this many groups fail it and none works.
+    outage_min_groups: int = 2
+    # Hysteresis: throttled/blocked/outage are entered on the first evaluation that
+    # decides them; left only after the raw verdict has been "ok" (not outage) on
+    # recover_evaluations consecutive evaluations spanning at least recover_s seconds.
+    recover_evaluations: int = 2
+    recover_s: float = 20.0
+    # Cardinality caps: measurements of further targets (groups) are counted and ignored.
+    max_targets: int = 500
+    max_groups: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("window_s", "recover_s"):
+            value = getattr(self, name)
+            _finite(f"AnalysisConfig.{name}", value, minimum=0.0)
+        if self.window_s <= 0:
+            raise ValueError(f"AnalysisConfig.window_s: must be > 0, got {self.window_s!r}")
+        for name in (
+            "max_samples_per_agent",
+            "min_samples",
+            "min_agents",
+            "outage_min_groups",
+            "recover_evaluations",
+            "max_targets",
+            "max_groups",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"AnalysisConfig.{name}: must be an integer >= 1, got {value!r}")
+        for name in (
+            "alpha",
+            "throttle_ratio",
+            "agent_quorum",
+            "cross_throttle_ratio",
+            "block_failure_ratio",
+            "works_success_ratio",
+        ):
+            value = getattr(self, name)
+            _finite(f"AnalysisConfig.{name}", value)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"AnalysisConfig.{name}: must be in (0, 1], got {value!r}")
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RegionVerdict:
+    """The verdict on one (group, target) at one evaluation.
+
+    ``throughput_bps`` is the window median of the group's throughput to the target
+    (bytes/s); ``ratio`` the group's median over the reference median (the same agents'
+    control, or the clean groups when no control was measured); ``since`` the evaluation
+    time at which the current verdict began; ``reason`` says why, for people.
+    """
+
+    group: str
+    target: str
+    verdict: Verdict
+    failure: str
+    throughput_bps: float | None
+    ratio: float | None
+    samples: int
+    agents: int
+    since: float
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TargetVerdict:
+    target: str
+    outage: bool
+    since: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SuccessRatio:
+    group: str
+    target: str
+    kind: str
+    ratio: float
+    samples: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Snapshot:
+    """Everything one evaluation decided. Immutable, so the Prometheus collector can read
+    ``Analyzer.snapshot`` from any thread at scrape time."""
+
+    evaluated_at: float
+    regions: tuple[RegionVerdict, ...] = ()
+    targets: tuple[TargetVerdict, ...] = ()
+    success: tuple[SuccessRatio, ...] = ()
+    dropped_targets: int = 0
+    dropped_groups: int = 0
+    measurements: int = field(default=0)
