@@ -1,0 +1,47 @@
+"""Small builders for analysis tests."""
+
+from __future__ import annotations
+
+from coordinator.analysis import Measurement
+
+
+def tput(
+    at: float,
+    group: str,
+    agent: str,
+    bps: float,
+    control: float | None,
+    target: str = "twitter",
+) -> Measurement:
+    return Measurement(
+        at=at,
+        group=group,
+        agent_id=agent,
+        target=target,
+        kind="throughput",
+        failure=None,
+        duration_s=2.0,
+        throughput_bps=bps,
+        control_bps=control,
+    )
+
+
+def reach(
+    at: float,
+    group: str,
+    agent: str,
+    target: str,
+    failure: str | None = None,
+    kind: str = "tcp",
+    block_page: bool = False,
+) -> Measurement:
+    return Measurement(
+        at=at,
+        group=group,
+        agent_id=agent,
+        target=target,
+        kind=kind,
+        failure=failure,
+        duration_s=0.1,
+        block_page=block_page,
+    )

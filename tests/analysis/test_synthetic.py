@@ -1,0 +1,95 @@
+"""Synthetic rounds with heavy noise: no false throttling over thousands of rounds, and a
+stepped slowdown found within 3 rounds (tests/analysis/synthetic.py has the model)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from coordinator.analysis import AnalysisConfig, Analyzer
+from tests.analysis.synthetic import ROUND_S, SyntheticWorld
+
+
+def test_the_noise_is_heavy() -> None:
+    """Guard the test conditions themselves: bandwidths 300x apart, +-50% swings,
+    congestion episodes and dips all occur."""
+    world = SyntheticWorld.build(random.Random(1))
+    per_region: dict[str, list[float]] = {}
+    for i in range(1000):
+        for m in world.round(i):
+            assert m.throughput_bps is not None
+            per_region.setdefault(m.group, []).append(m.throughput_bps)
+    medians = {g: sorted(v)[len(v) // 2] for g, v in per_region.items()}
+    assert max(medians.values()) / min(medians.values()) > 100
+    for values in per_region.values():
+        ordered = sorted(values)
+        # 10th..90th percentile spread of one region's throughput: more than 2.5x
+        assert ordered[len(ordered) * 9 // 10] / ordered[len(ordered) // 10] > 2.5
+    assert len(world.congestion_factor) == 4  # every region went through congestion
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_thousand_noisy_rounds_give_no_throttled_verdict(seed: int) -> None:
+    world = SyntheticWorld.build(random.Random(seed))
+    analyzer = Analyzer(AnalysisConfig())
+    verdicts: Counter[str] = Counter()
+    rounds = 1200
+    for i in range(rounds):
+        for m in world.round(i):
+            analyzer.add(m)
+        for offset in (1.5, 5.0):  # mid-round (results still landing) and after
+            snap = analyzer.evaluate(i * ROUND_S + offset)
+            verdicts.update(v.verdict for v in snap.regions)
+            assert not [v for v in snap.regions if v.verdict == "throttled"], (i, snap.regions)
+    assert verdicts["throttled"] == 0
+    # the engine did decide: nearly everything is a conclusive "ok"
+    assert verdicts["ok"] >= 0.95 * sum(verdicts.values()), verdicts
+
+
+@pytest.mark.parametrize("factor", [5.0, 8.0, 20.0])
+@pytest.mark.parametrize("seed", range(6))
+def test_stepped_slowdown_is_detected_within_three_rounds_and_clears(
+    seed: int, factor: float
+) -> None:
+    rng = random.Random(1000 + seed)
+    world = SyntheticWorld.build(rng)
+    region = world.regions[seed % len(world.regions)]
+    analyzer = Analyzer(AnalysisConfig())
+    step_at, detected, cleared = 30, None, None
+
+    def run_round(i: int) -> list[str]:
+        for m in world.round(i):
+            analyzer.add(m)
+        throttled: list[str] = []
+        for second in range(int(ROUND_S)):  # the coordinator evaluates about once a second
+            snap = analyzer.evaluate(i * ROUND_S + 3.0 + second)
+            throttled = [v.group for v in snap.regions if v.verdict == "throttled"]
+            assert set(throttled) <= {region}, (i, snap.regions)
+        return throttled
+
+    i = 0
+    for i in range(step_at):
+        assert run_round(i) == []
+    world.slowdown[region] = factor
+    for n in range(1, 4):
+        i += 1
+        if run_round(i) == [region]:
+            detected = n
+            break
+    assert detected is not None and detected <= 3, (
+        f"{region} not throttled 3 rounds after a {factor}x step"
+    )
+    # keep it slow a while, then remove the slowdown: the verdict clears within 5 rounds
+    for _ in range(3):
+        i += 1
+        assert run_round(i) == [region]
+    world.slowdown.pop(region)
+    for n in range(1, 6):
+        i += 1
+        if run_round(i) == []:
+            cleared = n
+            break
+    assert cleared is not None and cleared <= 5, f"{region} still throttled 5 rounds after recovery"
+    assert cleared >= 2  # hysteresis: one good round does not clear it
