@@ -357,17 +357,29 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_dict(resp), indent=2))
         return 0
+    print_verdicts(resp)
+    return 0
+
+
+def print_verdicts(resp: Any) -> None:
     now = time.time()
     print_table(
         ["region", "target", "verdict", "throughput", "ratio", "samples", "agents", "since", "why"],
         [
             (v.region, v.target, v.verdict + (f" ({v.failure})" if v.failure else ""),
              f"{v.throughput_bps / 1000:.1f} kB/s" if v.throughput_bps else "-",
-             f"{v.ratio:.2f}" if v.ratio else "-", v.samples, v.agents,
+             f"{v.ratio:.3f}" if v.ratio else "-", v.samples, v.agents,
              f"{now - v.since:.0f}s ago" if v.since else "-", v.reason)
             for v in resp.regions
         ],
     )
     outages = [t.target for t in resp.targets if t.outage]
     print(f"outage: {', '.join(outages) if outages else 'none'}")
-    return 0
+
+
+def main_verdicts(address: str) -> None:
+    """Print the verdict table of the coordinator at ``address`` (used by the demo)."""
+    from coordinator.client import VantageClient
+
+    with VantageClient(address) as client:
+        print_verdicts(_call(client.verdicts))

@@ -1,14 +1,231 @@
-"""Placeholder: filled in by its own change."""
+"""``vantage demo``: the whole product on one machine, without root, in about a minute.
+
+It starts a real ``vantage coordinator`` (SQLite) and six real ``vantage agent`` processes
+in three regions (de-fra, us-nyc, ru-msk; two each), serves local targets, and runs
+periodic jobs:
+
+* ``twitter.demo`` is downloaded (throughput, with ``control.demo`` as the same-agent
+  control). In ru-msk the agents resolve twitter.demo (``--resolve``) to a userspace
+  token-bucket relay that holds it to 16,250 bytes/s (130 kbit/s, the March 2021 rate).
+  There is no root here, so this relay stands in for the ``tc`` shaping the lab uses.
+* ``facebook.demo`` is fetched over HTTP. In ru-msk it resolves to an address where
+  nothing listens, so connections are refused: a regional block.
+
+At the end it prints the per-region verdict table that ``vantage verdicts`` shows and the
+metrics URL. ``--keep-running`` keeps everything up for Prometheus and Grafana.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
+
+from vantage.config import parse_duration
+from vantage.errors import UsageError
+
+REGIONS = ("de-fra", "us-nyc", "ru-msk")
+THROTTLED_REGION = "ru-msk"
+RATE_BPS = 16_250  # 130 kbit/s
+ROUND_S = 10.0
+BLOB = 4 * 1024 * 1024
 
 
 def register(sub: Any) -> None:
-    del sub
+    p = sub.add_parser(
+        "demo",
+        help="run a coordinator, six agents in three regions and local targets for a minute",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--duration", default="60s", help="how long jobs run (default 60s)")
+    p.add_argument("--listen", default="127.0.0.1:0", help="coordinator gRPC address (default: a free port)")
+    p.add_argument("--metrics-listen", default="127.0.0.1:0", help="metrics address (default: a free port)")
+    p.add_argument("--state-dir", help="where the database, outboxes and logs go (default: a temp dir)")
+    p.add_argument("--keep-running", action="store_true", help="keep serving after the jobs until Ctrl-C")
+    p.set_defaults(func=run)
 
 
-def _unused(args: argparse.Namespace) -> int:
-    return 0
+def _free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _port(address: str, field: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"{field}: {address!r} is not HOST:PORT")
+    return host, int(port) or _free_port(host)
+
+
+def run(args: argparse.Namespace) -> int:
+    duration = parse_duration(args.duration, "--duration")
+    if duration < ROUND_S:
+        raise UsageError(f"--duration: at least {ROUND_S:g}s (one round)")
+    host, port = _port(args.listen, "--listen")
+    mhost, mport = _port(args.metrics_listen, "--metrics-listen")
+    state = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="vantage-demo-"))
+    state.mkdir(parents=True, exist_ok=True)
+    try:
+        return asyncio.run(_demo(duration, f"{host}:{port}", f"{mhost}:{mport}", state, args.keep_running))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if not args.state_dir:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+async def _serve_targets() -> tuple[Any, dict[str, int]]:
+    from aiohttp import web
+
+    blob = os.urandom(BLOB)
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text="<html><body>demo target</body></html>", content_type="text/html")
+
+    async def data(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Length": str(len(blob))})
+        await resp.prepare(request)
+        view = memoryview(blob)
+        for i in range(0, len(blob), 256 * 1024):
+            await resp.write(view[i : i + 256 * 1024])
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/blob", data)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    ports = {}
+    for name in ("twitter", "control", "facebook"):
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        ports[name] = runner.addresses[-1][1]
+    return runner, ports
+
+
+async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: bool) -> int:
+    from coordinator.client import VantageClient
+    from vantage.relay import ThrottlingRelay
+
+    runner, ports = await _serve_targets()
+    relay = ThrottlingRelay(
+        host="127.0.0.2", port=ports["twitter"], upstream_host="127.0.0.1",
+        upstream_port=ports["twitter"], downstream_rate=RATE_BPS,
+    )
+    await relay.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
+    env["VANTAGE_LOG_LEVEL"] = "warning"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(name: str, argv: list[str]) -> None:
+        log = open(state / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "vantage.cli", *argv], stdout=log, stderr=subprocess.STDOUT,
+                env=env, start_new_session=True,
+            )
+        )
+        log.close()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    client = VantageClient(listen)
+    try:
+        print(f"vantage demo: state in {state}")
+        spawn("coordinator", [
+            "coordinator", "--listen", listen, "--metrics-listen", metrics,
+            "--db", str(state / "vantage.db"), "--window", "40s",
+        ])
+        agent_ids = []
+        for region in REGIONS:
+            for i in (1, 2):
+                agent_id = f"{region}-{i}"
+                agent_ids.append(agent_id)
+                twitter_ip = "127.0.0.2" if region == THROTTLED_REGION else "127.0.0.1"
+                facebook_ip = "127.0.0.3" if region == THROTTLED_REGION else "127.0.0.1"
+                spawn(agent_id, [
+                    "agent", "--coordinator", listen, "--region", region, "--id", agent_id,
+                    "--state-dir", str(state / agent_id), "--allow-private-targets",
+                    "--resolve", f"twitter.demo={twitter_ip}", "--resolve", "control.demo=127.0.0.1",
+                    "--resolve", f"facebook.demo={facebook_ip}",
+                ])
+        await _wait_agents(client, set(agent_ids), procs)
+        print(f"coordinator: {listen}   metrics: http://{metrics}/metrics")
+        print(f"agents: {', '.join(agent_ids)}")
+        print(f"{THROTTLED_REGION} reaches twitter.demo through a userspace relay at {RATE_BPS} B/s "
+              "(130 kbit/s) and is refused by facebook.demo")
+        rounds = max(1, int(duration // ROUND_S))
+        twitter = f"http://twitter.demo:{ports['twitter']}/blob"
+        control = f"http://control.demo:{ports['control']}/blob"
+        facebook = f"http://facebook.demo:{ports['facebook']}/"
+        jobs = [
+            await asyncio.to_thread(
+                client.submit, "throughput", [twitter], every_s=ROUND_S, count=rounds, spread_s=2.0,
+                options={"control": control, "max_seconds": "3", "max_bytes": "2M"}, timeout_s=20,
+            ),
+            await asyncio.to_thread(
+                client.submit, "http", [facebook], every_s=ROUND_S, count=rounds, spread_s=2.0,
+                options={"timeout": "3"},
+            ),
+        ]
+        started = time.monotonic()
+        while not stop.is_set():
+            states = [await asyncio.to_thread(client.get, j.job_id) for j in jobs]
+            done = sum(s.tasks_done + s.tasks_failed for s in states)
+            expected = sum(s.tasks_expected for s in states)
+            print(f"  {time.monotonic() - started:5.0f}s  {done} of {expected} tasks", flush=True)
+            if all(s.state >= 3 for s in states):
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ROUND_S)
+        await asyncio.to_thread(_print_verdicts, listen)
+        if keep and not stop.is_set():
+            print("serving until Ctrl-C ...", flush=True)
+            await stop.wait()
+        return 0
+    finally:
+        client.close()
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(proc.wait, 10)
+            if proc.poll() is None:
+                proc.kill()
+        await relay.aclose()
+        await runner.cleanup()
+
+
+async def _wait_agents(client: Any, ids: set[str], procs: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise UsageError("a demo process exited early; see the logs in the state dir")
+        with contextlib.suppress(Exception):
+            agents = await asyncio.to_thread(client.agents)
+            if ids <= {a.agent_id for a in agents if a.connected}:
+                return
+        await asyncio.sleep(0.3)
+    raise UsageError("agents did not connect within 30s; see the logs in the state dir")
+
+
+def _print_verdicts(listen: str) -> None:
+    from vantage.commands.client import main_verdicts
+
+    print()
+    main_verdicts(listen)

@@ -1,0 +1,198 @@
+"""Load benchmark: one real `vantage coordinator` and a load generator in a separate
+process that simulates N agents (default 1,000) over real gRPC streams on 127.0.0.1.
+
+It prints:
+  * fan-out latency: for jobs sent to all N agents, the time from SubmitJob to the last
+    agent receiving its assignment (p50, p99 over --fanout-jobs jobs);
+  * ingestion: measurements stored per second while every agent answers every task at
+    once (a job with --targets targets on every agent), counted from the first result sent
+    to the last ack, and checked against the rows in SQLite;
+  * the coordinator's peak RSS (VmHWM), and the ingest rate as a ratio of the 10,000/s aim.
+
+Usage: python benchmarks/network_load.py [--agents 1000] [--targets 20] [--fanout-jobs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from protos.vantage.v1 import vantage_pb2 as pb
+from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
+
+EOF = grpc.aio.EOF  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SimAgent:
+    """A simulated agent: hello, then answer every assignment at once with a tcp result."""
+
+    def __init__(self, idx: int, stub: pb_grpc.AgentServiceStub, stats: dict[str, object]) -> None:
+        self.idx = idx
+        self.stub = stub
+        self.stats = stats
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        call = self.stub.Connect()
+        await call.write(pb.AgentMessage(hello=pb.Hello(
+            agent_id=f"sim-{self.idx:05d}", region=f"r{self.idx % 10}", kinds=["tcp"], concurrency=64,
+        )))
+        welcome = await call.read()
+        assert welcome.HasField("welcome")
+        self.connected.set()
+        last_assign: dict[str, float] = self.stats["last_assign"]  # type: ignore[assignment]
+        acked: list[int] = self.stats["acked"]  # type: ignore[assignment]
+        pending: list[pb.TaskResult] = []
+        while True:
+            msg = await call.read()
+            if msg is EOF:
+                return
+            which = msg.WhichOneof("body")
+            if which == "assign":
+                a = msg.assign
+                now = time.perf_counter()
+                if now > last_assign.get(a.job_id, 0.0):
+                    last_assign[a.job_id] = now
+                counts: dict[str, int] = self.stats["assign_count"]  # type: ignore[assignment]
+                counts[a.job_id] = counts.get(a.job_id, 0) + 1
+                if self.stats.get("answer"):
+                    r = pb.TaskResult(task_id=a.task_id, job_id=a.job_id, agent_id=f"sim-{self.idx:05d}",
+                                      started_at=time.time(), finished_at=time.time())
+                    r.result.kind = "tcp"
+                    r.result.target = a.target
+                    r.result.duration_s = 0.001
+                    r.result.data.update({"address": "192.0.2.1", "port": 80, "connect_s": 0.001})
+                    pending.append(r)
+                    # Each agent gets `batch` tasks per job: one ResultBatch for them all.
+                    if len(pending) >= int(self.stats["batch"]):  # type: ignore[call-overload]
+                        if self.stats.get("first_sent") is None:
+                            self.stats["first_sent"] = time.perf_counter()
+                        await call.write(pb.AgentMessage(results=pb.ResultBatch(results=pending)))
+                        pending = []
+            elif which == "ack":
+                acked[0] += len(msg.ack.task_ids)
+                self.stats["last_ack"] = time.perf_counter()
+
+
+async def loadgen(address: str, n: int, targets: int, fanout_jobs: int) -> None:
+    stats: dict[str, object] = {
+        "last_assign": {}, "assign_count": {}, "acked": [0], "answer": False, "batch": targets,
+    }
+    channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(max(1, n // 50))]
+    agents = [SimAgent(i, pb_grpc.AgentServiceStub(channels[i % len(channels)]), stats) for i in range(n)]
+    tasks = [asyncio.create_task(a.run()) for a in agents]
+    t0 = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in agents)), 120)
+    print(f"{n} simulated agents connected in {time.perf_counter() - t0:.1f}s")
+    api = pb_grpc.JobServiceStub(grpc.aio.insecure_channel(address))
+
+    # Fan-out latency: submit to the last of N assignments.
+    latencies = []
+    last_assign: dict[str, float] = stats["last_assign"]  # type: ignore[assignment]
+    counts: dict[str, int] = stats["assign_count"]  # type: ignore[assignment]
+    for i in range(fanout_jobs):
+        t_submit = time.perf_counter()
+        job = await api.SubmitJob(pb.SubmitJobRequest(spec=pb.JobSpec(kind="tcp", targets=[f"fanout{i}.example:80"])))
+        # Wait until every agent has its assignment for this job (bounded).
+        deadline = time.perf_counter() + 60
+        while counts.get(job.job_id, 0) < n and time.perf_counter() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        assert counts.get(job.job_id, 0) == n, f"only {counts.get(job.job_id, 0)} of {n} assigned"
+        latencies.append(last_assign[job.job_id] - t_submit)
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+    print(f"fan-out to {n} agents: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (submit -> last assignment, {len(latencies)} jobs)")
+
+    # Ingestion: every agent answers every task of a wide job at once.
+    stats["answer"] = True
+    acked: list[int] = stats["acked"]  # type: ignore[assignment]
+    acked[0] = 0  # the agents hold this list: reset it in place
+    stats["first_sent"] = None
+    total = n * targets
+    job = await api.SubmitJob(pb.SubmitJobRequest(spec=pb.JobSpec(kind="tcp", targets=[f"t{i}.example:80" for i in range(targets)])))
+    deadline = time.perf_counter() + 300
+    while acked[0] < total and time.perf_counter() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    elapsed = float(stats["last_ack"]) - float(stats["first_sent"])  # type: ignore[arg-type]
+    rate = acked[0] / elapsed
+    print(f"ingested {acked[0]} of {total} measurements in {elapsed:.2f}s: {rate:,.0f} measurements/s "
+          f"(ratio to the 10,000/s aim: {rate / 10_000:.2f})")
+    print(f"JOB {job.job_id}")
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for ch in channels:
+        await ch.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--targets", type=int, default=20)
+    parser.add_argument("--fanout-jobs", type=int, default=20)
+    parser.add_argument("--role", choices=("main", "loadgen"), default="main")
+    parser.add_argument("--address")
+    args = parser.parse_args()
+    if args.role == "loadgen":
+        asyncio.run(loadgen(args.address, args.agents, args.targets, args.fanout_jobs))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        db = Path(tmp) / "bench.db"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
+        env["VANTAGE_LOG_LEVEL"] = "warning"
+        coord = subprocess.Popen(
+            [sys.executable, "-m", "vantage.cli", "coordinator", "--listen", f"127.0.0.1:{port}",
+             "--metrics-listen", f"127.0.0.1:{free_port()}", "--db", str(db)],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "coord.log", "wb"),  # noqa: SIM115
+        )
+        try:
+            time.sleep(2)
+            out = subprocess.run(
+                [sys.executable, __file__, "--role", "loadgen", "--address", f"127.0.0.1:{port}",
+                 "--agents", str(args.agents), "--targets", str(args.targets),
+                 "--fanout-jobs", str(args.fanout_jobs)],
+                capture_output=True, text=True, timeout=900, check=False,
+            )
+            print(out.stdout, end="")
+            if out.returncode != 0:
+                print(out.stderr[-3000:], file=sys.stderr)
+                return 1
+            job_id = next(line.split()[1] for line in out.stdout.splitlines() if line.startswith("JOB "))
+            time.sleep(1)
+            rows = sqlite3.connect(db).execute(
+                "SELECT COUNT(*) FROM measurements WHERE job_id=?", (job_id,)
+            ).fetchone()[0]
+            print(f"rows stored for the ingest job: {rows}")
+            status = Path(f"/proc/{coord.pid}/status").read_text()
+            hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+            print(f"coordinator peak RSS: {int(hwm.split()[1]) / 1024:.0f} MiB")
+        finally:
+            coord.send_signal(signal.SIGTERM)
+            coord.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
