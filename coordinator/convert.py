@@ -102,6 +102,11 @@ def agent_from_hello(m: pb.Hello) -> AgentInfo:
     )
 
 
+# Kinds whose data the analysis reads; other kinds' data stays in the raw bytes only, so
+# ingestion does not pay for converting fields nobody reads on the hot path.
+ANALYSED_DATA_KINDS = frozenset({"throughput"})
+
+
 def probe_result_from_pb(m: pb.ProbeResult) -> ProbeResultData:
     return ProbeResultData(
         kind=m.kind,
@@ -109,7 +114,7 @@ def probe_result_from_pb(m: pb.ProbeResult) -> ProbeResultData:
         failure=m.failure,
         failure_detail=m.failure_detail,
         duration_s=m.duration_s,
-        data=dict_from_struct(m.data),
+        data=dict_from_struct(m.data) if m.kind in ANALYSED_DATA_KINDS else {},
     )
 
 
@@ -121,6 +126,7 @@ def task_result_from_pb(m: pb.TaskResult) -> TaskResultData:
         started_at=m.started_at,
         finished_at=m.finished_at,
         result=probe_result_from_pb(m.result),
+        raw=m.SerializeToString(),
     )
 
 

@@ -80,7 +80,9 @@ class Session:
     outbox: int = 0
 
     def close(self) -> None:
-        self.closed.set()
+        if not self.closed.is_set():
+            self.closed.set()
+            self.outgoing.put_nowait(None)
 
 
 @dataclass(frozen=True, kw_only=True)

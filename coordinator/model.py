@@ -131,3 +131,5 @@ class TaskResultData:
     started_at: float
     finished_at: float
     result: ProbeResultData
+    # The result as the agent sent it (a serialized vantage.v1.TaskResult): stored whole.
+    raw: bytes = b""

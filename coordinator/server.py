@@ -32,7 +32,6 @@ from coordinator.convert import (
     job_to_pb,
     spec_from_pb,
     task_result_from_pb,
-    task_result_to_pb,
 )
 from coordinator.core import Coordinator, CoordinatorConfig, Session
 from coordinator.metrics import build_registry
@@ -160,26 +159,19 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             )
         )
         reader = asyncio.create_task(self._read(session, context))
-        reason = "stream closed"
+        # The writer loop waits on one queue; a closed session or a finished reader puts
+        # None in it (cheaper than waiting on several futures per message).
+        reader.add_done_callback(lambda _: session.outgoing.put_nowait(None))
+        reason = "session closed by coordinator"
         try:
             while True:
-                get = asyncio.create_task(session.outgoing.get())
-                closed = asyncio.create_task(session.closed.wait())
-                done, _ = await asyncio.wait(
-                    {get, closed, reader}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if get in done:
-                    closed.cancel()
-                    await context.write(get.result())
-                    continue
-                get.cancel()
-                closed.cancel()
-                if reader in done:
-                    exc = reader.exception()
-                    reason = f"read failed: {exc}" if exc else "agent closed the stream"
-                else:
-                    reason = "session closed by coordinator"
-                break
+                msg = await session.outgoing.get()
+                if msg is None:
+                    break
+                await context.write(msg)
+            if reader.done() and not reader.cancelled():
+                exc = reader.exception()
+                reason = f"read failed: {exc}" if exc else "agent closed the stream"
         except (asyncio.CancelledError, grpc.aio.AioRpcError) as exc:
             reason = f"stream broke: {type(exc).__name__}"
             raise
@@ -265,9 +257,10 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
         try:
             sent: set[str] = set()
             stored = await asyncio.to_thread(self.core.store.results_for_job, job.job_id)
-            for result, _region in stored:
+            for raw, _region in stored:
+                result = pb.TaskResult.FromString(raw)
                 sent.add(result.task_id)
-                yield pb.WatchJobEvent(result=task_result_to_pb(result))
+                yield pb.WatchJobEvent(result=result)
             if queue is None or job.state.finished:
                 yield pb.WatchJobEvent(job_end=job_to_pb(job))
                 return
@@ -275,7 +268,7 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
                 event = await queue.get()
                 if event.result is not None and event.result.task_id not in sent:
                     sent.add(event.result.task_id)
-                    yield pb.WatchJobEvent(result=task_result_to_pb(event.result))
+                    yield pb.WatchJobEvent(result=pb.TaskResult.FromString(event.result.raw))
                 elif event.failed_task is not None:
                     t = event.failed_task
                     yield pb.WatchJobEvent(

@@ -26,7 +26,6 @@ from coordinator.model import (
     Job,
     JobSpec,
     JobState,
-    ProbeResultData,
     Selector,
     Task,
     TaskResultData,
@@ -52,7 +51,7 @@ CREATE INDEX IF NOT EXISTS tasks_open ON tasks(state) WHERE state IN ('pending',
 CREATE TABLE IF NOT EXISTS measurements (
     task_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, agent_id TEXT NOT NULL, region TEXT,
     kind TEXT, target TEXT, failure TEXT, started_at REAL, finished_at REAL,
-    received_at REAL, result TEXT NOT NULL
+    received_at REAL, result BLOB NOT NULL  -- the serialized vantage.v1.TaskResult, whole
 );
 CREATE INDEX IF NOT EXISTS measurements_job ON measurements(job_id);
 """
@@ -67,7 +66,7 @@ class Store(Protocol):
     def load_jobs(self) -> list[Job]: ...
     def load_open_tasks(self) -> list[Task]: ...
     def load_agents(self) -> list[tuple[AgentInfo, float]]: ...
-    def results_for_job(self, job_id: str) -> list[tuple[TaskResultData, str]]: ...
+    def results_for_job(self, job_id: str) -> list[tuple[bytes, str]]: ...
     def measurement_exists(self, task_id: str) -> bool: ...
     def task_owner(self, task_id: str) -> tuple[str, str] | None: ...
     def close(self) -> None: ...
@@ -145,49 +144,11 @@ def agent_seen_op(agent_id: str, now: float) -> Op:
 
 def measurement_op(result: TaskResultData, region: str, received_at: float) -> Op:
     r = result.result
-    payload = json.dumps(
-        {
-            "task_id": result.task_id,
-            "job_id": result.job_id,
-            "agent_id": result.agent_id,
-            "started_at": result.started_at,
-            "finished_at": result.finished_at,
-            "result": {
-                "kind": r.kind,
-                "target": r.target,
-                "failure": r.failure,
-                "failure_detail": r.failure_detail,
-                "duration_s": r.duration_s,
-                "data": r.data,
-            },
-        },
-        separators=(",", ":"),
-    )
     return (
         "INSERT OR IGNORE INTO measurements VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (
             result.task_id, result.job_id, result.agent_id, region, r.kind, r.target,
-            r.failure, result.started_at, result.finished_at, received_at, payload,
-        ),
-    )
-
-
-def _result_from_json(text: str) -> TaskResultData:
-    d = json.loads(text)
-    r = d["result"]
-    return TaskResultData(
-        task_id=d["task_id"],
-        job_id=d["job_id"],
-        agent_id=d["agent_id"],
-        started_at=d["started_at"],
-        finished_at=d["finished_at"],
-        result=ProbeResultData(
-            kind=r["kind"],
-            target=r["target"],
-            failure=r["failure"],
-            failure_detail=r["failure_detail"],
-            duration_s=r["duration_s"],
-            data=r["data"],
+            r.failure, result.started_at, result.finished_at, received_at, result.raw,
         ),
     )
 
@@ -339,12 +300,13 @@ class SQLiteStore:
             )
         return out
 
-    def results_for_job(self, job_id: str) -> list[tuple[TaskResultData, str]]:
+    def results_for_job(self, job_id: str) -> list[tuple[bytes, str]]:
+        """Each stored result as the agent sent it (serialized TaskResult), with its region."""
         rows = self._query(
             "SELECT result, region FROM measurements WHERE job_id=? ORDER BY received_at",
             (job_id,),
         )
-        return [(_result_from_json(r[0]), r[1] or "") for r in rows]
+        return [(bytes(r[0]), r[1] or "") for r in rows]
 
     def count_measurements(self, job_id: str | None = None) -> int:
         if job_id is None:
