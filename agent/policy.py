@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -116,7 +117,9 @@ class ResolvedAddress:
     sockaddr: tuple[str, int] | tuple[str, int, int, int]
 
 
-async def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[ResolvedAddress]:
+async def resolve_checked(
+    host: str, port: int, *, allow_private: bool, overrides: Mapping[str, str] | None = None
+) -> list[ResolvedAddress]:
     """Resolve ``host`` for TCP and check every address the resolver returns.
 
     Refuses the whole target when any returned address is forbidden: a name that
@@ -125,6 +128,8 @@ async def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[
     """
     check_host_literal(host, allow_private=allow_private)
     name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if overrides and name.lower() in overrides:
+        name = overrides[name.lower()]
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     resolved: list[ResolvedAddress] = []

@@ -36,6 +36,11 @@ class Limits:
     allow_private_targets: bool = False
     max_bytes_cap: int = 100 * 1024 * 1024
     max_timeout_s: float = DEFAULT_TIMEOUT_S
+    # Agent-local name overrides, like curl's --resolve: name (lower case) -> IP literal.
+    # Probes connect there but keep the name for SNI and the Host header; the target
+    # policy still applies to the address. Labs and the demo use it to give one region a
+    # different path to a target.
+    host_overrides: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

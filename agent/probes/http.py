@@ -108,14 +108,18 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
 class PolicyResolver(AbstractResolver):
     """aiohttp resolver that checks every resolved address against the target policy."""
 
-    def __init__(self, *, allow_private: bool) -> None:
+    def __init__(self, *, allow_private: bool, overrides: Mapping[str, str] | None = None) -> None:
         self._inner = aiohttp.ThreadedResolver()
         self._allow_private = allow_private
+        self._overrides = dict(overrides or {})
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
+        target = self._overrides.get(host.lower(), host)
+        results = await self._inner.resolve(target, port, family)
+        for result in results:
+            result["hostname"] = host
         for result in results:
             check_address(host, result["host"], allow_private=self._allow_private)
         return results
@@ -218,7 +222,9 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         raise SpecError("options.ca_file", f"cannot load {spec.ca_file!r}: {exc}") from exc
     connector = TimedConnector(
         marks=marks,
-        resolver=PolicyResolver(allow_private=limits.allow_private_targets),
+        resolver=PolicyResolver(
+            allow_private=limits.allow_private_targets, overrides=limits.host_overrides
+        ),
         force_close=True,
         use_dns_cache=False,
         ssl=context,

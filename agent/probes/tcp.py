@@ -68,7 +68,8 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         async with asyncio.timeout(spec.timeout_s):
             resolve_started = now()
             addresses = await resolve_checked(
-                spec.host, spec.port, allow_private=limits.allow_private_targets
+                spec.host, spec.port, allow_private=limits.allow_private_targets,
+                overrides=limits.host_overrides,
             )
             data["resolve_s"] = rounded(now() - resolve_started)
             data["addresses"] = [a.address for a in addresses]

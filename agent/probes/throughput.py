@@ -443,7 +443,10 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fet
     stopped_by = ""
     try:
         async with asyncio.timeout(spec.timeout_s) as setup_deadline:
-            addresses = await resolve_checked(host, port, allow_private=limits.allow_private_targets)
+            addresses = await resolve_checked(
+                host, port, allow_private=limits.allow_private_targets,
+                overrides=limits.host_overrides,
+            )
             sock, address, _connect_s = await connect(addresses)
             result = replace(result, address=address.address)
             try:

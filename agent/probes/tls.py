@@ -146,7 +146,8 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     try:
         async with asyncio.timeout(spec.timeout_s):
             addresses = await resolve_checked(
-                spec.host, spec.port, allow_private=limits.allow_private_targets
+                spec.host, spec.port, allow_private=limits.allow_private_targets,
+                overrides=limits.host_overrides,
             )
             sock, address, connect_s = await connect(addresses)
             data["address"] = address.address

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import re
 import signal
 import uuid
@@ -49,6 +50,9 @@ def register(sub: Any) -> None:
     p.add_argument("--allow-private-targets", action="store_true", default=None,
                    help="let probes reach private and loopback addresses (labs, tests)")
     p.add_argument("--ca", help="PEM CA bundle to verify the coordinator's TLS certificate")
+    p.add_argument("--resolve", action="append", metavar="NAME=ADDR",
+                   help="connect to ADDR when a probe target names NAME, keeping NAME for SNI "
+                   "and Host (like curl --resolve; repeatable; labs and the demo use it)")
     p.add_argument("--outbox-max", type=int, help="results kept unacked before the oldest is dropped (default 10000)")
     p.add_argument("--log-level", default=None, help="debug, info, warning, error (default info)")
     p.set_defaults(func=run)
@@ -97,6 +101,13 @@ def build_config(args: argparse.Namespace) -> Any:
     if outbox_max < 1:
         raise UsageError("--outbox-max: must be at least 1")
     labels = parse_key_values(args.label, "--label") or dict(toml.get("labels", {}))
+    overrides = {}
+    for name, addr in (parse_key_values(args.resolve, "--resolve") or dict(toml.get("resolve", {}))).items():
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            raise UsageError(f"--resolve: {addr!r} for {name} is not an IP address") from None
+        overrides[name.lower()] = addr
     return AgentConfig(
         coordinator=pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", "127.0.0.1:50051"),
         region=region,
@@ -106,7 +117,7 @@ def build_config(args: argparse.Namespace) -> Any:
         asn=asn,
         labels=labels,
         concurrency=concurrency,
-        limits=Limits(allow_private_targets=allow),
+        limits=Limits(allow_private_targets=allow, host_overrides=overrides),
         token=secret("VANTAGE_AGENT_TOKEN"),
         ca_file=Path(ca) if ca else None,
         outbox_max=outbox_max,
