@@ -5,9 +5,11 @@ in three regions (de-fra, us-nyc, ru-msk; two each), serves local targets, and r
 periodic jobs:
 
 * ``twitter.demo`` is downloaded (throughput, with ``control.demo`` as the same-agent
-  control). In ru-msk the agents resolve twitter.demo (``--resolve``) to a userspace
-  token-bucket relay that holds it to 16,250 bytes/s (130 kbit/s, the March 2021 rate).
-  There is no root here, so this relay stands in for the ``tc`` shaping the lab uses.
+  control). Every agent has its own "line": it resolves both names (``--resolve``) to
+  userspace token-bucket relays on loopback addresses of its own, at 1 MB/s (8 Mbit/s).
+  In ru-msk the twitter relay holds 16,250 bytes/s instead (130 kbit/s, the March 2021
+  rate). There is no root here, so these relays stand in for the ``tc`` shaping the lab
+  uses.
 * ``facebook.demo`` is fetched over HTTP. In ru-msk it resolves to an address where
   nothing listens, so connections are refused: a regional block.
 
@@ -37,6 +39,7 @@ from vantage.errors import UsageError
 REGIONS = ("de-fra", "us-nyc", "ru-msk")
 THROTTLED_REGION = "ru-msk"
 RATE_BPS = 16_250  # 130 kbit/s
+LINE_BPS = 1_000_000  # every agent's line: 8 Mbit/s
 ROUND_S = 10.0
 BLOB = 4 * 1024 * 1024
 
@@ -98,8 +101,10 @@ async def _serve_targets() -> tuple[Any, dict[str, int]]:
         resp = web.StreamResponse(headers={"Content-Length": str(len(blob))})
         await resp.prepare(request)
         view = memoryview(blob)
-        for i in range(0, len(blob), 256 * 1024):
-            await resp.write(view[i : i + 256 * 1024])
+        # Probes stop reading at max_bytes or max_seconds and hang up: that is normal.
+        with contextlib.suppress(ConnectionError):
+            for i in range(0, len(blob), 64 * 1024):
+                await resp.write(view[i : i + 64 * 1024])
         return resp
 
     app = web.Application()
@@ -120,11 +125,7 @@ async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: b
     from vantage.relay import ThrottlingRelay
 
     runner, ports = await _serve_targets()
-    relay = ThrottlingRelay(
-        host="127.0.0.2", port=ports["twitter"], upstream_host="127.0.0.1",
-        upstream_port=ports["twitter"], downstream_rate=RATE_BPS,
-    )
-    await relay.start()
+    relays: list[ThrottlingRelay] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
     env["VANTAGE_LOG_LEVEL"] = "warning"
     procs: list[subprocess.Popen[bytes]] = []
@@ -151,23 +152,34 @@ async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: b
             "--db", str(state / "vantage.db"), "--window", "40s",
         ])
         agent_ids = []
-        for region in REGIONS:
+        for r, region in enumerate(REGIONS):
             for i in (1, 2):
                 agent_id = f"{region}-{i}"
                 agent_ids.append(agent_id)
-                twitter_ip = "127.0.0.2" if region == THROTTLED_REGION else "127.0.0.1"
+                # This agent's own line: relays on loopback addresses only it resolves to.
+                resolve = []
+                for name, subnet in (("twitter", 1), ("control", 2)):
+                    address = f"127.{subnet}.{r}.{i}"
+                    rate = RATE_BPS if (name == "twitter" and region == THROTTLED_REGION) else LINE_BPS
+                    relay = ThrottlingRelay(
+                        host=address, port=ports[name], upstream_host="127.0.0.1",
+                        upstream_port=ports[name], downstream_rate=rate,
+                    )
+                    await relay.start()
+                    relays.append(relay)
+                    resolve += ["--resolve", f"{name}.demo={address}"]
+                # Nothing listens on 127.0.0.3: connections there are refused.
                 facebook_ip = "127.0.0.3" if region == THROTTLED_REGION else "127.0.0.1"
                 spawn(agent_id, [
                     "agent", "--coordinator", listen, "--region", region, "--id", agent_id,
                     "--state-dir", str(state / agent_id), "--allow-private-targets",
-                    "--resolve", f"twitter.demo={twitter_ip}", "--resolve", "control.demo=127.0.0.1",
-                    "--resolve", f"facebook.demo={facebook_ip}",
+                    *resolve, "--resolve", f"facebook.demo={facebook_ip}",
                 ])
         await _wait_agents(client, set(agent_ids), procs)
         print(f"coordinator: {listen}   metrics: http://{metrics}/metrics")
         print(f"agents: {', '.join(agent_ids)}")
-        print(f"{THROTTLED_REGION} reaches twitter.demo through a userspace relay at {RATE_BPS} B/s "
-              "(130 kbit/s) and is refused by facebook.demo")
+        print(f"every agent's line: {LINE_BPS} B/s; {THROTTLED_REGION} gets twitter.demo at "
+              f"{RATE_BPS} B/s (130 kbit/s) and is refused by facebook.demo (userspace relays)")
         rounds = max(1, int(duration // ROUND_S))
         twitter = f"http://twitter.demo:{ports['twitter']}/blob"
         control = f"http://control.demo:{ports['control']}/blob"
@@ -175,7 +187,7 @@ async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: b
         jobs = [
             await asyncio.to_thread(
                 client.submit, "throughput", [twitter], every_s=ROUND_S, count=rounds, spread_s=2.0,
-                options={"control": control, "max_seconds": "3", "max_bytes": "2M"}, timeout_s=20,
+                options={"control": control, "max_seconds": "3", "max_bytes": "2M"}, timeout_s=25,
             ),
             await asyncio.to_thread(
                 client.submit, "http", [facebook], every_s=ROUND_S, count=rounds, spread_s=2.0,
@@ -207,7 +219,8 @@ async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: b
                 await asyncio.to_thread(proc.wait, 10)
             if proc.poll() is None:
                 proc.kill()
-        await relay.aclose()
+        for relay in relays:
+            await relay.aclose()
         await runner.cleanup()
 
 

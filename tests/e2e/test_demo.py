@@ -1,0 +1,35 @@
+"""`vantage demo` (the README's first command) runs real processes and shows a throttled
+and a blocked region, without root."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.timeout(180)
+def test_demo_shows_ru_throttled_and_blocked(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "vantage.cli", "demo", "--duration", "30s", "--state-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=150, env=env, check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {
+        (cols[0], cols[1].split("//")[1].split(".")[0]): cols[2]
+        for line in out.stdout.splitlines()
+        if (cols := line.split()) and cols[0] in ("de-fra", "us-nyc", "ru-msk") and "//" in cols[1]
+    }
+    assert rows[("ru-msk", "twitter")] == "throttled", out.stdout
+    assert rows[("ru-msk", "facebook")] == "blocked", out.stdout
+    for region in ("de-fra", "us-nyc"):
+        assert rows[(region, "twitter")] in ("ok", "inconclusive"), out.stdout
+        assert rows[(region, "facebook")] == "ok", out.stdout
+    assert "outage: none" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
