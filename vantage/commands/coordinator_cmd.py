@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     p.add_argument("--tls-key", help="PEM private key for the gRPC listener")
     p.add_argument("--insecure", action="store_true", default=None,
                    help="allow a non-loopback listener without TLS (labs only)")
-    p.add_argument("--window", help="analysis window (default 120s)")
+    p.add_argument("--window", help="analysis window: verdicts use measurements this recent (default 60s)")
     p.add_argument("--group-by", choices=("region", "asn"), default=None,
                    help="what verdicts compare: agents' regions (default) or their ASNs")
     p.add_argument("--max-targets", type=int, help="targets tracked by the analysis (default 500)")
@@ -73,7 +73,7 @@ def build_config(args: argparse.Namespace) -> Any:
         if path is not None and not Path(path).is_file():
             raise UsageError(f"{name}: no such file {path}")
     insecure = str(pick(args.insecure, "VANTAGE_INSECURE", toml, "insecure", False)).lower() in ("1", "true", "yes")
-    window = parse_duration(str(pick(args.window, "VANTAGE_WINDOW", toml, "window", "120s")), "--window")
+    window = parse_duration(str(pick(args.window, "VANTAGE_WINDOW", toml, "window", "60s")), "--window")
     group_by = pick(args.group_by, "VANTAGE_GROUP_BY", toml, "group_by", "region")
     if group_by not in ("region", "asn"):
         raise UsageError(f"--group-by: {group_by!r} is not region or asn")
