@@ -1,0 +1,57 @@
+"""The agent's outbox and the coordinator's store, on real files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from agent.outbox import Outbox
+from coordinator.model import Job, JobSpec, JobState, ProbeResultData, Selector, TaskResultData
+from coordinator.store import SQLiteStore, job_op, measurement_op
+
+
+async def test_outbox_survives_a_restart_and_deletes_only_acked(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox", max_items=10)
+    box.load()
+    for i in range(3):
+        await box.put(f"t{i}", f"result {i}".encode())
+    await box.ack(["t1"])
+    # A write a crash interrupted is discarded at load; it was never sent.
+    (tmp_path / "outbox" / "000000000009-tx.result.tmp").write_bytes(b"partial")
+    again = Outbox(tmp_path / "outbox", max_items=10)
+    assert again.load() == 2
+    assert again.pending() == [("t0", b"result 0"), ("t2", b"result 2")]
+    assert not list((tmp_path / "outbox").glob("*.tmp"))
+
+
+async def test_full_outbox_drops_the_oldest_counted_and_logged(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o", max_items=3)
+    box.load()
+    with capture_logs() as logs:
+        for i in range(5):
+            await box.put(f"t{i}", b"x")
+    assert box.task_ids() == ["t2", "t3", "t4"] and box.dropped == 2
+    assert [e["task_id"] for e in logs if e["event"] == "outbox_full_dropped_oldest"] == ["t0", "t1"]
+    assert len(list((tmp_path / "o").glob("*.result"))) == 3
+
+
+async def test_store_keeps_one_row_per_task_and_restores_jobs(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "v.db")
+    spec = JobSpec(kind="tcp", targets=("a:1", "b:2"), options={"timeout": "3"},
+                   selector=Selector(regions=("de",), labels={"k": "v"}, per_region=2), every_s=10, count=5)
+    job = Job(job_id="0123456789abcdef", spec=spec, state=JobState.RUNNING, created_at=1.0, next_round_at=11.0)
+    result = TaskResultData(
+        task_id="t1", job_id=job.job_id, agent_id="a", started_at=1, finished_at=2, raw=b"\x0a\x02t1",
+        result=ProbeResultData(kind="tcp", target="a:1", failure="", failure_detail="", duration_s=0.1, data={}),
+    )
+    await store.write([job_op(job), measurement_op(result, "de", 3.0)])
+    await store.write([measurement_op(result, "de", 4.0)])  # the same result again
+    assert store.count_measurements(job.job_id) == 1 and store.measurement_exists("t1")
+    assert store.results_for_job(job.job_id) == [(b"\x0a\x02t1", "de")]
+    [loaded] = store.load_jobs()
+    assert loaded.spec == spec and loaded.state is JobState.RUNNING and loaded.next_round_at == 11.0
+    store.close()
+    mode = sqlite3.connect(tmp_path / "v.db").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
