@@ -45,6 +45,7 @@ class AgentConfig:
     limits: Limits = field(default_factory=Limits)
     token: str | None = None
     ca_file: Path | None = None
+    tls: bool = False  # TLS with the system's CA certificates (implied by ca_file)
     outbox_max: int = 10_000
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
@@ -120,8 +121,9 @@ class Agent:
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.max_receive_message_length", 16 * 1024 * 1024),
         ]
-        if self.config.ca_file is not None:
-            creds = grpc.ssl_channel_credentials(root_certificates=self.config.ca_file.read_bytes())
+        if self.config.ca_file is not None or self.config.tls:
+            roots = self.config.ca_file.read_bytes() if self.config.ca_file else None
+            creds = grpc.ssl_channel_credentials(root_certificates=roots)
             return grpc.aio.secure_channel(self.config.coordinator, creds, options=options)
         return grpc.aio.insecure_channel(self.config.coordinator, options=options)
 

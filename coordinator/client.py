@@ -31,13 +31,15 @@ class VantageClient:
         *,
         token: str | None = None,
         ca_file: Path | None = None,
+        tls: bool = False,
         timeout_s: float = 15.0,
     ) -> None:
         self.address = address
         self.timeout_s = timeout_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        if ca_file is not None:
-            creds = grpc.ssl_channel_credentials(root_certificates=ca_file.read_bytes())
+        if ca_file is not None or tls:
+            roots = ca_file.read_bytes() if ca_file is not None else None
+            creds = grpc.ssl_channel_credentials(root_certificates=roots)
             self._channel = grpc.secure_channel(address, creds)
         else:
             self._channel = grpc.insecure_channel(address)

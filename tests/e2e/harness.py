@@ -124,13 +124,15 @@ class Network:
         assert proc.alive, proc.log()
         return proc
 
-    def start_agent(self, agent_id: str, region: str, *extra: str) -> Proc:
+    def start_agent(
+        self, agent_id: str, region: str, *extra: str, env: dict[str, str] | None = None
+    ) -> Proc:
         args = [
             *VANTAGE, "agent", "--coordinator", self.address, "--region", region,
             "--id", agent_id, "--state-dir", str(self.root / agent_id),
             "--allow-private-targets", *extra,
         ]
-        proc = Proc(agent_id, args, self.root / f"{agent_id}.log", self.env()).start()
+        proc = Proc(agent_id, args, self.root / f"{agent_id}.log", {**self.env(), **(env or {})}).start()
         self.procs.append(proc)
         return proc
 

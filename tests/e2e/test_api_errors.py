@@ -131,6 +131,8 @@ def test_tokens_tls_and_loopback_rules(tmp_path: Path, targets: Targets) -> None
     with network(tmp_path, extra_env=env) as n:
         n.start_coordinator("--tls-cert", str(cert_file), "--tls-key", str(key_file))
         n.start_agent("t-1", "de", "--ca", str(ca_file))
+        # --tls verifies with the default roots; gRPC reads them from this variable.
+        n.start_agent("t-3", "us", "--tls", env={"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca_file)})
         creds = grpc.ssl_channel_credentials(ca.cert_pem.bytes())
         with grpc.secure_channel(n.address, creds) as channel:
             stub = pb_grpc.JobServiceStub(channel)
@@ -141,8 +143,8 @@ def test_tokens_tls_and_loopback_rules(tmp_path: Path, targets: Targets) -> None
                 assert word in (info.value.details() or "")
             good = (("authorization", "Bearer api-secret-2"),)
             wait_for(
-                lambda: any(a.connected for a in stub.ListAgents(pb.ListAgentsRequest(), metadata=good, timeout=5).agents),
-                20, "the TLS agent to connect with its token",
+                lambda: {"t-1", "t-3"} <= {a.agent_id for a in stub.ListAgents(pb.ListAgentsRequest(), metadata=good, timeout=5).agents if a.connected},
+                20, "the TLS agents to connect with their token",
             )
             # The agent token is not an API token.
             with pytest.raises(grpc.RpcError) as info:

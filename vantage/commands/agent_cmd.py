@@ -50,6 +50,8 @@ def register(sub: Any) -> None:
     p.add_argument("--allow-private-targets", action="store_true", default=None,
                    help="let probes reach private and loopback addresses (labs, tests)")
     p.add_argument("--ca", help="PEM CA bundle to verify the coordinator's TLS certificate")
+    p.add_argument("--tls", action="store_true", default=None,
+                   help="use TLS, verifying the coordinator with the system's CA certificates")
     p.add_argument("--resolve", action="append", metavar="NAME=ADDR",
                    help="connect to ADDR when a probe target names NAME, keeping NAME for SNI "
                    "and Host (like curl --resolve; repeatable; labs and the demo use it)")
@@ -120,6 +122,7 @@ def build_config(args: argparse.Namespace) -> Any:
         limits=Limits(allow_private_targets=allow, host_overrides=overrides),
         token=secret("VANTAGE_AGENT_TOKEN"),
         ca_file=Path(ca) if ca else None,
+        tls=str(pick(args.tls, "VANTAGE_TLS", toml, "tls", False)).lower() in ("1", "true", "yes"),
         outbox_max=outbox_max,
     )
 

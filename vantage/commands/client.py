@@ -29,6 +29,7 @@ STATE_NAMES = {0: "unspecified", 1: "pending", 2: "running", 3: "done", 4: "canc
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coordinator", help="HOST:PORT (default $VANTAGE_COORDINATOR or 127.0.0.1:50051)")
     p.add_argument("--ca", help="PEM CA bundle: use TLS and verify the coordinator with it")
+    p.add_argument("--tls", action="store_true", help="use TLS with the system's CA certificates")
 
 
 def register(sub: Any) -> None:
@@ -108,7 +109,10 @@ def _client(args: argparse.Namespace) -> Any:
     ca = pick(args.ca, "VANTAGE_CA", {}, "", None)
     if ca is not None and not Path(ca).is_file():
         raise UsageError(f"--ca: no such file {ca}")
-    return VantageClient(address, token=secret("VANTAGE_API_TOKEN"), ca_file=Path(ca) if ca else None)
+    return VantageClient(
+        address, token=secret("VANTAGE_API_TOKEN"), ca_file=Path(ca) if ca else None,
+        tls=bool(args.tls) or pick(None, "VANTAGE_TLS", {}, "", "") in ("1", "true", "yes"),
+    )
 
 
 def _call(fn: Callable[[], Any]) -> Any:
