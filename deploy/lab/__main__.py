@@ -93,6 +93,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         coordinator_args=args.coordinator_arg,
         agent_args=args.agent_arg,
         keep_dir=args.keep_dir,
+        line_rate_bit=args.line_rate or None,
     )
     try:
         lab.start()
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--coordinator-arg", action="append", default=[])
     up.add_argument("--agent-arg", action="append", default=[])
     up.add_argument("--keep-dir", action="store_true", help="keep logs and the database")
+    up.add_argument("--line-rate", type=int, default=20_000_000, metavar="BIT/S",
+                    help="every agent host's line, like a VPS uplink (default 20000000; 0: none)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="remove leftover lab namespaces by prefix")
     down.add_argument("--prefix", default=DEFAULT_PREFIX_ROOT)

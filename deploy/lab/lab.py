@@ -202,6 +202,7 @@ class Lab:
         agent_args: Sequence[str] = (),
         big_file_bytes: int = BIG_FILE_BYTES,
         keep_dir: bool = False,
+        line_rate_bit: int | None = None,
     ) -> None:
         for label, names in (("regions", regions), ("targets", targets)):
             if not names:
@@ -217,6 +218,11 @@ class Lab:
             raise LabError("regions x agents_per_region: at most 250 hosts")
         if len(targets) > 200:
             raise LabError("targets: at most 200")
+        if line_rate_bit is not None and line_rate_bit < 100_000:
+            raise LabError(f"line_rate_bit: at least 100000 bit/s, got {line_rate_bit}")
+        # Every host's own line (like a VPS uplink): all traffic toward the host that no
+        # shaping or break claims goes through one HTB class at this rate. None: unshaped.
+        self.line_rate_bit = line_rate_bit
         self.prefix = prefix or f"{DEFAULT_PREFIX_ROOT}{secrets.token_hex(2)}-"
         self.core_ns = f"{self.prefix}core"
         self.regions = tuple(regions)
@@ -346,8 +352,15 @@ class Lab:
             run(["ip", "-n", host.ns, "route", "add", "default", "via", host.core_addr])
             # HTB root without a default class: unclassified traffic (gRPC, control, ...)
             # goes out unshaped; classes appear only for shaped or dropped targets
-            run(["tc", "-n", core, "qdisc", "add", "dev", host.core_if, "root", "handle", "1:",
-                 "htb"])  # fmt: skip
+            if self.line_rate_bit is None:
+                run(["tc", "-n", core, "qdisc", "add", "dev", host.core_if, "root", "handle",
+                     "1:", "htb"])  # fmt: skip
+            else:
+                run(["tc", "-n", core, "qdisc", "add", "dev", host.core_if, "root", "handle",
+                     "1:", "htb", "default", "ff"])  # fmt: skip
+                run(["tc", "-n", core, "class", "add", "dev", host.core_if, "parent", "1:",
+                     "classid", "1:ff", "htb", "rate", f"{self.line_rate_bit}bit",
+                     "ceil", f"{self.line_rate_bit}bit"])  # fmt: skip
 
     def hosts_of(self, region: str) -> list[Host]:
         hosts = [h for h in self.hosts if h.region == region]
