@@ -122,6 +122,7 @@ class Coordinator:
         self.sessions: dict[str, Session] = {}
         self.known_agents: dict[str, tuple[AgentInfo, float]] = {}
         self.lost_at: dict[str, float] = {}
+        self.first_seen: dict[str, float] = {}
         self.watchers: dict[str, set[asyncio.Queue[WatchEvent]]] = defaultdict(set)
         # Counters the Prometheus collector reads at scrape time.
         self.measurement_counts: Counter[tuple[str, str, str]] = Counter()
@@ -144,8 +145,9 @@ class Coordinator:
             if task.job_id in self.jobs:
                 self.tasks[task.task_id] = task
         now = self.clock()
-        for info, last_seen in self.store.load_agents():
+        for info, last_seen, first_seen in self.store.load_agents():
             self.known_agents[info.agent_id] = (info, last_seen)
+            self.first_seen[info.agent_id] = first_seen
             if now - last_seen < 120:
                 self._awaited_agents.add(info.agent_id)
             # An agent that held tasks before the restart gets the usual grace to come back.
@@ -196,6 +198,7 @@ class Coordinator:
         session = Session(info=info, peer=peer, connected_at=now, last_seen=now)
         self.sessions[info.agent_id] = session
         self.known_agents[info.agent_id] = (info, now)
+        self.first_seen.setdefault(info.agent_id, now)
         self.lost_at.pop(info.agent_id, None)
         self._persist([agent_op(info, now, peer)])
         held = set(held_task_ids)

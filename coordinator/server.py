@@ -284,7 +284,6 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
     async def ListAgents(self, request: pb.ListAgentsRequest, context: Any) -> pb.ListAgentsResponse:
         await self.auth.check(context, "api")
         out = []
-        first_seen: dict[str, float] = {}
         for agent_id, (info, last_seen) in sorted(self.core.known_agents.items()):
             session = self.core.sessions.get(agent_id)
             out.append(
@@ -292,7 +291,7 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
                     agent_id=info.agent_id, region=info.region, country=info.country, asn=info.asn,
                     labels=dict(info.labels), version=info.version, kinds=list(info.kinds),
                     connected=session is not None,
-                    first_seen=first_seen.get(agent_id, 0.0),
+                    first_seen=self.core.first_seen.get(agent_id, 0.0),
                     last_seen=session.last_seen if session else last_seen,
                     running=session.running if session else 0,
                     peer=session.peer if session else "",

@@ -65,7 +65,7 @@ class Store(Protocol):
     async def write(self, ops: list[Op]) -> None: ...
     def load_jobs(self) -> list[Job]: ...
     def load_open_tasks(self) -> list[Task]: ...
-    def load_agents(self) -> list[tuple[AgentInfo, float]]: ...
+    def load_agents(self) -> list[tuple[AgentInfo, float, float]]: ...
     def results_for_job(self, job_id: str) -> list[tuple[bytes, str]]: ...
     def measurement_exists(self, task_id: str) -> bool: ...
     def task_owner(self, task_id: str) -> tuple[str, str] | None: ...
@@ -283,10 +283,12 @@ class SQLiteStore:
             for r in rows
         ]
 
-    def load_agents(self) -> list[tuple[AgentInfo, float]]:
+    def load_agents(self) -> list[tuple[AgentInfo, float, float]]:
+        """Every agent seen, with when it was first and last seen."""
         out = []
         for r in self._query(
-            "SELECT agent_id, region, country, asn, labels, version, kinds, last_seen FROM agents"
+            "SELECT agent_id, region, country, asn, labels, version, kinds, last_seen, first_seen "
+            "FROM agents"
         ):
             out.append(
                 (
@@ -296,6 +298,7 @@ class SQLiteStore:
                         kinds=tuple(json.loads(r[6] or "[]")),
                     ),
                     r[7] or 0.0,
+                    r[8] or 0.0,
                 )
             )
         return out

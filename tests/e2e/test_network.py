@@ -124,6 +124,7 @@ def test_cli_submit_wait_json_and_agents(net: Network, targets: Targets) -> None
     assert job["state"] == "done" and job["tasks_done"] == 3
     agents = json.loads(net.cli("agents", "--json").stdout)
     assert {a["agent_id"] for a in agents if a["connected"]} >= DE | RU
+    assert all(0 < a["first_seen"] <= a["last_seen"] for a in agents)
     table = net.cli("jobs")
     assert table.returncode == 0 and job["job_id"] in table.stdout
 

@@ -42,6 +42,7 @@ RATE_BPS = 16_250  # 130 kbit/s
 LINE_BPS = 1_000_000  # every agent's line: 8 Mbit/s
 ROUND_S = 10.0
 BLOB = 4 * 1024 * 1024
+FINISHED = (3, 4, 5)  # vantage.v1.JobState DONE, CANCELLED, FAILED
 
 
 def register(sub: Any) -> None:
@@ -200,7 +201,7 @@ async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: b
             done = sum(s.tasks_done + s.tasks_failed for s in states)
             expected = sum(s.tasks_expected for s in states)
             print(f"  {time.monotonic() - started:5.0f}s  {done} of {expected} tasks", flush=True)
-            if all(s.state >= 3 for s in states):
+            if all(s.state in FINISHED for s in states):
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), ROUND_S)
