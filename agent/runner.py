@@ -62,6 +62,9 @@ class Runner:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self.completed = 0
+        self.accepting = True
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def held_task_ids(self) -> list[str]:
         return [*self._running, *self.outbox.task_ids()]
@@ -79,8 +82,16 @@ class Runner:
             for task in list(self._running.values()):
                 task.cancel()
 
+    async def wait_idle(self, limit_s: float) -> bool:
+        """Wait (at most ``limit_s``) until no task runs; True when idle."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), limit_s)
+        except TimeoutError:
+            return False
+        return True
+
     def submit(self, assignment: Assignment) -> bool:
-        if self._group is None:
+        if self._group is None or not self.accepting:
             return False
         if not TASK_ID_RE.match(assignment.task_id):
             log.warning("assignment_refused", reason="malformed task id")
@@ -89,6 +100,7 @@ class Runner:
             return False  # a re-sent assignment: already running or done
         task = self._group.create_task(self._run_task(assignment))
         self._running[assignment.task_id] = task
+        self._idle.clear()
         return True
 
     def cancel(self, task_id: str) -> bool:
@@ -127,6 +139,8 @@ class Runner:
                 log.info("task_cancelled")
             finally:
                 self._running.pop(a.task_id, None)
+                if not self._running:
+                    self._idle.set()
 
     async def _probe(self, a: Assignment) -> ProbeOutcome:
         remaining = a.deadline - time.time()

@@ -50,6 +50,7 @@ class AgentConfig:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     heartbeat_interval_s: float = 5.0  # until the coordinator's Welcome says otherwise
+    drain_s: float = 10.0  # on SIGTERM, how long running tasks may take to finish
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -70,13 +71,17 @@ class Agent:
             concurrency=config.concurrency,
             on_result=self._new_results.put_nowait,
         )
-        self._stop = asyncio.Event()
+        self._shutdown = asyncio.Event()  # SIGTERM: stop taking tasks, drain
+        self._disconnect = asyncio.Event()  # then close the session
         self.connected = asyncio.Event()
         self.sessions = 0
         self.rng = random.Random()
 
     def shutdown(self) -> None:
-        self._stop.set()
+        """Drain: take no new tasks, let running ones finish (up to ``drain_s``), send
+        their results and wait briefly for the acks, then disconnect. Whatever is not
+        acked by then stays in the outbox for the next start."""
+        self._shutdown.set()
 
     async def run(self) -> None:
         held = await asyncio.to_thread(self.outbox.load)
@@ -84,14 +89,22 @@ class Agent:
             "agent_started", agent_id=self.config.agent_id, region=self.config.region,
             coordinator=self.config.coordinator, outbox=held, concurrency=self.config.concurrency,
         )
+        runner_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self.runner.run(self._stop))
+            group.create_task(self.runner.run(runner_stop))
             group.create_task(self._connect_loop())
+            await self._shutdown.wait()
+            log.info("agent_draining", running=self.runner.running, outbox=len(self.outbox))
+            self.runner.accepting = False
+            await self.runner.wait_idle(self.config.drain_s)
+            runner_stop.set()
+            await self._wait_outbox_empty(self.config.drain_s)
+            self._disconnect.set()
         log.info("agent_stopped", outbox=len(self.outbox))
 
     async def _connect_loop(self) -> None:
         attempt = 0
-        while not self._stop.is_set():
+        while not self._disconnect.is_set():
             started = time.monotonic()
             reason = "closed"
             try:
@@ -103,7 +116,7 @@ class Agent:
             except (OSError, ConnectionError) as exc:
                 reason = str(exc)
             self.connected.clear()
-            if self._stop.is_set():
+            if self._disconnect.is_set():
                 break
             if time.monotonic() - started > 30:
                 attempt = 0
@@ -111,7 +124,14 @@ class Agent:
             attempt += 1
             log.warning("coordinator_unreachable", reason=reason, retry_in_s=round(delay, 2))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+                await asyncio.wait_for(self._disconnect.wait(), delay)
+
+    async def _wait_outbox_empty(self, limit_s: float) -> None:
+        """Give the session up to ``limit_s`` to have the outbox acked (polled: acks come
+        in batches from another task, and the wait is bounded)."""
+        deadline = time.monotonic() + limit_s
+        while len(self.outbox) and self.connected.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
 
     def _channel(self) -> grpc.aio.Channel:
         options = [
@@ -163,7 +183,7 @@ class Agent:
                 asyncio.create_task(self._send_results(send)),
                 asyncio.create_task(self._heartbeat(send, interval)),
             ]
-            stop_wait = asyncio.create_task(self._stop.wait())
+            stop_wait = asyncio.create_task(self._disconnect.wait())
             try:
                 done, _ = await asyncio.wait({*workers, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             finally:

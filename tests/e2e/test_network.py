@@ -225,3 +225,22 @@ def test_coordinator_killed_and_restarted_loses_nothing(tmp_path: Path, targets:
 
 def _done(n: Network, job_id: str) -> int:
     return int(n.query("SELECT tasks_done FROM jobs WHERE job_id=?", (job_id,))[0][0])
+
+
+def test_agent_sigterm_drains_its_running_task(tmp_path: Path, targets: Targets) -> None:
+    slow = f"http://127.0.0.1:{targets.http_port}/slow?seconds=2"
+    with network(tmp_path) as n:
+        n.start_coordinator()
+        agent = n.start_agent("d-1", "d")
+        n.wait_agents({"d-1"})
+        with n.client() as c:
+            job = c.submit("http", [slow], agent_ids=["d-1"], timeout_s=30)
+            wait_for(lambda: _task_agent(n, job.job_id), 10, "the task to be assigned")
+            time.sleep(0.3)
+            agent.kill(signal.SIGTERM)
+            assert agent.popen is not None and agent.popen.wait(20) == 0
+            results, end = collect(n, job.job_id)
+        assert end.state == pb.JOB_STATE_DONE and [r.agent_id for r in results] == ["d-1"]
+        assert results[0].result.failure == ""
+        assert not list((tmp_path / "d-1" / "outbox").glob("*.result")), "acked before exit"
+        assert "agent_draining" in agent.log()
