@@ -130,6 +130,7 @@ class Coordinator:
         self.duration_sums: defaultdict[tuple[str, str], float] = defaultdict(float)
         self.results_dropped: Counter[str] = Counter()
         self.results_duplicate = 0
+        self.results_not_analysed = 0
         self.accepting = True
         self._background: set[asyncio.Task[None]] = set()
         self.started_at = clock()
@@ -567,7 +568,13 @@ class Coordinator:
         else:
             buckets[-1] += 1
         self.duration_sums[key] += r.duration_s
-        self.analyzer.add(measurement_from_result(result, agent, target, self.config.group_by))
+        try:
+            self.analyzer.add(measurement_from_result(result, agent, target, self.config.group_by))
+        except ValueError as exc:
+            # Stored and acked all the same: a result the analysis cannot read must not
+            # stop ingestion. Counted and logged so it is seen.
+            self.results_not_analysed += 1
+            log.warning("result_not_analysable", task_id=result.task_id, error=str(exc))
 
     # ------------------------------------------------------------------ watchers
 

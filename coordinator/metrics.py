@@ -77,6 +77,12 @@ class CoordinatorCollector(Collector):
         )
         duplicates.add_metric([], c.results_duplicate)
         yield duplicates
+        not_analysed = CounterMetricFamily(
+            "vantage_results_not_analysed",
+            "Results stored but not readable by the analysis (logged as result_not_analysable).",
+        )
+        not_analysed.add_metric([], c.results_not_analysed)
+        yield not_analysed
 
         jobs = GaugeMetricFamily("vantage_jobs", "Jobs known, by state.", labels=["state"])
         states = Counter(j.state.value for j in c.jobs.values())

@@ -13,7 +13,9 @@ from typing import Literal
 
 KINDS: frozenset[str] = frozenset({"dns", "tcp", "tls", "http", "throughput"})
 
-# The closed set of failure classes (ARCHITECTURE.md, house style 2).
+# The closed set of failure classes (ARCHITECTURE.md, house style 2). The same set as
+# agent.probes.failures.FAILURES, repeated here because the analysis core imports nothing
+# of the agent's network stack; tests/unit/test_ingest_metrics.py holds the two equal.
 FAILURES: frozenset[str] = frozenset(
     {
         "dns_nxdomain",
@@ -21,8 +23,10 @@ FAILURES: frozenset[str] = frozenset(
         "dns_refused",
         "dns_timeout",
         "dns_no_answer",
+        "dns_temporary_failure",
         "connection_refused",
         "connection_reset",
+        "connection_closed",
         "generic_timeout",
         "host_unreachable",
         "network_unreachable",

@@ -1,0 +1,94 @@
+"""From results to /metrics, without sockets: the coordinator's ingest side effects and
+the collector's exposition (names, labels, histogram, series expiring with the window)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.probes.failures import FAILURES as PROBE_FAILURES
+from coordinator.analysis import AnalysisConfig, Analyzer
+from coordinator.analysis.model import FAILURES as ANALYSIS_FAILURES
+from coordinator.core import Coordinator, CoordinatorConfig, measurement_from_result
+from coordinator.metrics import build_registry
+from coordinator.model import AgentInfo, ProbeResultData, TaskResultData
+from coordinator.store import SQLiteStore
+from protos.vantage.v1 import vantage_pb2 as pb
+
+NOW = 1_700_000_000.0
+
+
+def test_analysis_and_probes_share_one_failure_set() -> None:
+    assert ANALYSIS_FAILURES == PROBE_FAILURES
+
+
+def result(task: str, kind: str, failure: str = "", bps: float | None = None, control: float | None = None,
+           at: float = NOW) -> TaskResultData:
+    data: dict[str, object] = {}
+    if bps is not None:
+        data = {"bytes_per_second": bps, "control": {"bytes_per_second": control, "failure": ""}}
+    return TaskResultData(
+        task_id=task, job_id="j", agent_id="a", started_at=at - 1, finished_at=at,
+        result=ProbeResultData(kind=kind, target="ignored", failure=failure, failure_detail="",
+                               duration_s=0.3, data=data),
+    )
+
+
+def agent(i: int, region: str, asn: int = 0) -> AgentInfo:
+    return AgentInfo(agent_id=f"{region}-{i}", region=region, asn=asn)
+
+
+def test_grouping_by_asn_and_target_as_the_job_named_it() -> None:
+    m = measurement_from_result(result("t", "throughput", bps=1e3, control=1e5), agent(1, "ru", 25159),
+                                "https://twitter.example/x", "asn")
+    assert m.group == "25159" and m.target == "https://twitter.example/x"
+    assert m.throughput_bps == 1e3 and m.control_bps == 1e5
+    m = measurement_from_result(result("t", "tcp", failure="connection_closed"), agent(1, "ru"), "h:1", "region")
+    assert m.group == "ru" and m.failure == "connection_closed" and m.throughput_bps is None
+
+
+def scrape(core: Coordinator) -> dict[str, list[tuple[dict[str, str], float]]]:
+    text = generate_latest(build_registry(core)).decode()
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((s.labels, s.value))
+    return out
+
+
+def test_exposition_from_observed_results(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "v.db")
+    analyzer = Analyzer(AnalysisConfig(window_s=60))
+    core = Coordinator(store, analyzer, CoordinatorConfig(), messages=pb, clock=lambda: NOW)
+    try:
+        twitter = "http://twitter.example/blob"
+        n = 0
+        for rnd in range(3):
+            t = NOW - 30 + rnd * 10
+            for region, bps in (("ru", 16_000.0), ("de", 900_000.0), ("us", 950_000.0)):
+                for i in (1, 2):
+                    n += 1
+                    core._observe(result(f"t{n}", "throughput", bps=bps * (1 + 0.01 * i), control=1e6, at=t),
+                                  agent(i, region), twitter)
+            core._observe(result(f"f{rnd}", "tcp", failure="connection_closed", at=t), agent(1, "ru"), "h:1")
+        analyzer.evaluate(NOW)
+        m = scrape(core)
+        throttled = {(lb["region"], lb["target"]): v for lb, v in m["vantage_throttled"]}
+        assert throttled == {("ru", twitter): 1.0, ("de", twitter): 0.0, ("us", twitter): 0.0, ("ru", "h:1"): 0.0}
+        ratio = {lb["region"]: v for lb, v in m["vantage_throughput_ratio"]}
+        assert ratio["ru"] < 0.1 and ratio["de"] > 0.8
+        counts = {(lb["region"], lb["kind"], lb["outcome"]): v for lb, v in m["vantage_measurements_total"]}
+        assert counts[("ru", "throughput", "ok")] == 6 and counts[("ru", "tcp", "connection_closed")] == 3
+        buckets = [(lb["le"], v) for lb, v in m["vantage_probe_duration_seconds_bucket"]
+                   if lb["region"] == "de"]
+        assert ("0.25", 0.0) in buckets and ("0.5", 6.0) in buckets and ("+Inf", 6.0) in buckets
+        assert m["vantage_results_not_analysed_total"] == [({}, 0.0)]
+        # Nothing measured for longer than the window: the verdict series disappear.
+        analyzer.evaluate(NOW + 200)
+        m = scrape(core)
+        assert "vantage_throttled" not in m and "vantage_throughput_ratio" not in m
+        assert counts == {(lb["region"], lb["kind"], lb["outcome"]): v for lb, v in m["vantage_measurements_total"]}
+    finally:
+        store.close()
