@@ -165,3 +165,11 @@ class Runner:
                 kind=a.kind, target=a.target, failure="generic_timeout",
                 failure_detail="the task's deadline passed", duration_s=time.monotonic() - t0,
             )
+        except Exception as exc:
+            # A probe that could not run at all (e.g. an unreadable ca_file) is this task's
+            # result, never the agent's end: the other tasks keep running.
+            log.warning("probe_could_not_run", error=str(exc), kind=a.kind)
+            return ProbeOutcome(
+                kind=a.kind, target=a.target, failure="unknown_failure",
+                failure_detail=f"the probe could not run: {exc}", duration_s=time.monotonic() - t0,
+            )

@@ -30,6 +30,7 @@ log = structlog.get_logger("vantage.agent")
 EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (missing from the stubs)
 
 RESULT_BATCH = 200
+RESEND_AFTER_S = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,8 +114,8 @@ class Agent:
                 reason = f"{exc.code().name}: {exc.details()}"
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                     log.error("coordinator_refused_agent", reason=reason)
-            except (OSError, ConnectionError) as exc:
-                reason = str(exc)
+            except Exception as exc:  # any end of a session is a reason to reconnect
+                reason = f"{type(exc).__name__}: {exc}"
             self.connected.clear()
             if self._disconnect.is_set():
                 break
@@ -214,19 +215,34 @@ class Agent:
                 await self.outbox.ack(list(msg.ack.task_ids))
 
     async def _send_results(self, send: Any) -> None:
-        pending = self.outbox.pending()
-        for i in range(0, len(pending), RESULT_BATCH):
-            await send(self._batch([blob for _, blob in pending[i : i + RESULT_BATCH]]))
+        """Send every unacked result now, then each new one as it is stored. A result
+        still unacked ``RESEND_AFTER_S`` after it was sent goes again (the coordinator
+        may have failed to store it); the coordinator deduplicates by task id."""
+        sent_at: dict[str, float] = {}
+        await self._send_ids(send, self.outbox.task_ids(), sent_at)
+        checked = time.monotonic()
         while True:
-            task_id = await self._new_results.get()
-            ids = [task_id]
+            ids: list[str] = []
+            with contextlib.suppress(TimeoutError):
+                ids.append(await asyncio.wait_for(self._new_results.get(), RESEND_AFTER_S / 2))
             while not self._new_results.empty() and len(ids) < RESULT_BATCH:
                 ids.append(self._new_results.get_nowait())
-            # A result may go twice (queued while the outbox was re-sent): the coordinator
-            # deduplicates by task id.
-            blobs = [blob for tid in ids if (blob := self.outbox.get(tid)) is not None]
-            if blobs:
-                await send(self._batch(blobs))
+            await self._send_ids(send, ids, sent_at)
+            now = time.monotonic()
+            if now - checked >= RESEND_AFTER_S / 2:
+                checked = now
+                for tid in [t for t in sent_at if t not in self.outbox]:
+                    del sent_at[tid]  # acked
+                stale = [t for t, at in sent_at.items() if now - at >= RESEND_AFTER_S]
+                await self._send_ids(send, stale, sent_at)
+
+    async def _send_ids(self, send: Any, ids: list[str], sent_at: dict[str, float]) -> None:
+        for i in range(0, len(ids), RESULT_BATCH):
+            chunk = [(t, blob) for t in ids[i : i + RESULT_BATCH] if (blob := self.outbox.get(t)) is not None]
+            if chunk:
+                await send(self._batch([blob for _, blob in chunk]))
+                now = time.monotonic()
+                sent_at.update((t, now) for t, _ in chunk)
 
     @staticmethod
     def _batch(blobs: list[bytes]) -> pb.AgentMessage:

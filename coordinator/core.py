@@ -31,18 +31,25 @@ from coordinator.model import (
     TaskState,
 )
 from coordinator.store import (
+    BARRIER,
     Op,
     SQLiteStore,
     agent_op,
     agent_seen_op,
     job_op,
+    job_state_op,
     measurement_op,
     task_op,
+    task_state_op,
 )
-from coordinator.tasks import TaskEvent, TaskTransitionError, apply
+from coordinator.tasks import TaskEvent, apply
 from coordinator.validation import JobLimits, validate_job
 
 log = structlog.get_logger("vantage.coordinator")
+
+# Messages waiting for one agent, and events for one watcher, before they are cut off.
+MAX_OUTGOING = 50_000
+MAX_WATCH_BACKLOG = 10_000
 
 # Upper bounds (seconds) of the probe duration histogram.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -78,11 +85,23 @@ class Session:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     running: int = 0
     outbox: int = 0
+    persisted_seen: float = 0.0
 
     def close(self) -> None:
         if not self.closed.is_set():
             self.closed.set()
             self.outgoing.put_nowait(None)
+
+    def send(self, message: Any) -> None:
+        """Queue a message for the agent. An agent that stops reading while this many
+        messages wait is cut off (its tasks are then reassigned) rather than letting the
+        queue grow without bound."""
+        if self.outgoing.qsize() >= MAX_OUTGOING:
+            if not self.closed.is_set():
+                log.warning("agent_not_reading", agent_id=self.info.agent_id, queued=MAX_OUTGOING)
+            self.close()
+            return
+        self.outgoing.put_nowait(message)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +118,7 @@ class WatchEvent:
     region: str = ""
     failed_task: Task | None = None
     job_end: Job | None = None
+    overflow: bool = False  # the watcher fell behind and was dropped
 
 
 class Coordinator:
@@ -132,7 +152,6 @@ class Coordinator:
         self.results_duplicate = 0
         self.results_not_analysed = 0
         self.accepting = True
-        self._background: set[asyncio.Task[None]] = set()
         self.started_at = clock()
         self._awaited_agents: set[str] = set()
 
@@ -159,24 +178,18 @@ class Coordinator:
     # ------------------------------------------------------------------ persistence
 
     def _persist(self, ops: list[Op]) -> None:
-        """Queue writes without waiting; the writer keeps their order."""
-        if not ops:
-            return
+        """Queue writes now without waiting for the commit. The store's single writer
+        keeps queue order, so a task's insert always lands before its later updates."""
+        if ops:
+            self.store.write_nowait(ops, self._write_failed)
 
-        async def write() -> None:
-            try:
-                await self.store.write(ops)
-            except Exception as exc:  # logged, never silent
-                log.error("store_write_failed", error=str(exc), ops=len(ops))
-
-        task = asyncio.get_running_loop().create_task(write())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    @staticmethod
+    def _write_failed(error: BaseException, ops: int) -> None:
+        log.error("store_write_failed", error=str(error), ops=ops)
 
     async def flush(self) -> None:
-        """Wait for every queued write (graceful shutdown)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        """Wait until every write queued so far is committed (graceful shutdown)."""
+        await self.store.write([BARRIER])
 
     # ------------------------------------------------------------------ agents
 
@@ -196,7 +209,7 @@ class Coordinator:
         if old is not None:
             log.info("agent_replaced", agent_id=info.agent_id, old_session=old.session_id)
             old.close()
-        session = Session(info=info, peer=peer, connected_at=now, last_seen=now)
+        session = Session(info=info, peer=peer, connected_at=now, last_seen=now, persisted_seen=now)
         self.sessions[info.agent_id] = session
         self.known_agents[info.agent_id] = (info, now)
         self.first_seen.setdefault(info.agent_id, now)
@@ -208,7 +221,7 @@ class Coordinator:
             if task.agent_id == info.agent_id and task.state is TaskState.ASSIGNED and task.task_id not in held:
                 apply(task, TaskEvent.NOT_HELD, reason="agent no longer held the task")
                 requeued.append(task)
-        self._persist([task_op(t) for t in requeued])
+        self._persist([task_state_op(t) for t in requeued])
         log.info(
             "agent_connected", agent_id=info.agent_id, region=info.region, peer=peer,
             session_id=session.session_id, held=len(held), requeued=len(requeued),
@@ -229,9 +242,15 @@ class Coordinator:
         )
 
     def heartbeat(self, session: Session, running: int, outbox: int) -> None:
-        session.last_seen = self.clock()
+        now = self.clock()
+        session.last_seen = now
         session.running = running
         session.outbox = outbox
+        # Kept on disk too (at most once a minute), so after a crash the start-up grace
+        # knows which agents were connected just before it.
+        if now - session.persisted_seen >= 60:
+            session.persisted_seen = now
+            self._persist([agent_seen_op(session.info.agent_id, now)])
 
     # ------------------------------------------------------------------ jobs
 
@@ -249,8 +268,8 @@ class Coordinator:
         )
         per_round = len(scheduler.select_agents(matched, spec.selector, spec.kind)) * len(spec.targets)
         job.tasks_expected = scheduler.expected_tasks(spec, per_round, 0, 0)
-        self.jobs[job.job_id] = job
         await self.store.write([job_op(job)])  # accepted means durable
+        self.jobs[job.job_id] = job
         log.info(
             "job_accepted", job_id=job.job_id, kind=spec.kind, targets=len(spec.targets),
             agents=len(matched), every_s=spec.every_s, count=spec.count,
@@ -264,20 +283,22 @@ class Coordinator:
             return job
         ops: list[Op] = []
         for task in self._open_tasks_of(job_id):
+            if task.state is TaskState.DONE:
+                continue  # its result is being committed right now: let it land
             was_assigned = task.state is TaskState.ASSIGNED
             apply(task, TaskEvent.CANCEL, reason="job cancelled")
             if was_assigned and (session := self.sessions.get(task.agent_id)):
-                session.outgoing.put_nowait(
+                session.send(
                     self.pb.CoordinatorMessage(
                         cancel=self.pb.CancelTask(task_id=task.task_id, reason="job cancelled")
                     )
                 )
-            ops.append(task_op(task))
+            ops.append(task_state_op(task))
             del self.tasks[task.task_id]
         job.state = JobState.CANCELLED
         job.finished_at = self.clock()
         job.reason = "cancelled by request"
-        ops.append(job_op(job))
+        ops.append(job_state_op(job))
         self._persist(ops)
         log.info("job_cancelled", job_id=job_id)
         self._notify(job_id, WatchEvent(job_end=job))
@@ -321,7 +342,9 @@ class Coordinator:
                 due = max(round_at, now) + offsets[i]
                 i += 1
                 task = Task(
-                    task_id=f"{job.job_id}-{round_no}-{uuid.uuid4().hex[:10]}",
+                    # job, round, index, and a random tag in case a round is created
+                    # again after a crash that lost it; a reassigned task keeps its id
+                    task_id=f"{job.job_id}-{round_no}-{i - 1}-{self.rng.getrandbits(32):08x}",
                     job_id=job.job_id,
                     round=round_no,
                     target=target,
@@ -345,7 +368,7 @@ class Coordinator:
         job.tasks_expected = scheduler.expected_tasks(
             spec, len(agents) * len(spec.targets), job.rounds_done, job.tasks_created
         )
-        ops.append(job_op(job))
+        ops.append(job_state_op(job))
         return ops
 
     def _expire_lost_agents(self, now: float) -> list[Op]:
@@ -361,7 +384,7 @@ class Coordinator:
             lost = self.lost_at.get(task.agent_id, now)
             if now - lost >= self.config.reassign_after_s:
                 apply(task, TaskEvent.AGENT_LOST, reason=f"agent {task.agent_id} lost")
-                ops.append(task_op(task))
+                ops.append(task_state_op(task))
         return ops
 
     def _dispatch(self, now: float) -> list[Op]:
@@ -412,7 +435,7 @@ class Coordinator:
         apply(task, TaskEvent.DISPATCH)
         task.assigned_at = now
         task.attempts += 1
-        session.outgoing.put_nowait(
+        session.send(
             self.pb.CoordinatorMessage(
                 assign=self.pb.TaskAssignment(
                     task_id=task.task_id,
@@ -425,7 +448,7 @@ class Coordinator:
                 )
             )
         )
-        return task_op(task)
+        return task_state_op(task)
 
     def _task_failed(self, task: Task) -> list[Op]:
         job = self.jobs[task.job_id]
@@ -436,7 +459,7 @@ class Coordinator:
             reason=task.reason,
         )
         self._notify(task.job_id, WatchEvent(failed_task=task))
-        return [task_op(task), job_op(job)]
+        return [task_state_op(task), job_state_op(job)]
 
     def _finish_jobs(self, now: float) -> list[Op]:
         ops: list[Op] = []
@@ -455,7 +478,7 @@ class Coordinator:
                 job.state = JobState.FAILED
                 job.reason = job.reason or "no task produced a result"
             job.tasks_expected = job.tasks_created
-            ops.append(job_op(job))
+            ops.append(job_state_op(job))
             log.info(
                 "job_finished", job_id=job.job_id, state=job.state.value,
                 done=job.tasks_done, failed=job.tasks_failed,
@@ -466,70 +489,87 @@ class Coordinator:
     # ------------------------------------------------------------------ results
 
     async def ingest(self, session: Session, results: list[TaskResultData]) -> IngestOutcome:
-        """Store what ``session``'s agent may report; returns the task ids to ack."""
+        """Store what ``session``'s agent may report; returns the task ids to ack.
+
+        Every await that may be interrupted (the reader is cancelled when its session
+        ends) comes before any state changes; the commit and what follows it run shielded,
+        so a result is either stored, counted, observed and announced, or none of these.
+        """
         agent_id = session.info.agent_id
-        now = self.clock()
-        accepted: list[tuple[TaskResultData, Task]] = []
-        acked: list[str] = []
-        unknown: list[TaskResultData] = []
-        dropped = 0
-        seen: set[str] = set()
+        fresh: dict[str, TaskResultData] = {}
         for result in results:
-            if result.task_id in seen:
-                continue
-            seen.add(result.task_id)
+            fresh.setdefault(result.task_id, result)
+        unknown = [r for r in fresh.values() if r.task_id not in self.tasks]
+        classified = (
+            await asyncio.to_thread(self._classify_unknown, unknown, agent_id) if unknown else []
+        )
+        # From here on no await until the shielded commit: the checks below still hold.
+        acked: list[str] = []
+        duplicates = dropped = 0
+        for result, is_duplicate, why in classified:
+            acked.append(result.task_id)
+            if is_duplicate:
+                duplicates += 1
+            else:
+                dropped += 1
+                self._drop(result, agent_id, why)
+        accepted: list[tuple[TaskResultData, Task]] = []
+        for result in fresh.values():
             task = self.tasks.get(result.task_id)
             if task is None:
-                unknown.append(result)
-                continue
-            if task.agent_id != agent_id or task.state not in (TaskState.ASSIGNED, TaskState.PENDING):
+                continue  # classified above (or finished by another batch meanwhile)
+            if task.state is TaskState.DONE:
+                duplicates += 1  # the same result is being committed from another batch
+                acked.append(result.task_id)
+            elif task.agent_id != agent_id or task.state not in (TaskState.ASSIGNED, TaskState.PENDING):
                 dropped += 1
                 self._drop(result, agent_id, "task is assigned to another agent")
                 acked.append(result.task_id)
-                continue
-            try:
-                apply(task, TaskEvent.RESULT)
-            except TaskTransitionError:
-                dropped += 1
-                self._drop(result, agent_id, f"task is {task.state}")
-                acked.append(result.task_id)
-                continue
-            accepted.append((result, task))
-        duplicates = 0
-        if unknown:
-            verdicts = await asyncio.to_thread(self._classify_unknown, unknown, agent_id)
-            for result, is_duplicate, why in verdicts:
-                acked.append(result.task_id)
-                if is_duplicate:
-                    duplicates += 1
-                else:
-                    dropped += 1
-                    self._drop(result, agent_id, why)
-            self.results_duplicate += duplicates
+            else:
+                accepted.append((result, task))
+        self.results_duplicate += duplicates
         if accepted:
-            ops: list[Op] = []
-            jobs_touched: dict[str, Job] = {}
-            for result, task in accepted:
-                ops.append(measurement_op(result, task.region, now))
-                ops.append(task_op(task))
-                job = self.jobs[task.job_id]
-                job.tasks_done += 1
-                jobs_touched[job.job_id] = job
-                del self.tasks[task.task_id]
-            ops.extend(job_op(j) for j in jobs_touched.values())
-            try:
-                await self.store.write(ops)
-            except Exception as exc:
-                # Not acked: the agent keeps these results and sends them again.
-                log.error("results_not_stored", agent_id=agent_id, error=str(exc))
-                return IngestOutcome(acked=tuple(acked), accepted=0, duplicates=duplicates, dropped=dropped)
-            for result, task in accepted:
-                acked.append(result.task_id)
-                self._observe(result, session.info, task.target)
-                self._notify(task.job_id, WatchEvent(result=result, region=task.region))
+            # Marked done now, before any await, so a cancel or a racing batch sees it.
+            before = [(task, task.state) for _, task in accepted]
+            for _, task in accepted:
+                apply(task, TaskEvent.RESULT)
+            stored = await asyncio.shield(self._commit(accepted, before, session.info))
+            acked.extend(r.task_id for r, _ in accepted if stored)
         return IngestOutcome(
             acked=tuple(acked), accepted=len(accepted), duplicates=duplicates, dropped=dropped
         )
+
+    async def _commit(
+        self,
+        accepted: list[tuple[TaskResultData, Task]],
+        before: list[tuple[Task, TaskState]],
+        agent: AgentInfo,
+    ) -> bool:
+        """Store accepted results; only once they are committed do the tasks leave the open
+        set, the job counters move and the analysis and watchers hear of them. On a failed
+        write the tasks go back as they were and nothing is acked: the agent sends again."""
+        now = self.clock()
+        ops: list[Op] = [measurement_op(r, t.region, now) for r, t in accepted]
+        ops.extend(task_state_op(t) for _, t in accepted)
+        counts = Counter(t.job_id for _, t in accepted)
+        for job_id, n in counts.items():
+            job = self.jobs[job_id]
+            job.tasks_done += n
+            ops.append(job_state_op(job))
+        try:
+            await self.store.write(ops)
+        except Exception as exc:
+            for task, state in before:
+                task.state = state
+            for job_id, n in counts.items():
+                self.jobs[job_id].tasks_done -= n
+            log.error("results_not_stored", agent_id=agent.agent_id, error=str(exc), results=len(accepted))
+            return False
+        for result, task in accepted:
+            self.tasks.pop(task.task_id, None)
+            self._observe(result, agent, task.target)
+            self._notify(task.job_id, WatchEvent(result=result, region=task.region))
+        return True
 
     def _classify_unknown(
         self, results: list[TaskResultData], agent_id: str
@@ -584,13 +624,20 @@ class Coordinator:
         return q
 
     def unwatch(self, job_id: str, q: asyncio.Queue[WatchEvent]) -> None:
-        self.watchers[job_id].discard(q)
-        if not self.watchers[job_id]:
+        queues = self.watchers.get(job_id)
+        if queues is None:
+            return
+        queues.discard(q)
+        if not queues:
             del self.watchers[job_id]
 
     def _notify(self, job_id: str, event: WatchEvent) -> None:
-        for q in self.watchers.get(job_id, ()):
-            q.put_nowait(event)
+        for q in list(self.watchers.get(job_id, ())):
+            if q.qsize() >= MAX_WATCH_BACKLOG:
+                self.unwatch(job_id, q)
+                q.put_nowait(WatchEvent(overflow=True))
+            else:
+                q.put_nowait(event)
 
 
 def measurement_from_result(

@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import re
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,9 @@ def is_loopback_host(host: str) -> bool:
 
 
 def peer_is_loopback(peer: str) -> bool:
-    """grpc peers look like 'ipv4:127.0.0.1:5000', 'ipv6:[::1]:5000' or 'unix:...'."""
+    """grpc peers look like 'ipv4:127.0.0.1:5000', 'ipv6:%5B::1%5D:5000' (percent-encoded
+    brackets) or 'unix:...'."""
+    peer = urllib.parse.unquote(peer)
     if peer.startswith("unix:"):
         return True
     if peer.startswith("ipv4:"):
@@ -150,20 +153,21 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
         info = agent_from_hello(hello)
         session = self.core.agent_connected(info, context.peer(), hello.held_task_ids)
         structlog.contextvars.bind_contextvars(agent_id=info.agent_id)
-        await context.write(
-            pb.CoordinatorMessage(
-                welcome=pb.Welcome(
-                    session_id=session.session_id,
-                    heartbeat_interval_s=self.core.config.heartbeat_interval_s,
-                )
-            )
-        )
-        reader = asyncio.create_task(self._read(session, context))
-        # The writer loop waits on one queue; a closed session or a finished reader puts
-        # None in it (cheaper than waiting on several futures per message).
-        reader.add_done_callback(lambda _: session.outgoing.put_nowait(None))
+        reader: asyncio.Task[None] | None = None
         reason = "session closed by coordinator"
         try:
+            await context.write(
+                pb.CoordinatorMessage(
+                    welcome=pb.Welcome(
+                        session_id=session.session_id,
+                        heartbeat_interval_s=self.core.config.heartbeat_interval_s,
+                    )
+                )
+            )
+            reader = asyncio.create_task(self._read(session, context))
+            # The writer loop waits on one queue; a closed session or a finished reader
+            # puts None in it (cheaper than waiting on several futures per message).
+            reader.add_done_callback(lambda _: session.outgoing.put_nowait(None))
             while True:
                 msg = await session.outgoing.get()
                 if msg is None:
@@ -176,7 +180,8 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             reason = f"stream broke: {type(exc).__name__}"
             raise
         finally:
-            reader.cancel()
+            if reader is not None:
+                reader.cancel()
             self.core.agent_disconnected(session, reason)
             structlog.contextvars.unbind_contextvars("agent_id")
 
@@ -193,9 +198,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
                 results = [task_result_from_pb(r) for r in msg.results.results]
                 outcome = await self.core.ingest(session, results)
                 if outcome.acked:
-                    session.outgoing.put_nowait(
-                        pb.CoordinatorMessage(ack=pb.Ack(task_ids=list(outcome.acked)))
-                    )
+                    session.send(pb.CoordinatorMessage(ack=pb.Ack(task_ids=list(outcome.acked))))
 
 
 class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
@@ -266,6 +269,11 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
                 return
             while True:
                 event = await queue.get()
+                if event.overflow:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "watch fell too far behind; read the stored results with follow=false",
+                    )
                 if event.result is not None and event.result.task_id not in sent:
                     sent.add(event.result.task_id)
                     yield pb.WatchJobEvent(result=pb.TaskResult.FromString(event.result.raw))
@@ -278,7 +286,7 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
                     yield pb.WatchJobEvent(job_end=job_to_pb(event.job_end))
                     return
         finally:
-            if queue is not None:
+            if queue is not None and queue in self.core.watchers.get(job.job_id, ()):
                 self.core.unwatch(job.job_id, queue)
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: Any) -> pb.ListAgentsResponse:
@@ -404,10 +412,14 @@ class CoordinatorServer:
         next_eval = 0.0
         while not self._stop.is_set():
             now = time.time()
-            self.core.run_due(now)
-            if now >= next_eval:
-                self.analyzer.evaluate(now)
-                next_eval = now + cfg.evaluate_every_s
+            try:
+                self.core.run_due(now)
+                if now >= next_eval:
+                    self.analyzer.evaluate(now)
+                    next_eval = now + cfg.evaluate_every_s
+            except Exception:
+                # A bug here must not stop scheduling for good: log it loudly, go on.
+                log.exception("tick_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), cfg.tick_s)
 

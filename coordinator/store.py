@@ -16,7 +16,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,12 +57,15 @@ CREATE INDEX IF NOT EXISTS measurements_job ON measurements(job_id);
 """
 
 Op = tuple[str, Sequence[Any]]
+# A no-op write: awaiting it returns once everything queued before it is committed.
+BARRIER: Op = ("UPDATE jobs SET state = state WHERE 0", ())
 
 
 class Store(Protocol):
     """What the coordinator needs from a store."""
 
     async def write(self, ops: list[Op]) -> None: ...
+    def write_nowait(self, ops: list[Op], on_error: Callable[[BaseException, int], None]) -> None: ...
     def load_jobs(self) -> list[Job]: ...
     def load_open_tasks(self) -> list[Task]: ...
     def load_agents(self) -> list[tuple[AgentInfo, float, float]]: ...
@@ -113,6 +116,19 @@ def job_op(job: Job) -> Op:
     )
 
 
+def job_state_op(job: Job) -> Op:
+    """A job's progress fields only; the spec never changes after the insert."""
+    return (
+        "UPDATE jobs SET state=?, finished_at=?, next_round_at=?, rounds_done=?, "
+        "tasks_created=?, tasks_expected=?, tasks_done=?, tasks_failed=?, reason=? WHERE job_id=?",
+        (
+            job.state.value, job.finished_at, job.next_round_at, job.rounds_done,
+            job.tasks_created, job.tasks_expected, job.tasks_done, job.tasks_failed, job.reason,
+            job.job_id,
+        ),
+    )
+
+
 def task_op(task: Task) -> Op:
     return (
         "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -120,6 +136,18 @@ def task_op(task: Task) -> Op:
             task.task_id, task.job_id, task.round, task.target, task.agent_id, task.region,
             task.state.value, task.due_at, task.deadline, task.assigned_at, task.attempts,
             task.reason,
+        ),
+    )
+
+
+def task_state_op(task: Task) -> Op:
+    """A task's life-cycle fields only: cheaper than rewriting the row."""
+    return (
+        "UPDATE tasks SET agent_id=?, region=?, state=?, assigned_at=?, attempts=?, reason=? "
+        "WHERE task_id=?",
+        (
+            task.agent_id, task.region, task.state.value, task.assigned_at, task.attempts,
+            task.reason, task.task_id,
         ),
     )
 
@@ -151,6 +179,21 @@ def measurement_op(result: TaskResultData, region: str, received_at: float) -> O
             r.failure, result.started_at, result.finished_at, received_at, result.raw,
         ),
     )
+
+
+def _runs(ops: Iterable[Op]) -> Iterator[tuple[str, list[Sequence[Any]]]]:
+    """Consecutive ops with the same statement, grouped for ``executemany`` (order kept)."""
+    sql: str | None = None
+    rows: list[Sequence[Any]] = []
+    for op_sql, params in ops:
+        if op_sql != sql and rows:
+            assert sql is not None
+            yield sql, rows
+            rows = []
+        sql = op_sql
+        rows.append(params)
+    if rows and sql is not None:
+        yield sql, rows
 
 
 class _Pending:
@@ -202,6 +245,17 @@ class SQLiteStore:
         self._queue.put(pending)
         await fut
 
+    def write_nowait(self, ops: list[Op], on_error: Callable[[BaseException, int], None]) -> None:
+        """Queue ``ops`` in order and return at once; ``on_error`` runs on the caller's
+        loop if their transaction fails."""
+        loop = asyncio.get_running_loop()
+
+        def done(error: BaseException | None) -> None:
+            if error is not None:
+                loop.call_soon_threadsafe(on_error, error, len(ops))
+
+        self._queue.put(_Pending(ops, done))
+
     def write_sync(self, ops: list[Op]) -> None:
         """For start-up and tools: commit ``ops`` and wait, from any thread."""
         event = threading.Event()
@@ -236,19 +290,27 @@ class SQLiteStore:
                     stop = True
                     break
                 batch.append(item)
-            error: BaseException | None = None
-            try:
-                with conn:
-                    for pending in batch:
-                        for sql, params in pending.ops:
-                            conn.execute(sql, params)
-                self.commits += 1
-                self.ops_written += sum(len(p.ops) for p in batch)
-            except sqlite3.Error as exc:
-                error = exc
+            if self._commit(conn, batch):
+                for pending in batch:
+                    pending.done(None)
+                continue
+            # One caller's bad write must not sink the others': commit each on its own.
             for pending in batch:
-                pending.done(error)
+                pending.done(None if self._commit(conn, [pending]) else pending.error)
         conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Pending]) -> bool:
+        try:
+            with conn:
+                for sql, rows in _runs(op for pending in batch for op in pending.ops):
+                    conn.executemany(sql, rows)
+        except Exception as exc:  # the writer thread must outlive any one bad write
+            for pending in batch:
+                pending.error = exc
+            return False
+        self.commits += 1
+        self.ops_written += sum(len(p.ops) for p in batch)
+        return True
 
     # -- reads --------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ agent's network that would be probed.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -71,6 +72,9 @@ def validate_job(
             field = f"spec.targets[{i}]" if exc.field == "target" else f"spec.{exc.field}"
             raise InvalidJob(field, exc.reason) from None
 
+    for name in ("every_s", "until", "spread_s", "timeout_s"):
+        if not math.isfinite(getattr(spec, name)):
+            raise InvalidJob(f"spec.{name}", "must be a finite number")
     if spec.every_s < 0:
         raise InvalidJob("spec.every_s", "must not be negative")
     if spec.every_s and spec.every_s < limits.min_interval_s:

@@ -244,3 +244,15 @@ def test_agent_sigterm_drains_its_running_task(tmp_path: Path, targets: Targets)
         assert results[0].result.failure == ""
         assert not list((tmp_path / "d-1" / "outbox").glob("*.result")), "acked before exit"
         assert "agent_draining" in agent.log()
+
+
+def test_a_probe_that_cannot_run_is_a_result_not_an_agent_crash(net: Network, targets: Targets) -> None:
+    url = f"https://127.0.0.1:{targets.https_port}/"
+    with net.client() as c:
+        job = c.submit("http", [url], options={"ca_file": "/nonexistent/ca.pem"}, regions=["de"])
+    results, end = collect(net, job.job_id)
+    assert end.state == pb.JOB_STATE_DONE and {r.agent_id for r in results} == DE
+    for r in results:
+        assert r.result.failure == "unknown_failure" and "ca_file" in r.result.failure_detail
+    with net.client() as c:
+        assert {a.agent_id for a in c.agents() if a.connected} >= DE | RU

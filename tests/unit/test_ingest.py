@@ -1,0 +1,112 @@
+"""Ingestion rules on a real store, without sockets: exactly once, owner only, and
+nothing changed when the write fails."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from coordinator.analysis import AnalysisConfig, Analyzer
+from coordinator.core import Coordinator, CoordinatorConfig
+from coordinator.model import (
+    AgentInfo,
+    JobSpec,
+    JobState,
+    ProbeResultData,
+    TaskResultData,
+    TaskState,
+)
+from coordinator.server import peer_is_loopback
+from coordinator.store import SQLiteStore
+from coordinator.validation import InvalidJob, JobLimits, validate_job
+from protos.vantage.v1 import vantage_pb2 as pb
+
+
+@pytest.fixture
+async def core(tmp_path: Path) -> AsyncIterator[Coordinator]:
+    store = SQLiteStore(tmp_path / "v.db")
+    c = Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig(), messages=pb)
+    yield c
+    await asyncio.to_thread(store.close)
+
+
+def result_for(task_id: str, job_id: str, agent_id: str) -> TaskResultData:
+    return TaskResultData(
+        task_id=task_id, job_id=job_id, agent_id=agent_id, started_at=1, finished_at=2, raw=b"r",
+        result=ProbeResultData(kind="tcp", target="h:1", failure="", failure_detail="", duration_s=0.1, data={}),
+    )
+
+
+async def started_job(core: Coordinator) -> tuple[list, str]:  # type: ignore[type-arg]
+    sessions = [core.agent_connected(AgentInfo(agent_id=a, region="de", kinds=("tcp",)), "ipv4:127.0.0.1:1", [])
+                for a in ("a", "b")]
+    job = await core.submit_job(JobSpec(kind="tcp", targets=("h.example:1",)))
+    return sessions, job.job_id
+
+
+async def test_exactly_once_and_owner_only(core: Coordinator) -> None:
+    (sa, sb), job_id = await started_job(core)
+    tasks = {t.agent_id: t.task_id for t in core.tasks.values()}
+    assert all(t.state is TaskState.ASSIGNED for t in core.tasks.values())
+    ra = result_for(tasks["a"], job_id, "a")
+    # b reports a's task: dropped (and acked so b's outbox drains)
+    out = await core.ingest(sb, [ra])
+    assert out.dropped == 1 and out.accepted == 0 and out.acked == (ra.task_id,)
+    # a reports it twice at once (a re-sent batch racing the first): stored once
+    first, second = await asyncio.gather(core.ingest(sa, [ra]), core.ingest(sa, [ra]))
+    assert first.accepted + second.accepted == 1 and first.duplicates + second.duplicates == 1
+    assert core.store.count_measurements(job_id) == 1  # type: ignore[attr-defined]
+    # and again after it left memory: recognised in the store
+    again = await core.ingest(sa, [ra])
+    assert again.duplicates == 1 and again.acked == (ra.task_id,)
+    assert core.jobs[job_id].tasks_done == 1
+
+
+async def test_failed_write_changes_nothing_and_acks_nothing(core: Coordinator, monkeypatch: pytest.MonkeyPatch) -> None:
+    (sa, _sb), job_id = await started_job(core)
+    task_id = next(t.task_id for t in core.tasks.values() if t.agent_id == "a")
+
+    async def broken(ops: object) -> None:
+        raise OSError("disk full")
+
+    real = core.store.write
+    monkeypatch.setattr(core.store, "write", broken)
+    out = await core.ingest(sa, [result_for(task_id, job_id, "a")])
+    assert out.acked == () and core.tasks[task_id].state is TaskState.ASSIGNED
+    assert core.jobs[job_id].tasks_done == 0
+    monkeypatch.setattr(core.store, "write", real)
+    out = await core.ingest(sa, [result_for(task_id, job_id, "a")])  # the agent sends again
+    assert out.acked == (task_id,) and task_id not in core.tasks and core.jobs[job_id].tasks_done == 1
+
+
+async def test_cancel_while_a_result_commits(core: Coordinator) -> None:
+    (sa, _sb), job_id = await started_job(core)
+    task_id = next(t.task_id for t in core.tasks.values() if t.agent_id == "a")
+    ingest = asyncio.ensure_future(core.ingest(sa, [result_for(task_id, job_id, "a")]))
+    await asyncio.sleep(0)  # the commit is in flight
+    job = core.cancel_job(job_id)
+    out = await ingest
+    assert job.state is JobState.CANCELLED and out.acked == (task_id,)
+    assert core.store.count_measurements(job_id) == 1  # type: ignore[attr-defined]
+
+
+def test_peer_loopback_parsing() -> None:
+    assert peer_is_loopback("ipv4:127.0.0.1:5000")
+    assert peer_is_loopback("ipv6:%5B::1%5D:42834")  # how grpc reports it
+    assert peer_is_loopback("ipv6:[::1]:42834")
+    assert peer_is_loopback("ipv6:%5B::ffff:127.0.0.1%5D:1")
+    assert not peer_is_loopback("ipv4:10.1.2.3:5000")
+    assert not peer_is_loopback("ipv6:%5B2001:db8::1%5D:5")
+
+
+@pytest.mark.parametrize("field", ["every_s", "until", "spread_s", "timeout_s"])
+def test_nan_and_infinity_are_refused(field: str) -> None:
+    agents = [AgentInfo(agent_id="a", region="de", kinds=("tcp",))]
+    for bad in (math.nan, math.inf):
+        spec = JobSpec(kind="tcp", targets=("h.example:1",), **{field: bad})  # type: ignore[arg-type]
+        with pytest.raises(InvalidJob, match=f"spec.{field}: must be a finite number"):
+            validate_job(spec, agents, JobLimits())
