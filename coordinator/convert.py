@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.wire import dict_from_struct, struct_from_dict
+from agent.wire import dict_from_struct
 from coordinator.model import (
     AgentInfo,
     Job,
@@ -127,23 +127,4 @@ def task_result_from_pb(m: pb.TaskResult) -> TaskResultData:
         finished_at=m.finished_at,
         result=probe_result_from_pb(m.result),
         raw=m.SerializeToString(),
-    )
-
-
-def task_result_to_pb(r: TaskResultData) -> pb.TaskResult:
-    p = r.result
-    return pb.TaskResult(
-        task_id=r.task_id,
-        job_id=r.job_id,
-        agent_id=r.agent_id,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        result=pb.ProbeResult(
-            kind=p.kind,
-            target=p.target,
-            failure=p.failure,
-            failure_detail=p.failure_detail,
-            duration_s=p.duration_s,
-            data=struct_from_dict(p.data),
-        ),
     )

@@ -71,6 +71,7 @@ class Store(Protocol):
     def load_agents(self) -> list[tuple[AgentInfo, float, float]]: ...
     def results_for_job(self, job_id: str) -> list[tuple[bytes, str]]: ...
     def measurement_exists(self, task_id: str) -> bool: ...
+    def count_measurements(self, job_id: str | None = None) -> int: ...
     def task_owner(self, task_id: str) -> tuple[str, str] | None: ...
     def close(self) -> None: ...
 
@@ -255,20 +256,6 @@ class SQLiteStore:
                 loop.call_soon_threadsafe(on_error, error, len(ops))
 
         self._queue.put(_Pending(ops, done))
-
-    def write_sync(self, ops: list[Op]) -> None:
-        """For start-up and tools: commit ``ops`` and wait, from any thread."""
-        event = threading.Event()
-        box: list[BaseException | None] = [None]
-
-        def done(err: BaseException | None) -> None:
-            box[0] = err
-            event.set()
-
-        self._queue.put(_Pending(ops, done))
-        event.wait()
-        if box[0] is not None:
-            raise box[0]
 
     def _write_loop(self) -> None:
         conn = sqlite3.connect(self.path)

@@ -59,7 +59,7 @@ async def test_exactly_once_and_owner_only(core: Coordinator) -> None:
     # a reports it twice at once (a re-sent batch racing the first): stored once
     first, second = await asyncio.gather(core.ingest(sa, [ra]), core.ingest(sa, [ra]))
     assert first.accepted + second.accepted == 1 and first.duplicates + second.duplicates == 1
-    assert core.store.count_measurements(job_id) == 1  # type: ignore[attr-defined]
+    assert core.store.count_measurements(job_id) == 1
     # and again after it left memory: recognised in the store
     again = await core.ingest(sa, [ra])
     assert again.duplicates == 1 and again.acked == (ra.task_id,)
@@ -91,7 +91,7 @@ async def test_cancel_while_a_result_commits(core: Coordinator) -> None:
     job = core.cancel_job(job_id)
     out = await ingest
     assert job.state is JobState.CANCELLED and out.acked == (task_id,)
-    assert core.store.count_measurements(job_id) == 1  # type: ignore[attr-defined]
+    assert core.store.count_measurements(job_id) == 1
 
 
 def test_peer_loopback_parsing() -> None:
