@@ -138,6 +138,8 @@ class Coordinator:
         self.clock = clock
         self.rng = random.Random()
         self.jobs: dict[str, Job] = {}
+        # Unfinished jobs, the only ones each tick looks at (finished ones stay for queries).
+        self.open_jobs: dict[str, Job] = {}
         self.tasks: dict[str, Task] = {}
         self.sessions: dict[str, Session] = {}
         self.known_agents: dict[str, tuple[AgentInfo, float]] = {}
@@ -161,6 +163,8 @@ class Coordinator:
         """Restore jobs, open tasks and known agents after a restart."""
         for job in self.store.load_jobs():
             self.jobs[job.job_id] = job
+            if not job.state.finished:
+                self.open_jobs[job.job_id] = job
         for task in self.store.load_open_tasks():
             if task.job_id in self.jobs:
                 self.tasks[task.task_id] = task
@@ -172,7 +176,7 @@ class Coordinator:
                 self._awaited_agents.add(info.agent_id)
             # An agent that held tasks before the restart gets the usual grace to come back.
             self.lost_at[info.agent_id] = now
-        open_jobs = sum(1 for j in self.jobs.values() if not j.state.finished)
+        open_jobs = len(self.open_jobs)
         log.info("state_restored", jobs=len(self.jobs), open_jobs=open_jobs, open_tasks=len(self.tasks))
 
     # ------------------------------------------------------------------ persistence
@@ -270,6 +274,7 @@ class Coordinator:
         job.tasks_expected = scheduler.expected_tasks(spec, per_round, 0, 0)
         await self.store.write([job_op(job)])  # accepted means durable
         self.jobs[job.job_id] = job
+        self.open_jobs[job.job_id] = job
         log.info(
             "job_accepted", job_id=job.job_id, kind=spec.kind, targets=len(spec.targets),
             agents=len(matched), every_s=spec.every_s, count=spec.count,
@@ -296,6 +301,7 @@ class Coordinator:
             ops.append(task_state_op(task))
             del self.tasks[task.task_id]
         job.state = JobState.CANCELLED
+        self.open_jobs.pop(job_id, None)
         job.finished_at = self.clock()
         job.reason = "cancelled by request"
         ops.append(job_state_op(job))
@@ -316,7 +322,7 @@ class Coordinator:
             self._awaited_agents -= set(self.sessions)
         else:
             self._awaited_agents.clear()
-        for job in list(self.jobs.values()):
+        for job in list(self.open_jobs.values()):
             if self._awaited_agents:
                 break  # still in the start-up grace: agents are reconnecting
             if scheduler.round_is_due(job, now):
@@ -463,13 +469,9 @@ class Coordinator:
 
     def _finish_jobs(self, now: float) -> list[Op]:
         ops: list[Op] = []
-        open_jobs = {t.job_id for t in self.tasks.values()}
-        for job in self.jobs.values():
-            if job.state.finished or job.job_id in open_jobs:
-                continue
-            if job.state is JobState.PENDING and not scheduler.all_rounds_created(job, now):
-                continue
-            if not scheduler.all_rounds_created(job, now):
+        busy = {t.job_id for t in self.tasks.values()}
+        for job in list(self.open_jobs.values()):
+            if job.job_id in busy or not scheduler.all_rounds_created(job, now):
                 continue
             job.finished_at = now
             if job.tasks_done > 0:
@@ -478,6 +480,7 @@ class Coordinator:
                 job.state = JobState.FAILED
                 job.reason = job.reason or "no task produced a result"
             job.tasks_expected = job.tasks_created
+            del self.open_jobs[job.job_id]
             ops.append(job_state_op(job))
             log.info(
                 "job_finished", job_id=job.job_id, state=job.state.value,

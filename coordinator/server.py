@@ -36,7 +36,6 @@ from coordinator.convert import (
 )
 from coordinator.core import Coordinator, CoordinatorConfig, Session
 from coordinator.metrics import build_registry
-from coordinator.model import JobState
 from coordinator.store import SQLiteStore
 from coordinator.validation import InvalidJob
 from protos.vantage.v1 import vantage_pb2 as pb
@@ -444,8 +443,7 @@ class CoordinatorServer:
         if self._runner is not None:
             await self._runner.cleanup()
         await asyncio.to_thread(self.store.close)
-        open_jobs = sum(1 for j in self.core.jobs.values() if j.state in (JobState.PENDING, JobState.RUNNING))
-        log.info("coordinator_stopped", open_jobs=open_jobs)
+        log.info("coordinator_stopped", open_jobs=len(self.core.open_jobs))
 
     def shutdown(self) -> None:
         self._stop.set()
