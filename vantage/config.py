@@ -84,3 +84,9 @@ def pick(flag: Any, env_name: str | None, toml: Mapping[str, Any], key: str, def
     if key in toml:
         return toml[key]
     return default
+
+
+def pick_bool(flag: bool | None, env_name: str, toml: Mapping[str, Any], key: str) -> bool:
+    """``pick`` for on/off settings: a given flag, else 1/true/yes in the environment or
+    the TOML file; off by default."""
+    return str(pick(flag, env_name, toml, key, False)).lower() in ("1", "true", "yes")

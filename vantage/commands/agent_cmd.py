@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from vantage.config import load_toml, parse_key_values, pick, secret
+from vantage.config import load_toml, parse_key_values, pick, pick_bool, secret
 from vantage.errors import UsageError
 from vantage.logs import configure_logging
 
@@ -98,7 +98,7 @@ def build_config(args: argparse.Namespace) -> Any:
     ca = pick(args.ca, "VANTAGE_CA", toml, "ca", None)
     if ca is not None and not Path(ca).is_file():
         raise UsageError(f"--ca: no such file {ca}")
-    allow = str(pick(args.allow_private_targets, "VANTAGE_ALLOW_PRIVATE_TARGETS", toml, "allow_private_targets", False)).lower() in ("1", "true", "yes")
+    allow = pick_bool(args.allow_private_targets, "VANTAGE_ALLOW_PRIVATE_TARGETS", toml, "allow_private_targets")
     outbox_max = int(pick(args.outbox_max, "VANTAGE_OUTBOX_MAX", toml, "outbox_max", 10_000))
     if outbox_max < 1:
         raise UsageError("--outbox-max: must be at least 1")
@@ -122,7 +122,7 @@ def build_config(args: argparse.Namespace) -> Any:
         limits=Limits(allow_private_targets=allow, host_overrides=overrides),
         token=secret("VANTAGE_AGENT_TOKEN"),
         ca_file=Path(ca) if ca else None,
-        tls=str(pick(args.tls, "VANTAGE_TLS", toml, "tls", False)).lower() in ("1", "true", "yes"),
+        tls=pick_bool(args.tls, "VANTAGE_TLS", toml, "tls"),
         outbox_max=outbox_max,
     )
 

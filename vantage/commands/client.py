@@ -20,7 +20,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from vantage.config import parse_duration, parse_key_values, pick, secret
+from vantage.config import parse_duration, parse_key_values, pick, pick_bool, secret
 from vantage.errors import UsageError
 
 STATE_NAMES = {0: "unspecified", 1: "pending", 2: "running", 3: "done", 4: "cancelled", 5: "failed"}
@@ -29,7 +29,7 @@ STATE_NAMES = {0: "unspecified", 1: "pending", 2: "running", 3: "done", 4: "canc
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coordinator", help="HOST:PORT (default $VANTAGE_COORDINATOR or 127.0.0.1:50051)")
     p.add_argument("--ca", help="PEM CA bundle: use TLS and verify the coordinator with it")
-    p.add_argument("--tls", action="store_true", help="use TLS with the system's CA certificates")
+    p.add_argument("--tls", action="store_true", default=None, help="use TLS with the system's CA certificates")
 
 
 def register(sub: Any) -> None:
@@ -111,7 +111,7 @@ def _client(args: argparse.Namespace) -> Any:
         raise UsageError(f"--ca: no such file {ca}")
     return VantageClient(
         address, token=secret("VANTAGE_API_TOKEN"), ca_file=Path(ca) if ca else None,
-        tls=bool(args.tls) or pick(None, "VANTAGE_TLS", {}, "", "") in ("1", "true", "yes"),
+        tls=pick_bool(args.tls, "VANTAGE_TLS", {}, ""),
     )
 
 

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from vantage.config import load_toml, parse_duration, pick, secret
+from vantage.config import load_toml, parse_duration, pick, pick_bool, secret
 from vantage.errors import UsageError
 from vantage.logs import configure_logging
 
@@ -72,7 +72,7 @@ def build_config(args: argparse.Namespace) -> Any:
     for name, path in (("--tls-cert", cert), ("--tls-key", key)):
         if path is not None and not Path(path).is_file():
             raise UsageError(f"{name}: no such file {path}")
-    insecure = str(pick(args.insecure, "VANTAGE_INSECURE", toml, "insecure", False)).lower() in ("1", "true", "yes")
+    insecure = pick_bool(args.insecure, "VANTAGE_INSECURE", toml, "insecure")
     window = parse_duration(str(pick(args.window, "VANTAGE_WINDOW", toml, "window", "60s")), "--window")
     group_by = pick(args.group_by, "VANTAGE_GROUP_BY", toml, "group_by", "region")
     if group_by not in ("region", "asn"):
