@@ -19,8 +19,10 @@ from typing import Any
 
 import structlog
 
+from coordinator import jobs as job_states
 from coordinator import scheduler
 from coordinator.analysis import Analyzer, Measurement
+from coordinator.jobs import JobEvent
 from coordinator.model import (
     AgentInfo,
     Job,
@@ -300,10 +302,8 @@ class Coordinator:
                 )
             ops.append(task_state_op(task))
             del self.tasks[task.task_id]
-        job.state = JobState.CANCELLED
+        job_states.apply(job, JobEvent.CANCEL, now=self.clock(), reason="cancelled by request")
         self.open_jobs.pop(job_id, None)
-        job.finished_at = self.clock()
-        job.reason = "cancelled by request"
         ops.append(job_state_op(job))
         self._persist(ops)
         log.info("job_cancelled", job_id=job_id)
@@ -364,8 +364,7 @@ class Coordinator:
                 ops.append(task_op(task))
         job.rounds_done += 1
         job.tasks_created += len(agents) * len(spec.targets)
-        if job.state is JobState.PENDING:
-            job.state = JobState.RUNNING
+        job_states.apply(job, JobEvent.ROUND, now=now)
         if not agents:
             job.reason = f"round {round_no + 1}: no connected agent matched the selector"
             log.warning("round_without_agents", job_id=job.job_id, round=round_no + 1)
@@ -473,12 +472,9 @@ class Coordinator:
         for job in list(self.open_jobs.values()):
             if job.job_id in busy or not scheduler.all_rounds_created(job, now):
                 continue
-            job.finished_at = now
-            if job.tasks_done > 0:
-                job.state = JobState.DONE
-            else:
-                job.state = JobState.FAILED
-                job.reason = job.reason or "no task produced a result"
+            event = job_states.finished_event(job)
+            why = (job.reason or "no task produced a result") if event is JobEvent.FAILED else ""
+            job_states.apply(job, event, now=now, reason=why)
             job.tasks_expected = job.tasks_created
             del self.open_jobs[job.job_id]
             ops.append(job_state_op(job))

@@ -1,37 +1,12 @@
-"""The sans-IO parts of the coordinator: task transitions and scheduling functions."""
+"""The sans-IO scheduling functions of the coordinator (the state machines are in
+test_state_machines.py)."""
 
 from __future__ import annotations
 
 import random
 
-import pytest
-
 from coordinator import scheduler
-from coordinator.model import AgentInfo, Job, JobSpec, JobState, Selector, Task, TaskState
-from coordinator.tasks import TRANSITIONS, TaskEvent, TaskTransitionError, apply
-
-
-def task(state: TaskState = TaskState.PENDING) -> Task:
-    return Task(
-        task_id="t", job_id="j", round=0, target="x:1", agent_id="a", region="r",
-        state=state, due_at=0, deadline=10,
-    )
-
-
-def test_every_listed_transition_applies_and_others_are_refused() -> None:
-    for (state, event), new in TRANSITIONS.items():
-        t = task(state)
-        assert apply(t, event) is new and t.state is new
-    for state in TaskState:
-        for event in TaskEvent:
-            if (state, event) in TRANSITIONS:
-                continue
-            with pytest.raises(TaskTransitionError):
-                apply(task(state), event)
-    # Finished states are final.
-    for state in (TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED):
-        assert not any(s is state for s, _ in TRANSITIONS)
-
+from coordinator.model import AgentInfo, Job, JobSpec, JobState, Selector
 
 AGENTS = [
     AgentInfo(agent_id=f"{r}-{i}", region=r, country=c, asn=asn, labels={"tier": t}, kinds=("tcp", "http"))
