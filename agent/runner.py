@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
+from agent.clock import Clock, SystemClock, wait_event
 from agent.outbox import Outbox
 from agent.probes import parse_spec, run_probe
 from agent.probes.base import Limits, ProbeOutcome, SpecError
@@ -23,7 +24,14 @@ from protos.vantage.v1 import vantage_pb2 as pb
 
 log = structlog.get_logger("vantage.agent")
 
+# Task ids name the outbox files: no path separators, nothing a shell or a log would
+# misread. Job ids travel in the result and in log lines. Both are the coordinator's hex
+# and dashes; anything else is refused before it touches the disk.
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+# How a parsed spec is run: agent.probes.run_probe, or a fake in the runner's tests.
+ProbeFn = Callable[[Any, Limits], Awaitable[ProbeOutcome]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,11 +61,15 @@ class Runner:
         outbox: Outbox,
         concurrency: int,
         on_result: Callable[[str], None],
+        clock: Clock | None = None,
+        probe: ProbeFn = run_probe,
     ) -> None:
         self.agent_id = agent_id
         self.limits = limits
         self.outbox = outbox
         self.on_result = on_result
+        self.clock: Clock = clock or SystemClock()
+        self._probe_fn = probe
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -65,6 +77,7 @@ class Runner:
         self.accepting = True
         self._idle = asyncio.Event()
         self._idle.set()
+        self.ready = asyncio.Event()  # run() has started: submit() takes tasks from now on
 
     def held_task_ids(self) -> list[str]:
         return [*self._running, *self.outbox.task_ids()]
@@ -77,24 +90,25 @@ class Runner:
         """Own the tasks' lifetimes until ``stop``; then wait for the running ones."""
         async with asyncio.TaskGroup() as group:
             self._group = group
+            self.ready.set()
             await stop.wait()
             self._group = None
+            self.ready.clear()
             for task in list(self._running.values()):
                 task.cancel()
 
     async def wait_idle(self, limit_s: float) -> bool:
         """Wait (at most ``limit_s``) until no task runs; True when idle."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), limit_s)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self.clock, self._idle, limit_s)
 
     def submit(self, assignment: Assignment) -> bool:
         if self._group is None or not self.accepting:
             return False
         if not TASK_ID_RE.match(assignment.task_id):
             log.warning("assignment_refused", reason="malformed task id")
+            return False
+        if not JOB_ID_RE.match(assignment.job_id):
+            log.warning("assignment_refused", reason="malformed job id", task_id=assignment.task_id)
             return False
         if assignment.task_id in self._running or assignment.task_id in self.outbox:
             return False  # a re-sent assignment: already running or done
@@ -115,12 +129,12 @@ class Runner:
         with bind(task_id=a.task_id, job_id=a.job_id):
             try:
                 async with self._slots:
-                    delay = a.not_before - time.time()
+                    delay = a.not_before - self.clock.time()
                     if delay > 0:
-                        await asyncio.sleep(delay)
-                    started = time.time()
+                        await self.clock.sleep(delay)
+                    started = self.clock.time()
                     outcome = await self._probe(a)
-                    finished = time.time()
+                    finished = self.clock.time()
                 result = pb.TaskResult(
                     task_id=a.task_id, job_id=a.job_id, agent_id=self.agent_id,
                     started_at=started, finished_at=finished,
@@ -143,7 +157,7 @@ class Runner:
                     self._idle.set()
 
     async def _probe(self, a: Assignment) -> ProbeOutcome:
-        remaining = a.deadline - time.time()
+        remaining = a.deadline - self.clock.time()
         if remaining <= 0:
             return ProbeOutcome(
                 kind=a.kind, target=a.target, failure="generic_timeout",
@@ -156,14 +170,15 @@ class Runner:
                 kind=a.kind, target=a.target, failure="unknown_failure",
                 failure_detail=f"the agent could not run this task: {exc}",
             )
-        t0 = time.monotonic()
+        t0 = self.clock.monotonic()
         try:
-            async with asyncio.timeout(remaining):
-                return await run_probe(spec, self.limits)
+            async with self.clock.timeout(remaining):
+                return await self._probe_fn(spec, self.limits)
         except TimeoutError:
             return ProbeOutcome(
                 kind=a.kind, target=a.target, failure="generic_timeout",
-                failure_detail="the task's deadline passed", duration_s=time.monotonic() - t0,
+                failure_detail="the task's deadline passed",
+                duration_s=self.clock.monotonic() - t0,
             )
         except Exception as exc:
             # A probe that could not run at all (e.g. an unreadable ca_file) is this task's
@@ -171,5 +186,6 @@ class Runner:
             log.warning("probe_could_not_run", error=str(exc), kind=a.kind)
             return ProbeOutcome(
                 kind=a.kind, target=a.target, failure="unknown_failure",
-                failure_detail=f"the probe could not run: {exc}", duration_s=time.monotonic() - t0,
+                failure_detail=f"the probe could not run: {exc}",
+                duration_s=self.clock.monotonic() - t0,
             )

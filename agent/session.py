@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import structlog
 
 from agent import __version__
+from agent.clock import Clock, SystemClock, wait_event
 from agent.outbox import Outbox
 from agent.probes import KINDS
 from agent.probes.base import Limits
-from agent.runner import Assignment, Runner
+from agent.runner import Assignment, ProbeFn, Runner
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -31,6 +33,34 @@ EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (miss
 
 RESULT_BATCH = 200
 RESEND_AFTER_S = 60.0
+# A session that lasted this long was healthy: the next reconnect starts the backoff over.
+HEALTHY_SESSION_S = 30.0
+
+
+class Stream(Protocol):
+    """One ``AgentService.Connect`` call as the session uses it."""
+
+    async def write(self, message: pb.AgentMessage) -> None: ...
+
+    async def read(self) -> pb.CoordinatorMessage | None:
+        """The next message, or None when the coordinator ended the stream."""
+        ...
+
+
+# Opens a stream to the coordinator (the real one dials gRPC; tests pass a fake).
+Connector = Callable[[], AbstractAsyncContextManager[Stream]]
+
+
+class _GrpcStream:
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    async def write(self, message: pb.AgentMessage) -> None:
+        await self._call.write(message)
+
+    async def read(self) -> pb.CoordinatorMessage | None:
+        msg = await self._call.read()
+        return None if msg is EOF else msg  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,8 +91,24 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
 
 
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    """The agent: its outbox, its runner and its session with the coordinator.
+
+    ``clock``, ``connect`` and ``probe`` are seams for tests (a fake clock, a fake stream
+    that plays the coordinator, a fake probe); the defaults are the real things.
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        clock: Clock | None = None,
+        connect: Connector | None = None,
+        probe: ProbeFn | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self._connect = connect or self._grpc_connect
         self.outbox = Outbox(config.state_dir / "outbox", max_items=config.outbox_max)
         self._new_results: asyncio.Queue[str] = asyncio.Queue()
         self.runner = Runner(
@@ -71,12 +117,15 @@ class Agent:
             outbox=self.outbox,
             concurrency=config.concurrency,
             on_result=self._new_results.put_nowait,
+            clock=self.clock,
+            **({"probe": probe} if probe is not None else {}),
         )
         self._shutdown = asyncio.Event()  # SIGTERM: stop taking tasks, drain
         self._disconnect = asyncio.Event()  # then close the session
+        self._progress = asyncio.Event()  # an ack arrived or the session ended
         self.connected = asyncio.Event()
         self.sessions = 0
-        self.rng = random.Random()
+        self.rng = rng or random.Random()
 
     def shutdown(self) -> None:
         """Drain: take no new tasks, let running ones finish (up to ``drain_s``), send
@@ -106,7 +155,7 @@ class Agent:
     async def _connect_loop(self) -> None:
         attempt = 0
         while not self._disconnect.is_set():
-            started = time.monotonic()
+            started = self.clock.monotonic()
             reason = "closed"
             try:
                 await self._session()
@@ -117,22 +166,35 @@ class Agent:
             except Exception as exc:  # any end of a session is a reason to reconnect
                 reason = f"{type(exc).__name__}: {exc}"
             self.connected.clear()
+            self._progress.set()
             if self._disconnect.is_set():
                 break
-            if time.monotonic() - started > 30:
+            if self.clock.monotonic() - started > HEALTHY_SESSION_S:
                 attempt = 0
             delay = backoff_delay(attempt, self.config.backoff_base_s, self.config.backoff_cap_s, self.rng)
             attempt += 1
             log.warning("coordinator_unreachable", reason=reason, retry_in_s=round(delay, 2))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._disconnect.wait(), delay)
+            await wait_event(self.clock, self._disconnect, delay)
 
     async def _wait_outbox_empty(self, limit_s: float) -> None:
-        """Give the session up to ``limit_s`` to have the outbox acked (polled: acks come
-        in batches from another task, and the wait is bounded)."""
-        deadline = time.monotonic() + limit_s
-        while len(self.outbox) and self.connected.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        """Give the session up to ``limit_s`` to have the outbox acked; stop waiting early
+        when the session ends (nothing would ack then)."""
+        with contextlib.suppress(TimeoutError):
+            async with self.clock.timeout(limit_s):
+                while len(self.outbox) and self.connected.is_set():
+                    self._progress.clear()
+                    await self._progress.wait()
+
+    @contextlib.asynccontextmanager
+    async def _grpc_connect(self) -> AsyncIterator[Stream]:
+        metadata = (("authorization", f"Bearer {self.config.token}"),) if self.config.token else ()
+        async with self._channel() as channel:
+            stub = pb_grpc.AgentServiceStub(channel)
+            call: Any = stub.Connect(metadata=metadata)
+            try:
+                yield _GrpcStream(call)
+            finally:
+                call.cancel()
 
     def _channel(self) -> grpc.aio.Channel:
         options = [
@@ -150,10 +212,7 @@ class Agent:
 
     async def _session(self) -> None:
         cfg = self.config
-        metadata = (("authorization", f"Bearer {cfg.token}"),) if cfg.token else ()
-        async with self._channel() as channel:
-            stub = pb_grpc.AgentServiceStub(channel)
-            call: Any = stub.Connect(metadata=metadata)
+        async with self._connect() as call:
             write_lock = asyncio.Lock()
 
             async def send(msg: pb.AgentMessage) -> None:
@@ -170,7 +229,7 @@ class Agent:
                 )
             )
             welcome = await call.read()
-            if welcome is EOF or not welcome.HasField("welcome"):
+            if welcome is None or not welcome.HasField("welcome"):
                 raise ConnectionError("coordinator closed the stream before welcome")
             interval = welcome.welcome.heartbeat_interval_s or cfg.heartbeat_interval_s
             self.sessions += 1
@@ -191,15 +250,14 @@ class Agent:
                 for t in (*workers, stop_wait):
                     t.cancel()
                 await asyncio.gather(*workers, stop_wait, return_exceptions=True)
-                call.cancel()
             for t in done:
                 if t is not stop_wait and not t.cancelled() and (exc := t.exception()) is not None:
                     raise exc
 
-    async def _read(self, call: Any) -> None:
+    async def _read(self, call: Stream) -> None:
         while True:
             msg = await call.read()
-            if msg is EOF:
+            if msg is None:
                 raise ConnectionError("coordinator ended the stream")
             which = msg.WhichOneof("body")
             if which == "assign":
@@ -213,6 +271,7 @@ class Agent:
                 self.runner.cancel(msg.cancel.task_id)
             elif which == "ack":
                 await self.outbox.ack(list(msg.ack.task_ids))
+                self._progress.set()
 
     async def _send_results(self, send: Any) -> None:
         """Send every unacked result now, then each new one as it is stored. A result
@@ -220,15 +279,16 @@ class Agent:
         may have failed to store it); the coordinator deduplicates by task id."""
         sent_at: dict[str, float] = {}
         await self._send_ids(send, self.outbox.task_ids(), sent_at)
-        checked = time.monotonic()
+        checked = self.clock.monotonic()
         while True:
             ids: list[str] = []
             with contextlib.suppress(TimeoutError):
-                ids.append(await asyncio.wait_for(self._new_results.get(), RESEND_AFTER_S / 2))
+                async with self.clock.timeout(RESEND_AFTER_S / 2):
+                    ids.append(await self._new_results.get())
             while not self._new_results.empty() and len(ids) < RESULT_BATCH:
                 ids.append(self._new_results.get_nowait())
             await self._send_ids(send, ids, sent_at)
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if now - checked >= RESEND_AFTER_S / 2:
                 checked = now
                 for tid in [t for t in sent_at if t not in self.outbox]:
@@ -241,7 +301,7 @@ class Agent:
             chunk = [(t, blob) for t in ids[i : i + RESULT_BATCH] if (blob := self.outbox.get(t)) is not None]
             if chunk:
                 await send(self._batch([blob for _, blob in chunk]))
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 sent_at.update((t, now) for t, _ in chunk)
 
     @staticmethod
@@ -253,11 +313,11 @@ class Agent:
 
     async def _heartbeat(self, send: Any, interval: float) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await self.clock.sleep(interval)
             await send(
                 pb.AgentMessage(
                     heartbeat=pb.Heartbeat(
-                        sent_at=time.time(), running=self.runner.running, outbox=len(self.outbox),
+                        sent_at=self.clock.time(), running=self.runner.running, outbox=len(self.outbox),
                         outbox_dropped=self.outbox.dropped,
                     )
                 )
