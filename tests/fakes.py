@@ -144,9 +144,9 @@ class _FakeTimeout:
         assert self._timer is not None and self._task is not None
         self._timer.cancel()
         self._clock._changed.set()
-        if self._expired and exc_type is asyncio.CancelledError:
-            if self._task.uncancel() <= self._cancelling:
-                raise TimeoutError from exc
+        expired = self._expired and exc_type is asyncio.CancelledError
+        if expired and self._task.uncancel() <= self._cancelling:
+            raise TimeoutError from exc
         return False
 
 
