@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import ipaddress
 import re
+import sqlite3
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -64,6 +65,10 @@ class ServerConfig:
     api_token: str | None = None
     core: CoordinatorConfig = field(default_factory=CoordinatorConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+
+
+class StartupError(Exception):
+    """The coordinator could not start; the message names the setting to fix."""
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -326,7 +331,10 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
 class CoordinatorServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.store = SQLiteStore(config.db)
+        try:
+            self.store = SQLiteStore(config.db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StartupError(f"--db {config.db}: {exc}") from exc
         self.analyzer = Analyzer(config.analysis)
         self.core = Coordinator(self.store, self.analyzer, config.core, messages=pb)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -341,11 +349,14 @@ class CoordinatorServer:
         host, _ = split_host_port(cfg.listen)
         tls = cfg.tls_cert is not None and cfg.tls_key is not None
         if not is_loopback_host(host) and not tls and not cfg.insecure:
-            raise ValueError(
+            raise StartupError(
                 f"--listen {cfg.listen}: refusing to listen on a non-loopback address without "
                 "TLS; give --tls-cert and --tls-key, or --insecure for a lab"
             )
-        await asyncio.to_thread(self.core.load)
+        try:
+            await asyncio.to_thread(self.core.load)
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            raise StartupError(f"--db {cfg.db}: cannot read the stored state: {exc}") from exc
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -367,16 +378,20 @@ class CoordinatorServer:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
-        if tls:
-            assert cfg.tls_cert is not None and cfg.tls_key is not None
-            creds = grpc.ssl_server_credentials(
-                [(cfg.tls_key.read_bytes(), cfg.tls_cert.read_bytes())]
-            )
-            self.port = server.add_secure_port(cfg.listen, creds)
-        else:
-            self.port = server.add_insecure_port(cfg.listen)
+        try:
+            if tls:
+                assert cfg.tls_cert is not None and cfg.tls_key is not None
+                try:
+                    pair = (cfg.tls_key.read_bytes(), cfg.tls_cert.read_bytes())
+                except OSError as exc:
+                    raise StartupError(f"--tls-cert/--tls-key: cannot read {exc.filename}: {exc.strerror}") from exc
+                self.port = server.add_secure_port(cfg.listen, grpc.ssl_server_credentials([pair]))
+            else:
+                self.port = server.add_insecure_port(cfg.listen)
+        except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
+            raise StartupError(f"--listen {cfg.listen}: could not bind ({exc})") from exc
         if self.port == 0:
-            raise OSError(f"--listen {cfg.listen}: could not bind")
+            raise StartupError(f"--listen {cfg.listen}: could not bind (in use, or not an address of this host)")
         await server.start()
         self._server = server
         for name in ("", names[0], names[1]):
@@ -398,7 +413,13 @@ class CoordinatorServer:
         await runner.setup()
         mhost, mport = split_host_port(cfg.metrics_listen)
         site = web.TCPSite(runner, mhost, mport)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            await server.stop(grace=None)
+            self._server = None
+            raise StartupError(f"--metrics-listen {cfg.metrics_listen}: {exc.strerror or exc}") from exc
         self._runner = runner
         self.metrics_port = runner.addresses[0][1] if runner.addresses else mport
         log.info(

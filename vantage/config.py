@@ -75,18 +75,97 @@ def load_toml(path: str | None, section: str) -> dict[str, Any]:
     return table
 
 
+def toml_table(toml: Mapping[str, Any], key: str) -> dict[str, str]:
+    """A ``[section.key]`` table of strings from the --config file (empty when absent)."""
+    table = toml.get(key, {})
+    if not isinstance(table, dict):
+        raise UsageError(f"--config: {key} must be a table of names and values, got {table!r}")
+    for name, value in table.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise UsageError(f"--config: {key}.{name} must be a string, got {value!r}")
+    return {str(k): str(v) for k, v in table.items()}
+
+
 def pick(flag: Any, env_name: str | None, toml: Mapping[str, Any], key: str, default: Any) -> Any:
     """The first of: flag (when given), environment variable, TOML key, default."""
+    return _pick_with_source(flag, env_name, toml, key, default)[0]
+
+
+def _pick_with_source(
+    flag: Any, env_name: str | None, toml: Mapping[str, Any], key: str, default: Any
+) -> tuple[Any, str]:
+    """``pick``, and where the value came from, for error messages."""
     if flag is not None:
-        return flag
+        return flag, ""
     if env_name is not None and (value := env(env_name)) is not None:
-        return value
+        return value, f" (from {env_name})"
     if key in toml:
-        return toml[key]
-    return default
+        return toml[key], f" (from {key} in the --config file)"
+    return default, ""
 
 
-def pick_bool(flag: bool | None, env_name: str, toml: Mapping[str, Any], key: str) -> bool:
-    """``pick`` for on/off settings: a given flag, else 1/true/yes in the environment or
-    the TOML file; off by default."""
-    return str(pick(flag, env_name, toml, key, False)).lower() in ("1", "true", "yes")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def pick_bool(
+    flag: bool | None, env_name: str, toml: Mapping[str, Any], key: str, *, field: str | None = None
+) -> bool:
+    """``pick`` for on/off settings: a given flag, else 1/true/yes/on or 0/false/no/off
+    (any case) in the environment, else a TOML boolean or one of those strings; off by
+    default. Anything else is a usage error naming the setting and where it came from,
+    so a typo such as ``VANTAGE_TLS=ture`` does not silently mean "off"."""
+    value, source = _pick_with_source(flag, env_name, toml, key, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    name = field or "--" + key.replace("_", "-")
+    raise UsageError(f"{name}: {value!r}{source} is not on or off (1/0, true/false, yes/no, on/off)")
+
+
+def pick_int(
+    flag: int | None,
+    env_name: str,
+    toml: Mapping[str, Any],
+    key: str,
+    default: int,
+    *,
+    field: str,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    """``pick`` for whole numbers, checked against ``minimum`` and ``maximum``: a bad value
+    is a usage error naming the flag and where the value came from, never a traceback."""
+    value, source = _pick_with_source(flag, env_name, toml, key, default)
+    if isinstance(value, bool):
+        raise UsageError(f"{field}: {value!r}{source} is not a whole number")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", text):  # ASCII digits only
+            raise UsageError(f"{field}: {value!r}{source} is not a whole number")
+        number = int(text)
+    if minimum is not None and maximum is not None and not minimum <= number <= maximum:
+        raise UsageError(f"{field}: must be between {minimum} and {maximum}, got {number}{source}")
+    if minimum is not None and number < minimum:
+        raise UsageError(f"{field}: must be at least {minimum}, got {number}{source}")
+    if maximum is not None and number > maximum:
+        raise UsageError(f"{field}: must be at most {maximum}, got {number}{source}")
+    return number
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def pick_log_level(flag: str | None, toml: Mapping[str, Any] | None = None) -> str:
+    """``--log-level`` (or ``VANTAGE_LOG_LEVEL``, or ``log_level`` in the file), checked."""
+    value, source = _pick_with_source(flag, "VANTAGE_LOG_LEVEL", toml or {}, "log_level", "info")
+    level = str(value).strip().lower()
+    if level not in LOG_LEVELS:
+        raise UsageError(f"--log-level: {value!r}{source} is not one of {', '.join(LOG_LEVELS)}")
+    return level

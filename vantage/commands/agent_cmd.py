@@ -11,7 +11,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from vantage.config import load_toml, parse_key_values, pick, pick_bool, secret
+from vantage.config import (
+    load_toml,
+    parse_key_values,
+    pick,
+    pick_bool,
+    pick_int,
+    pick_log_level,
+    secret,
+    toml_table,
+)
 from vantage.errors import UsageError
 from vantage.logs import configure_logging
 
@@ -68,6 +77,7 @@ def build_config(args: argparse.Namespace) -> Any:
     region = pick(args.region, "VANTAGE_REGION", toml, "region", None)
     if not region:
         raise UsageError("--region: is required (e.g. --region de-fra)")
+    region = str(region)
     if not REGION_RE.match(region):
         raise UsageError(f"--region: {region!r} is malformed (letters, digits, - _ . :)")
     state_dir = Path(pick(args.state_dir, "VANTAGE_STATE_DIR", toml, "state_dir", "vantage-agent-state"))
@@ -82,16 +92,14 @@ def build_config(args: argparse.Namespace) -> Any:
             agent_id = id_file.read_text().strip()
         else:
             agent_id = f"{region}-{uuid.uuid4().hex[:8]}"
+    agent_id = str(agent_id)
     if not ID_RE.match(agent_id):
         raise UsageError(f"--id: {agent_id!r} is malformed (letters, digits, - _ . :)")
     if not id_file.exists() or id_file.read_text().strip() != agent_id:
         id_file.write_text(agent_id + "\n")
-    concurrency = int(pick(args.concurrency, "VANTAGE_CONCURRENCY", toml, "concurrency", 8))
-    if not 1 <= concurrency <= 256:
-        raise UsageError("--concurrency: must be between 1 and 256")
-    asn = int(pick(args.asn, "VANTAGE_ASN", toml, "asn", 0))
-    if not 0 <= asn < 2**32:
-        raise UsageError("--asn: must be between 0 and 4294967295")
+    concurrency = pick_int(args.concurrency, "VANTAGE_CONCURRENCY", toml, "concurrency", 8,
+                           field="--concurrency", minimum=1, maximum=256)
+    asn = pick_int(args.asn, "VANTAGE_ASN", toml, "asn", 0, field="--asn", minimum=0, maximum=2**32 - 1)
     country = str(pick(args.country, "VANTAGE_COUNTRY", toml, "country", "")).upper()
     if country and not re.match(r"^[A-Z]{2}$", country):
         raise UsageError(f"--country: {country!r} is not a two-letter code")
@@ -99,12 +107,11 @@ def build_config(args: argparse.Namespace) -> Any:
     if ca is not None and not Path(ca).is_file():
         raise UsageError(f"--ca: no such file {ca}")
     allow = pick_bool(args.allow_private_targets, "VANTAGE_ALLOW_PRIVATE_TARGETS", toml, "allow_private_targets")
-    outbox_max = int(pick(args.outbox_max, "VANTAGE_OUTBOX_MAX", toml, "outbox_max", 10_000))
-    if outbox_max < 1:
-        raise UsageError("--outbox-max: must be at least 1")
-    labels = parse_key_values(args.label, "--label") or dict(toml.get("labels", {}))
+    outbox_max = pick_int(args.outbox_max, "VANTAGE_OUTBOX_MAX", toml, "outbox_max", 10_000,
+                          field="--outbox-max", minimum=1)
+    labels = parse_key_values(args.label, "--label") or toml_table(toml, "labels")
     overrides = {}
-    for name, addr in (parse_key_values(args.resolve, "--resolve") or dict(toml.get("resolve", {}))).items():
+    for name, addr in (parse_key_values(args.resolve, "--resolve") or toml_table(toml, "resolve")).items():
         try:
             ipaddress.ip_address(addr)
         except ValueError:
@@ -128,7 +135,7 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(pick(args.log_level, "VANTAGE_LOG_LEVEL", {}, "", "info"))
+    configure_logging(pick_log_level(args.log_level, load_toml(args.config, "agent")))
     config = build_config(args)
     from agent.session import Agent
 

@@ -111,7 +111,7 @@ def _client(args: argparse.Namespace) -> Any:
         raise UsageError(f"--ca: no such file {ca}")
     return VantageClient(
         address, token=secret("VANTAGE_API_TOKEN"), ca_file=Path(ca) if ca else None,
-        tls=pick_bool(args.tls, "VANTAGE_TLS", {}, ""),
+        tls=pick_bool(args.tls, "VANTAGE_TLS", {}, "tls"),
     )
 
 
@@ -184,7 +184,7 @@ def _result_summary(r: Any) -> str:
     if kind == "dns":
         return " ".join(str(a) for a in data.get("answers", []))[:60] or data.get("rcode", "")
     if kind == "tls":
-        return f"{data.get('version', '')} {data.get('alpn', '') or ''}".strip()
+        return f"{data.get('tls_version', '')} {data.get('alpn', '') or ''}".strip()
     return f"{data.get('address', '')}".strip() or "ok"
 
 

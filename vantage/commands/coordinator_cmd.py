@@ -8,7 +8,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from vantage.config import load_toml, parse_duration, pick, pick_bool, secret
+from vantage.config import (
+    load_toml,
+    parse_duration,
+    pick,
+    pick_bool,
+    pick_int,
+    pick_log_level,
+    secret,
+)
 from vantage.errors import UsageError
 from vantage.logs import configure_logging
 
@@ -77,9 +85,8 @@ def build_config(args: argparse.Namespace) -> Any:
     group_by = pick(args.group_by, "VANTAGE_GROUP_BY", toml, "group_by", "region")
     if group_by not in ("region", "asn"):
         raise UsageError(f"--group-by: {group_by!r} is not region or asn")
-    max_targets = int(pick(args.max_targets, "VANTAGE_MAX_TARGETS", toml, "max_targets", 500))
-    if max_targets < 1:
-        raise UsageError("--max-targets: must be at least 1")
+    max_targets = pick_int(args.max_targets, "VANTAGE_MAX_TARGETS", toml, "max_targets", 500,
+                           field="--max-targets", minimum=1)
     reassign = parse_duration(str(pick(args.reassign_after, "VANTAGE_REASSIGN_AFTER", toml, "reassign_after", "10s")), "--reassign-after")
     min_interval = parse_duration(str(pick(args.min_interval, "VANTAGE_MIN_INTERVAL", toml, "min_interval", "5s")), "--min-interval")
     return ServerConfig(
@@ -101,9 +108,9 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(pick(args.log_level, "VANTAGE_LOG_LEVEL", {}, "", "info"))
+    configure_logging(pick_log_level(args.log_level, load_toml(args.config, "coordinator")))
     config = build_config(args)
-    from coordinator.server import CoordinatorServer
+    from coordinator.server import CoordinatorServer, StartupError
 
     async def main() -> None:
         server = CoordinatorServer(config)
@@ -112,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, server.shutdown)
         await server.run()
 
+    # Only what stops the coordinator from starting (a port in use, a database it cannot
+    # open, a certificate it cannot read) is a one-line error. Anything that goes wrong
+    # once it serves is a bug: it propagates with its traceback.
     try:
         asyncio.run(main())
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
+    except StartupError as exc:
         raise UsageError(f"cannot start: {exc}") from None
     return 0

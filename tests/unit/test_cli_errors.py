@@ -1,0 +1,149 @@
+"""The command line's promise: a bad setting, from a flag, an environment variable or the
+--config file, is one line naming it, exit code 2, no traceback; so is a coordinator
+that cannot start. A failure once the coordinator serves is not dressed up as either."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+
+from vantage.cli import main
+
+VANTAGE = [sys.executable, "-m", "vantage.cli"]
+
+
+def run_cli(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
+    return subprocess.run(
+        [*VANTAGE, *args], env={**clean, **env}, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], command: str, message: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith(f"vantage {command}: error: "), lines[0]
+    assert message in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VANTAGE_CONCURRENCY": "eight"}, "--concurrency: 'eight' (from VANTAGE_CONCURRENCY) is not a whole number"),
+        ({"VANTAGE_CONCURRENCY": "0"}, "--concurrency: must be between 1 and 256, got 0 (from VANTAGE_CONCURRENCY)"),
+        ({"VANTAGE_ASN": "AS3320"}, "--asn: 'AS3320' (from VANTAGE_ASN) is not a whole number"),
+        ({"VANTAGE_ASN": "4294967296"}, "--asn: must be between 0 and 4294967295"),
+        ({"VANTAGE_OUTBOX_MAX": "1e4"}, "--outbox-max: '1e4' (from VANTAGE_OUTBOX_MAX) is not a whole number"),
+        ({"VANTAGE_TLS": "ture"}, "--tls: 'ture' (from VANTAGE_TLS) is not on or off"),
+        ({"VANTAGE_LOG_LEVEL": "chatty"}, "--log-level: 'chatty' (from VANTAGE_LOG_LEVEL) is not one of"),
+    ],
+)
+async def test_agent_settings_from_the_environment(env: dict[str, str], message: str, tmp_path: Path) -> None:
+    args = ["agent", "--region", "de-fra", "--state-dir", str(tmp_path / "s")]
+    proc = await asyncio.to_thread(run_cli, args, env, tmp_path)
+    one_line_error(proc, "agent", message)
+
+
+async def test_agent_settings_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    for body, message in (
+        ('[agent]\nregion = "de"\nconcurrency = "lots"\n', "--concurrency: 'lots' (from concurrency in the --config file)"),
+        ('[agent]\nregion = "de"\nlabels = "tier=vps"\n', "--config: labels must be a table"),
+        ('[agent]\nregion = "de"\n[agent.resolve]\n"a.example" = ["1.2.3.4"]\n', "--config: resolve.a.example must be a string"),
+    ):
+        config.write_text(body)
+        args = ["agent", "--config", str(config), "--state-dir", str(tmp_path / "s")]
+        proc = await asyncio.to_thread(run_cli, args, {}, tmp_path)
+        one_line_error(proc, "agent", message)
+
+
+async def test_coordinator_settings_from_the_environment(tmp_path: Path) -> None:
+    for env, message in (
+        ({"VANTAGE_MAX_TARGETS": "many"}, "--max-targets: 'many' (from VANTAGE_MAX_TARGETS) is not a whole number"),
+        ({"VANTAGE_INSECURE": "sure"}, "--insecure: 'sure' (from VANTAGE_INSECURE) is not on or off"),
+        ({"VANTAGE_WINDOW": "a while"}, "--window: 'a while' is not a duration"),
+    ):
+        proc = await asyncio.to_thread(run_cli, ["coordinator", "--db", str(tmp_path / "v.db")], env, tmp_path)
+        one_line_error(proc, "coordinator", message)
+
+
+async def test_a_coordinator_that_cannot_bind_says_which_address(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for flag, args in (
+            ("--listen", ["--listen", f"127.0.0.1:{port}", "--metrics-listen", "127.0.0.1:0"]),
+            ("--metrics-listen", ["--listen", "127.0.0.1:0", "--metrics-listen", f"127.0.0.1:{port}"]),
+        ):
+            proc = await asyncio.to_thread(
+                run_cli, ["coordinator", "--db", str(tmp_path / "v.db"), *args], {}, tmp_path
+            )
+            assert proc.returncode == 2, proc.stderr
+            last = proc.stderr.strip().splitlines()[-1]
+            assert last.startswith(f"vantage coordinator: error: cannot start: {flag} 127.0.0.1:{port}"), proc.stderr
+            assert "Traceback" not in proc.stderr
+
+
+async def test_a_database_it_cannot_open_is_a_startup_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("a file")
+    proc = await asyncio.to_thread(
+        run_cli, ["coordinator", "--db", str(tmp_path / "not-a-dir" / "v.db")], {}, tmp_path
+    )
+    one_line_error(proc, "coordinator", f"cannot start: --db {tmp_path / 'not-a-dir' / 'v.db'}: ")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    proc = await asyncio.to_thread(run_cli, ["coordinator", "--db", str(garbage), "--metrics-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"], {}, tmp_path)
+    one_line_error(proc, "coordinator", f"cannot start: --db {garbage}: ")
+    assert garbage.read_bytes() == b"this is not a database" * 100, "the file is left as it was"
+
+
+def test_an_error_while_serving_is_not_called_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coordinator import server
+
+    async def broken_run(self: server.CoordinatorServer) -> None:
+        raise ValueError("a bug in the tick loop")
+
+    monkeypatch.setattr(server.CoordinatorServer, "run", broken_run)
+    monkeypatch.chdir(tmp_path)
+    try:
+        with pytest.raises(ValueError, match="a bug in the tick loop"):
+            main(["coordinator", "--db", str(tmp_path / "v.db")])
+    finally:
+        structlog.reset_defaults()  # main() configured logging for this process
+    assert "usage" not in capsys.readouterr().err
+
+
+def test_results_summarise_each_kind_by_the_probes_own_field_names() -> None:
+    """`vantage results` reads the same names the probes write (docs/probes.md)."""
+    from agent.wire import struct_from_dict
+    from protos.vantage.v1 import vantage_pb2 as pb
+    from vantage.commands.client import _result_summary
+
+    def summary(kind: str, data: dict[str, object], failure: str = "", detail: str = "") -> str:
+        r = pb.TaskResult(result=pb.ProbeResult(kind=kind, failure=failure, failure_detail=detail,
+                                                data=struct_from_dict(data)))
+        return _result_summary(r)
+
+    assert summary("tls", {"tls_version": "TLSv1.3", "alpn": "h2"}) == "TLSv1.3 h2"
+    assert summary("tls", {"tls_version": "TLSv1.2", "alpn": ""}) == "TLSv1.2"
+    assert summary("http", {"status": 200, "body_length": 512}) == "HTTP 200 512 bytes"
+    assert summary("throughput", {"bytes_per_second": 16250.0, "ratio": 0.018}) == "16.2 kB/s ratio 0.02"
+    assert summary("throughput", {"bytes_per_second": 900000.0}) == "900.0 kB/s"
+    assert summary("dns", {"answers": ["192.0.2.1", "192.0.2.2"], "rcode": "NOERROR"}) == "192.0.2.1 192.0.2.2"
+    assert summary("dns", {"answers": [], "rcode": "NXDOMAIN"}) == "NXDOMAIN"
+    assert summary("tcp", {"address": "192.0.2.1"}) == "192.0.2.1"
+    assert summary("tcp", {}) == "ok"
+    assert summary("tcp", {}, "connection_refused", "refused") == "connection_refused refused"
