@@ -13,8 +13,12 @@ periodic jobs:
 * ``facebook.demo`` is fetched over HTTP. In ru-msk it resolves to an address where
   nothing listens, so connections are refused: a regional block.
 
-At the end it prints the per-region verdict table that ``vantage verdicts`` shows and the
-metrics URL. ``--keep-running`` keeps everything up for Prometheus and Grafana.
+It tells the story as it goes (what starts, the jobs' progress) and ends with the
+per-region verdict table that ``vantage verdicts`` shows. Every process's log goes to a
+file in the state directory (``--verbose`` shows the demo's own log lines on stderr
+too); a temporary state directory is removed at the end unless something failed, so the
+logs of a failed run stay for reading. ``--keep-running`` keeps everything up for
+Prometheus and Grafana.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ def register(sub: Any) -> None:
     p.add_argument("--metrics-listen", default="127.0.0.1:0", help="metrics address (default: a free port)")
     p.add_argument("--state-dir", help="where the database, outboxes and logs go (default: a temp dir)")
     p.add_argument("--keep-running", action="store_true", help="keep serving after the jobs until Ctrl-C")
+    p.add_argument("--verbose", action="store_true",
+                   help="show log lines on stderr too (the demo's own, and info-level ones from "
+                   "the coordinator and agents in their log files)")
     p.set_defaults(func=run)
 
 
@@ -73,21 +80,69 @@ def _port(address: str, field: str) -> tuple[str, int]:
     return host, int(port) or _free_port(host)
 
 
+def say(text: str = "") -> None:
+    """One line of the demo's story, on stdout."""
+    print(text, flush=True)
+
+
+def _log_to(state: Path, verbose: bool) -> Any:
+    """The demo's own structlog lines go to ``demo.log`` in the state directory (and to
+    stderr with ``--verbose``); stdout is for the story."""
+    import structlog
+
+    log_file = open(state / "demo.log", "a", encoding="utf-8")  # noqa: SIM115 - closed by run()
+
+    class Tee:
+        def write(self, text: str) -> None:
+            log_file.write(text)
+            if verbose:
+                sys.stderr.write(text)
+
+        def flush(self) -> None:
+            log_file.flush()
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=Tee()),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
+    )
+    return log_file
+
+
 def run(args: argparse.Namespace) -> int:
     duration = parse_duration(args.duration, "--duration")
     if duration < ROUND_S:
         raise UsageError(f"--duration: at least {ROUND_S:g}s (one round)")
     host, port = _port(args.listen, "--listen")
     mhost, mport = _port(args.metrics_listen, "--metrics-listen")
+    temporary = not args.state_dir
     state = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="vantage-demo-"))
-    state.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(_demo(duration, f"{host}:{port}", f"{mhost}:{mport}", state, args.keep_running))
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--state-dir: cannot create {state}: {exc.strerror}") from None
+    log_file = _log_to(state, args.verbose)
+    code = 1
+    try:
+        code = asyncio.run(
+            _demo(duration, f"{host}:{port}", f"{mhost}:{mport}", state, args.keep_running, args.verbose)
+        )
+        return code
     except KeyboardInterrupt:
-        return 130
+        code = 130
+        return code
     finally:
-        if not args.state_dir:
+        log_file.close()
+        if temporary and code == 0:
             shutil.rmtree(state, ignore_errors=True)
+        elif temporary:
+            print(f"vantage demo: the logs are kept in {state}", file=sys.stderr)
 
 
 async def _serve_targets() -> tuple[Any, dict[str, int]]:
@@ -121,14 +176,19 @@ async def _serve_targets() -> tuple[Any, dict[str, int]]:
     return runner, ports
 
 
-async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: bool) -> int:
+async def _demo(
+    duration: float, listen: str, metrics: str, state: Path, keep: bool, verbose: bool = False
+) -> int:
     from coordinator.client import VantageClient
     from vantage.relay import ThrottlingRelay
 
+    say("vantage demo: a coordinator, six agents in three regions and local targets, on 127.0.0.1")
+    say(f"  state and logs: {state}")
     runner, ports = await _serve_targets()
+    say("  targets: twitter.demo (a 4 MiB download), control.demo (the same, the control), facebook.demo (a page)")
     relays: list[ThrottlingRelay] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
-    env["VANTAGE_LOG_LEVEL"] = "warning"
+    env["VANTAGE_LOG_LEVEL"] = "info" if verbose else "warning"
     procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(name: str, argv: list[str]) -> None:
@@ -147,7 +207,7 @@ async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: b
         loop.add_signal_handler(sig, stop.set)
     client = VantageClient(listen)
     try:
-        print(f"vantage demo: state in {state}")
+        say(f"  starting the coordinator on {listen} (metrics: http://{metrics}/metrics)")
         spawn("coordinator", [
             "coordinator", "--listen", listen, "--metrics-listen", metrics,
             "--db", str(state / "vantage.db"), "--window", "40s",
@@ -176,11 +236,12 @@ async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: b
                     "--state-dir", str(state / agent_id), "--allow-private-targets",
                     *resolve, "--resolve", f"facebook.demo={facebook_ip}",
                 ])
+        say(f"  starting {len(agent_ids)} agents: {', '.join(agent_ids)}")
+        say(f"    each on its own {LINE_BPS // 1000} kB/s line (a userspace relay: the demo needs no root);")
+        say(f"    in {THROTTLED_REGION} twitter.demo comes at {RATE_BPS:,} B/s (130 kbit/s, the March 2021 rate)")
+        say("    and facebook.demo refuses connections")
         await _wait_agents(client, set(agent_ids), procs)
-        print(f"coordinator: {listen}   metrics: http://{metrics}/metrics")
-        print(f"agents: {', '.join(agent_ids)}")
-        print(f"every agent's line: {LINE_BPS} B/s; {THROTTLED_REGION} gets twitter.demo at "
-              f"{RATE_BPS} B/s (130 kbit/s) and is refused by facebook.demo (userspace relays)")
+        say(f"  all {len(agent_ids)} agents connected")
         rounds = max(1, int(duration // ROUND_S))
         twitter = f"http://twitter.demo:{ports['twitter']}/blob"
         control = f"http://control.demo:{ports['control']}/blob"
@@ -195,19 +256,21 @@ async def _demo(duration: float, listen: str, metrics: str, state: Path, keep: b
                 options={"timeout": "3"},
             ),
         ]
+        say(f"  running a throughput job (twitter.demo, control.demo) and an http job (facebook.demo):"
+            f" {rounds} round{'s' if rounds != 1 else ''}, one every {ROUND_S:g}s")
         started = time.monotonic()
         while not stop.is_set():
             states = [await asyncio.to_thread(client.get, j.job_id) for j in jobs]
             done = sum(s.tasks_done + s.tasks_failed for s in states)
             expected = sum(s.tasks_expected for s in states)
-            print(f"  {time.monotonic() - started:5.0f}s  {done} of {expected} tasks", flush=True)
+            say(f"  {time.monotonic() - started:5.0f}s  {done} of {expected} tasks")
             if all(s.state in FINISHED for s in states):
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), ROUND_S)
         await asyncio.to_thread(_print_verdicts, listen)
         if keep and not stop.is_set():
-            print("serving until Ctrl-C ...", flush=True)
+            say(f"serving until Ctrl-C (coordinator {listen}, metrics http://{metrics}/metrics) ...")
             await stop.wait()
         return 0
     finally:
