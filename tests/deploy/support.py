@@ -33,6 +33,21 @@ def free_port() -> int:
         return port
 
 
+def installed_vantage() -> str:
+    """The absolute path of the `vantage` console script that ``pip install -e .`` put
+    beside this interpreter (or on PATH). Its absence fails the test: the install is
+    broken, and a skip would hide that."""
+    beside = Path(sys.executable).parent / "vantage"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("vantage")
+    if found is None:
+        raise AssertionError(
+            f"no `vantage` console script beside {sys.executable} or on PATH: run pip install -e ."
+        )
+    return found
+
+
 def vantage_command() -> list[str]:
     """How to run the `vantage` console script of this checkout."""
     exe = shutil.which("vantage")

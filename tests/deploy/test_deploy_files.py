@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.deploy.support import (
     DEPLOY,
@@ -23,9 +24,8 @@ from tests.deploy.support import (
     REPO,
     dockerfile_instructions,
     healthcheck_command,
+    installed_vantage,
 )
-
-yaml = pytest.importorskip("yaml", reason="PyYAML parses the compose and cloud-init files")
 
 COMPOSE = DEPLOY / "docker" / "compose.yaml"
 SYSTEMD = DEPLOY / "systemd"
@@ -167,9 +167,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed (Debian package: systemd)")
-    vantage = shutil.which("vantage")
-    if vantage is None:
-        pytest.skip("the vantage console script is not on PATH (pip install -e .)")
+    vantage = installed_vantage()
     for unit in UNITS:
         text = (SYSTEMD / unit).read_text().replace("/opt/vantage/venv/bin/vantage", vantage)
         (tmp_path / unit).write_text(text)

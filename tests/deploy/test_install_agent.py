@@ -2,25 +2,32 @@
 
 The script is run for real (venv, pip install, env file, unit file), with its documented
 overrides pointing at tmp_path and a recording `systemctl` (no systemd runs here). To stay
-off the network, Vantage is installed from a wheel built from this checkout, into a venv
-that sees this interpreter's site-packages (VANTAGE_VENV_ARGS=--system-site-packages,
-VANTAGE_PIP_ARGS="--no-deps --no-index"): on a real host pip fetches the dependencies.
+off the network, Vantage is installed from a wheel built from this checkout with
+VANTAGE_PIP_ARGS="--no-deps --no-index", into a venv that can import the dependencies
+this test run already has: on a real host pip fetches them.
+
+That venv is made by the script itself, through VANTAGE_PYTHON pointing at a small
+wrapper of this interpreter: after ``python -m venv DIR`` it adds a ``.pth`` file naming
+this interpreter's site-packages. ``--system-site-packages`` would not do: inside a venv
+(a newcomer's ``python3 -m venv v``) it reaches the base Python's site-packages, where the
+dependencies are not.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import site
 import stat
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.deploy.support import DEPLOY, REPO
-
-yaml = pytest.importorskip("yaml", reason="PyYAML parses the cloud-init example")
 
 SCRIPT = DEPLOY / "install-agent.sh"
 
@@ -43,6 +50,34 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def site_dirs() -> list[str]:
+    """Where this interpreter finds its installed packages (venv, user and system)."""
+    dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return list(dict.fromkeys(d for d in dirs if Path(d).is_dir()))
+
+
+def python_wrapper(directory: Path) -> Path:
+    """A `python` for VANTAGE_PYTHON: this interpreter, whose ``-m venv DIR`` also gives
+    the new venv a .pth file with this interpreter's site directories (see the module
+    docstring)."""
+    pth = "\n".join(site_dirs()) + "\n"
+    wrapper = directory / "python-with-deps"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'"{sys.executable}" "$@" || exit $?\n'
+        'if [ "$1" = -m ] && [ "$2" = venv ]; then\n'
+        '    for last in "$@"; do :; done\n'
+        '    for sp in "$last"/lib/python*/site-packages; do\n'
+        f"        printf '%s' '{pth}' > \"$sp/_test_run_deps.pth\"\n"
+        "    done\n"
+        "fi\n"
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 class Host:
     def __init__(self, root: Path, wheel: Path) -> None:
         self.root = root
@@ -60,8 +95,7 @@ class Host:
             "VANTAGE_PREFIX": str(self.prefix),
             "VANTAGE_ETC": str(self.etc),
             "VANTAGE_SYSTEMD_DIR": str(self.units),
-            "VANTAGE_PYTHON": sys.executable,
-            "VANTAGE_VENV_ARGS": "--system-site-packages",
+            "VANTAGE_PYTHON": str(python_wrapper(root / "bin")),
             "VANTAGE_PIP_ARGS": "--no-deps --no-index",
             "SYSTEMCTL": str(fake),
         }

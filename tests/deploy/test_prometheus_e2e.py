@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.deploy.support import (
     DEPLOY,
@@ -38,8 +39,7 @@ from tests.deploy.support import (
     vantage_command,
     wait_for,
 )
-
-yaml = pytest.importorskip("yaml", reason="PyYAML reads the shipped rule files")
+from tests.polling import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
@@ -196,31 +196,33 @@ def test_dashboard_and_rules_return_data_and_throttled_alert_fires(tmp_path: Pat
                 timeout=200,
                 interval=2,
             )
-            # A few more scrapes so rate() windows hold several samples.
-            time.sleep(5)
+            alerts = {r["alert"]: r["expr"] for r in shipped_rules() if "alert" in r}
 
-            empty: list[str] = []
-            for where, expr in dashboard_queries(region, target):
-                if not result_of(base, expr):
-                    empty.append(f"{where}: {expr}")
+            def empty_queries() -> list[str]:
+                """Every dashboard, recording-rule and alert-input query that has no data
+                yet (rate() windows need a few scrapes, so this is polled)."""
+                empty: list[str] = []
+                for where, expr in dashboard_queries(region, target):
+                    if not result_of(base, expr):
+                        empty.append(f"{where}: {expr}")
+                for rule in shipped_rules():
+                    expr = rule["expr"]
+                    if "record" in rule:
+                        if not result_of(base, expr):
+                            empty.append(f"recording rule {rule['record']}: {expr}")
+                        continue
+                    result_of(base, expr)  # evaluates without error
+                    for name in sorted(series_read_by(expr)):
+                        if not result_of(base, name):
+                            empty.append(f"alert {rule['alert']} reads {name}, which has no data")
+                return empty
+
+            empty, took = poll(empty_queries, lambda e: not e, timeout=60, interval=2)
+            assert took is not None, "queries that returned no data for 60 s:\n" + "\n".join(empty)
             variable_values = {
                 row["metric"]["region"] for row in result_of(base, "vantage_agents_connected")
             }
             assert region in variable_values
-
-            alerts: dict[str, str] = {}
-            for rule in shipped_rules():
-                expr = rule["expr"]
-                if "record" in rule:
-                    if not result_of(base, expr):
-                        empty.append(f"recording rule {rule['record']}: {expr}")
-                    continue
-                alerts[rule["alert"]] = expr
-                result_of(base, expr)  # evaluates without error
-                for name in sorted(series_read_by(expr)):
-                    if not result_of(base, name):
-                        empty.append(f"alert {rule['alert']} reads {name}, which has no data")
-            assert not empty, "queries that returned no data:\n" + "\n".join(empty)
 
             throttled = result_of(base, alerts["VantageRegionThrottled"])
             assert {(r["metric"]["region"], r["metric"]["target"]) for r in throttled} >= {

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from tests.deploy.support import DEPLOY
 
@@ -52,7 +53,6 @@ def test_promtool_test_rules() -> None:
 
 @pytest.mark.prometheus
 def test_every_alert_has_a_unit_test_firing_and_not_firing() -> None:
-    yaml = pytest.importorskip("yaml")
     alerts = {
         rule["alert"]
         for path in (PROM / "rules").glob("*.yml")

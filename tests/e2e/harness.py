@@ -193,6 +193,8 @@ class Targets:
     dns_port: int = 0
     ca_file: Path | None = None
     slow_requests: int = 0
+    # kB of /slow bodies sent so far: a test waits on it to know a probe is mid-body
+    slow_kb_sent: int = 0
 
 
 def _app(state: Targets) -> web.Application:
@@ -221,6 +223,7 @@ def _app(state: Targets) -> web.Application:
         await resp.prepare(request)
         for _ in range(steps):
             await resp.write(b"x" * 1024)
+            state.slow_kb_sent += 1
             await asyncio.sleep(0.1)
         return resp
 

@@ -83,12 +83,25 @@ async def test_failed_write_changes_nothing_and_acks_nothing(core: Coordinator, 
     assert out.acked == (task_id,) and task_id not in core.tasks and core.jobs[job_id].tasks_done == 1
 
 
-async def test_cancel_while_a_result_commits(core: Coordinator) -> None:
+async def test_cancel_while_a_result_commits(core: Coordinator, monkeypatch: pytest.MonkeyPatch) -> None:
     (sa, _sb), job_id = await started_job(core)
     task_id = next(t.task_id for t in core.tasks.values() if t.agent_id == "a")
+    # Hold the commit at the store until the cancel has happened.
+    writing, release = asyncio.Event(), asyncio.Event()
+    real = core.store.write
+
+    async def held(ops: list) -> None:  # type: ignore[type-arg]
+        writing.set()
+        await release.wait()
+        await real(ops)
+
+    monkeypatch.setattr(core.store, "write", held)
     ingest = asyncio.ensure_future(core.ingest(sa, [result_for(task_id, job_id, "a")]))
-    await asyncio.sleep(0)  # the commit is in flight
+    async with asyncio.timeout(5):
+        await writing.wait()  # the commit is in flight
     job = core.cancel_job(job_id)
+    assert core.tasks[task_id].state is TaskState.DONE, "a committing task is left to land"
+    release.set()
     out = await ingest
     assert job.state is JobState.CANCELLED and out.acked == (task_id,)
     assert core.store.count_measurements(job_id) == 1
