@@ -1,16 +1,84 @@
 """A watchdog that notices when something blocks the asyncio event loop.
 
-A helper thread asks the loop to run a tiny callback every ``interval`` seconds; when the
-loop takes longer than ``threshold`` to get to it, the stall is recorded. conftest turns
-any stall into a test failure, so a probe or server that does blocking work on the loop
-is caught by the test that runs it.
+A helper thread asks the loop to run a tiny callback every ``interval`` seconds. While the
+loop is late answering, the watchdog measures how much of that time the loop's own thread
+spent *blocking*, not how much wall time went by:
+
+* time on the CPU (``utime + stime`` of the loop's thread, from
+  ``/proc/self/task/<tid>/stat``): a callback computing;
+* time asleep in the kernel (thread state ``S`` or ``D``) while its Python frame is
+  anywhere but the selector's wait: a callback in ``time.sleep``, a blocking ``recv``,
+  a lock, a subprocess wait.
+
+Time the thread spends runnable but not running (another process has the CPU) or asleep
+in the selector (nothing to do: the loop is idle, and simply woke late) counts for
+nothing. So the verdict does not depend on how loaded the machine is: on an idle laptop
+and on a busy 2-core CI host the same blocking call is caught, and no amount of load
+turns a yielding test into a "blocked loop". A stall is recorded when the blocking time
+within one late period passes ``threshold``. conftest turns any stall into a test failure.
+
+Without ``/proc`` (not Linux) the watchdog falls back to plain wall-clock lateness.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass
+class ThreadSample:
+    state: str  # R running/runnable, S sleeping, D disk sleep, ...
+    cpu_s: float  # user + system time so far
+
+
+def read_thread(tid: int) -> ThreadSample | None:
+    """State and CPU time of thread ``tid`` of this process, or None without /proc."""
+    try:
+        text = Path(f"/proc/self/task/{tid}/stat").read_text()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ... utime stime ...": comm may hold spaces and parentheses.
+    rest = text[text.rindex(")") + 2 :].split()
+    return ThreadSample(state=rest[0], cpu_s=(int(rest[11]) + int(rest[12])) / _CLK_TCK)
+
+
+class StallMeter:
+    """How long the loop's thread blocked during one late period (the pure part)."""
+
+    def __init__(self) -> None:
+        self.blocked_s = 0.0
+        self._last: ThreadSample | None = None
+        self._last_at = 0.0
+
+    def reset(self) -> None:
+        self.blocked_s = 0.0
+        self._last = None
+
+    def sample(self, sample: ThreadSample, *, at: float, in_selector: bool) -> float:
+        """Add what happened since the previous sample; the blocking time so far."""
+        if self._last is not None:
+            self.blocked_s += max(0.0, sample.cpu_s - self._last.cpu_s)
+            asleep = sample.state in ("S", "D") and self._last.state in ("S", "D")
+            if asleep and not in_selector:
+                self.blocked_s += at - self._last_at
+        self._last = sample
+        self._last_at = at
+        return self.blocked_s
+
+
+def _waiting_in_selector(frame: object) -> bool:
+    code = getattr(frame, "f_code", None)
+    if code is None:
+        return False
+    return code.co_name == "select" and code.co_filename.endswith("selectors.py")
 
 
 class LoopWatchdog:
@@ -23,24 +91,44 @@ class LoopWatchdog:
         self._last_beat = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="loop-watchdog", daemon=True)
+        self._loop_tid = 0
+        self._loop_ident = 0
         self.stalls: list[float] = []
 
     def _beat(self) -> None:
         self._last_beat = time.monotonic()
 
     def _watch(self) -> None:
+        meter = StallMeter()
+        use_proc = read_thread(self._loop_tid) is not None
         reported_for = 0.0
         while not self._stop.wait(self._interval):
             try:
                 self._loop.call_soon_threadsafe(self._beat)
             except RuntimeError:  # loop closed
                 return
-            lag = time.monotonic() - self._last_beat
-            if lag > self._threshold and self._last_beat != reported_for:
-                reported_for = self._last_beat
-                self.stalls.append(lag)
+            now = time.monotonic()
+            beat = self._last_beat
+            late = now - beat
+            if late <= self._interval * 2:
+                meter.reset()
+                continue
+            if use_proc:
+                sample = read_thread(self._loop_tid)
+                if sample is None:
+                    return  # the loop's thread is gone
+                frame = sys._current_frames().get(self._loop_ident)
+                blocked = meter.sample(sample, at=now, in_selector=_waiting_in_selector(frame))
+            else:
+                blocked = late
+            if blocked > self._threshold and beat != reported_for:
+                reported_for = beat
+                self.stalls.append(blocked)
 
     def start(self) -> None:
+        """Call from the loop's thread."""
+        self._loop_tid = threading.get_native_id()
+        self._loop_ident = threading.get_ident()
         self._last_beat = time.monotonic()
         self._thread.start()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from coordinator.analysis import AnalysisConfig, Analyzer, RegionVerdict, Snapshot
 from coordinator.analysis.rules import Held, step
 from tests.analysis.helpers import reach, tput
@@ -383,10 +381,10 @@ def test_snapshot_is_the_last_evaluation_and_reading_it_costs_nothing() -> None:
     assert a.snapshot is snap  # add() does not touch it; only evaluate() does
 
 
-def test_ingest_is_fast_and_evaluation_does_the_work() -> None:
-    """~10,000 measurements/s must be cheap for add(): time 30,000 adds (3 regions x
-    2 agents x 2 kinds x 2,500 rounds over 400 targets) against a bound with a wide
-    margin, then one evaluation of everything they left in the window."""
+def test_a_full_window_of_many_targets_is_evaluated() -> None:
+    """30,000 measurements (3 regions x 2 agents x 2 kinds x 2,500 rounds over 400
+    targets) all land in their windows and one evaluation judges every target. How fast
+    that is, is measured by benchmarks/analysis_speed.py, not asserted here."""
     a = Analyzer(AnalysisConfig(max_targets=500, window_s=10_000.0))
     items = [
         reach(float(r), g, f"{g}-{i}", f"t{r % 400}", None, kind=kind)
@@ -395,13 +393,12 @@ def test_ingest_is_fast_and_evaluation_does_the_work() -> None:
         for i in range(2)
         for kind in ("tcp", "http")
     ]
-    start = time.perf_counter()
     for m in items:
         a.add(m)
-    add_s = time.perf_counter() - start
-    start = time.perf_counter()
     snap = a.evaluate(2_500.0)
-    eval_s = time.perf_counter() - start
-    assert len(items) == 30_000 and len(snap.targets) == 400
-    assert add_s < 1.5, f"30,000 adds took {add_s:.2f}s"  # about 20x headroom on a laptop
-    assert eval_s < 2.0, f"evaluating 400 targets took {eval_s:.2f}s"
+    assert len(items) == 30_000 and a.added == 30_000
+    assert len(snap.targets) == 400 and not any(t.outage for t in snap.targets)
+    # every (group, target) pair is judged; the window keeps 3 samples per agent and kind
+    assert len(snap.regions) == 3 * 400
+    assert snap.measurements == 3 * 400 * 2 * 2 * 3
+    assert {r.verdict for r in snap.regions} == {"ok"}
