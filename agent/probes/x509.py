@@ -3,7 +3,11 @@
 The TLS probe reports the certificate even when verification is off, and Python's
 ``ssl`` only decodes a certificate that verified. Rather than adding a dependency to the
 agent, this reads the few X.509 fields the probe reports straight from the DER bytes
-(RFC 5280, section 4.1). Anything it cannot read is reported as missing, never raised.
+(RFC 5280, section 4.1). Anything it cannot read is reported as missing, never raised:
+each field (subject, issuer, validity, SANs) is read on its own, so one malformed part
+loses only itself. The bytes come from a probed, possibly hostile, server: every length is
+checked against the data, and OIDs are bounded (``MAX_OID_BYTES``, ``MAX_ARC_BYTES``) so no
+input makes the parser slow.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 _OID_NAMES = {
     "2.5.4.3": "CN",
@@ -25,6 +31,11 @@ _OID_NAMES = {
     "0.9.2342.19200300.100.1.25": "DC",
 }
 _OID_SAN = "2.5.29.17"
+T = TypeVar("T")
+# Longer OIDs, or longer arcs, are not read (DERError). Real ones are far shorter; a UUID
+# arc (2.25.<128-bit number>) takes 19 bytes.
+MAX_OID_BYTES = 128
+MAX_ARC_BYTES = 20
 
 
 class DERError(ValueError):
@@ -80,16 +91,29 @@ def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
 
 
 def _oid(raw: bytes) -> str:
+    """Dotted text of an OID's content octets (X.690 8.19). The first subidentifier holds
+    the first two arcs: X*40+Y for X in 0 or 1, 80+Y for X = 2, where Y may be large."""
     if not raw:
         return ""
-    parts = [str(raw[0] // 40), str(raw[0] % 40)]
+    if len(raw) > MAX_OID_BYTES:
+        raise DERError("OID too long")
+    arcs: list[int] = []
     value = 0
-    for byte in raw[1:]:
+    size = 0
+    for byte in raw:
         value = (value << 7) | (byte & 0x7F)
+        size += 1
+        if size > MAX_ARC_BYTES:
+            raise DERError("OID arc too long")
         if not byte & 0x80:
-            parts.append(str(value))
+            arcs.append(value)
             value = 0
-    return ".".join(parts)
+            size = 0
+    if size:
+        raise DERError("OID ends inside an arc")
+    first = arcs[0]
+    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
+    return ".".join(str(a) for a in [*head, *arcs[1:]])
 
 
 def _string(tag: int, raw: bytes) -> str:
@@ -135,36 +159,58 @@ def _sans(data: bytes, start: int, end: int) -> list[str]:
     return out
 
 
+_READ_ERRORS = (DERError, IndexError, ValueError)
+
+
+def _certificate_fields(der: bytes) -> list[tuple[int, int, int]]:
+    """The TBSCertificate's fields after the optional version: serial, signature
+    algorithm, issuer, validity, subject, key, then the optional [1], [2], [3]."""
+    _tag, c_start, c_end = _tlv(der, 0)
+    _tbs_tag, t_start, t_end = _children(der, c_start, c_end)[0]
+    fields = _children(der, t_start, t_end)
+    if fields and fields[0][0] == 0xA0:  # explicit [0] version
+        fields = fields[1:]
+    return fields
+
+
+def _extensions_sans(der: bytes, fields: list[tuple[int, int, int]]) -> list[str]:
+    sans: list[str] = []
+    for tag, e_start, _e_end in fields[6:]:
+        if tag != 0xA3:
+            continue
+        _seq, x_start, x_end = _tlv(der, e_start)
+        for _ext_tag, ext_start, ext_end in _children(der, x_start, x_end):
+            parts = _children(der, ext_start, ext_end)
+            if _oid(der[parts[0][1] : parts[0][2]]) == _OID_SAN:
+                value = parts[-1]
+                sans = _sans(der, value[1], value[2])
+    return sans
+
+
+def _or_none(reader: Callable[[], T]) -> T | None:
+    """``reader()``, or None when the bytes it reads are malformed."""
+    try:
+        return reader()
+    except _READ_ERRORS:
+        return None
+
+
 def summarize(der: bytes) -> CertificateSummary:
     """Describe a DER certificate; fields that cannot be read stay empty."""
     fingerprint = hashlib.sha256(der).hexdigest()
-    try:
-        _tag, c_start, c_end = _tlv(der, 0)
-        _tbs_tag, t_start, t_end = _children(der, c_start, c_end)[0]
-        fields = _children(der, t_start, t_end)
-        if fields and fields[0][0] == 0xA0:  # explicit [0] version
-            fields = fields[1:]
-        # serial, signature algorithm, issuer, validity, subject, spki, [1], [2], [3]
-        issuer = _name(der, fields[2][1], fields[2][2])
-        validity = _children(der, fields[3][1], fields[3][2])
-        subject = _name(der, fields[4][1], fields[4][2])
-        sans: list[str] = []
-        for tag, e_start, _e_end in fields[6:]:
-            if tag != 0xA3:
-                continue
-            _seq, x_start, x_end = _tlv(der, e_start)
-            for _ext_tag, ext_start, ext_end in _children(der, x_start, x_end):
-                parts = _children(der, ext_start, ext_end)
-                if _oid(der[parts[0][1] : parts[0][2]]) == _OID_SAN:
-                    value = parts[-1]
-                    sans = _sans(der, value[1], value[2])
-        return CertificateSummary(
-            subject=subject,
-            issuer=issuer,
-            sans=sans,
-            not_before=_time(validity[0][0], der[validity[0][1] : validity[0][2]]),
-            not_after=_time(validity[1][0], der[validity[1][1] : validity[1][2]]),
-            sha256=fingerprint,
-        )
-    except (DERError, IndexError, ValueError):
+    fields = _or_none(lambda: _certificate_fields(der))
+    if fields is None:
         return CertificateSummary(sha256=fingerprint)
+    validity = _or_none(lambda: _children(der, fields[3][1], fields[3][2])) or []
+
+    def moment(i: int) -> str:
+        return _or_none(lambda: _time(validity[i][0], der[validity[i][1] : validity[i][2]])) or ""
+
+    return CertificateSummary(
+        subject=_or_none(lambda: _name(der, fields[4][1], fields[4][2])) or "",
+        issuer=_or_none(lambda: _name(der, fields[2][1], fields[2][2])) or "",
+        sans=_or_none(lambda: _extensions_sans(der, fields)) or [],
+        not_before=moment(0),
+        not_after=moment(1),
+        sha256=fingerprint,
+    )
