@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from types import TracebackType
 
 import structlog
+
+from agent.clock import Clock, SystemClock
 
 log = structlog.get_logger(__name__)
 
@@ -33,21 +34,25 @@ _STREAM_LIMIT = 64 * 1024
 
 
 class TokenBucket:
-    """``rate`` bytes per second, at most ``capacity`` bytes of burst; starts full."""
+    """``rate`` bytes per second, at most ``capacity`` bytes of burst; starts full.
+    ``clock`` is the real one unless a test passes its own."""
 
-    def __init__(self, *, rate: float, capacity: int = DEFAULT_BUCKET_BYTES) -> None:
+    def __init__(
+        self, *, rate: float, capacity: int = DEFAULT_BUCKET_BYTES, clock: Clock | None = None
+    ) -> None:
         if not rate > 0:
             raise ValueError(f"rate: must be > 0 bytes/s, got {rate!r}")
         if capacity < 1:
             raise ValueError(f"capacity: must be >= 1 byte, got {capacity!r}")
         self.rate = float(rate)
         self.capacity = capacity
+        self._clock: Clock = clock or SystemClock()
         self._tokens = float(capacity)
-        self._stamp = time.monotonic()
+        self._stamp = self._clock.monotonic()
         self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
@@ -60,8 +65,12 @@ class TokenBucket:
             raise ValueError(f"n: {n} exceeds the bucket capacity {self.capacity}")
         async with self._lock:
             self._refill()
-            while self._tokens < n:
-                await asyncio.sleep((n - self._tokens) / self.rate)
+            if self._tokens < n:
+                # One wait for the shortfall. A timer may fire a hair early (clock
+                # resolution) and float arithmetic rounds: the bucket then dips a hair
+                # below zero, which the next refill repays. (A loop "until enough" could
+                # spin on sub-nanosecond waits that move no clock.)
+                await self._clock.sleep((n - self._tokens) / self.rate)
                 self._refill()
             self._tokens -= n
 

@@ -74,7 +74,15 @@ async def test_silent_resolver_times_out(limits: Limits) -> None:
     with silent_udp() as port:
         outcome = await probe("ok.test", port, limits, timeout="0.5")
     assert outcome.failure == "dns_timeout"
-    assert 0.4 < outcome.duration_s < 3
+    assert outcome.duration_s >= 0.4  # it waited its time (load only makes it longer)
+
+
+@pytest.mark.timing
+async def test_silent_resolver_times_out_on_time(limits: Limits) -> None:
+    with silent_udp() as port:
+        outcome = await probe("ok.test", port, limits, timeout="0.5")
+    assert outcome.failure == "dns_timeout"
+    assert outcome.duration_s < 3
 
 
 async def test_silent_over_tcp_times_out(limits: Limits) -> None:
