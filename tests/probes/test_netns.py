@@ -17,13 +17,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import netns_unavailable_reason
+from tests.polling import poll
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,10 +91,11 @@ def shaped_download(rate: str, rate_bps: float, size: int, burst: str, tmp: Path
         )
         try:
             url = "http://10.77.0.1:8080"
-            deadline = time.monotonic() + 15
-            while sh("ip", "netns", "exec", cli, "curl", "-sf", "-o", "/dev/null", f"{url}/ready", check=False).returncode:
-                assert time.monotonic() < deadline, "the server in the namespace did not start"
-                time.sleep(0.1)
+            _, up = poll(
+                lambda: sh("ip", "netns", "exec", cli, "curl", "-sf", "-o", "/dev/null", f"{url}/ready", check=False),
+                lambda proc: proc.returncode == 0, timeout=15, interval=0.1,
+            )
+            assert up is not None, "the server in the namespace did not start"
             curl = sh("ip", "netns", "exec", cli, "curl", "-sf", "-o", "/dev/null",
                       "-w", "%{speed_download} %{size_download}", f"{url}/file.bin")
             curl_bps, curl_bytes = (float(x) for x in curl.stdout.split())
