@@ -55,3 +55,30 @@ async def test_store_keeps_one_row_per_task_and_restores_jobs(tmp_path: Path) ->
     store.close()
     mode = sqlite3.connect(tmp_path / "v.db").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+
+
+async def test_one_bad_write_does_not_sink_the_others_in_its_batch(tmp_path: Path) -> None:
+    """The writer commits everything queued together in one transaction; when that fails,
+    it commits each caller's writes on their own, so only the bad caller hears an error."""
+    import asyncio
+
+    store = SQLiteStore(tmp_path / "v.db", max_batch_wait_s=1.0)  # both land in one batch
+    spec = JobSpec(kind="tcp", targets=("a:1",))
+    good = Job(job_id="00000000000000aa", spec=spec, state=JobState.RUNNING, created_at=1.0, next_round_at=1.0)
+    bad_op = ("INSERT INTO tasks (task_id, state) VALUES (?, ?)", ("t1", "pending"))  # job_id NOT NULL
+    errors: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+    failed = loop.create_future()
+
+    def on_error(error: BaseException, ops: int) -> None:
+        errors.append(error)
+        failed.set_result(ops)
+
+    store.write_nowait([bad_op], on_error)
+    await store.write([job_op(good)])  # returns once committed: it was not sunk
+    assert await asyncio.wait_for(failed, 5) == 1
+    assert "NOT NULL constraint failed: tasks.job_id" in str(errors[0])
+    assert [j.job_id for j in store.load_jobs()] == [good.job_id]
+    assert store.commits == 1, "the batch failed as a whole, then the good write committed alone"
+    await store.write([job_op(good)])  # and the writer lives on
+    await asyncio.to_thread(store.close)
