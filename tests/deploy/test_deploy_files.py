@@ -374,9 +374,13 @@ def _shell_blocks(path: Path) -> list[str]:
 def test_docs_reference_files_that_exist() -> None:
     for doc in DOCS:
         text = doc.read_text()
-        for rel in set(re.findall(r"(?:/opt/vantage/src/)?\b(deploy/[\w./-]+\w)", text)):
+        # deploy/... as a path of its own (or under the installed checkout), not the tail
+        # of another path such as tests/deploy/...
+        for rel in set(re.findall(r"(?:/opt/vantage/src/|(?<![\w/.-]))(deploy/[\w./-]+\w)", text)):
             if rel.endswith("/.env"):  # the operator creates it from env.example
                 continue
+            assert (REPO / rel).exists(), f"{doc.name} mentions {rel}, which does not exist"
+        for rel in set(re.findall(r"(?<![\w/.-])((?:tests|scripts|benchmarks)/[\w./-]+\.py)", text)):
             assert (REPO / rel).exists(), f"{doc.name} mentions {rel}, which does not exist"
     commands = [c for block in _shell_blocks(DOCS[0]) for c in block.splitlines() if c]
     assert len(commands) >= 10
