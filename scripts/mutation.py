@@ -16,10 +16,13 @@ Usage:
     python scripts/mutation.py --workdir DIR   # keep mutmut's state there and reuse it
 
 The run happens in a copy of the checkout (mutmut writes a ``mutants/`` tree beside the
-code), so the work tree is never touched. With ``--workdir`` mutmut re-tests only what
-changed since the last run there, which makes the kill-a-survivor loop fast; without it
-every run starts from nothing. On 2 cores a fresh run of every group takes about half an
-hour, most of it in the analysis group.
+code), so the work tree is never touched. With ``--workdir`` the copy and mutmut's state
+stay there; the next run with the same workdir re-tests only the survivors (and whatever
+code changed), which makes the kill-a-survivor loop fast. mutmut maps tests to code only
+for tests it has not seen before, so report scores from a fresh run (no ``--workdir``).
+On 2 cores a fresh run of every group takes about 45 minutes, most of it in the
+analysis group. A workdir must be new, or one this script made (it holds a marker file),
+and never the checkout or a directory around it.
 """
 
 from __future__ import annotations
@@ -68,22 +71,43 @@ GROUPS = (
     ),
 )
 
-# What a mutmut exit code means (mutmut.stats.status_by_exit_code, folded into the four
-# outcomes this report counts).
+# What a mutmut exit code means (mutmut.stats.status_by_exit_code, folded into the
+# outcomes this report counts). A mutant that makes the tests time out or crash the test
+# process (mutmut's "timeout" and "segfault"; -9 is also its CPU-limit kill) was detected,
+# so it counts as killed. "suspicious" and "not run" count against the score, as
+# "other"; the score is killed / everything but skipped.
 KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout",
           152: "timeout", 255: "timeout", 37: "killed", -11: "killed", -9: "killed"}
 SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
 SKIPPED = {34: "skipped"}
 
 
+MARKER = ".vantage-mutation-workdir"
+COPIED = ("agent", "coordinator", "protos", "vantage", "tests", "deploy")
+SOURCE_PATHS = ("agent", "coordinator")  # what mutmut mutates (only_mutate picks the files)
+
+
+def _check_workdir(workdir: Path) -> str | None:
+    """Why ``workdir`` must not be used (it would delete files there), or None."""
+    repo = REPO.resolve()
+    if workdir == repo or repo.is_relative_to(workdir) or workdir.is_relative_to(repo):
+        return f"{workdir} is the checkout, inside it, or around it"
+    if workdir.exists() and any(workdir.iterdir()) and not (workdir / MARKER).exists():
+        return f"{workdir} is not empty and was not made by this script (no {MARKER})"
+    return None
+
+
 def _copy_checkout(dest: Path) -> None:
-    """The parts of the checkout the tests import, without caches or earlier mutants."""
+    """The parts of the checkout the tests import, without caches or earlier mutants.
+    What an earlier run copied (into ``dest`` and into mutmut's ``mutants/``) goes first,
+    so a deleted or renamed test cannot linger and run."""
+    (dest / MARKER).write_text("made by scripts/mutation.py; its copies here are replaced on each run\n")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "mutants", ".mypy_cache", ".pytest_cache")
-    for name in ("agent", "coordinator", "protos", "vantage", "tests", "deploy"):
-        target = dest / name
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(REPO / name, target, ignore=ignore)
+    for name in COPIED:
+        shutil.rmtree(dest / name, ignore_errors=True)
+        if name not in SOURCE_PATHS:  # mutants/<source path> holds mutmut's own state
+            shutil.rmtree(dest / "mutants" / name, ignore_errors=True)
+        shutil.copytree(REPO / name, dest / name, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, dest / name)
 
@@ -98,7 +122,7 @@ def _configure(dest: Path, groups: list[Group]) -> None:
     with (dest / "pyproject.toml").open("a") as fh:
         fh.write(
             "\n[tool.mutmut]\n"
-            'source_paths = ["agent", "coordinator"]\n'
+            f"source_paths = {_toml_list(list(SOURCE_PATHS))}\n"
             f"only_mutate = {_toml_list(files)}\n"
             'also_copy = ["protos", "vantage", "deploy"]\n'
             f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
@@ -109,8 +133,9 @@ def _configure(dest: Path, groups: list[Group]) -> None:
 
 def _retest_survivors(workdir: Path) -> int:
     """In a reused workdir, forget the survivors' results so mutmut runs them again
-    against the current tests (killed mutants stay killed: a test that killed one still
-    exists). Returns how many were reset."""
+    against the current tests. Killed mutants keep their result, which holds as long as
+    no test was deleted or weakened since (a fresh run settles it). Returns how many were
+    reset."""
     reset = 0
     for meta in (workdir / "mutants").rglob("*.py.meta"):
         data = json.loads(meta.read_text())
@@ -176,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(temp.name)
     else:
         workdir = args.workdir.resolve()
+        refused = _check_workdir(workdir)
+        if refused:
+            print(f"mutation: --workdir: {refused}", file=sys.stderr)
+            return 2
         workdir.mkdir(parents=True, exist_ok=True)
     try:
         _copy_checkout(workdir)
@@ -202,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(workdir: Path, groups: list[Group], statuses: dict[str, Counter[str]], *, show_survivors: bool) -> int:
-    header = f"{'module':40} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8} {'score':>7}"
+    header = (f"{'module':40} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8} "
+              f"{'other':>5} {'score':>7}")
     print(header)
     print("-" * len(header))
     failed = []
@@ -213,11 +243,14 @@ def _report(workdir: Path, groups: list[Group], statuses: dict[str, Counter[str]
             c = statuses[path]
             total_counts.update(c)
             n, score = _score(c)
-            print(f"{path:40} {n:>7} {c['killed']:>7} {c['survived']:>8} {c['no tests']:>8} {score:>7.1%}")
+            other = c["suspicious"] + c["not run"]
+            print(f"{path:40} {n:>7} {c['killed']:>7} {c['survived']:>8} {c['no tests']:>8} "
+                  f"{other:>5} {score:>7.1%}")
         n, score = _score(total_counts)
+        other = total_counts["suspicious"] + total_counts["not run"]
         verdict = "ok" if score >= group.target else "BELOW TARGET"
         print(f"{'= ' + group.name:40} {n:>7} {total_counts['killed']:>7} "
-              f"{total_counts['survived']:>8} {total_counts['no tests']:>8} {score:>7.1%}"
+              f"{total_counts['survived']:>8} {total_counts['no tests']:>8} {other:>5} {score:>7.1%}"
               f"   target {group.target:.0%}: {verdict}")
         print()
         if score < group.target:
