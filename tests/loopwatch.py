@@ -7,8 +7,9 @@ spent *blocking*, not how much wall time went by:
 * time on the CPU (``utime + stime`` of the loop's thread, from
   ``/proc/self/task/<tid>/stat``): a callback computing;
 * time asleep in the kernel (thread state ``S`` or ``D``) while its Python frame is
-  anywhere but the selector's wait: a callback in ``time.sleep``, a blocking ``recv``,
-  a lock, a subprocess wait.
+  anywhere but the event loop's own selector wait (``select`` called by the loop's
+  ``_run_once``): a callback in ``time.sleep``, a blocking ``recv``, a lock, a subprocess
+  wait, a blocking DNS query (those wait in selectors of their own, which count).
 
 Time the thread spends runnable but not running (another process has the CPU) or asleep
 in the selector (nothing to do: the loop is idle, and simply woke late) counts for
@@ -29,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -62,6 +64,13 @@ class StallMeter:
         self.blocked_s = 0.0
         self._last = None
 
+    def on_time(self, sample: ThreadSample, *, at: float) -> None:
+        """The loop answered in time: nothing blocked; this sample is the baseline a
+        stall that starts now is measured from."""
+        self.blocked_s = 0.0
+        self._last = sample
+        self._last_at = at
+
     def sample(self, sample: ThreadSample, *, at: float, in_selector: bool) -> float:
         """Add what happened since the previous sample; the blocking time so far."""
         if self._last is not None:
@@ -74,11 +83,18 @@ class StallMeter:
         return self.blocked_s
 
 
-def _waiting_in_selector(frame: object) -> bool:
-    code = getattr(frame, "f_code", None)
-    if code is None:
+def _waiting_in_selector(frame: FrameType | None) -> bool:
+    """The loop thread is idle in the loop's own selector: ``selectors.*.select`` called
+    from ``BaseEventLoop._run_once`` (not a selector some blocking call made itself)."""
+    if frame is None or frame.f_back is None:
         return False
-    return code.co_name == "select" and code.co_filename.endswith("selectors.py")
+    here, caller = frame.f_code, frame.f_back.f_code
+    return (
+        here.co_name == "select"
+        and here.co_filename.endswith("selectors.py")
+        and caller.co_name == "_run_once"
+        and caller.co_filename.endswith("base_events.py")
+    )
 
 
 class LoopWatchdog:
@@ -101,29 +117,36 @@ class LoopWatchdog:
     def _watch(self) -> None:
         meter = StallMeter()
         use_proc = read_thread(self._loop_tid) is not None
-        reported_for = 0.0
+        reported_for: float | None = None
+        asked_at = time.monotonic()
         while not self._stop.wait(self._interval):
+            now = time.monotonic()
+            beat = self._last_beat
+            # On time: the loop ran the beat asked for at the previous tick.
+            on_time = beat >= asked_at
+            sample = read_thread(self._loop_tid) if use_proc else None
+            if use_proc and sample is None:
+                return  # the loop's thread is gone
             try:
                 self._loop.call_soon_threadsafe(self._beat)
             except RuntimeError:  # loop closed
                 return
-            now = time.monotonic()
-            beat = self._last_beat
-            late = now - beat
-            if late <= self._interval * 2:
-                meter.reset()
+            asked_at = now
+            if on_time:
+                if sample is not None:
+                    meter.on_time(sample, at=now)
                 continue
-            if use_proc:
-                sample = read_thread(self._loop_tid)
-                if sample is None:
-                    return  # the loop's thread is gone
+            if sample is not None:
                 frame = sys._current_frames().get(self._loop_ident)
                 blocked = meter.sample(sample, at=now, in_selector=_waiting_in_selector(frame))
             else:
-                blocked = late
-            if blocked > self._threshold and beat != reported_for:
-                reported_for = beat
-                self.stalls.append(blocked)
+                blocked = now - beat
+            if blocked > self._threshold:
+                if beat != reported_for:  # a new stall
+                    reported_for = beat
+                    self.stalls.append(blocked)
+                else:  # the same stall, grown
+                    self.stalls[-1] = blocked
 
     def start(self) -> None:
         """Call from the loop's thread."""

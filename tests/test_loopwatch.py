@@ -92,3 +92,33 @@ def test_meter_counts_cpu_and_blocking_sleeps_only() -> None:
     m.reset()
     assert m.blocked_s == 0.0
     assert m.sample(ThreadSample(state="S", cpu_s=11.0), at=6.0, in_selector=False) == 0.0
+
+
+@pytest.mark.allow_loop_block
+async def test_watchdog_reports_a_blocking_call_that_waits_in_its_own_selector() -> None:
+    """subprocess.run waits in a selector of its own: that is not the loop being idle."""
+    import subprocess
+
+    watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold=0.3)
+    watchdog.start()
+    subprocess.run([sys.executable, "-c", "import time; time.sleep(0.8)"], capture_output=True, check=True)  # noqa: ASYNC221
+    await _idle(0.2)
+    watchdog.stop()
+    assert watchdog.stalls and max(watchdog.stalls) >= 0.3
+
+
+@pytest.mark.allow_loop_block
+async def test_a_stall_is_reported_at_its_full_length() -> None:
+    watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold=0.3)
+    watchdog.start()
+    a, b = socket.socketpair()
+    try:
+        a.settimeout(1.2)
+        with pytest.raises(TimeoutError):
+            a.recv(1)
+    finally:
+        a.close()
+        b.close()
+    await _idle(0.2)
+    watchdog.stop()
+    assert len(watchdog.stalls) == 1 and watchdog.stalls[0] >= 1.0, watchdog.stalls
