@@ -328,6 +328,48 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
         )
 
 
+def _read_tls_pair(cert: Path | None, key: Path | None) -> tuple[bytes, bytes]:
+    """(key PEM, certificate chain PEM), checked to be a usable pair: gRPC would only say
+    "Failed to bind" about a bad one."""
+    import ssl
+
+    assert cert is not None and key is not None
+    try:
+        pair = (key.read_bytes(), cert.read_bytes())
+    except OSError as exc:
+        raise StartupError(f"--tls-cert/--tls-key: cannot read {exc.filename}: {exc.strerror}") from exc
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, ValueError) as exc:
+        raise StartupError(
+            f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate chain and its private key ({exc})"
+        ) from exc
+    return pair
+
+
+def _check_bindable(address: str, flag: str) -> None:
+    """Bind ``address`` once with a plain socket, so a port in use or an address this host
+    does not have is reported with the system's reason (gRPC reports neither well). Port 0
+    (any free port) is not checked."""
+    import socket
+
+    host, port = split_host_port(address)
+    if port == 0:
+        return
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        infos = socket.getaddrinfo(bare or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"{flag} {address}: {exc.strerror}") from exc
+    family, _type, _proto, _canon, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            raise StartupError(f"{flag} {address}: {exc.strerror}") from exc
+
+
 class CoordinatorServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -378,13 +420,10 @@ class CoordinatorServer:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
+        pair = _read_tls_pair(cfg.tls_cert, cfg.tls_key) if tls else None
+        _check_bindable(cfg.listen, "--listen")
         try:
-            if tls:
-                assert cfg.tls_cert is not None and cfg.tls_key is not None
-                try:
-                    pair = (cfg.tls_key.read_bytes(), cfg.tls_cert.read_bytes())
-                except OSError as exc:
-                    raise StartupError(f"--tls-cert/--tls-key: cannot read {exc.filename}: {exc.strerror}") from exc
+            if pair is not None:
                 self.port = server.add_secure_port(cfg.listen, grpc.ssl_server_credentials([pair]))
             else:
                 self.port = server.add_insecure_port(cfg.listen)
@@ -412,6 +451,13 @@ class CoordinatorServer:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         mhost, mport = split_host_port(cfg.metrics_listen)
+        try:
+            _check_bindable(cfg.metrics_listen, "--metrics-listen")
+        except StartupError:
+            await runner.cleanup()
+            await server.stop(grace=None)
+            self._server = None
+            raise
         site = web.TCPSite(runner, mhost, mport)
         try:
             await site.start()

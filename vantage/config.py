@@ -149,6 +149,8 @@ def pick_int(
         text = str(value).strip()
         if not re.fullmatch(r"[+-]?[0-9]+", text):  # ASCII digits only
             raise UsageError(f"{field}: {value!r}{source} is not a whole number")
+        if len(text) > 30:  # no setting takes such a number (and int() refuses 4,300 digits)
+            raise UsageError(f"{field}: {text[:12]}... ({len(text)} digits){source} is out of range")
         number = int(text)
     if minimum is not None and maximum is not None and not minimum <= number <= maximum:
         raise UsageError(f"{field}: must be between {minimum} and {maximum}, got {number}{source}")

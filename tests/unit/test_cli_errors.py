@@ -29,9 +29,13 @@ def run_cli(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], command: str, message: str) -> None:
+    """Exit 2 and one error line on stderr. A coordinator may have logged (JSON lines)
+    before it found it cannot start; nothing else may be there: no traceback, and no
+    gRPC C-core error lines that would say more than our line does."""
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("{")]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0] == proc.stderr.strip().splitlines()[-1], "the error is the last line"
     assert lines[0].startswith(f"vantage {command}: error: "), lines[0]
     assert message in lines[0], lines[0]
 
@@ -72,9 +76,25 @@ async def test_coordinator_settings_from_the_environment(tmp_path: Path) -> None
         ({"VANTAGE_MAX_TARGETS": "many"}, "--max-targets: 'many' (from VANTAGE_MAX_TARGETS) is not a whole number"),
         ({"VANTAGE_INSECURE": "sure"}, "--insecure: 'sure' (from VANTAGE_INSECURE) is not on or off"),
         ({"VANTAGE_WINDOW": "a while"}, "--window: 'a while' is not a duration"),
+        ({"VANTAGE_WINDOW": "0s"}, "--window: must be longer than 0s"),
+        ({"VANTAGE_MAX_TARGETS": "9" * 5000}, "--max-targets: 999999999999... (5000 digits) (from VANTAGE_MAX_TARGETS) is out of range"),
     ):
         proc = await asyncio.to_thread(run_cli, ["coordinator", "--db", str(tmp_path / "v.db")], env, tmp_path)
         one_line_error(proc, "coordinator", message)
+
+
+async def test_config_file_values_of_the_wrong_type(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[coordinator]\nlisten = 50051\n")
+    proc = await asyncio.to_thread(run_cli, ["coordinator", "--config", str(config), "--db", str(tmp_path / "v.db")], {}, tmp_path)
+    one_line_error(proc, "coordinator", "--listen: '50051' is not HOST:PORT")
+
+
+async def test_an_agent_state_dir_it_cannot_use(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    (state / "agent_id").mkdir(parents=True)  # where the id file should be
+    proc = await asyncio.to_thread(run_cli, ["agent", "--region", "de", "--state-dir", str(state)], {}, tmp_path)
+    one_line_error(proc, "agent", f"--state-dir: cannot read {state / 'agent_id'}: Is a directory")
 
 
 async def test_a_coordinator_that_cannot_bind_says_which_address(tmp_path: Path) -> None:
@@ -89,10 +109,17 @@ async def test_a_coordinator_that_cannot_bind_says_which_address(tmp_path: Path)
             proc = await asyncio.to_thread(
                 run_cli, ["coordinator", "--db", str(tmp_path / "v.db"), *args], {}, tmp_path
             )
-            assert proc.returncode == 2, proc.stderr
-            last = proc.stderr.strip().splitlines()[-1]
-            assert last.startswith(f"vantage coordinator: error: cannot start: {flag} 127.0.0.1:{port}"), proc.stderr
-            assert "Traceback" not in proc.stderr
+            one_line_error(proc, "coordinator", f"cannot start: {flag} 127.0.0.1:{port}: Address already in use")
+
+
+async def test_a_certificate_that_is_not_one_is_named(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("not a certificate\n")
+    key.write_text("not a key\n")
+    args = ["coordinator", "--db", str(tmp_path / "v.db"), "--listen", "127.0.0.1:0",
+            "--metrics-listen", "127.0.0.1:0", "--tls-cert", str(cert), "--tls-key", str(key)]
+    proc = await asyncio.to_thread(run_cli, args, {}, tmp_path)
+    one_line_error(proc, "coordinator", f"cannot start: --tls-cert {cert} / --tls-key {key}: not a PEM certificate chain and its private key")
 
 
 async def test_a_database_it_cannot_open_is_a_startup_error(tmp_path: Path) -> None:

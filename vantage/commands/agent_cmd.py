@@ -87,16 +87,20 @@ def build_config(args: argparse.Namespace) -> Any:
         raise UsageError(f"--state-dir: cannot create {state_dir}: {exc.strerror}") from None
     agent_id = pick(args.agent_id, "VANTAGE_AGENT_ID", toml, "id", None)
     id_file = state_dir / "agent_id"
+    try:
+        kept = id_file.read_text().strip() if id_file.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--state-dir: cannot read {id_file}: {getattr(exc, 'strerror', None) or exc}") from None
     if agent_id is None:
-        if id_file.exists():
-            agent_id = id_file.read_text().strip()
-        else:
-            agent_id = f"{region}-{uuid.uuid4().hex[:8]}"
+        agent_id = kept if kept else f"{region}-{uuid.uuid4().hex[:8]}"
     agent_id = str(agent_id)
     if not ID_RE.match(agent_id):
         raise UsageError(f"--id: {agent_id!r} is malformed (letters, digits, - _ . :)")
-    if not id_file.exists() or id_file.read_text().strip() != agent_id:
-        id_file.write_text(agent_id + "\n")
+    if kept != agent_id:
+        try:
+            id_file.write_text(agent_id + "\n")
+        except OSError as exc:
+            raise UsageError(f"--state-dir: cannot write {id_file}: {exc.strerror}") from None
     concurrency = pick_int(args.concurrency, "VANTAGE_CONCURRENCY", toml, "concurrency", 8,
                            field="--concurrency", minimum=1, maximum=256)
     asn = pick_int(args.asn, "VANTAGE_ASN", toml, "asn", 0, field="--asn", minimum=0, maximum=2**32 - 1)

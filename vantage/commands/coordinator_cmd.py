@@ -66,8 +66,8 @@ def build_config(args: argparse.Namespace) -> Any:
     from coordinator.validation import JobLimits
 
     toml = load_toml(args.config, "coordinator")
-    listen = pick(args.listen, "VANTAGE_LISTEN", toml, "listen", "127.0.0.1:50051")
-    metrics = pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", "127.0.0.1:9477")
+    listen = str(pick(args.listen, "VANTAGE_LISTEN", toml, "listen", "127.0.0.1:50051"))
+    metrics = str(pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", "127.0.0.1:9477"))
     for name, value in (("--listen", listen), ("--metrics-listen", metrics)):
         try:
             split_host_port(value)
@@ -82,6 +82,8 @@ def build_config(args: argparse.Namespace) -> Any:
             raise UsageError(f"{name}: no such file {path}")
     insecure = pick_bool(args.insecure, "VANTAGE_INSECURE", toml, "insecure")
     window = parse_duration(str(pick(args.window, "VANTAGE_WINDOW", toml, "window", "60s")), "--window")
+    if window <= 0:
+        raise UsageError("--window: must be longer than 0s")
     group_by = pick(args.group_by, "VANTAGE_GROUP_BY", toml, "group_by", "region")
     if group_by not in ("region", "asn"):
         raise UsageError(f"--group-by: {group_by!r} is not region or asn")
@@ -89,22 +91,25 @@ def build_config(args: argparse.Namespace) -> Any:
                            field="--max-targets", minimum=1)
     reassign = parse_duration(str(pick(args.reassign_after, "VANTAGE_REASSIGN_AFTER", toml, "reassign_after", "10s")), "--reassign-after")
     min_interval = parse_duration(str(pick(args.min_interval, "VANTAGE_MIN_INTERVAL", toml, "min_interval", "5s")), "--min-interval")
-    return ServerConfig(
-        listen=listen,
-        metrics_listen=metrics,
-        db=str(pick(args.db, "VANTAGE_DB", toml, "db", "vantage.db")),
-        tls_cert=Path(cert) if cert else None,
-        tls_key=Path(key) if key else None,
-        insecure=insecure,
-        agent_token=secret("VANTAGE_AGENT_TOKEN"),
-        api_token=secret("VANTAGE_API_TOKEN"),
-        core=CoordinatorConfig(
-            group_by=group_by,
-            reassign_after_s=reassign,
-            job_limits=JobLimits(min_interval_s=min_interval),
-        ),
-        analysis=AnalysisConfig(window_s=window, max_targets=max_targets),
-    )
+    try:
+        return ServerConfig(
+            listen=listen,
+            metrics_listen=metrics,
+            db=str(pick(args.db, "VANTAGE_DB", toml, "db", "vantage.db")),
+            tls_cert=Path(cert) if cert else None,
+            tls_key=Path(key) if key else None,
+            insecure=insecure,
+            agent_token=secret("VANTAGE_AGENT_TOKEN"),
+            api_token=secret("VANTAGE_API_TOKEN"),
+            core=CoordinatorConfig(
+                group_by=group_by,
+                reassign_after_s=reassign,
+                job_limits=JobLimits(min_interval_s=min_interval),
+            ),
+            analysis=AnalysisConfig(window_s=window, max_targets=max_targets),
+        )
+    except ValueError as exc:  # a config dataclass refused a value the checks above let through
+        raise UsageError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
