@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 
 class Clock(Protocol):
+    """Durations passed to ``sleep`` and ``timeout`` must be finite; zero or less means
+    "now" (``timeout`` then expires at the next chance)."""
+
     def time(self) -> float:
         """Seconds since the epoch."""
         ...
@@ -44,10 +48,16 @@ class SystemClock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+        await asyncio.sleep(max(0.0, _finite(seconds)))
 
     def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
-        return asyncio.timeout(seconds)
+        return asyncio.timeout(_finite(seconds))
+
+
+def _finite(seconds: float) -> float:
+    if not math.isfinite(seconds):
+        raise ValueError(f"{seconds!r} is not a finite number of seconds")
+    return seconds
 
 
 async def wait_event(clock: Clock, event: asyncio.Event, seconds: float) -> bool:

@@ -8,6 +8,7 @@ Tasks outlive the stream that brought them: a reconnect does not stop running pr
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -109,6 +110,10 @@ class Runner:
             return False
         if not JOB_ID_RE.match(assignment.job_id):
             log.warning("assignment_refused", reason="malformed job id", task_id=assignment.task_id)
+            return False
+        if not (math.isfinite(assignment.not_before) and math.isfinite(assignment.deadline)):
+            log.warning("assignment_refused", reason="not_before or deadline is not a time",
+                        task_id=assignment.task_id)
             return False
         if assignment.task_id in self._running or assignment.task_id in self.outbox:
             return False  # a re-sent assignment: already running or done

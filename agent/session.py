@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -82,6 +83,16 @@ class AgentConfig:
     backoff_cap_s: float = 30.0
     heartbeat_interval_s: float = 5.0  # until the coordinator's Welcome says otherwise
     drain_s: float = 10.0  # on SIGTERM, how long running tasks may take to finish
+
+
+# The coordinator's Welcome sets the heartbeat interval; outside these bounds (or not a
+# number) the agent keeps its own rather than beating in a tight loop or going silent.
+HEARTBEAT_BOUNDS_S = (0.5, 300.0)
+
+
+def heartbeat_interval(offered: float, default: float) -> float:
+    low, high = HEARTBEAT_BOUNDS_S
+    return offered if math.isfinite(offered) and low <= offered <= high else default
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -231,7 +242,7 @@ class Agent:
             welcome = await call.read()
             if welcome is None or not welcome.HasField("welcome"):
                 raise ConnectionError("coordinator closed the stream before welcome")
-            interval = welcome.welcome.heartbeat_interval_s or cfg.heartbeat_interval_s
+            interval = heartbeat_interval(welcome.welcome.heartbeat_interval_s, cfg.heartbeat_interval_s)
             self.sessions += 1
             self.connected.set()
             log.info("connected", session_id=welcome.welcome.session_id, outbox=len(self.outbox))

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 
@@ -53,6 +54,8 @@ class FakeClock:
         return self._mono
 
     async def sleep(self, seconds: float) -> None:
+        if not math.isfinite(seconds):
+            raise ValueError(f"sleep: {seconds!r} is not a finite number of seconds")
         if seconds <= 0:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -130,12 +133,18 @@ class _FakeTimeout:
         assert task is not None
         self._task = task
         self._cancelling = task.cancelling()
-        self._timer = self._clock._arm(max(0.0, self._seconds), self._expire)
+        if self._seconds <= 0:  # like asyncio.timeout(0): expires on the next loop pass
+            self._timer = _Timer(self._clock.monotonic(), self._expire)
+            asyncio.get_running_loop().call_soon(self._expire)
+        else:
+            self._timer = self._clock._arm(self._seconds, self._expire)
         return self
 
     def _expire(self) -> None:
+        assert self._timer is not None and self._task is not None
+        if self._timer.cancelled or self._expired:
+            return
         self._expired = True
-        assert self._task is not None
         self._task.cancel()
 
     async def __aexit__(
@@ -144,8 +153,9 @@ class _FakeTimeout:
         assert self._timer is not None and self._task is not None
         self._timer.cancel()
         self._clock._changed.set()
-        expired = self._expired and exc_type is asyncio.CancelledError
-        if expired and self._task.uncancel() <= self._cancelling:
+        # As asyncio.timeout does: once it fired, take back its cancel request, and turn
+        # the cancellation into TimeoutError unless someone else cancelled too.
+        if self._expired and self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
             raise TimeoutError from exc
         return False
 

@@ -5,6 +5,7 @@ before and during a probe, cancel, malformed ids, probes that cannot run, and th
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,3 +273,34 @@ async def test_stopping_the_runner_cancels_what_runs(tmp_path: Path) -> None:
     async with asyncio.timeout(REAL_WAIT_S):
         await run
     assert runner.running == 0 and len(outbox) == 0
+
+
+@pytest.mark.parametrize("field", ["not_before", "deadline"])
+async def test_an_assignment_whose_times_are_not_times_is_refused(rig: Rig, field: str) -> None:
+    a = rig.assignment("nan-1")
+    bad = Assignment(**{**a.__dict__, field: math.nan})
+    with capture_logs() as logs:
+        assert not rig.runner.submit(bad)
+    assert [e["reason"] for e in logs if e["event"] == "assignment_refused"] == [
+        "not_before or deadline is not a time"
+    ]
+    assert rig.runner.running == 0
+
+
+async def test_the_fake_timeout_behaves_like_asyncio_timeout() -> None:
+    """The fakes are only worth as much as their likeness: zero expires at once, a
+    swallowed expiry leaves no cancel request behind, and an outside cancel wins."""
+    import contextlib
+
+    clock = FakeClock()
+    for make in (asyncio.timeout, clock.timeout):
+        with pytest.raises(TimeoutError):
+            async with make(0):
+                await asyncio.Event().wait()
+        async with make(0):
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()  # the expiry is swallowed here
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0, make
+    with pytest.raises(ValueError, match="finite"):
+        await clock.sleep(math.nan)

@@ -5,6 +5,7 @@ unacked results after RESEND_AFTER_S, acks, heartbeats, assignments and the drai
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from structlog.testing import capture_logs
 
 from agent.outbox import Outbox
 from agent.probes.base import Limits, ProbeOutcome
-from agent.session import HEALTHY_SESSION_S, RESEND_AFTER_S, Agent, AgentConfig, backoff_delay
+from agent.session import (
+    HEALTHY_SESSION_S,
+    RESEND_AFTER_S,
+    Agent,
+    AgentConfig,
+    backoff_delay,
+    heartbeat_interval,
+)
 from protos.vantage.v1 import vantage_pb2 as pb
 from tests.fakes import REAL_WAIT_S, FakeClock, FakeCoordinator, FakeStream, expect
 
@@ -117,7 +125,7 @@ async def test_a_healthy_session_resets_the_backoff(tmp_path: Path, stopper: lis
         await rig.coord.attempt(n)
         (wait,) = await rig.clock.armed(count=1)
         rig.clock.advance(wait)
-    stream, _ = await rig.coord.accept(heartbeat_interval_s=1000.0)
+    stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     async with asyncio.timeout(REAL_WAIT_S):
         await rig.agent.connected.wait()
     rig.clock.advance(HEALTHY_SESSION_S + 1)  # a long, healthy session, then it breaks
@@ -136,7 +144,7 @@ async def test_a_short_session_does_not_reset_the_backoff(tmp_path: Path, stoppe
         await rig.coord.attempt(n)
         (wait,) = await rig.clock.armed(count=1)
         rig.clock.advance(wait)
-    stream, _ = await rig.coord.accept(heartbeat_interval_s=1000.0)
+    stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     async with asyncio.timeout(REAL_WAIT_S):
         await rig.agent.connected.wait()
     stream.inbound.put_nowait(None)  # it breaks at once
@@ -150,7 +158,7 @@ async def test_a_short_session_does_not_reset_the_backoff(tmp_path: Path, stoppe
 async def test_unacked_results_go_again_after_resend_after_s(tmp_path: Path, stopper: list[Rig]) -> None:
     rig = await start(tmp_path, held=("t1", "t2"))
     stopper.append(rig)
-    stream, _ = await rig.coord.accept(heartbeat_interval_s=1000.0)
+    stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     first = await expect(stream, "results")
     assert [r.task_id for r in first.results.results] == ["t1", "t2"]
     # The sender checks for stale results every RESEND_AFTER_S / 2.
@@ -190,7 +198,7 @@ async def test_an_assignment_runs_and_its_result_is_sent_then_acked(tmp_path: Pa
 
     rig = await start(tmp_path, probe=probe)
     stopper.append(rig)
-    stream, _ = await rig.coord.accept(heartbeat_interval_s=1000.0)
+    stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     now = rig.clock.time()
     stream.inbound.put_nowait(pb.CoordinatorMessage(assign=pb.TaskAssignment(
         task_id="job1-0-0-aa", job_id="0123456789abcdef", kind="tcp", target="192.0.2.1:80",
@@ -217,7 +225,7 @@ async def test_a_cancel_message_stops_the_task(tmp_path: Path, stopper: list[Rig
 
     rig = await start(tmp_path, probe=probe)
     stopper.append(rig)
-    stream, _ = await rig.coord.accept(heartbeat_interval_s=1000.0)
+    stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     now = rig.clock.time()
     stream.inbound.put_nowait(pb.CoordinatorMessage(assign=pb.TaskAssignment(
         task_id="c-1", job_id="0123456789abcdef", kind="tcp", target="192.0.2.1:80",
@@ -232,7 +240,7 @@ async def test_a_cancel_message_stops_the_task(tmp_path: Path, stopper: list[Rig
 async def test_shutdown_drains_waits_for_acks_and_ends(tmp_path: Path, stopper: list[Rig]) -> None:
     rig = await start(tmp_path, held=("t1",))
     stopper.append(rig)
-    stream, _ = await rig.coord.accept(heartbeat_interval_s=1000.0)
+    stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     await expect(stream, "results")
     rig.agent.shutdown()
     stream.inbound.put_nowait(pb.CoordinatorMessage(ack=pb.Ack(task_ids=["t1"])))
@@ -245,7 +253,7 @@ async def test_shutdown_drains_waits_for_acks_and_ends(tmp_path: Path, stopper: 
 async def test_shutdown_gives_up_on_acks_after_drain_s(tmp_path: Path, stopper: list[Rig]) -> None:
     rig = await start(tmp_path, held=("t1",))
     stopper.append(rig)
-    stream, _ = await rig.coord.accept(heartbeat_interval_s=1000.0)
+    stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     await expect(stream, "results")
     rig.agent.shutdown()
     await rig.clock.armed(10.0)  # the drain's bound on waiting for the ack
@@ -280,3 +288,10 @@ def test_backoff_delay_bounds() -> None:
         d = backoff_delay(attempt, 0.5, 30.0, rng)
         ceiling = min(30.0, 0.5 * 2**attempt)
         assert ceiling / 2 <= d <= ceiling
+
+
+def test_the_welcome_heartbeat_interval_is_taken_only_within_bounds() -> None:
+    assert heartbeat_interval(10.0, 5.0) == 10.0
+    assert heartbeat_interval(0.5, 5.0) == 0.5 and heartbeat_interval(300.0, 5.0) == 300.0
+    for offered in (0.0, -1.0, 0.1, 301.0, math.nan, math.inf):
+        assert heartbeat_interval(offered, 5.0) == 5.0, offered
