@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 
-def configure_logging(level: str = "info", json: bool | None = None) -> None:
+def configure_logging(level: str = "info", json: bool | None = None, file: TextIO | None = None) -> None:
+    """Log at ``level`` and above to ``file`` (stderr by default), as JSON unless that is
+    a terminal (or as ``json`` says)."""
+    out = file if file is not None else sys.stderr
     if json is None:
-        json = not sys.stderr.isatty()
+        json = not out.isatty()
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
@@ -31,6 +35,6 @@ def configure_logging(level: str = "info", json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from vantage.config import parse_duration
 from vantage.errors import UsageError
@@ -86,32 +86,25 @@ def say(text: str = "") -> None:
 
 
 def _log_to(state: Path, verbose: bool) -> Any:
-    """The demo's own structlog lines go to ``demo.log`` in the state directory (and to
-    stderr with ``--verbose``); stdout is for the story."""
-    import structlog
+    """The demo's own log lines go to ``demo.log`` in the state directory (and to stderr
+    with ``--verbose``); stdout is for the story. Returns the file, for run() to close."""
+    import io
+
+    from vantage.logs import configure_logging
 
     log_file = open(state / "demo.log", "a", encoding="utf-8")  # noqa: SIM115 - closed by run()
 
-    class Tee:
-        def write(self, text: str) -> None:
+    class Tee(io.TextIOBase):
+        def write(self, text: str) -> int:
             log_file.write(text)
             if verbose:
                 sys.stderr.write(text)
+            return len(text)
 
         def flush(self) -> None:
             log_file.flush()
 
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(file=Tee()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=False,
-    )
+    configure_logging("info", json=True, file=cast(TextIO, Tee()))
     return log_file
 
 
