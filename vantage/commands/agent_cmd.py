@@ -69,11 +69,11 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def build_config(args: argparse.Namespace) -> Any:
+def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
+    """The service's config from flags, the environment and ``toml`` (the --config table)."""
     from agent.probes.base import Limits
     from agent.session import AgentConfig
 
-    toml = load_toml(args.config, "agent")
     region = pick(args.region, "VANTAGE_REGION", toml, "region", None)
     if not region:
         raise UsageError("--region: is required (e.g. --region de-fra)")
@@ -139,8 +139,9 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(pick_log_level(args.log_level, load_toml(args.config, "agent")))
-    config = build_config(args)
+    toml = load_toml(args.config, "agent")
+    configure_logging(pick_log_level(args.log_level, toml))
+    config = build_config(args, toml)
     from agent.session import Agent
 
     async def main() -> None:

@@ -59,13 +59,13 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def build_config(args: argparse.Namespace) -> Any:
+def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
+    """The service's config from flags, the environment and ``toml`` (the --config table)."""
     from coordinator.analysis import AnalysisConfig
     from coordinator.core import CoordinatorConfig
     from coordinator.server import ServerConfig, split_host_port
     from coordinator.validation import JobLimits
 
-    toml = load_toml(args.config, "coordinator")
     listen = str(pick(args.listen, "VANTAGE_LISTEN", toml, "listen", "127.0.0.1:50051"))
     metrics = str(pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", "127.0.0.1:9477"))
     for name, value in (("--listen", listen), ("--metrics-listen", metrics)):
@@ -113,8 +113,9 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(pick_log_level(args.log_level, load_toml(args.config, "coordinator")))
-    config = build_config(args)
+    toml = load_toml(args.config, "coordinator")
+    configure_logging(pick_log_level(args.log_level, toml))
+    config = build_config(args, toml)
     from coordinator.server import CoordinatorServer, StartupError
 
     async def main() -> None:
