@@ -152,12 +152,14 @@ def pick_int(
         if len(text) > 30:  # no setting takes such a number (and int() refuses 4,300 digits)
             raise UsageError(f"{field}: {text[:12]}... ({len(text)} digits){source} is out of range")
         number = int(text)
-    if minimum is not None and maximum is not None and not minimum <= number <= maximum:
-        raise UsageError(f"{field}: must be between {minimum} and {maximum}, got {number}{source}")
-    if minimum is not None and number < minimum:
-        raise UsageError(f"{field}: must be at least {minimum}, got {number}{source}")
-    if maximum is not None and number > maximum:
-        raise UsageError(f"{field}: must be at most {maximum}, got {number}{source}")
+    too_low = minimum is not None and number < minimum
+    too_high = maximum is not None and number > maximum
+    if too_low or too_high:
+        if minimum is not None and maximum is not None:
+            rule = f"between {minimum} and {maximum}"
+        else:
+            rule = f"at least {minimum}" if too_low else f"at most {maximum}"
+        raise UsageError(f"{field}: must be {rule}, got {number}{source}")
     return number
 
 
