@@ -45,3 +45,12 @@ def reach(
         duration_s=0.1,
         block_page=block_page,
     )
+
+
+def measurement(**over: object) -> Measurement:
+    """A valid tcp measurement, with ``over`` replacing any of its fields."""
+    fields: dict[str, object] = dict(
+        at=1.0, group="ru", agent_id="a", target="t", kind="tcp", failure=None, duration_s=0.1
+    )
+    fields.update(over)
+    return Measurement(**fields)  # type: ignore[arg-type]

@@ -6,15 +6,8 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
-from coordinator.analysis import AnalysisConfig, Measurement, Snapshot
-
-
-def _m(**over: object) -> Measurement:
-    fields: dict[str, object] = dict(
-        at=1.0, group="ru", agent_id="a", target="t", kind="tcp", failure=None, duration_s=0.1
-    )
-    fields.update(over)
-    return Measurement(**fields)  # type: ignore[arg-type]
+from coordinator.analysis import AnalysisConfig, Snapshot
+from tests.analysis.helpers import measurement
 
 
 @pytest.mark.parametrize(
@@ -34,19 +27,19 @@ def _m(**over: object) -> Measurement:
 )
 def test_measurement_rejects_bad_fields_by_name(over: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        _m(**over)
+        measurement(**over)
 
 
 def test_measurement_failure_semantics() -> None:
-    assert not _m().failed
-    assert _m(failure="connection_reset").failed
-    assert _m(failure="connection_reset").failure_class == "connection_reset"
-    page = _m(kind="http", block_page=True)
+    assert not measurement().failed
+    assert measurement(failure="connection_reset").failed
+    assert measurement(failure="connection_reset").failure_class == "connection_reset"
+    page = measurement(kind="http", block_page=True)
     assert page.failed and page.failure_class == "block_page"
-    forbidden = _m(failure="target_forbidden")
+    forbidden = measurement(failure="target_forbidden")
     assert not forbidden.failed and not forbidden.is_evidence
     with pytest.raises(FrozenInstanceError):
-        _m().at = 2.0  # type: ignore[misc]
+        measurement().at = 2.0  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

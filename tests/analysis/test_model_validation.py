@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.analysis import AnalysisConfig, Measurement
+from coordinator.analysis import AnalysisConfig
+from tests.analysis.helpers import measurement
 
 INT_SETTINGS = (
     "max_samples_per_agent",
@@ -25,14 +26,6 @@ RATIO_SETTINGS = (
     "block_failure_ratio",
     "works_success_ratio",
 )
-
-
-def _m(**over: object) -> Measurement:
-    fields: dict[str, object] = dict(
-        at=1.0, group="ru", agent_id="a", target="t", kind="tcp", failure=None, duration_s=0.1
-    )
-    fields.update(over)
-    return Measurement(**fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -68,26 +61,26 @@ def test_bad_measurement_is_refused_with_the_field_and_the_reason(
     over: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValueError) as caught:
-        _m(**over)
+        measurement(**over)
     assert str(caught.value) == message
 
 
 def test_zero_duration_and_zero_speeds_are_valid_measurements() -> None:
     """The 2021 replay has no durations (0.0), and a stalled download measures 0 B/s."""
-    m = _m(kind="throughput", duration_s=0.0, throughput_bps=0.0, control_bps=0.0)
+    m = measurement(kind="throughput", duration_s=0.0, throughput_bps=0.0, control_bps=0.0)
     assert (m.duration_s, m.throughput_bps, m.control_bps) == (0.0, 0.0, 0.0)
-    assert _m(at=0, duration_s=0).at == 0  # integers are numbers too
-    assert _m(failure="generic_timeout").failure == "generic_timeout"
+    assert measurement(at=0, duration_s=0).at == 0  # integers are numbers too
+    assert measurement(failure="generic_timeout").failure == "generic_timeout"
 
 
 def test_failure_class_of_each_kind_of_outcome() -> None:
-    assert (_m().failed, _m().failure_class, _m().is_evidence) == (False, "", True)
-    forbidden = _m(failure="target_forbidden")
+    assert (measurement().failed, measurement().failure_class, measurement().is_evidence) == (False, "", True)
+    forbidden = measurement(failure="target_forbidden")
     assert (forbidden.failed, forbidden.failure_class, forbidden.is_evidence) == (False, "", False)
-    timeout = _m(failure="generic_timeout", block_page=True)
+    timeout = measurement(failure="generic_timeout", block_page=True)
     assert (timeout.failed, timeout.failure_class) == (True, "generic_timeout")
     # a block page is a failure even when the agent's policy is mentioned alongside
-    page = _m(kind="http", failure="target_forbidden", block_page=True)
+    page = measurement(kind="http", failure="target_forbidden", block_page=True)
     assert (page.failed, page.failure_class) == (True, "block_page")
 
 

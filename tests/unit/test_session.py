@@ -66,6 +66,18 @@ async def start(tmp_path: Path, *, held: tuple[str, ...] = (), probe: Any = None
     return Rig(agent, clock, coord, asyncio.create_task(agent.run()))
 
 
+async def through_failures(rig: Rig, n: int) -> list[float]:
+    """Let the agent's first ``n`` connection attempts fail, moving the clock through each
+    backoff wait as soon as the agent arms it; the waits."""
+    waits = []
+    for attempt in range(1, n + 1):
+        await rig.coord.attempt(attempt)
+        (wait,) = await rig.clock.armed(count=1)
+        waits.append(wait)
+        rig.clock.advance(wait)
+    return waits
+
+
 @pytest.fixture
 async def stopper() -> AsyncIterator[list[Rig]]:
     rigs: list[Rig] = []
@@ -97,12 +109,7 @@ async def test_failed_attempts_back_off_exponentially_with_jitter_up_to_the_cap(
     with capture_logs() as logs:
         rig = await start(tmp_path, failures=7)
         stopper.append(rig)
-        waits = []
-        for n in range(1, 8):
-            await rig.coord.attempt(n)
-            (wait,) = await rig.clock.armed(count=1)
-            waits.append(wait)
-            rig.clock.advance(wait)
+        waits = await through_failures(rig, 7)
         await rig.coord.attempt(8)  # the eighth attempt opens a stream
         await rig.coord.accept()
     gaps = [b - a for a, b in zip(rig.coord.attempts, rig.coord.attempts[1:], strict=False)]
@@ -121,10 +128,7 @@ async def test_failed_attempts_back_off_exponentially_with_jitter_up_to_the_cap(
 async def test_a_healthy_session_resets_the_backoff(tmp_path: Path, stopper: list[Rig]) -> None:
     rig = await start(tmp_path, failures=4)
     stopper.append(rig)
-    for n in range(1, 5):
-        await rig.coord.attempt(n)
-        (wait,) = await rig.clock.armed(count=1)
-        rig.clock.advance(wait)
+    await through_failures(rig, 4)
     stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     async with asyncio.timeout(REAL_WAIT_S):
         await rig.agent.connected.wait()
@@ -140,10 +144,7 @@ async def test_a_healthy_session_resets_the_backoff(tmp_path: Path, stopper: lis
 async def test_a_short_session_does_not_reset_the_backoff(tmp_path: Path, stopper: list[Rig]) -> None:
     rig = await start(tmp_path, failures=3)
     stopper.append(rig)
-    for n in range(1, 4):
-        await rig.coord.attempt(n)
-        (wait,) = await rig.clock.armed(count=1)
-        rig.clock.advance(wait)
+    await through_failures(rig, 3)
     stream, _ = await rig.coord.accept(heartbeat_interval_s=300.0)
     async with asyncio.timeout(REAL_WAIT_S):
         await rig.agent.connected.wait()
