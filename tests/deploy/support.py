@@ -10,13 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests.polling import poll
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -60,14 +61,10 @@ def wait_for(
     what: str, probe: Callable[[], T | None], *, timeout: float, interval: float = 0.5
 ) -> T:
     """Call probe until it returns something other than None; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    value, took = poll(probe, lambda v: v is not None, timeout=timeout, interval=interval)
+    if took is None or value is None:
+        raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+    return value
 
 
 @contextlib.contextmanager

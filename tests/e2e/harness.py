@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import trustme
 from aiohttp import web
 
 from coordinator.client import VantageClient
+from tests.polling import poll
 
 VANTAGE = [sys.executable, "-m", "vantage.cli"]
 
@@ -36,13 +36,11 @@ def free_port() -> int:
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+    """Poll ``cond`` until it returns something truthy (which is returned)."""
+    value, took = poll(cond, bool, timeout=timeout, interval=interval)
+    if took is None:
+        raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+    return value
 
 
 @dataclass
