@@ -665,4 +665,5 @@ def measurement_from_result(
         duration_s=r.duration_s,
         throughput_bps=throughput,
         control_bps=control,
+        country=agent.country,
     )

@@ -129,7 +129,8 @@ class CoordinatorCollector(Collector):
         )
         verdict_info = GaugeMetricFamily(
             "vantage_verdict_info",
-            "The current verdict of each (region, target): ok, throttled, blocked or inconclusive.",
+            "The current verdict of each (region, target): ok, throttled, blocked, inconclusive "
+            "or degraded (slow there because the target is slow everywhere).",
             labels=["region", "target", "verdict"],
         )
         for v in snap.regions:
@@ -148,9 +149,17 @@ class CoordinatorCollector(Collector):
         outage = GaugeMetricFamily(
             "vantage_outage", "1 when the target fails from every region.", labels=["target"]
         )
+        degraded = GaugeMetricFamily(
+            "vantage_degraded",
+            "1 when the target is slow from every region, in more than one country (the "
+            "target itself is slow: no region is called throttled).",
+            labels=["target"],
+        )
         for t in snap.targets:
             outage.add_metric([t.target], 1.0 if t.outage else 0.0)
+            degraded.add_metric([t.target], 1.0 if t.degraded else 0.0)
         yield outage
+        yield degraded
 
 
 def _fmt(bound: float) -> str:

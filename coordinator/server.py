@@ -47,6 +47,7 @@ EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (miss
 
 AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 MAX_LIST = 1000
 HELLO_TIMEOUT_S = 10.0
@@ -154,6 +155,11 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.agent_id: missing or malformed")
         if not REGION_RE.match(hello.region):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.region: missing or malformed")
+        if hello.country and not COUNTRY_RE.match(hello.country.upper()):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "hello.country: must be empty or a two-letter country code",
+            )
         info = agent_from_hello(hello)
         session = self.core.agent_connected(info, context.peer(), hello.held_task_ids)
         structlog.contextvars.bind_contextvars(agent_id=info.agent_id)
@@ -324,7 +330,14 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
                 )
                 for v in snap.regions
             ],
-            targets=[pb.TargetVerdict(target=t.target, outage=t.outage, since=t.since) for t in snap.targets],
+            targets=[
+                pb.TargetVerdict(
+                    target=t.target, outage=t.outage, since=t.since, reason=t.reason,
+                    degraded=t.degraded, degraded_since=t.degraded_since,
+                    degraded_reason=t.degraded_reason,
+                )
+                for t in snap.targets
+            ],
         )
 
 

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         f"agent, min {cfg.min_samples} samples from {cfg.min_agents} agents, "
         f"throttle_ratio {cfg.throttle_ratio}, alpha {cfg.alpha}; {elapsed:.1f} s"
     )
-    print("T throttled, . ok, ? inconclusive, blank: no measurement in the window")
+    print("T throttled, . ok, ? inconclusive, D degraded, blank: no measurement in the window")
     print(format_table(result, chosen))
     print(summary(result))
     if args.reasons:

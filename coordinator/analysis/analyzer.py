@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from coordinator.analysis import rules
+from coordinator.analysis import rules, throughput
 from coordinator.analysis.model import (
     VERDICTS,
     AnalysisConfig,
@@ -22,10 +22,10 @@ from coordinator.analysis.model import (
     Verdict,
 )
 from coordinator.analysis.rules import Held, ReachStats, ThroughputJudgement
-from coordinator.analysis.stats import median
 
 _REGION_BAD = frozenset({"throttled", "blocked"})
 _TARGET_BAD = frozenset({"outage"})
+_DEGRADED_BAD = frozenset({"degraded"})
 
 # (group, target, kind) -> agent_id -> the agent's most recent measurements.
 SeriesKey = tuple[str, str, str]
@@ -67,6 +67,7 @@ class Analyzer:
         self._region_held: dict[tuple[str, str], Held] = {}
         self._region_failure: dict[tuple[str, str], str] = {}
         self._target_held: dict[str, Held] = {}
+        self._degraded_held: dict[str, Held] = {}
         self.dropped_targets = 0
         self.dropped_groups = 0
         self.added = 0
@@ -182,24 +183,49 @@ class Analyzer:
                 target_reason = f"held; {_recovery(held_target, now, cfg)}"
             else:
                 target_reason = ""
+            judged, spread = throughput.judge_groups(groups, cfg)
+            held_degraded = rules.step(
+                self._degraded_held.get(target),
+                "degraded" if spread.kind == "degraded" else "none",
+                now,
+                cfg,
+                bad=_DEGRADED_BAD,
+                recovered="none",
+            )
+            self._degraded_held[target] = held_degraded
+            degraded = held_degraded.state == "degraded"
+            held_note = f"held; {_recovery(held_degraded, now, cfg)}"
+            degraded_reason = spread.reason
+            if degraded and spread.kind != "degraded":
+                degraded_reason = f"{held_note}" + (
+                    f" (now {spread.reason})" if spread.reason else ""
+                )
             targets.append(
                 TargetVerdict(
-                    target=target, outage=outage, since=held_target.since, reason=target_reason
+                    target=target,
+                    outage=outage,
+                    since=held_target.since,
+                    reason=target_reason,
+                    degraded=degraded,
+                    degraded_since=held_degraded.since,
+                    degraded_reason=degraded_reason,
                 )
             )
-
-            throughput = self._judge_throughput(groups)
 
             for group in sorted(groups):
                 key = (group, target)
                 live_keys.add(key)
-                judgement, tput_median = throughput.get(group, (None, None))
+                judgement, tput_median = judged.get(group, (None, None))
+                if judgement is not None:
+                    judgement = throughput.settle(group, judgement, spread, degraded, held_note)
                 raw = self._raw_verdict(group, reach, judgement, outage)
                 if raw.verdict == "blocked":
                     self._region_failure[key] = raw.failure
                 prev = self._region_held.get(key)
                 if outage and prev is not None and prev.state == "blocked":
                     prev = None  # an outage is not a regional block: drop it at once
+                if degraded and prev is not None and prev.state == "throttled":
+                    prev = None  # nor is a target slow from everywhere a regional throttle
                 held = rules.step(prev, raw.verdict, now, cfg, bad=_REGION_BAD, recovered="ok")
                 self._region_held[key] = held
                 verdict = _verdict(held.state)
@@ -233,6 +259,8 @@ class Analyzer:
             self._region_failure.pop(key, None)
         for target in [t for t in self._target_held if t not in view]:
             del self._target_held[target]
+        for target in [t for t in self._degraded_held if t not in view]:
+            del self._degraded_held[target]
 
         self._snapshot = Snapshot(
             evaluated_at=now,
@@ -247,61 +275,11 @@ class Analyzer:
 
     # ------------------------------------------------------------------ rules glue
 
-    def _judge_throughput(
-        self, groups: dict[str, dict[str, dict[str, list[Measurement]]]]
-    ) -> dict[str, tuple[ThroughputJudgement, float]]:
-        cfg = self.config
-        tests = {
-            g: rules.throughput_samples(kinds.get("throughput", {})) for g, kinds in groups.items()
-        }
-        tests = {g: t for g, t in tests.items() if t}
-        control = {
-            g: rules.judge_against_control(rules.paired_samples(t), cfg) for g, t in tests.items()
-        }
-        clean = sorted(g for g, j in control.items() if j.status == "ok")
-        # A clean group is never the one judged against the reference (that one is
-        # throttled, or its control could not decide), so one pool serves every group.
-        reference = rules.Reference.of(
-            [
-                m.throughput_bps
-                for g in clean
-                for ms in tests[g].values()
-                for m in ms
-                if m.throughput_bps is not None
-            ],
-            clean,
-        )
-        out: dict[str, tuple[ThroughputJudgement, float]] = {}
-        for group, by_agent in tests.items():
-            group_median = median(
-                [
-                    m.throughput_bps
-                    for ms in by_agent.values()
-                    for m in ms
-                    if m.throughput_bps is not None
-                ]
-            )
-            judgement = control[group]
-            if judgement.status == "throttled":
-                note = rules.corroboration(group_median, reference, cfg)
-                judgement = ThroughputJudgement(
-                    status="throttled",
-                    reason=f"{judgement.reason}; {note}",
-                    ratio=judgement.ratio,
-                    p_value=judgement.p_value,
-                )
-            elif judgement.too_little_control and any(
-                m.control_bps is None or m.control_bps <= 0 for ms in by_agent.values() for m in ms
-            ):
-                judgement = rules.judge_against_groups(by_agent, reference, cfg)
-            out[group] = (judgement, group_median)
-        return out
-
     def _raw_verdict(
         self,
         group: str,
         reach: dict[str, dict[str, ReachStats]],
-        throughput: ThroughputJudgement | None,
+        tput: ThroughputJudgement | None,
         outage: bool,
     ) -> _Raw:
         cfg = self.config
@@ -321,8 +299,8 @@ class Analyzer:
                     f"{','.join(working)}, p={p:.2g}"
                 )
             return _Raw(verdict="blocked", reason=f"{failure}: {'; '.join(parts)}", failure=failure)
-        if throughput is not None and throughput.status == "throttled":
-            return _Raw(verdict="throttled", reason=throughput.reason)
+        if tput is not None and tput.status in ("throttled", "degraded"):
+            return _Raw(verdict=tput.status, reason=tput.reason)
         if outage:
             return _Raw(
                 verdict="inconclusive",
@@ -346,8 +324,8 @@ class Analyzer:
                     why = "mixed results"
                 parts.append(f"{kind} failed {s.failures}/{s.samples} ({dominant}), {why}")
             return _Raw(verdict="inconclusive", reason="; ".join(parts))
-        if throughput is not None:
-            return _Raw(verdict=throughput.status, reason=throughput.reason)
+        if tput is not None:
+            return _Raw(verdict=tput.status, reason=tput.reason)
         works = sorted(k for k, s in mine.items() if s.klass == "works")
         if works:
             detail = ", ".join(

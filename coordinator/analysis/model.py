@@ -8,6 +8,7 @@ field and the reason, at construction, so nothing malformed reaches the windows.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -44,8 +45,12 @@ NOT_EVIDENCE_FAILURE = "target_forbidden"
 # The failure class recorded for a block page served with an otherwise successful fetch.
 BLOCK_PAGE = "block_page"
 
-Verdict = Literal["ok", "throttled", "blocked", "inconclusive"]
-VERDICTS: tuple[Verdict, ...] = ("ok", "throttled", "blocked", "inconclusive")
+# "degraded": the group's downloads of the target are slow, but so are every other
+# group's, in more than one country: the target itself is slow, not throttled here.
+Verdict = Literal["ok", "throttled", "blocked", "inconclusive", "degraded"]
+VERDICTS: tuple[Verdict, ...] = ("ok", "throttled", "blocked", "inconclusive", "degraded")
+
+_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 
 def _finite(name: str, value: object, *, minimum: float | None = None) -> None:
@@ -70,6 +75,8 @@ class Measurement:
     caller chooses (an ASN as a string judges networks, as NetBlocks reports per provider).
     Throughputs are bytes per second; ``control_bps`` is the control target measured by the
     same agent right after the test, which is the reference that decides throttling.
+    ``country`` is the agent's two-letter country code ("" when it declared none): a
+    target slow from groups in several countries is degraded, not throttled.
     """
 
     at: float
@@ -82,6 +89,7 @@ class Measurement:
     throughput_bps: float | None = None
     control_bps: float | None = None
     block_page: bool = False
+    country: str = ""
 
     def __post_init__(self) -> None:
         _finite("Measurement.at", self.at)
@@ -101,6 +109,12 @@ class Measurement:
             _finite("Measurement.control_bps", self.control_bps, minimum=0.0)
         if not isinstance(self.block_page, bool):
             raise ValueError(f"Measurement.block_page: must be a bool, got {self.block_page!r}")
+        if not isinstance(self.country, str) or (
+            self.country and not _COUNTRY_RE.match(self.country)
+        ):
+            raise ValueError(
+                f"Measurement.country: must be empty or a two-letter upper-case code, got {self.country!r}"
+            )
 
     @property
     def failed(self) -> bool:
@@ -147,9 +161,10 @@ class AnalysisConfig:
     # and "works" at a success ratio >= works_success_ratio.
     block_failure_ratio: float = 0.75
     works_success_ratio: float = 0.75
-    # outage(target): at least this many groups fail it and none works.
+    # outage(target): at least this many groups fail it and none works; degraded(target):
+    # at least this many groups are slow against their control and none is fast.
     outage_min_groups: int = 2
-    # Hysteresis: throttled/blocked/outage are entered on the first evaluation that
+    # Hysteresis: throttled/blocked/outage/degraded are entered on the first evaluation that
     # decides them; left only after the raw verdict has been "ok" (not outage) on
     # recover_evaluations consecutive evaluations spanning at least recover_s seconds.
     recover_evaluations: int = 2
@@ -218,10 +233,19 @@ class RegionVerdict:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TargetVerdict:
+    """Target-level verdicts: ``outage`` (it fails from every group) and ``degraded`` (it is
+    slow against the same-agent control from every group, in more than one country).
+    ``since`` / ``degraded_since`` are when the current state of each began; the reasons
+    say why, or (``degraded_reason`` with ``degraded`` false) why slowness seen from
+    every group could not be called either way."""
+
     target: str
     outage: bool
     since: float
     reason: str = ""
+    degraded: bool = False
+    degraded_since: float = 0.0
+    degraded_reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

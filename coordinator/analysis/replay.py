@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from coordinator.analysis.analyzer import Analyzer
 from coordinator.analysis.model import AnalysisConfig, Measurement
 
 DAY_S = 86_400.0
+_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 TARGET = "twitter"
 COLUMNS = (
     "datetime_rounded",
@@ -160,6 +162,8 @@ def to_measurement(row: Row) -> Measurement:
         duration_s=0.0,  # not in the dataset
         throughput_bps=row.test_bps,
         control_bps=row.control_bps,
+        # CAIDA's country of the AS: the degraded rule needs to know two ASNs share one
+        country=row.country if _COUNTRY_RE.match(row.country) else "",
     )
 
 
@@ -197,12 +201,19 @@ def replay(rows: Sequence[Row], config: AnalysisConfig = REPLAY_CONFIG) -> Repla
     )
 
 
-_CELL = {"ok": ".", "throttled": "T", "blocked": "B", "inconclusive": "?", None: " "}
+_CELL = {
+    "ok": ".",
+    "throttled": "T",
+    "blocked": "B",
+    "inconclusive": "?",
+    "degraded": "D",
+    None: " ",
+}
 
 
 def format_table(result: ReplayResult, asns: Sequence[str]) -> str:
-    """A fixed-width per-ASN, per-day table: T throttled, . ok, ? inconclusive, blank no
-    data; then throttled/conclusive/days-with-data counts."""
+    """A fixed-width per-ASN, per-day table: T throttled, . ok, ? inconclusive, D degraded,
+    blank no data; then throttled/conclusive/days-with-data counts."""
     header = f"{'ASN':>7} {'CC':2} {'organization':24} " + " ".join(d[-2:] for d in result.days)
     lines = [
         "day of March 2021 (UTC), verdict over the 7 days ending that day",

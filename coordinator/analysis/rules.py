@@ -20,7 +20,7 @@ ByAgent = Mapping[str, Sequence[Measurement]]
 # A zero test throughput is taken as this ratio for the log (bytes/s are never that exact).
 _MIN_RATIO = 1e-6
 
-ThroughputStatus = Literal["throttled", "ok", "inconclusive"]
+ThroughputStatus = Literal["throttled", "ok", "inconclusive", "degraded"]
 ReachClass = Literal["fails", "works", "mixed", "insufficient"]
 
 
@@ -140,7 +140,7 @@ def judge_against_control(
     )
 
 
-def _names(groups: Sequence[str], limit: int = 5) -> str:
+def names(groups: Sequence[str], limit: int = 5) -> str:
     shown = ",".join(groups[:limit])
     return shown if len(groups) <= limit else f"{shown} and {len(groups) - limit} more"
 
@@ -199,7 +199,7 @@ def judge_against_groups(
     quorum = cfg.agent_quorum * agents
     detail = (
         f"no control; median {_fmt_bps(median(tests))} vs clean groups "
-        f"{_names(reference.groups)} {_fmt_bps(ref_median)} (ratio {ratio:.3g}), p={p:.2g}, "
+        f"{names(reference.groups)} {_fmt_bps(ref_median)} (ratio {ratio:.3g}), p={p:.2g}, "
         f"{slow_agents}/{agents} agents slow"
     )
     if (
@@ -218,14 +218,15 @@ def judge_against_groups(
 
 def corroboration(test_median: float, reference: Reference, cfg: AnalysisConfig) -> str:
     """How the cross-group reference (clean groups only) relates to a control-based
-    throttled verdict. It never changes the verdict; it is reported in the reason."""
+    throttled verdict; it is reported in the reason. (Whether a clean group exists at all
+    does change the verdict: see coordinator/analysis/throughput.py.)"""
     if not reference.usable(cfg) or reference.median is None:
         return "no clean group to corroborate"
     cross = test_median / reference.median
-    names = _names(reference.groups)
+    shown = names(reference.groups)
     if cross <= cfg.throttle_ratio:
-        return f"corroborated by clean groups {names} (ratio {cross:.3g})"
-    return f"not corroborated by clean groups {names} (ratio {cross:.3g})"
+        return f"corroborated by clean groups {shown} (ratio {cross:.3g})"
+    return f"not corroborated by clean groups {shown} (ratio {cross:.3g})"
 
 
 # ---------------------------------------------------------------- reachability

@@ -12,6 +12,7 @@ def tput(
     bps: float,
     control: float | None,
     target: str = "twitter",
+    country: str = "",
 ) -> Measurement:
     return Measurement(
         at=at,
@@ -23,6 +24,7 @@ def tput(
         duration_s=2.0,
         throughput_bps=bps,
         control_bps=control,
+        country=country,
     )
 
 

@@ -162,12 +162,13 @@ def test_throttled_beats_troubled_reachability_and_blocked_beats_throttled() -> 
     a = Analyzer()
     _throughput(a, "ru", 0.01)
     _throughput(a, "by", 0.01)
+    _throughput(a, "de", 1.0)
     _probe(a, {"ru": [RESET, None], "by": [RESET, RESET], "de": [None, None]})
     snap = a.evaluate(15.0)
     ru = _region(snap, "ru")
     assert ru.verdict == "throttled", ru.reason
     assert ru.reason.startswith("median 10 kB/s vs same-agent control 1 MB/s, ratio 0.01, p=0,")
-    assert ru.reason.endswith("; no clean group to corroborate")
+    assert ru.reason.endswith("; corroborated by clean groups de (ratio 0.01)")
     assert (ru.ratio, ru.throughput_bps) == (0.01, 10_000.0)
     by = _region(snap, "by")
     assert (by.verdict, by.failure) == ("blocked", RESET)
@@ -179,6 +180,7 @@ def test_in_an_outage_a_throttled_group_stays_throttled_and_the_others_say_why_n
 ):
     a = Analyzer()
     _throughput(a, "ru", 0.01)
+    _throughput(a, "de", 1.0)
     _probe(a, {g: [RESET, RESET] for g in ("ru", "de", "us")})
     snap = a.evaluate(15.0)
     assert snap.targets[0].outage
@@ -241,6 +243,7 @@ def test_only_groups_whose_control_says_ok_are_a_reference() -> None:
 def test_held_throttled_reason_shows_the_recovery_progress() -> None:
     a = Analyzer(AnalysisConfig(recover_evaluations=2, recover_s=20.0, max_samples_per_agent=2))
     _throughput(a, "ru", 0.01)
+    _throughput(a, "de", 1.0)  # fast from de: the slowness is ru's own
     assert _region(a.evaluate(15.0), "ru").verdict == "throttled"
     _throughput(a, "ru", 1.0, start=20.0)  # the window now holds fast samples only
     v = _region(a.evaluate(35.0), "ru")
@@ -298,6 +301,7 @@ def test_held_outage_reason_shows_the_recovery_progress() -> None:
 def test_a_group_that_left_the_window_starts_afresh() -> None:
     a = Analyzer(AnalysisConfig(window_s=20.0))
     _throughput(a, "ru", 0.01)
+    _throughput(a, "de", 1.0)
     assert _region(a.evaluate(15.0), "ru").verdict == "throttled"
     assert a.evaluate(100.0).regions == ()  # every sample expired: the held verdict is gone
     _throughput(a, "ru", 1.0, start=200.0)

@@ -55,6 +55,18 @@ RATIO_SETTINGS = (
         ({"control_bps": float("inf")}, "Measurement.control_bps: must be finite, got inf"),
         ({"block_page": "yes"}, "Measurement.block_page: must be a bool, got 'yes'"),
         ({"block_page": 1}, "Measurement.block_page: must be a bool, got 1"),
+        (
+            {"country": "ru"},
+            "Measurement.country: must be empty or a two-letter upper-case code, got 'ru'",
+        ),
+        (
+            {"country": "RUS"},
+            "Measurement.country: must be empty or a two-letter upper-case code, got 'RUS'",
+        ),
+        (
+            {"country": None},
+            "Measurement.country: must be empty or a two-letter upper-case code, got None",
+        ),
     ],
 )
 def test_bad_measurement_is_refused_with_the_field_and_the_reason(

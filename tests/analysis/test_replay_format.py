@@ -155,7 +155,12 @@ def test_a_row_becomes_a_paired_throughput_measurement_of_its_asn() -> None:
         duration_s=0.0,  # the dataset has no durations
         throughput_bps=10_000.0,
         control_bps=100_000.0,
+        country="RU",
     )
+    # a country column that is not a two-letter code (blank, "??") is left out
+    for bad in ("", "??", "ru", "RUS"):
+        odd = Row(**{**{f: getattr(row, f) for f in row.__dataclass_fields__}, "country": bad})
+        assert to_measurement(odd).country == ""
 
 
 @pytest.fixture

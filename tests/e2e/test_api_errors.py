@@ -87,6 +87,11 @@ def test_other_bad_requests_and_service_afterwards(net: Network, targets: Target
         with pytest.raises(grpc.RpcError) as info:
             list(agent.Connect(iter([pb.AgentMessage(hello=pb.Hello(agent_id="x", region=""))]), timeout=5))
         assert info.value.code() == INVALID and "hello.region" in (info.value.details() or "")
+        # The country feeds the degraded rule: a two-letter code or nothing.
+        with pytest.raises(grpc.RpcError) as info:
+            bad = pb.Hello(agent_id="x", region="ru", country="Russia" * 100)
+            list(agent.Connect(iter([pb.AgentMessage(hello=bad)]), timeout=5))
+        assert info.value.code() == INVALID and "hello.country" in (info.value.details() or "")
         # A finished job cannot be cancelled.
         job = pb_grpc.JobServiceStub(channel).SubmitJob(
             pb.SubmitJobRequest(spec=spec(targets=[f"127.0.0.1:{targets.http_port}"])), timeout=10

@@ -31,7 +31,7 @@ def test_demo_shows_ru_throttled_and_blocked(tmp_path: Path) -> None:
     for region in ("de-fra", "us-nyc"):
         assert rows[(region, "twitter")] in ("ok", "inconclusive"), out.stdout
         assert rows[(region, "facebook")] == "ok", out.stdout
-    assert "outage: none" in out.stdout
+    assert "outage: none" in out.stdout and "degraded: none" in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
     # Quiet by default: the story on stdout, no log lines anywhere on the terminal; the
     # logs are in the state directory.

@@ -36,8 +36,8 @@ def result(task: str, kind: str, failure: str = "", bps: float | None = None, co
     )
 
 
-def agent(i: int, region: str, asn: int = 0) -> AgentInfo:
-    return AgentInfo(agent_id=f"{region}-{i}", region=region, asn=asn)
+def agent(i: int, region: str, asn: int = 0, country: str = "") -> AgentInfo:
+    return AgentInfo(agent_id=f"{region}-{i}", region=region, asn=asn, country=country)
 
 
 def test_grouping_by_asn_and_target_as_the_job_named_it() -> None:
@@ -47,6 +47,9 @@ def test_grouping_by_asn_and_target_as_the_job_named_it() -> None:
     assert m.throughput_bps == 1e3 and m.control_bps == 1e5
     m = measurement_from_result(result("t", "tcp", failure="connection_closed"), agent(1, "ru"), "h:1", "region")
     assert m.group == "ru" and m.failure == "connection_closed" and m.throughput_bps is None
+    assert m.country == ""
+    m = measurement_from_result(result("t", "tcp"), agent(1, "ru", country="RU"), "h:1", "region")
+    assert m.country == "RU"
 
 
 def scrape(core: Coordinator) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -90,5 +93,36 @@ def test_exposition_from_observed_results(tmp_path: Path) -> None:
         m = scrape(core)
         assert "vantage_throttled" not in m and "vantage_throughput_ratio" not in m
         assert counts == {(lb["region"], lb["kind"], lb["outcome"]): v for lb, v in m["vantage_measurements_total"]}
+    finally:
+        store.close()
+
+
+def test_a_target_slow_from_every_country_is_exported_as_degraded(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "v.db")
+    analyzer = Analyzer(AnalysisConfig(window_s=60))
+    core = Coordinator(store, analyzer, CoordinatorConfig(), messages=pb, clock=lambda: NOW)
+    try:
+        slow, fast = "http://cdn.example/blob", "http://twitter.example/blob"
+        n = 0
+        for rnd in range(3):
+            t = NOW - 30 + rnd * 10
+            for region, country in (("ru", "RU"), ("de", "DE"), ("us", "US")):
+                for i in (1, 2):
+                    for target, bps in ((slow, 40_000.0), (fast, 16_000.0 if region == "ru" else 9e5)):
+                        n += 1
+                        core._observe(
+                            result(f"t{n}", "throughput", bps=bps * (1 + 0.01 * i), control=1e6, at=t),
+                            agent(i, region, country=country), target,
+                        )
+        analyzer.evaluate(NOW)
+        m = scrape(core)
+        assert {lb["target"]: v for lb, v in m["vantage_degraded"]} == {slow: 1.0, fast: 0.0}
+        info = {(lb["region"], lb["target"]): lb["verdict"] for lb, v in m["vantage_verdict_info"] if v == 1.0}
+        assert info == {
+            ("ru", slow): "degraded", ("de", slow): "degraded", ("us", slow): "degraded",
+            ("ru", fast): "throttled", ("de", fast): "ok", ("us", fast): "ok",
+        }
+        throttled = {(lb["region"], lb["target"]): v for lb, v in m["vantage_throttled"] if v}
+        assert throttled == {("ru", fast): 1.0}
     finally:
         store.close()

@@ -379,6 +379,10 @@ def print_verdicts(resp: Any) -> None:
     )
     outages = [t.target for t in resp.targets if t.outage]
     print(f"outage: {', '.join(outages) if outages else 'none'}")
+    degraded = [t for t in resp.targets if t.degraded]
+    print(f"degraded: {', '.join(t.target for t in degraded) if degraded else 'none'}")
+    for t in degraded:
+        print(f"  {t.target}: {t.degraded_reason}")
 
 
 def main_verdicts(address: str) -> None:

@@ -379,14 +379,22 @@ class RegionVerdict(_message.Message):
     def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class TargetVerdict(_message.Message):
-    __slots__ = ("target", "outage", "since")
+    __slots__ = ("target", "outage", "since", "reason", "degraded", "degraded_since", "degraded_reason")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     OUTAGE_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_SINCE_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
     target: str
     outage: bool
     since: float
-    def __init__(self, target: _Optional[str] = ..., outage: _Optional[bool] = ..., since: _Optional[float] = ...) -> None: ...
+    reason: str
+    degraded: bool
+    degraded_since: float
+    degraded_reason: str
+    def __init__(self, target: _Optional[str] = ..., outage: _Optional[bool] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., degraded: _Optional[bool] = ..., degraded_since: _Optional[float] = ..., degraded_reason: _Optional[str] = ...) -> None: ...
 
 class GetVerdictsResponse(_message.Message):
     __slots__ = ("regions", "targets", "evaluated_at")
