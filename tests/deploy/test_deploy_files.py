@@ -342,6 +342,8 @@ def test_grafana_dashboard_has_the_promised_panels_and_variables() -> None:
     exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
     for metric in (
         "vantage_verdict_info",
+        "vantage_outage",
+        "vantage_degraded",
         "vantage_throughput_bytes_per_second",
         "vantage_throughput_ratio",
         "vantage_success_ratio",
@@ -353,9 +355,10 @@ def test_grafana_dashboard_has_the_promised_panels_and_variables() -> None:
     assert len(ids) == len(set(ids))
     for panel in panels:
         assert panel["datasource"]["uid"] == "${datasource}"
+        # per-target panels (outage, degraded) have no region
         assert "$region" in " ".join(t["expr"] for t in panel["targets"]) or panel[
             "title"
-        ].startswith("Outage")
+        ].startswith(("Outage", "Degraded"))
     provider = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/vantage.yaml").read_text())
     assert provider["apiVersion"] == 1 and provider["providers"][0]["type"] == "file"
 

@@ -70,6 +70,7 @@ def test_every_alert_has_a_unit_test_firing_and_not_firing() -> None:
         "VantageRegionThrottled",
         "VantageRegionBlocked",
         "VantageTargetOutage",
+        "VantageTargetDegraded",
         "VantageRegionAgentsMissing",
     } <= alerts
     assert alerts <= firing, f"never shown firing: {sorted(alerts - firing)}"
