@@ -44,7 +44,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PREFIX_ROOT = "vlab-"
 DEFAULT_REGIONS = ("ru", "de", "us")
-DEFAULT_TARGETS = ("twitter", "control", "facebook", "kremlin")
+DEFAULT_TARGETS = ("twitter", "control", "facebook", "kremlin", "cdn")
 COORDINATOR_ADDR = "198.18.0.1"
 GRPC_PORT = 50051
 METRICS_PORT = 9477
@@ -475,6 +475,24 @@ class Lab:
         tmp.write_text("".join(n + "\n" for n in nets))
         tmp.replace(path)
 
+    def pace(self, target: str, rate_bytes: int) -> None:
+        """Make ``target`` slow for every region at the target side: its server writes
+        /big.bin at ``rate_bytes`` bytes/s to everyone (an overloaded origin or CDN, not a
+        network throttle)."""
+        t = self.target(target)
+        if isinstance(rate_bytes, bool) or not isinstance(rate_bytes, int) or rate_bytes < 1000:
+            raise LabError(f"rate_bytes: an integer of at least 1000 bytes/s, got {rate_bytes!r}")
+        self._write_pace_file(t, str(rate_bytes))
+
+    def unpace(self, target: str) -> None:
+        self._write_pace_file(self.target(target), "")
+
+    def _write_pace_file(self, target: Target, text: str) -> None:
+        path = self.dir / "paces" / target.name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text + "\n" if text else "")
+        tmp.replace(path)
+
     def take_down(self, target: str) -> None:
         """Stop the target's server: connection refused from every region."""
         t = self.target(target)
@@ -543,6 +561,7 @@ class Lab:
                 "--root", str(self.dir / "www"),
                 "--cert", str(self.dir / "server.pem"), "--key", str(self.dir / "server.key"),
                 "--reset-file", str(self.dir / "resets" / target.name),
+                "--pace-file", str(self.dir / "paces" / target.name),
             ],
         )  # fmt: skip
 
@@ -574,14 +593,21 @@ class Lab:
                 "--region", host.region, "--id", host.agent_id,
                 "--state-dir", str(state),
                 "--allow-private-targets",
+                *self._country_args(host.region),
                 *self.agent_args,
             ],
         )  # fmt: skip
 
+    @staticmethod
+    def _country_args(region: str) -> list[str]:
+        """A two-letter region (ru, de, us) is also the agents' country, so the analysis
+        knows the regions are in different countries (the degraded rule needs that)."""
+        return ["--country", region.upper()] if len(region) == 2 and region.isalpha() else []
+
     def _write_files(self) -> None:
         import trustme  # a dev dependency: only the lab needs it
 
-        for sub in ("www", "logs", "agents", "resets"):
+        for sub in ("www", "logs", "agents", "resets", "paces"):
             (self.dir / sub).mkdir(exist_ok=True)
         (self.dir / "www" / "big.bin").write_bytes(os.urandom(self.big_file_bytes))
         ca = trustme.CA(organization_name="vantage lab")

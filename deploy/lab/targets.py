@@ -1,7 +1,7 @@
 """One lab target: an HTTP and an HTTPS listener on one address, run inside the core namespace.
 
     python -m deploy.lab.targets --name twitter --address 198.18.0.10 --root DIR \
-        [--cert CHAIN.pem --key KEY.pem] [--reset-file FILE]
+        [--cert CHAIN.pem --key KEY.pem] [--reset-file FILE] [--pace-file FILE]
 
 Serves ``/`` (a small index page naming the target) and ``/big.bin`` (the large file the
 lab wrote into ``--root``) on port 80, and on 443 when a certificate is given.
@@ -12,12 +12,18 @@ a request from such a peer gets its TCP connection aborted with a RST (SO_LINGER
 instead of a response. The file is re-read when it changes. The lab uses it for
 ``break_target(..., how="reset")`` because this kernel has no iptables, nftables or tc
 gact action to reset in the network itself.
+
+``--pace-file`` makes the target slow for everyone, at the target side, as an overloaded
+origin or CDN is: the file holds a rate in bytes/s, and while it does, ``/big.bin`` is
+written at that rate (small chunks, paced by the server's own clock) to every client.
+An empty or missing file serves at full speed. The file is re-read when it changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import ipaddress
 import os
 import signal
@@ -53,7 +59,59 @@ class ResetList:
         return self._nets
 
 
-def build_app(name: str, root: Path, resets: ResetList) -> web.Application:
+class Pace:
+    """The rate (bytes/s) the pace file names, or None: serve at full speed."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._mtime: float | None = None
+        self._rate: int | None = None
+
+    def rate(self) -> int | None:
+        if self._path is None:
+            return None
+        try:
+            mtime = self._path.stat().st_mtime
+        except FileNotFoundError:
+            self._rate, self._mtime = None, None
+            return None
+        if mtime != self._mtime:
+            text = self._path.read_text().strip()
+            self._rate = int(text) if text else None
+            self._mtime = mtime
+        return self._rate
+
+
+# Paced writes: about 20 chunks a second, so the rate is even over any 4-s download.
+PACE_CHUNKS_PER_S = 20
+
+
+@functools.cache
+def _body(path: Path) -> bytes:
+    return path.read_bytes()  # once per process: the lab's file does not change
+
+
+async def _paced(request: web.Request, path: Path, rate: int) -> web.StreamResponse:
+    body = _body(path)
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    response.content_length = len(body)
+    await response.prepare(request)
+    chunk = max(256, rate // PACE_CHUNKS_PER_S)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for sent in range(0, len(body), chunk):
+        try:
+            await response.write(body[sent : sent + chunk])
+        except ConnectionError:
+            return response  # the client stopped at its max_seconds or max_bytes
+        # sleep until the moment the bytes written so far are due at the rate
+        due = started + min(len(body), sent + chunk) / rate
+        await asyncio.sleep(max(0.0, due - loop.time()))
+    await response.write_eof()
+    return response
+
+
+def build_app(name: str, root: Path, resets: ResetList, pace: Pace | None = None) -> web.Application:
     @web.middleware
     async def reset_middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,7 +134,10 @@ def build_app(name: str, root: Path, resets: ResetList) -> web.Application:
             content_type="text/html",
         )
 
-    async def big(request: web.Request) -> web.FileResponse:
+    async def big(request: web.Request) -> web.StreamResponse:
+        rate = pace.rate() if pace is not None else None
+        if rate:
+            return await _paced(request, root / "big.bin", rate)
         return web.FileResponse(root / "big.bin")
 
     app = web.Application(middlewares=[reset_middleware])
@@ -87,7 +148,8 @@ def build_app(name: str, root: Path, resets: ResetList) -> web.Application:
 
 async def serve(args: argparse.Namespace) -> None:
     resets = ResetList(Path(args.reset_file) if args.reset_file else None)
-    runner = web.AppRunner(build_app(args.name, Path(args.root), resets), access_log=None)
+    pace = Pace(Path(args.pace_file) if args.pace_file else None)
+    runner = web.AppRunner(build_app(args.name, Path(args.root), resets, pace), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, args.address, args.http_port).start()
     if args.cert:
@@ -113,6 +175,7 @@ def main() -> None:
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--reset-file")
+    parser.add_argument("--pace-file", help="a file holding a rate in bytes/s: serve that slowly")
     asyncio.run(serve(parser.parse_args()))
 
 

@@ -1,9 +1,10 @@
 """Issue 4's Done-when, end to end: the 2021 Twitter throttle replayed in the lab.
 
 Regions ru, de, us (2 agents each, one network namespace per agent host); targets twitter
-(130 kbit/s downstream in ru only, tc HTB), control, facebook (TCP reset for ru) and kremlin
-(taken down after the start). Real `vantage coordinator` and `vantage agent` processes.
-Everything is read from /metrics.
+(130 kbit/s downstream in ru only, tc HTB), control, facebook (TCP reset for ru), kremlin
+(taken down after the start) and cdn (issue 14: slow for every region at the target side,
+its server pacing its own writes). Real `vantage coordinator` and `vantage agent`
+processes. Everything is read from /metrics.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ pytestmark = [
 ROUND_S = 10
 MAX_SECONDS = 4  # per throughput download; the control follows it
 RATE_BYTES = 16_250  # 130 kbit/s
+# cdn: its server writes at 40 kB/s to everyone (about 1/60 of a line). Its job caps
+# test and control at 1 MB, so the control takes ~0.4 s of the line and barely overlaps
+# the twitter downloads that share it.
+PACE_BYTES = 40_000
+CDN_MAX_BYTES = 1_000_000
 REGIONS = ("ru", "de", "us")
 # Every agent host has a 20 Mbit/s line, as a VPS would: downloads of twitter and control
 # then measure the line, not the CPU, and the coordinator runs with its default window.
@@ -49,7 +55,8 @@ def _scenario() -> dict[str, Any]:
     with Lab(regions=REGIONS, agents_per_region=2, line_rate_bit=LINE_RATE_BIT) as lab:
         twitter, control = lab.url("twitter"), lab.url("control")
         facebook, kremlin = lab.url("facebook", path="/"), lab.url("kremlin", path="/")
-        obs["urls"] = {"twitter": twitter, "facebook": facebook, "kremlin": kremlin}
+        cdn = lab.url("cdn")
+        obs["urls"] = {"twitter": twitter, "facebook": facebook, "kremlin": kremlin, "cdn": cdn}
 
         connected, took = poll(
             lambda: _by(lab.metrics(), "vantage_agents_connected", "region"),
@@ -63,12 +70,24 @@ def _scenario() -> dict[str, Any]:
 
         lab.shape("ru", "twitter")
         lab.break_target("ru", "facebook", "reset")
+        lab.pace("cdn", PACE_BYTES)
         lab.submit(
             "throughput",
             [twitter],
             every=f"{ROUND_S}s",
             count=40,
             options={"control": control, "max_seconds": str(MAX_SECONDS)},
+        )
+        lab.submit(
+            "throughput",
+            [cdn],
+            every=f"{ROUND_S}s",
+            count=40,
+            options={
+                "control": control,
+                "max_seconds": str(MAX_SECONDS),
+                "max_bytes": str(CDN_MAX_BYTES),
+            },
         )
         lab.submit(
             "http", [facebook, kremlin], every=f"{ROUND_S}s", count=40, options={"timeout": "5"}
@@ -80,8 +99,11 @@ def _scenario() -> dict[str, Any]:
             thr = _by(m, "vantage_throttled", "region", "target")
             blk = _by(m, "vantage_blocked", "region", "target")
             out = _by(m, "vantage_outage", "target")
+            deg = _by(m, "vantage_degraded", "target")
             return (
-                thr.get(("ru", twitter)) == 1
+                deg.get((cdn,)) == 1
+                and deg.get((twitter,)) == 0
+                and thr.get(("ru", twitter)) == 1
                 and all(v == 0 for k, v in thr.items() if k != ("ru", twitter))
                 and blk.get(("ru", facebook)) == 1
                 and all(v == 0 for k, v in blk.items() if k != ("ru", facebook))
@@ -93,14 +115,26 @@ def _scenario() -> dict[str, Any]:
             lab.metrics_text, done, timeout=3 * ROUND_S + SLACK_S + 20, interval=2
         )
         obs["text_at_verdict"] = text
+        obs["verdicts_at_verdict"] = lab.vantage("verdicts").stdout
 
         lab.unshape("ru", "twitter")
+        lab.unpace("cdn")
         at_clear, obs["cleared_s"] = poll(
             lab.metrics,
             lambda m: _by(m, "vantage_throttled", "region", "target").get(("ru", twitter)) == 0,
             timeout=5 * ROUND_S + SLACK_S + 30, interval=2,
         )
         obs["at_clear"] = at_clear
+        # the degraded verdict clears too once the pacing stops (its own clock: both
+        # started at once, so cdn_cleared_s counts from the same moment)
+        before = obs["cleared_s"] or 0
+        at_cdn_clear, cdn_took = poll(
+            lab.metrics,
+            lambda m: _by(m, "vantage_degraded", "target").get((cdn,)) == 0,
+            timeout=5 * ROUND_S + SLACK_S + 30, interval=2,
+        )
+        obs["cdn_cleared_s"] = None if cdn_took is None else before + cdn_took
+        obs["at_cdn_clear"] = at_cdn_clear
         obs["verdicts_table"] = lab.vantage("verdicts").stdout
         obs["logs"] = {n: lab.logs(n, tail=15) for n in ("coord", "agent-ru-1")}
     return obs
@@ -124,7 +158,10 @@ def test_lab_replays_the_2021_twitter_throttle(scenario: dict[str, Any]) -> None
     assert "text_at_verdict" in obs, f"the agents never all connected: {obs}"
     urls = obs["urls"]
     twitter, facebook, kremlin = urls["twitter"], urls["facebook"], urls["kremlin"]
+    cdn = urls["cdn"]
     m: Metrics = parse_metrics(obs["text_at_verdict"])
+    deg = _by(m, "vantage_degraded", "target")
+    info = {k: v for k, v in _by(m, "vantage_verdict_info", "region", "target", "verdict").items() if v}
     thr = _by(m, "vantage_throttled", "region", "target")
     blk = _by(m, "vantage_blocked", "region", "target")
     out = _by(m, "vantage_outage", "target")
@@ -132,6 +169,7 @@ def test_lab_replays_the_2021_twitter_throttle(scenario: dict[str, Any]) -> None
     ratio = _by(m, "vantage_throughput_ratio", "region", "target")
     figures = (
         f"verdict after {obs['verdict_s']}s; throttled={thr}; blocked={blk}; outage={out}; "
+        f"degraded={deg}; cdn cleared after {obs.get('cdn_cleared_s')}s; "
         f"bps={bps}; ratio={ratio}; cleared after {obs['cleared_s']}s; at clear deadline: "
         f"throttled={_by(obs['at_clear'], 'vantage_throttled', 'region', 'target')} "
         f"bps={_by(obs['at_clear'], 'vantage_throughput_bytes_per_second', 'region', 'target')} "
@@ -139,6 +177,7 @@ def test_lab_replays_the_2021_twitter_throttle(scenario: dict[str, Any]) -> None
         f"verdicts:\n{obs['verdicts_table']}"
     )
     print(figures)
+    print(obs["verdicts_at_verdict"])
     print(obs["verdicts_table"])
 
     # within 3 probe rounds (plus one round's download time for the results to land)
@@ -157,12 +196,29 @@ def test_lab_replays_the_2021_twitter_throttle(scenario: dict[str, Any]) -> None
     assert {r for r, t in blk if t == kremlin} == set(REGIONS), figures
     assert all(v == 0 for (region, target), v in blk.items() if target == kremlin), figures
     # and it is the only target in outage
-    assert {t for (t,) in out} == {twitter, facebook, kremlin}, figures
+    assert {t for (t,) in out} == {twitter, facebook, kremlin, cdn}, figures
     assert all(v == 0 for (target,), v in out.items() if target != kremlin), figures
+
+    # cdn is slow for everyone (its server paces its writes): degraded, no region throttled,
+    # side by side with the regional twitter throttle
+    assert deg == {(twitter,): 0, (facebook,): 0, (kremlin,): 0, (cdn,): 1}, figures
+    assert {r: v for (r, t, v) in info if t == cdn} == {r: "degraded" for r in REGIONS}, figures
+    assert all(thr[(r, cdn)] == 0 for r in REGIONS), figures
+    # `vantage verdicts` prints the degraded target as it prints outages, with the reason
+    table = obs["verdicts_at_verdict"]
+    assert f"degraded: {cdn}\n  {cdn}: slow from every group (de,ru,us) in 3 countries (DE,RU,US)" in table, table
+    for r in REGIONS:
+        assert abs(bps[(r, cdn)] - PACE_BYTES) / PACE_BYTES <= 0.25, figures
+        assert ratio[(r, cdn)] <= 0.1, figures
 
     # after the shaping is removed the verdict clears within 5 rounds
     assert obs["cleared_s"] is not None and obs["cleared_s"] <= 5 * ROUND_S + SLACK_S, figures
     assert _by(obs["at_clear"], "vantage_throttled", "region", "target")[("ru", twitter)] == 0
+    # and once the pacing stops the degraded verdict clears, without a throttle in its place
+    assert obs["cdn_cleared_s"] is not None, figures
+    assert obs["cdn_cleared_s"] <= 5 * ROUND_S + SLACK_S + 10, figures
+    after = obs["at_cdn_clear"]
+    assert all(_by(after, "vantage_throttled", "region", "target")[(r, cdn)] == 0 for r in REGIONS)
 
 
 @pytest.mark.timeout(420)

@@ -23,6 +23,7 @@ _reason = netns_unavailable_reason() or (
 needs_netns = pytest.mark.skipif(_reason is not None, reason=_reason or "")
 
 RATE_BYTES = 16_250  # 130 kbit/s
+PACE_BYTES = 50_000
 
 
 def _network_checks() -> dict[str, object]:
@@ -50,6 +51,11 @@ def _network_checks() -> dict[str, object]:
         out["de_kremlin_down"] = lab.curl(de1, lab.url("kremlin", path="/"), max_time=2)
         lab.unshape("ru", "twitter")
         out["ru_twitter_unshaped"] = lab.curl(ru2, lab.url("twitter"), max_time=4)
+        lab.pace("cdn", PACE_BYTES)  # slow at the target side, for every region
+        out["ru_cdn_paced"] = lab.curl(ru1, lab.url("cdn"), max_time=3)
+        out["de_cdn_paced"] = lab.curl(de1, lab.url("cdn"), max_time=3)
+        lab.unpace("cdn")
+        out["de_cdn_unpaced"] = lab.curl(de1, lab.url("cdn"), max_time=3)
     out["namespaces_after"] = [n for n in list_namespaces() if n.startswith(str(out["prefix"]))]
     return out
 
@@ -72,6 +78,11 @@ async def test_lab_shapes_breaks_and_tears_down() -> None:
     assert r["ru_facebook_fixed"]["exitcode"] == 0, r  # type: ignore[index]
     assert r["de_kremlin_down"]["exitcode"] == 7, r  # type: ignore[index]  # refused
     assert r["ru_twitter_unshaped"]["speed"] > 20 * RATE_BYTES, r  # type: ignore[index]
+    # the paced target is as slow from ru as from de: its own server writes at the rate
+    for key in ("ru_cdn_paced", "de_cdn_paced"):
+        assert r[key]["exitcode"] == 28, r  # type: ignore[index]  # stopped at max_time
+        assert abs(r[key]["speed"] - PACE_BYTES) / PACE_BYTES <= 0.15, r  # type: ignore[index]
+    assert r["de_cdn_unpaced"]["speed"] > 20 * PACE_BYTES, r  # type: ignore[index]
     assert r["namespaces_after"] == [], r
 
 
@@ -128,5 +139,7 @@ def test_bad_lab_arguments_name_the_field() -> None:
             lab.hosts_of("mars")
         with pytest.raises(LabError, match="target"):
             lab.url("myspace")
+        with pytest.raises(LabError, match="rate_bytes"):
+            lab.pace("cdn", 10)
     finally:
         lab.close()
