@@ -5,7 +5,7 @@ the groups side by side, because slowness means different things depending on wh
 else it is seen (docs/detection.md, "degraded"):
 
 - **regional**: some groups are slow and at least one group is clean (its own control
-  says ok). The slow groups are throttled: the target is fast from somewhere, so the
+  says ok, over its window and on its latest samples). The slow groups are throttled: the target is fast from somewhere, so the
   slowness is where it is seen. This is the 2021 case: most vantage points were Russian
   and slow, a few were not.
 - **degraded**: every group with enough evidence is slow, there are at least
@@ -14,7 +14,8 @@ else it is seen (docs/detection.md, "degraded"):
 - **ambiguous**: every group with enough evidence is slow, but all of them sit in one
   place (one country), or there is only one such group. A national throttle and a slow
   target look the same from there, so nothing is called throttled, degraded or ok.
-- **undecided**: some groups are slow, none is clean, and the others could not decide.
+- **undecided**: some groups are slow, none is clean, and the others could not decide
+  (or are clean over their window but slow on their latest samples: slowing down too).
   Without a group where the target is fast there is nothing to tell a throttle from a
   slow target with, so the slow groups are inconclusive.
 
@@ -74,23 +75,56 @@ def _where(places: Sequence[str]) -> str:
     return f"{n} countr{'ies' if n != 1 else 'y'} ({shown})"
 
 
+def latest_fast(paired: Mapping[str, Sequence[Measurement]], cfg: AnalysisConfig) -> bool:
+    """The group is fast now, not only over its window: fewer than agent_quorum of its
+    agents have their latest paired sample at or below throttle_ratio (the same
+    agreement rule that makes a group slow, applied to the latest samples)."""
+    latest = [max(ms, key=lambda m: m.at) for ms in paired.values() if ms]
+    slow = sum(
+        1
+        for m in latest
+        if m.throughput_bps is not None
+        and m.control_bps
+        and m.throughput_bps / m.control_bps <= cfg.throttle_ratio
+    )
+    return bool(latest) and slow < cfg.agent_quorum * len(latest)
+
+
 def slow_spread(
     control: Mapping[str, ThroughputJudgement],
     places: Mapping[str, frozenset[str]],
     cfg: AnalysisConfig,
+    fresh: Mapping[str, bool] | None = None,
 ) -> Spread:
-    """Classify the control-based judgements of one target's groups (module docstring)."""
+    """Classify the control-based judgements of one target's groups (module docstring).
+
+    A clean group is a reference only while it is also fast on its agents' latest samples
+    (``fresh``): when the target slows down for everyone at once, each group's window
+    median turns slow as its own results land, seconds apart, and a group still clean on
+    its window but slow on its latest samples must not make the first ones "throttled"
+    for those seconds. Such a group counts as undecided; a round later it is slow too
+    (degraded) or fast again (the throttle stands).
+    """
     evidence = {g: j for g, j in control.items() if not j.too_little_control}
     slow = tuple(sorted(g for g, j in evidence.items() if j.status == "throttled"))
     if not slow:
         return Spread(kind="none")
-    clean = tuple(sorted(g for g, j in evidence.items() if j.status == "ok"))
+    fresh = fresh or {}
+    ok = {g for g, j in evidence.items() if j.status == "ok"}
+    clean = tuple(sorted(g for g in ok if fresh.get(g, True)))
+    slowing = tuple(sorted(ok - set(clean)))
     undecided = tuple(sorted(set(evidence) - set(slow) - set(clean)))
     where = tuple(sorted({p for g in slow for p in places.get(g, frozenset({g}))}))
     names = rules.names(slow)
     kind: SpreadKind
     if clean:
         kind, reason = "regional", ""
+    elif slowing:
+        kind = "undecided"
+        reason = (
+            f"slow from {names}; {rules.names(slowing)} fast over the window but slow on "
+            "the latest samples, so a throttle cannot be told from a slow target yet"
+        )
     elif undecided:
         kind = "undecided"
         reason = (
@@ -131,7 +165,12 @@ def judge_groups(
     control = {
         g: rules.judge_against_control(rules.paired_samples(t), cfg) for g, t in tests.items()
     }
-    spread = slow_spread(control, {g: places_of(g, t) for g, t in tests.items()}, cfg)
+    fresh = {
+        g: latest_fast(rules.paired_samples(t), cfg)
+        for g, t in tests.items()
+        if control[g].status == "ok"
+    }
+    spread = slow_spread(control, {g: places_of(g, t) for g, t in tests.items()}, cfg, fresh)
     clean = sorted(g for g, j in control.items() if j.status == "ok")
     # A clean group is never the one judged against the reference (that one is
     # throttled, or its control could not decide), so one pool serves every group.

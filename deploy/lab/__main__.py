@@ -2,7 +2,8 @@
 
     sudo python -m deploy.lab up [--regions ru,de,us] [--agents-per-region 2]
         [--throttle ru:twitter[:130000]]... [--break ru:facebook[:reset|drop|unreachable]]...
-        [--down kremlin]... [--expose-metrics 127.0.0.1:9477] [--no-vantage]
+        [--down kremlin]... [--pace cdn[:40000]]... [--expose-metrics 127.0.0.1:9477]
+        [--no-vantage]
         [--coordinator-arg=--window=60s]...
     sudo python -m deploy.lab down [--prefix vlab-]
 """
@@ -19,6 +20,7 @@ from types import FrameType
 
 from deploy.lab.lab import (
     COORDINATOR_ADDR,
+    DEFAULT_PACE_BYTES,
     DEFAULT_PREFIX_ROOT,
     DEFAULT_REGIONS,
     DEFAULT_TARGETS,
@@ -30,11 +32,20 @@ from deploy.lab.lab import (
 )
 
 
-def _split(value: str, field: str, n_min: int, n_max: int) -> list[str]:
+def _split(
+    value: str, field: str, n_min: int, n_max: int, form: str = "REGION:TARGET[:VALUE]"
+) -> list[str]:
     parts = value.split(":")
     if not n_min <= len(parts) <= n_max or not all(parts):
-        raise LabError(f"{field}: {value!r} must be REGION:TARGET[:VALUE]")
+        raise LabError(f"{field}: {value!r} must be {form}")
     return parts
+
+
+def _int(value: str, field: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise LabError(f"{field}: {value!r} is not an integer") from None
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -99,12 +110,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         lab.start()
         for spec in args.throttle:
             region, target, *rate = _split(spec, "--throttle", 2, 3)
-            lab.shape(region, target, int(rate[0]) if rate else TWITTER_2021_RATE_BIT)
+            lab.shape(region, target, _int(rate[0], "--throttle") if rate else TWITTER_2021_RATE_BIT)
         for spec in args.break_:
             region, target, *how = _split(spec, "--break", 2, 3)
             lab.break_target(region, target, how[0] if how else "reset")
         for target in args.down:
             lab.take_down(target)
+        for spec in args.pace:
+            target, *rate = _split(spec, "--pace", 1, 2, "TARGET[:BYTES/S]")
+            lab.pace(target, _int(rate[0], "--pace") if rate else DEFAULT_PACE_BYTES)
         print(lab.describe())
         print(
             f"client: sudo ip netns exec {lab.core_ns} env VANTAGE_API_TOKEN={lab.api_token} "
@@ -138,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--break", dest="break_", action="append", default=[],
                     metavar="REGION:TARGET[:reset|drop|unreachable]")  # fmt: skip
     up.add_argument("--down", action="append", default=[], metavar="TARGET")
+    up.add_argument("--pace", action="append", default=[], metavar="TARGET[:BYTES/S]",
+                    help="the target's server writes /big.bin slowly to every region "
+                         f"(default {DEFAULT_PACE_BYTES} B/s): a degraded target, not a throttle")
     up.add_argument("--expose-metrics", default="127.0.0.1:0", metavar="HOST:PORT",
                     help="forward this root-namespace address to /metrics ('' to disable)")  # fmt: skip
     up.add_argument("--no-vantage", action="store_true", help="network and targets only")

@@ -51,6 +51,7 @@ METRICS_PORT = 9477
 FIRST_TARGET_HOST = 10  # twitter = 198.18.0.10, control = .11, ...
 BIG_FILE_BYTES = 10 * 1024 * 1024
 TWITTER_2021_RATE_BIT = 130_000
+DEFAULT_PACE_BYTES = 40_000  # a degraded target: about 1/60 of a 20 Mbit/s line
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _CLONE_NEWNET = 0x40000000
 

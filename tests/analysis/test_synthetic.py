@@ -43,7 +43,8 @@ def test_thousand_noisy_rounds_give_no_throttled_verdict(seed: int) -> None:
             snap = analyzer.evaluate(i * ROUND_S + offset)
             verdicts.update(v.verdict for v in snap.regions)
             assert not [v for v in snap.regions if v.verdict == "throttled"], (i, snap.regions)
-    assert verdicts["throttled"] == 0
+            assert not [t for t in snap.targets if t.degraded], (i, snap.targets)
+    assert verdicts["throttled"] == 0 and verdicts["degraded"] == 0
     # the engine did decide: nearly everything is a conclusive "ok"
     assert verdicts["ok"] >= 0.95 * sum(verdicts.values()), verdicts
 
@@ -93,3 +94,56 @@ def test_stepped_slowdown_is_detected_within_three_rounds_and_clears(
             break
     assert cleared is not None and cleared <= 5, f"{region} still throttled 5 rounds after recovery"
     assert cleared >= 2  # hysteresis: one good round does not clear it
+
+
+@pytest.mark.parametrize("factor", [5.0, 20.0])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_slowdown_of_every_region_is_degraded_and_never_throttled(
+    seed: int, factor: float
+) -> None:
+    """The target itself slows down for everyone at once (an overloaded CDN): each
+    region's results land seconds apart, evaluated every second, yet no region is ever
+    called throttled, the target is degraded within 3 rounds, and it clears within 5
+    rounds (never after one) once the slowdown ends."""
+    world = SyntheticWorld.build(random.Random(2000 + seed))
+    analyzer = Analyzer(AnalysisConfig())
+
+    def run_round(i: int) -> bool:
+        """Results land in time order (within the round's first 3 s), and the analysis
+        evaluates every half second in between, as the coordinator does about once a
+        second: some regions' new results are in while others' are not yet."""
+        degraded = False
+        pending = sorted(world.round(i), key=lambda m: m.at)
+        for tick in range(int(2 * ROUND_S)):
+            now = i * ROUND_S + tick / 2
+            while pending and pending[0].at <= now:
+                analyzer.add(pending.pop(0))
+            snap = analyzer.evaluate(now)
+            assert not [v.group for v in snap.regions if v.verdict == "throttled"], (i, snap.regions)
+            degraded = any(t.degraded for t in snap.targets)
+        assert not pending
+        return degraded
+
+    i = 0
+    for i in range(30):
+        assert not run_round(i)
+    for region in world.regions:
+        world.slowdown[region] = factor
+    detected = None
+    for n in range(1, 4):
+        i += 1
+        if run_round(i):
+            detected = n
+            break
+    assert detected is not None, f"not degraded 3 rounds after a {factor}x slowdown everywhere"
+    for _ in range(3):
+        i += 1
+        assert run_round(i)
+    world.slowdown.clear()
+    cleared = None
+    for n in range(1, 6):
+        i += 1
+        if not run_round(i):
+            cleared = n
+            break
+    assert cleared is not None and 2 <= cleared <= 5, cleared
