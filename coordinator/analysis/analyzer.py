@@ -194,7 +194,7 @@ class Analyzer:
             )
             self._degraded_held[target] = held_degraded
             degraded = held_degraded.state == "degraded"
-            held_note = f"held; {_recovery(held_degraded, now, cfg)}"
+            held_note = f"held; {_recovery(held_degraded, now, cfg)}" if degraded else ""
             degraded_reason = spread.reason
             if degraded and spread.kind != "degraded":
                 degraded_reason = f"{held_note}" + (

@@ -162,14 +162,9 @@ def judge_groups(
         g: rules.throughput_samples(kinds.get("throughput", {})) for g, kinds in groups.items()
     }
     tests = {g: t for g, t in tests.items() if t}
-    control = {
-        g: rules.judge_against_control(rules.paired_samples(t), cfg) for g, t in tests.items()
-    }
-    fresh = {
-        g: latest_fast(rules.paired_samples(t), cfg)
-        for g, t in tests.items()
-        if control[g].status == "ok"
-    }
+    paired = {g: rules.paired_samples(t) for g, t in tests.items()}
+    control = {g: rules.judge_against_control(p, cfg) for g, p in paired.items()}
+    fresh = {g: latest_fast(paired[g], cfg) for g, j in control.items() if j.status == "ok"}
     spread = slow_spread(control, {g: places_of(g, t) for g, t in tests.items()}, cfg, fresh)
     clean = sorted(g for g, j in control.items() if j.status == "ok")
     # A clean group is never the one judged against the reference (that one is

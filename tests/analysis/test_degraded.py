@@ -288,3 +288,34 @@ def test_places_are_the_declared_countries_or_the_group_itself() -> None:
     }
     assert places_of("eu", both) == frozenset({"DE", "FR"})
     assert places_of("eu", {"z": [tput(0.0, "eu", "z", 1.0, 1.0)]}) == frozenset({"@eu"})
+
+
+def test_a_slowdown_of_every_group_is_not_throttled_while_results_land_apart() -> None:
+    """Every group slows down at once; ru's results of the second slow round land first.
+    The other groups are still clean over their windows, but slow on their latest
+    samples: ru waits (inconclusive), then the target is degraded once the rest land."""
+    a = Analyzer()
+    fast = {g: 1.0 for g in COUNTRIES}
+    _rounds(a, range(3), fast, COUNTRIES)
+    _rounds(a, range(3, 4), {g: 0.05 for g in COUNTRIES}, COUNTRIES)
+    assert set(_verdicts(a.evaluate(35.0)).values()) == {"ok"}
+    _rounds(a, range(4, 5), {"ru": 0.05}, COUNTRIES)
+    snap = a.evaluate(42.0)
+    assert _verdicts(snap) == {"ru": "inconclusive", "de": "ok", "us": "ok", "sg": "ok"}
+    assert _region(snap, "ru").reason.startswith(
+        "slow from ru; de,sg,us fast over the window but slow on the latest samples, so a "
+        "throttle cannot be told from a slow target yet: median"
+    )
+    _rounds(a, range(4, 5), {g: 0.05 for g in ("de", "us", "sg")}, COUNTRIES)
+    snap = a.evaluate(45.0)
+    assert _verdicts(snap) == {g: "degraded" for g in COUNTRIES}
+
+
+def test_a_clean_group_with_fast_latest_samples_lets_a_new_throttle_stand() -> None:
+    """The same arrival order when only ru slows down: de, us, sg are fast on their
+    latest samples too, so ru is throttled at once."""
+    a = Analyzer()
+    _rounds(a, range(4), {"ru": 1.0, "de": 1.0, "us": 1.0, "sg": 1.0}, COUNTRIES)
+    _rounds(a, range(4, 6), {"ru": 0.05}, COUNTRIES)
+    snap = a.evaluate(55.0)
+    assert _verdicts(snap)["ru"] == "throttled"

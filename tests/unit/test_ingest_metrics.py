@@ -126,3 +126,22 @@ def test_a_target_slow_from_every_country_is_exported_as_degraded(tmp_path: Path
         assert throttled == {("ru", fast): 1.0}
     finally:
         store.close()
+
+
+def test_vantage_verdicts_prints_degraded_targets_as_it_prints_outages(capsys: object) -> None:
+    from vantage.commands.client import print_verdicts
+
+    resp = pb.GetVerdictsResponse(
+        regions=[pb.RegionVerdict(region="ru", target="http://cdn/", verdict="degraded", reason="slow everywhere")],
+        targets=[
+            pb.TargetVerdict(target="http://cdn/", degraded=True, degraded_reason="slow from every group (de,ru)"),
+            pb.TargetVerdict(target="http://down/", outage=True),
+            pb.TargetVerdict(target="http://ok/"),
+        ],
+    )
+    print_verdicts(resp)
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "ru      http://cdn/  degraded" in out
+    assert out.endswith(
+        "outage: http://down/\ndegraded: http://cdn/\n  http://cdn/: slow from every group (de,ru)\n"
+    ), out
