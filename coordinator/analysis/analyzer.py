@@ -197,9 +197,7 @@ class Analyzer:
             held_note = f"held; {_recovery(held_degraded, now, cfg)}" if degraded else ""
             degraded_reason = spread.reason
             if degraded and spread.kind != "degraded":
-                degraded_reason = f"{held_note}" + (
-                    f" (now {spread.reason})" if spread.reason else ""
-                )
+                degraded_reason = held_note + (f" (now {spread.reason})" if spread.reason else "")
             targets.append(
                 TargetVerdict(
                     target=target,
