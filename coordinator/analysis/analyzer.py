@@ -194,7 +194,7 @@ class Analyzer:
             )
             self._degraded_held[target] = held_degraded
             degraded = held_degraded.state == "degraded"
-            held_note = f"held; {_recovery(held_degraded, now, cfg)}" if degraded else ""
+            held_note = f"held; {_recovery(held_degraded, now, cfg)}"  # read while degraded
             degraded_reason = spread.reason
             if degraded and spread.kind != "degraded":
                 degraded_reason = held_note + (f" (now {spread.reason})" if spread.reason else "")

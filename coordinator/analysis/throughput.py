@@ -71,7 +71,8 @@ def _where(places: Sequence[str]) -> str:
     shown = rules.names([p.removeprefix(_NO_COUNTRY) for p in places])
     n = len(places)
     if any(p.startswith(_NO_COUNTRY) for p in places):
-        return f"{n} place{'s' if n != 1 else ''} ({shown}: no country declared)"
+        # a group without a country is a place of its own: with one, n >= 2 here
+        return f"{n} places ({shown}: no country declared)"
     return f"{n} countr{'ies' if n != 1 else 'y'} ({shown})"
 
 
@@ -97,6 +98,7 @@ def slow_spread(
     fresh: Mapping[str, bool] | None = None,
 ) -> Spread:
     """Classify the control-based judgements of one target's groups (module docstring).
+    ``places`` holds every group of ``control``.
 
     A clean group is a reference only while it is also fast on its agents' latest samples
     (``fresh``): when the target slows down for everyone at once, each group's window
@@ -114,7 +116,7 @@ def slow_spread(
     clean = tuple(sorted(g for g in ok if fresh.get(g, True)))
     slowing = tuple(sorted(ok - set(clean)))
     undecided = tuple(sorted(set(evidence) - set(slow) - set(clean)))
-    where = tuple(sorted({p for g in slow for p in places.get(g, frozenset({g}))}))
+    where = tuple(sorted({p for g in slow for p in places[g]}))
     names = rules.names(slow)
     kind: SpreadKind
     if clean:

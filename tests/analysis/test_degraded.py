@@ -8,7 +8,14 @@ data cannot tell the two apart, and the verdict says so without ever saying ok.
 
 from __future__ import annotations
 
-from coordinator.analysis import AnalysisConfig, Analyzer, RegionVerdict, Snapshot, TargetVerdict
+from coordinator.analysis import (
+    AnalysisConfig,
+    Analyzer,
+    Measurement,
+    RegionVerdict,
+    Snapshot,
+    TargetVerdict,
+)
 from coordinator.analysis.rules import ThroughputJudgement
 from coordinator.analysis.throughput import places_of, slow_spread
 from tests.analysis.helpers import reach, tput
@@ -255,7 +262,13 @@ def test_slow_spread_kinds() -> None:
     cfg = AnalysisConfig()
     places = {"a": frozenset({"RU"}), "b": frozenset({"DE"}), "c": frozenset({"RU"})}
     assert slow_spread({"a": _j("ok"), "b": _j("ok")}, places, cfg).kind == "none"
-    assert slow_spread({"a": _j("throttled"), "b": _j("ok")}, places, cfg).kind == "regional"
+    regional = slow_spread({"a": _j("throttled"), "b": _j("ok")}, places, cfg)
+    assert (regional.kind, regional.slow, regional.clean, regional.undecided) == (
+        "regional",
+        ("a",),
+        ("b",),
+        (),
+    )
     assert slow_spread({"a": _j("throttled"), "b": _j("throttled")}, places, cfg).kind == "degraded"
     assert (
         slow_spread({"a": _j("throttled"), "c": _j("throttled")}, places, cfg).kind == "ambiguous"
@@ -319,3 +332,56 @@ def test_a_clean_group_with_fast_latest_samples_lets_a_new_throttle_stand() -> N
     _rounds(a, range(4, 6), {"ru": 0.05}, COUNTRIES)
     snap = a.evaluate(55.0)
     assert _verdicts(snap)["ru"] == "throttled"
+
+
+def test_degraded_beats_troubled_reachability_as_throttled_does() -> None:
+    a = Analyzer()
+    _rounds(a, range(2), {g: 0.05 for g in COUNTRIES}, COUNTRIES)
+    for r in range(2):
+        for i in range(2):
+            a.add(
+                reach(r * 10.0 + i, "ru", f"ru-{i}", "twitter", "connection_reset" if r else None)
+            )
+    ru = _region(a.evaluate(15.0), "ru")
+    assert ru.verdict == "degraded", ru.reason  # not "inconclusive: tcp failed 2/4 ..."
+
+
+def test_held_degraded_says_what_it_sees_now() -> None:
+    """Held through the hysteresis while the evidence left is one slow group: the target
+    says it is held and why it is not degraded now; the group says held too."""
+    a = Analyzer(AnalysisConfig(window_s=15.0))
+    _rounds(a, range(2), {g: 0.05 for g in COUNTRIES}, COUNTRIES)
+    assert _target(a.evaluate(15.0)).degraded
+    _rounds(a, range(2, 4), {"ru": 0.05}, COUNTRIES)  # the others' samples expire
+    snap = a.evaluate(35.0)
+    t = _target(snap)
+    assert (t.degraded, t.degraded_since) == (True, 15.0)
+    assert t.degraded_reason == (
+        "held; recovering for 1 evaluations / 0 s (needs 2 and 20 s) (now slow from the only "
+        "group with enough evidence (ru): a throttle there and a slow target look the same; "
+        "a vantage point in another country would tell them apart)"
+    )
+    ru = _region(snap, "ru")
+    assert ru.verdict == "degraded"
+    assert ru.reason.startswith(
+        "slow everywhere: target degraded, held; recovering for 1 evaluations / 0 s "
+        "(needs 2 and 20 s); here median 45.7 kB/s"
+    ), ru.reason
+
+
+def test_a_group_is_fresh_while_fewer_than_a_quorum_of_its_agents_are_slow_now() -> None:
+    from coordinator.analysis.throughput import latest_fast
+
+    cfg = AnalysisConfig()  # throttle_ratio 0.4, agent_quorum 0.5
+
+    def group(*latest: float) -> dict[str, list[Measurement]]:
+        return {
+            f"a{i}": [tput(0.0, "g", f"a{i}", 0.01, 1.0), tput(10.0, "g", f"a{i}", r, 1.0)]
+            for i, r in enumerate(latest)
+        }
+
+    assert latest_fast(group(1.0, 1.0, 1.0, 0.1), cfg)  # 1 of 4 slow now
+    assert not latest_fast(group(1.0, 1.0, 0.1, 0.1), cfg)  # 2 of 4: a quorum
+    assert not latest_fast(group(1.0, 0.4), cfg)  # exactly throttle_ratio is slow
+    assert latest_fast(group(1.0, 0.41), cfg)
+    assert not latest_fast({}, cfg)
