@@ -273,9 +273,14 @@ def test_slow_spread_kinds() -> None:
     assert (
         slow_spread({"a": _j("throttled"), "c": _j("throttled")}, places, cfg).kind == "ambiguous"
     )
-    assert (
-        slow_spread({"a": _j("throttled"), "b": _j("inconclusive")}, places, cfg).kind
-        == "undecided"
+    undecided = slow_spread({"a": _j("throttled"), "b": _j("inconclusive")}, places, cfg)
+    assert (undecided.kind, undecided.clean, undecided.undecided) == ("undecided", (), ("b",))
+    # a clean group that is slow on its latest samples is no reference yet
+    slowing = slow_spread({"a": _j("throttled"), "b": _j("ok")}, places, cfg, {"b": False})
+    assert (slowing.kind, slowing.clean, slowing.undecided) == ("undecided", (), ("b",))
+    assert slowing.reason == (
+        "slow from a; b fast over the window but slow on the latest samples, so a throttle "
+        "cannot be told from a slow target yet"
     )
     # groups with too little evidence do not count either way
     little = {"a": _j("throttled"), "b": _j("throttled"), "c": _j("inconclusive", little=True)}
