@@ -147,3 +147,26 @@ def test_a_slowdown_of_every_region_is_degraded_and_never_throttled(
             cleared = n
             break
     assert cleared is not None and 2 <= cleared <= 5, cleared
+
+
+def test_the_onset_figures_script_runs_and_prints_its_figures() -> None:
+    """scripts/onset_figures.py produces the figures docs/detection.md cites; one world
+    per experiment keeps it quick."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "onset_figures.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--runs", "1", "--regional-runs", "1"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "  5x: runs with a throttled evaluation 0/1; degraded round 2: 1;" in out.stdout, out.stdout
+    assert "  20x: runs with a throttled evaluation 0/1;" in out.stdout, out.stdout
+    assert "  5x: throttled round 2: 1" in out.stdout, out.stdout
+    bad = subprocess.run(
+        [sys.executable, str(script), "--runs", "0"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert bad.returncode == 2 and "--runs and --regional-runs: at least 1" in bad.stderr
+    assert "Traceback" not in bad.stderr
