@@ -38,7 +38,7 @@ from coordinator.convert import (
 from coordinator.core import Coordinator, CoordinatorConfig, Session
 from coordinator.metrics import build_registry
 from coordinator.store import SQLiteStore
-from coordinator.validation import InvalidJob
+from coordinator.validation import COUNTRY_RE, REGION_RE, InvalidJob
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -46,8 +46,6 @@ log = structlog.get_logger("vantage.coordinator")
 EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (missing from the stubs)
 
 AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 MAX_LIST = 1000
 HELLO_TIMEOUT_S = 10.0

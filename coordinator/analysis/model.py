@@ -50,7 +50,8 @@ BLOCK_PAGE = "block_page"
 Verdict = Literal["ok", "throttled", "blocked", "inconclusive", "degraded"]
 VERDICTS: tuple[Verdict, ...] = ("ok", "throttled", "blocked", "inconclusive", "degraded")
 
-_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+# A country as agents declare it (ISO 3166 alpha-2, upper case).
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 
 def _finite(name: str, value: object, *, minimum: float | None = None) -> None:
@@ -110,7 +111,7 @@ class Measurement:
         if not isinstance(self.block_page, bool):
             raise ValueError(f"Measurement.block_page: must be a bool, got {self.block_page!r}")
         if not isinstance(self.country, str) or (
-            self.country and not _COUNTRY_RE.match(self.country)
+            self.country and not COUNTRY_RE.match(self.country)
         ):
             raise ValueError(
                 f"Measurement.country: must be empty or a two-letter upper-case code, got {self.country!r}"

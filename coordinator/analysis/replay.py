@@ -16,17 +16,15 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from coordinator.analysis.analyzer import Analyzer
-from coordinator.analysis.model import AnalysisConfig, Measurement
+from coordinator.analysis.model import COUNTRY_RE, AnalysisConfig, Measurement
 
 DAY_S = 86_400.0
-_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 TARGET = "twitter"
 COLUMNS = (
     "datetime_rounded",
@@ -163,7 +161,7 @@ def to_measurement(row: Row) -> Measurement:
         throughput_bps=row.test_bps,
         control_bps=row.control_bps,
         # CAIDA's country of the AS: the degraded rule needs to know two ASNs share one
-        country=row.country if _COUNTRY_RE.match(row.country) else "",
+        country=row.country if COUNTRY_RE.match(row.country) else "",
     )
 
 

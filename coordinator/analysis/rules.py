@@ -73,7 +73,8 @@ def paired_samples(by_agent: Mapping[str, Sequence[Measurement]]) -> dict[str, l
     return out
 
 
-def _sample_ratio(m: Measurement) -> float:
+def sample_ratio(m: Measurement) -> float:
+    """test / control of one paired sample (see ``paired_samples``)."""
     assert m.throughput_bps is not None and m.control_bps is not None
     return m.throughput_bps / m.control_bps
 
@@ -106,8 +107,8 @@ def judge_against_control(
             ),
             too_little_control=True,
         )
-    ratios = [_sample_ratio(m) for m in samples]
-    agent_ratios = [median([_sample_ratio(m) for m in ms]) for ms in paired.values()]
+    ratios = [sample_ratio(m) for m in samples]
+    agent_ratios = [median([sample_ratio(m) for m in ms]) for ms in paired.values()]
     ratio = median(agent_ratios)
     test_median = median([m.throughput_bps for m in samples if m.throughput_bps is not None])
     control_median = median([m.control_bps for m in samples if m.control_bps is not None])

@@ -81,13 +81,7 @@ def latest_fast(paired: Mapping[str, Sequence[Measurement]], cfg: AnalysisConfig
     agents have their latest paired sample at or below throttle_ratio (the same
     agreement rule that makes a group slow, applied to the latest samples)."""
     latest = [max(ms, key=lambda m: m.at) for ms in paired.values() if ms]
-    slow = sum(
-        1
-        for m in latest
-        if m.throughput_bps is not None
-        and m.control_bps
-        and m.throughput_bps / m.control_bps <= cfg.throttle_ratio
-    )
+    slow = sum(1 for m in latest if rules.sample_ratio(m) <= cfg.throttle_ratio)
     return bool(latest) and slow < cfg.agent_quorum * len(latest)
 
 

@@ -32,54 +32,51 @@ import ssl
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from aiohttp import web
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class ResetList:
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._mtime: float | None = None
-        self._nets: list[Network] = []
+T = TypeVar("T")
 
-    def networks(self) -> list[Network]:
+
+class WatchedFile(Generic[T]):
+    """A control file the lab rewrites while the target runs: ``value()`` parses it again
+    only when its mtime changes; a missing (or absent) file gives ``empty``."""
+
+    def __init__(self, path: Path | None, parse: Callable[[str], T], empty: T) -> None:
+        self._path = path
+        self._parse = parse
+        self._empty = empty
+        self._mtime: float | None = None
+        self._value = empty
+
+    def value(self) -> T:
         if self._path is None:
-            return []
+            return self._empty
         try:
             mtime = self._path.stat().st_mtime
         except FileNotFoundError:
-            self._nets, self._mtime = [], None
-            return []
+            self._value, self._mtime = self._empty, None
+            return self._empty
         if mtime != self._mtime:
-            lines = self._path.read_text().split()
-            self._nets = [ipaddress.ip_network(x, strict=False) for x in lines if x]
+            self._value = self._parse(self._path.read_text())
             self._mtime = mtime
-        return self._nets
+        return self._value
 
 
-class Pace:
-    """The rate (bytes/s) the pace file names, or None: serve at full speed."""
+def reset_list(path: Path | None) -> WatchedFile[list[Network]]:
+    """Client networks whose requests get a TCP reset: one CIDR a line."""
+    return WatchedFile(
+        path, lambda text: [ipaddress.ip_network(x, strict=False) for x in text.split()], []
+    )
 
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._mtime: float | None = None
-        self._rate: int | None = None
 
-    def rate(self) -> int | None:
-        if self._path is None:
-            return None
-        try:
-            mtime = self._path.stat().st_mtime
-        except FileNotFoundError:
-            self._rate, self._mtime = None, None
-            return None
-        if mtime != self._mtime:
-            text = self._path.read_text().strip()
-            self._rate = int(text) if text else None
-            self._mtime = mtime
-        return self._rate
+def pace_file(path: Path | None) -> WatchedFile[int | None]:
+    """The rate (bytes/s) to serve /big.bin at, or None (empty file): full speed."""
+    return WatchedFile(path, lambda text: int(text) if text.strip() else None, None)
 
 
 # Paced writes: about 20 chunks a second, so the rate is even over any 4-s download.
@@ -111,15 +108,21 @@ async def _paced(request: web.Request, path: Path, rate: int) -> web.StreamRespo
     return response
 
 
-def build_app(name: str, root: Path, resets: ResetList, pace: Pace | None = None) -> web.Application:
+def build_app(
+    name: str,
+    root: Path,
+    resets: WatchedFile[list[Network]],
+    pace: WatchedFile[int | None] | None = None,
+) -> web.Application:
     @web.middleware
     async def reset_middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        if peer and resets.networks():
+        networks = resets.value()
+        if peer and networks:
             addr = ipaddress.ip_address(peer[0])
-            if any(addr in net for net in resets.networks()):
+            if any(addr in net for net in networks):
                 sock = request.transport.get_extra_info("socket") if request.transport else None
                 if sock is not None:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -135,7 +138,7 @@ def build_app(name: str, root: Path, resets: ResetList, pace: Pace | None = None
         )
 
     async def big(request: web.Request) -> web.StreamResponse:
-        rate = pace.rate() if pace is not None else None
+        rate = pace.value() if pace is not None else None
         if rate:
             return await _paced(request, root / "big.bin", rate)
         return web.FileResponse(root / "big.bin")
@@ -147,8 +150,8 @@ def build_app(name: str, root: Path, resets: ResetList, pace: Pace | None = None
 
 
 async def serve(args: argparse.Namespace) -> None:
-    resets = ResetList(Path(args.reset_file) if args.reset_file else None)
-    pace = Pace(Path(args.pace_file) if args.pace_file else None)
+    resets = reset_list(Path(args.reset_file) if args.reset_file else None)
+    pace = pace_file(Path(args.pace_file) if args.pace_file else None)
     runner = web.AppRunner(build_app(args.name, Path(args.root), resets, pace), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, args.address, args.http_port).start()
