@@ -24,8 +24,6 @@ from coordinator.analysis.model import (
 from coordinator.analysis.rules import Held, ReachStats, ThroughputJudgement
 
 _REGION_BAD = frozenset({"throttled", "blocked"})
-_TARGET_BAD = frozenset({"outage"})
-_DEGRADED_BAD = frozenset({"degraded"})
 
 # (group, target, kind) -> agent_id -> the agent's most recent measurements.
 SeriesKey = tuple[str, str, str]
@@ -164,15 +162,7 @@ class Analyzer:
                 k for k, per_group in reach.items() if rules.is_outage(per_group, cfg)
             )
             raw_outage = bool(outage_kinds)
-            held_target = rules.step(
-                self._target_held.get(target),
-                "outage" if raw_outage else "none",
-                now,
-                cfg,
-                bad=_TARGET_BAD,
-                recovered="none",
-            )
-            self._target_held[target] = held_target
+            held_target = self._hold(self._target_held, target, "outage", raw_outage, now)
             outage = held_target.state == "outage"
             if raw_outage:
                 failing = sorted(reach[outage_kinds[0]])
@@ -184,15 +174,9 @@ class Analyzer:
             else:
                 target_reason = ""
             judged, spread = throughput.judge_groups(groups, cfg)
-            held_degraded = rules.step(
-                self._degraded_held.get(target),
-                "degraded" if spread.kind == "degraded" else "none",
-                now,
-                cfg,
-                bad=_DEGRADED_BAD,
-                recovered="none",
+            held_degraded = self._hold(
+                self._degraded_held, target, "degraded", spread.kind == "degraded", now
             )
-            self._degraded_held[target] = held_degraded
             degraded = held_degraded.state == "degraded"
             held_note = f"held; {_recovery(held_degraded, now, cfg)}"  # read while degraded
             degraded_reason = spread.reason
@@ -255,10 +239,9 @@ class Analyzer:
         for key in [k for k in self._region_held if k not in live_keys]:
             del self._region_held[key]
             self._region_failure.pop(key, None)
-        for target in [t for t in self._target_held if t not in view]:
-            del self._target_held[target]
-        for target in [t for t in self._degraded_held if t not in view]:
-            del self._degraded_held[target]
+        for by_target in (self._target_held, self._degraded_held):
+            for target in [t for t in by_target if t not in view]:
+                del by_target[target]
 
         self._snapshot = Snapshot(
             evaluated_at=now,
@@ -272,6 +255,20 @@ class Analyzer:
         return self._snapshot
 
     # ------------------------------------------------------------------ rules glue
+
+    def _hold(self, held: dict[str, Held], target: str, state: str, raw: bool, now: float) -> Held:
+        """Advance a target-level verdict (outage, degraded) by one evaluation: ``state``
+        when ``raw`` says so, left only after sustained recovery (``rules.step``)."""
+        new = rules.step(
+            held.get(target),
+            state if raw else "none",
+            now,
+            self.config,
+            bad=frozenset({state}),
+            recovered="none",
+        )
+        held[target] = new
+        return new
 
     def _raw_verdict(
         self,
