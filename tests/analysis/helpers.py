@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from coordinator.analysis import Measurement
+from collections.abc import Mapping
+
+from coordinator.analysis import Analyzer, Measurement
 
 
 def tput(
@@ -26,6 +28,34 @@ def tput(
         control_bps=control,
         country=country,
     )
+
+
+def paired_rounds(
+    a: Analyzer,
+    rounds: range,
+    test_bps: Mapping[str, float],
+    control_bps: float | None,
+    countries: Mapping[str, str] | None = None,
+    agents: int = 2,
+    target: str = "twitter",
+) -> None:
+    """One throughput sample per agent ("<group>-<i>") per 10 s round for each group of
+    ``test_bps``; test and control share a +-3% jitter, so their ratio is exact."""
+    for r in rounds:
+        for g, bps in test_bps.items():
+            for i in range(agents):
+                jitter = 1.0 + 0.03 * ((r + i) % 3)
+                a.add(
+                    tput(
+                        r * 10.0 + i,
+                        g,
+                        f"{g}-{i}",
+                        bps * jitter,
+                        control_bps * jitter if control_bps is not None else None,
+                        target,
+                        (countries or {}).get(g, ""),
+                    )
+                )
 
 
 def reach(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from coordinator.analysis import AnalysisConfig, Analyzer, RegionVerdict, Snapshot
 from coordinator.analysis.rules import Held, step
-from tests.analysis.helpers import reach, tput
+from tests.analysis.helpers import paired_rounds, reach, tput
 
 FAST = 2_000_000.0
 SHAPED = 16_250.0
@@ -25,19 +25,8 @@ def _rounds(
     control: bool = True,
 ) -> None:
     """One throughput sample per agent per 10 s round; ``slow`` maps group -> test bps."""
-    for r in rounds:
-        for g in groups:
-            for i in range(agents):
-                jitter = 1.0 + 0.03 * ((r + i) % 3)
-                a.add(
-                    tput(
-                        r * 10.0 + i,
-                        g,
-                        f"{g}-{i}",
-                        slow.get(g, FAST * 0.9) * jitter,
-                        FAST * jitter if control else None,
-                    )
-                )
+    tests = {g: slow.get(g, FAST * 0.9) for g in groups}
+    paired_rounds(a, rounds, tests, FAST if control else None, agents=agents)
 
 
 # ---------------------------------------------------------------- throttled

@@ -18,7 +18,7 @@ from coordinator.analysis import (
 )
 from coordinator.analysis.rules import ThroughputJudgement
 from coordinator.analysis.throughput import places_of, slow_spread
-from tests.analysis.helpers import reach, tput
+from tests.analysis.helpers import paired_rounds, reach, tput
 
 CONTROL = 900_000.0
 COUNTRIES = {"ru": "RU", "de": "DE", "us": "US", "sg": "SG"}
@@ -33,21 +33,8 @@ def _rounds(
     target: str = "twitter",
 ) -> None:
     """One paired download per agent per 10 s round; test = ratio x control (+-3%)."""
-    for r in rounds:
-        for g, ratio in ratios.items():
-            for i in range(agents):
-                jitter = 1.0 + 0.03 * ((r + i) % 3)
-                a.add(
-                    tput(
-                        r * 10.0 + i,
-                        g,
-                        f"{g}-{i}",
-                        CONTROL * ratio * jitter,
-                        CONTROL * jitter,
-                        target,
-                        countries.get(g, ""),
-                    )
-                )
+    tests = {g: CONTROL * ratio for g, ratio in ratios.items()}
+    paired_rounds(a, rounds, tests, CONTROL, countries, agents, target)
 
 
 def _region(snap: Snapshot, group: str, target: str = "twitter") -> RegionVerdict:
