@@ -18,6 +18,7 @@ import structlog
 
 from agent.clock import Clock, SystemClock, wait_event
 from agent.outbox import Outbox
+from agent.probes import failures as f
 from agent.probes import parse_spec, run_probe
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.wire import struct_from_dict
@@ -34,6 +35,11 @@ JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # How a parsed spec is run: agent.probes.run_probe, or a fake in the runner's tests.
 ProbeFn = Callable[[Any, Limits], Awaitable[ProbeOutcome]]
 
+# A task that began this many seconds after its not_before waited for a free slot on
+# this agent; if its deadline then passes during the probe, the agent's queue ate the
+# time (agent_deadline_missed, not evidence), not the network (generic_timeout).
+LATE_START_S = 1.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class Assignment:
@@ -48,8 +54,13 @@ class Assignment:
     @classmethod
     def from_pb(cls, m: pb.TaskAssignment) -> Assignment:
         return cls(
-            task_id=m.task_id, job_id=m.job_id, kind=m.kind, target=m.target,
-            options=dict(m.options), not_before=m.not_before, deadline=m.deadline,
+            task_id=m.task_id,
+            job_id=m.job_id,
+            kind=m.kind,
+            target=m.target,
+            options=dict(m.options),
+            not_before=m.not_before,
+            deadline=m.deadline,
         )
 
 
@@ -112,8 +123,11 @@ class Runner:
             log.warning("assignment_refused", reason="malformed job id", task_id=assignment.task_id)
             return False
         if not (math.isfinite(assignment.not_before) and math.isfinite(assignment.deadline)):
-            log.warning("assignment_refused", reason="not_before or deadline is not a time",
-                        task_id=assignment.task_id)
+            log.warning(
+                "assignment_refused",
+                reason="not_before or deadline is not a time",
+                task_id=assignment.task_id,
+            )
             return False
         if assignment.task_id in self._running or assignment.task_id in self.outbox:
             return False  # a re-sent assignment: already running or done
@@ -138,20 +152,33 @@ class Runner:
                     if delay > 0:
                         await self.clock.sleep(delay)
                     started = self.clock.time()
-                    outcome = await self._probe(a)
+                    outcome = await self._probe(a, late=started - a.not_before > LATE_START_S)
                     finished = self.clock.time()
                 result = pb.TaskResult(
-                    task_id=a.task_id, job_id=a.job_id, agent_id=self.agent_id,
-                    started_at=started, finished_at=finished,
+                    task_id=a.task_id,
+                    job_id=a.job_id,
+                    agent_id=self.agent_id,
+                    started_at=started,
+                    finished_at=finished,
                     result=pb.ProbeResult(
-                        kind=outcome.kind, target=outcome.target, failure=outcome.failure or "",
-                        failure_detail=outcome.failure_detail, duration_s=outcome.duration_s,
+                        kind=outcome.kind,
+                        target=outcome.target,
+                        failure=outcome.failure or "",
+                        failure_detail=outcome.failure_detail,
+                        duration_s=outcome.duration_s,
                         data=struct_from_dict(outcome.data),
                     ),
                 )
                 await self.outbox.put(a.task_id, result.SerializeToString())
                 self.completed += 1
-                if outcome.failure:
+                if outcome.failure in f.AGENT_ERRORS:
+                    log.warning(
+                        "task_not_run",
+                        failure=outcome.failure,
+                        kind=a.kind,
+                        detail=outcome.failure_detail,
+                    )
+                elif outcome.failure:
                     log.info("task_measured_failure", failure=outcome.failure, kind=a.kind)
                 self.on_result(a.task_id)
             except asyncio.CancelledError:
@@ -161,18 +188,27 @@ class Runner:
                 if not self._running:
                     self._idle.set()
 
-    async def _probe(self, a: Assignment) -> ProbeOutcome:
+    async def _probe(self, a: Assignment, *, late: bool = False) -> ProbeOutcome:
+        """Run one task's probe within its deadline. Outcomes where the agent could not
+        run the task carry an ``agent_*`` class (``failures.AGENT_ERRORS``): the deadline
+        passed before it started (or, for a task that had to wait for a slot, during
+        it), the spec is one this agent cannot run, or the probe crashed."""
         remaining = a.deadline - self.clock.time()
         if remaining <= 0:
             return ProbeOutcome(
-                kind=a.kind, target=a.target, failure="generic_timeout",
-                failure_detail="the task's deadline passed before it could start",
+                kind=a.kind,
+                target=a.target,
+                failure=f.AGENT_DEADLINE_MISSED,
+                failure_detail="the task's deadline passed before it could start "
+                "(the agent was busy)",
             )
         try:
             spec = parse_spec(a.kind, a.target, a.options, self.limits)
         except SpecError as exc:
             return ProbeOutcome(
-                kind=a.kind, target=a.target, failure="unknown_failure",
+                kind=a.kind,
+                target=a.target,
+                failure=f.AGENT_SPEC_ERROR,
                 failure_detail=f"the agent could not run this task: {exc}",
             )
         t0 = self.clock.monotonic()
@@ -180,8 +216,19 @@ class Runner:
             async with self.clock.timeout(remaining):
                 return await self._probe_fn(spec, self.limits)
         except TimeoutError:
+            if late:
+                return ProbeOutcome(
+                    kind=a.kind,
+                    target=a.target,
+                    failure=f.AGENT_DEADLINE_MISSED,
+                    failure_detail=f"the task waited for a free slot and then had only "
+                    f"{remaining:.1f} s before its deadline",
+                    duration_s=self.clock.monotonic() - t0,
+                )
             return ProbeOutcome(
-                kind=a.kind, target=a.target, failure="generic_timeout",
+                kind=a.kind,
+                target=a.target,
+                failure=f.GENERIC_TIMEOUT,
                 failure_detail="the task's deadline passed",
                 duration_s=self.clock.monotonic() - t0,
             )
@@ -189,8 +236,11 @@ class Runner:
             # A probe that could not run at all (e.g. an unreadable ca_file) is this task's
             # result, never the agent's end: the other tasks keep running.
             log.warning("probe_could_not_run", error=str(exc), kind=a.kind)
+            failure = f.classify(exc)
             return ProbeOutcome(
-                kind=a.kind, target=a.target, failure="unknown_failure",
+                kind=a.kind,
+                target=a.target,
+                failure=failure if failure in f.AGENT_ERRORS else f.AGENT_INTERNAL_ERROR,
                 failure_detail=f"the probe could not run: {exc}",
                 duration_s=self.clock.monotonic() - t0,
             )

@@ -35,6 +35,19 @@ TLS_CERT_INVALID = "tls_cert_invalid"
 HTTP_ERROR = "http_error"
 TARGET_FORBIDDEN = "target_forbidden"
 UNKNOWN_FAILURE = "unknown_failure"
+# The agent could not run the task: outcomes about the agent, never about the target.
+AGENT_DEADLINE_MISSED = "agent_deadline_missed"
+AGENT_SPEC_ERROR = "agent_spec_error"
+AGENT_RESOURCE_ERROR = "agent_resource_error"
+AGENT_INTERNAL_ERROR = "agent_internal_error"
+
+#: The "agent error" class (issue 15): the deadline passed before the task could run, a
+#: spec the agent cannot run, a local resource ran out (file descriptors, buffers,
+#: memory), or the probe crashed. Like ``target_forbidden``, never evidence about the
+#: target; the coordinator counts them per agent (``vantage_agent_errors_total``).
+AGENT_ERRORS: frozenset[str] = frozenset(
+    {AGENT_DEADLINE_MISSED, AGENT_SPEC_ERROR, AGENT_RESOURCE_ERROR, AGENT_INTERNAL_ERROR}
+)
 
 #: Every failure string a probe may report; the wire's ``ProbeResult.failure`` is one of these.
 FAILURES: frozenset[str] = frozenset(
@@ -56,6 +69,10 @@ FAILURES: frozenset[str] = frozenset(
         HTTP_ERROR,  # malformed HTTP, status >= 400, too many redirects
         TARGET_FORBIDDEN,  # the target policy refused the address (agent/policy.py)
         UNKNOWN_FAILURE,  # anything else; the probe logs the exception
+        AGENT_DEADLINE_MISSED,  # the deadline passed while the task waited on this agent
+        AGENT_SPEC_ERROR,  # the agent cannot run this spec (options, limits)
+        AGENT_RESOURCE_ERROR,  # EMFILE, ENFILE, ENOBUFS, ENOMEM: the agent ran out
+        AGENT_INTERNAL_ERROR,  # the probe crashed (a bug); the agent logs it
     }
 )
 
@@ -72,6 +89,11 @@ _ERRNO_FAILURES: dict[int, str] = {
     errno.ENETUNREACH: NETWORK_UNREACHABLE,
     errno.ENETDOWN: NETWORK_UNREACHABLE,
     errno.EADDRNOTAVAIL: NETWORK_UNREACHABLE,
+    # the agent's own host ran out of something: about the agent, not the network
+    errno.EMFILE: AGENT_RESOURCE_ERROR,
+    errno.ENFILE: AGENT_RESOURCE_ERROR,
+    errno.ENOBUFS: AGENT_RESOURCE_ERROR,
+    errno.ENOMEM: AGENT_RESOURCE_ERROR,
 }
 
 _GAI_FAILURES: dict[int, str] = {
@@ -112,6 +134,8 @@ def _inner(exc: BaseException) -> BaseException | None:
 def _classify_one(exc: BaseException) -> str | None:
     if isinstance(exc, TargetForbidden):
         return TARGET_FORBIDDEN
+    if isinstance(exc, MemoryError):
+        return AGENT_RESOURCE_ERROR
     # dnspython
     if isinstance(exc, dns.resolver.NXDOMAIN):
         return DNS_NXDOMAIN
@@ -123,7 +147,11 @@ def _classify_one(exc: BaseException) -> str | None:
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return TLS_CERT_INVALID
     if isinstance(exc, aiohttp.ClientConnectorSSLError):
-        return _classify_ssl(exc.os_error) if isinstance(exc.os_error, ssl.SSLError) else TLS_HANDSHAKE_FAILED
+        return (
+            _classify_ssl(exc.os_error)
+            if isinstance(exc.os_error, ssl.SSLError)
+            else TLS_HANDSHAKE_FAILED
+        )
     if isinstance(exc, aiohttp.ServerTimeoutError | aiohttp.ConnectionTimeoutError):
         return GENERIC_TIMEOUT
     if isinstance(exc, aiohttp.ServerDisconnectedError):

@@ -115,11 +115,16 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
             maximum=limits.max_bytes_cap,
         ),
         max_seconds=opt_float(
-            options, "max_seconds", default=min(10.0, limits.max_timeout_s), minimum=0.01,
+            options,
+            "max_seconds",
+            default=min(10.0, limits.max_timeout_s),
+            minimum=0.01,
             maximum=limits.max_timeout_s,
         ),
         interval_s=opt_float(options, "interval", default=0.25, minimum=0.01, maximum=10.0),
-        stall_threshold_s=opt_float(options, "stall_threshold", default=0.5, minimum=0.01, maximum=60.0),
+        stall_threshold_s=opt_float(
+            options, "stall_threshold", default=0.5, minimum=0.01, maximum=60.0
+        ),
         control=control,
         sni=sni,
         verify=verify,
@@ -444,7 +449,9 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fet
     try:
         async with asyncio.timeout(spec.timeout_s) as setup_deadline:
             addresses = await resolve_checked(
-                host, port, allow_private=limits.allow_private_targets,
+                host,
+                port,
+                allow_private=limits.allow_private_targets,
                 overrides=limits.host_overrides,
             )
             sock, address, _connect_s = await connect(addresses)
@@ -537,7 +544,14 @@ def _figures(
     )
 
 
-_REPORTED_HEADERS = ("content-type", "content-length", "transfer-encoding", "server", "location", "via")
+_REPORTED_HEADERS = (
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "server",
+    "location",
+    "via",
+)
 
 
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
@@ -550,7 +564,10 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     except SpecError:
         raise
     except Exception as exc:  # a bug, not a network failure: report it as data anyway
-        return failed(kind=NAME, target=spec.target, exc=exc, started=started)
+        outcome = failed(kind=NAME, target=spec.target, exc=exc, started=started)
+        if outcome.failure == f.UNKNOWN_FAILURE:  # not a network error: the probe's own
+            outcome = replace(outcome, failure=f.AGENT_INTERNAL_ERROR)
+        return outcome
     data: dict[str, Any] = {
         "url": target.url,
         "address": target.address,

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from coordinator.analysis import rules, throughput
+from coordinator.analysis import health, rules, throughput
 from coordinator.analysis.model import (
+    AGENT_ERRORS,
     VERDICTS,
+    AgentHealth,
     AnalysisConfig,
     Measurement,
+    RegionHealth,
     RegionVerdict,
     Snapshot,
     SuccessRatio,
@@ -66,6 +69,9 @@ class Analyzer:
         self._region_failure: dict[tuple[str, str], str] = {}
         self._target_held: dict[str, Held] = {}
         self._degraded_held: dict[str, Held] = {}
+        self._unreachable_held: dict[str, Held] = {}
+        self.health = health.HealthLog(self.config)
+        self._agent_health: list[AgentHealth] = []
         self.dropped_targets = 0
         self.dropped_groups = 0
         self.added = 0
@@ -75,7 +81,16 @@ class Analyzer:
 
     def add(self, m: Measurement) -> None:
         """Take one measurement into its window. Measurements of a target (group) beyond
-        the cap are counted in ``dropped_targets`` (``dropped_groups``) and ignored."""
+        the cap are counted in ``dropped_targets`` (``dropped_groups``) and ignored.
+        Canary measurements feed only agent health (``health.HealthLog``)."""
+        if m.group not in self._groups and len(self._groups) >= self.config.max_groups:
+            self.dropped_groups += 1
+            return
+        if m.role == "canary":
+            self._groups.add(m.group)
+            self.health.add(m)
+            self.added += 1
+            return
         if m.target not in self._targets and len(self._targets) >= self.config.max_targets:
             self.dropped_targets += 1
             return
@@ -124,13 +139,57 @@ class Analyzer:
             }
         self._targets = set(view)
         self._groups = {g for groups in view.values() for g in groups}
+        self.health.prepare(cutoff, (w for agents in self._series.values() for w in agents.values()))
         return view
+
+    def _witnessed(self, view: View) -> View:
+        """The view with the failures that are not evidence about their target left out:
+        those of an agent not seen reaching the outside world around them
+        (``health.HealthLog.is_witness``)."""
+        out: View = {}
+        for target, groups in view.items():
+            for group, kinds in groups.items():
+                for kind, by_agent in kinds.items():
+                    out.setdefault(target, {}).setdefault(group, {})[kind] = {
+                        agent: [m for m in ms if not m.failed or self.health.is_witness(m)]
+                        for agent, ms in by_agent.items()
+                    }
+        return out
+
+    def _region_health(self, now: float) -> dict[str, RegionHealth]:
+        """Each group's reach, held like the other bad states (entered at once, left
+        after sustained recovery)."""
+        out: dict[str, RegionHealth] = {}
+        for group, (reachable, reason, agents, healthy, unhealthy) in health.region_states(
+            self._agent_health
+        ).items():
+            held = self._hold(self._unreachable_held, group, "unreachable", not reachable, now)
+            down = held.state == "unreachable"
+            if down and reachable:
+                reason = f"held; {_recovery(held, now, self.config)} (now {reason})"
+            out[group] = RegionHealth(
+                group=group,
+                reachable=not down,
+                since=held.since,
+                reason=reason,
+                agents=agents,
+                healthy=healthy,
+                unhealthy=unhealthy,
+            )
+        for group in [g for g in self._unreachable_held if g not in out]:
+            del self._unreachable_held[group]
+        return out
 
     def evaluate(self, now: float) -> Snapshot:
         """Decide every verdict over the window ending at ``now`` and advance the
         hysteresis by one step. Call once per evaluation tick."""
         cfg = self.config
-        view = self._prune(now - cfg.window_s)
+        raw_view = self._prune(now - cfg.window_s)
+        self._agent_health = self.health.agents(now)
+        self._groups.update(a.group for a in self._agent_health)
+        region_health = self._region_health(now)
+        down = {g for g, r in region_health.items() if not r.reachable}
+        witnessed = self._witnessed(raw_view)
 
         regions: list[RegionVerdict] = []
         targets: list[TargetVerdict] = []
@@ -138,24 +197,55 @@ class Analyzer:
         in_window = 0
         live_keys: set[tuple[str, str]] = set()
 
-        for target in sorted(view):
-            groups = view[target]
-            # success ratios and reachability per kind
-            reach: dict[str, dict[str, ReachStats]] = {}
-            for group in sorted(groups):
-                for kind, by_agent in sorted(groups[group].items()):
+        for target in sorted(raw_view):
+            # success ratios over everything measured (agent errors aside); verdicts over
+            # the witnessed failures of reachable groups only
+            for group, kinds in sorted(raw_view[target].items()):
+                for kind, by_agent in sorted(kinds.items()):
                     samples = [m for ms in by_agent.values() for m in ms]
                     in_window += len(samples)
-                    good = sum(1 for m in samples if m.failure is None and not m.block_page)
+                    ran = [m for m in samples if m.failure not in AGENT_ERRORS]
+                    if not ran:
+                        continue
+                    good = sum(1 for m in ran if m.failure is None and not m.block_page)
                     success.append(
                         SuccessRatio(
                             group=group,
                             target=target,
                             kind=kind,
-                            ratio=good / len(samples),
-                            samples=len(samples),
+                            ratio=good / len(ran),
+                            samples=len(ran),
                         )
                     )
+            groups = {g: k for g, k in witnessed[target].items() if g not in down}
+            for group in sorted(g for g in witnessed[target] if g in down):
+                key = (group, target)
+                live_keys.add(key)
+                region = region_health[group]
+                # a region that is down: no verdict about the target either way, and what
+                # was held before (a block, say) does not outlive it
+                self._region_held[key] = rules.Held(state="unreachable", since=region.since)
+                samples = [
+                    m for by_agent in raw_view[target][group].values() for ms in by_agent.values()
+                    for m in ms
+                ]  # fmt: skip
+                regions.append(
+                    RegionVerdict(
+                        group=group,
+                        target=target,
+                        verdict="unreachable",
+                        failure="",
+                        throughput_bps=None,
+                        ratio=None,
+                        samples=len(samples),
+                        agents=len({m.agent_id for m in samples}),
+                        since=region.since,
+                        reason=region.reason,
+                    )
+                )
+            reach: dict[str, dict[str, ReachStats]] = {}
+            for group in sorted(groups):
+                for kind, by_agent in sorted(groups[group].items()):
                     reach.setdefault(kind, {})[group] = rules.reach_stats(by_agent, cfg)
 
             outage_kinds = sorted(
@@ -219,7 +309,10 @@ class Analyzer:
                         f"{_recovery(held, now, cfg)}"
                     )
                 samples = [
-                    m for by_agent in groups[group].values() for ms in by_agent.values() for m in ms
+                    m
+                    for by_agent in raw_view[target][group].values()
+                    for ms in by_agent.values()
+                    for m in ms
                 ]
                 regions.append(
                     RegionVerdict(
@@ -240,12 +333,15 @@ class Analyzer:
             del self._region_held[key]
             self._region_failure.pop(key, None)
         for by_target in (self._target_held, self._degraded_held):
-            for target in [t for t in by_target if t not in view]:
+            for target in [t for t in by_target if t not in raw_view]:
                 del by_target[target]
 
+        regions.sort(key=lambda r: (r.target, r.group))
         self._snapshot = Snapshot(
             evaluated_at=now,
             regions=tuple(regions),
+            agents=tuple(self._agent_health),
+            region_health=tuple(region_health[g] for g in sorted(region_health)),
             targets=tuple(targets),
             success=tuple(success),
             dropped_targets=self.dropped_targets,
@@ -257,7 +353,8 @@ class Analyzer:
     # ------------------------------------------------------------------ rules glue
 
     def _hold(self, held: dict[str, Held], target: str, state: str, raw: bool, now: float) -> Held:
-        """Advance a target-level verdict (outage, degraded) by one evaluation: ``state``
+        """Advance a target- or group-level state (outage, degraded, unreachable) by one
+        evaluation: ``state``
         when ``raw`` says so, left only after sustained recovery (``rules.step``)."""
         new = rules.step(
             held.get(target),

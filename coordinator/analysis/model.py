@@ -36,19 +36,46 @@ FAILURES: frozenset[str] = frozenset(
         "http_error",
         "target_forbidden",
         "unknown_failure",
+        "agent_deadline_missed",
+        "agent_spec_error",
+        "agent_resource_error",
+        "agent_internal_error",
     }
 )
 
 # The agent refused to probe the target by its own policy: no evidence about the network.
 NOT_EVIDENCE_FAILURE = "target_forbidden"
+# The agent could not run the task (agent.probes.failures.AGENT_ERRORS): about the agent.
+AGENT_ERRORS: frozenset[str] = frozenset(f for f in FAILURES if f.startswith("agent_"))
+# Outcomes that say nothing about the target: never counted for or against it.
+NOT_EVIDENCE: frozenset[str] = AGENT_ERRORS | {NOT_EVIDENCE_FAILURE}
+# Failures of the agent's own resolver (not the lies a censor tells: NXDOMAIN, no answer).
+RESOLVER_FAILURES: frozenset[str] = frozenset(
+    {"dns_temporary_failure", "dns_timeout", "dns_servfail", "dns_refused"}
+)
+
+# What a measurement is for: "test" (a target the verdicts are about) or "canary" (the
+# coordinator's own light probe of an operator's canary target: evidence about the agent's
+# reach of the outside world, never a target of verdicts).
+Role = Literal["test", "canary"]
+ROLES: tuple[Role, ...] = ("test", "canary")
 
 # The failure class recorded for a block page served with an otherwise successful fetch.
 BLOCK_PAGE = "block_page"
 
 # "degraded": the group's downloads of the target are slow, but so are every other
 # group's, in more than one country: the target itself is slow, not throttled here.
-Verdict = Literal["ok", "throttled", "blocked", "inconclusive", "degraded"]
-VERDICTS: tuple[Verdict, ...] = ("ok", "throttled", "blocked", "inconclusive", "degraded")
+# "unreachable": inconclusive about the target because the group itself is down: none
+# of its agents reaches the canaries or the controls (coordinator/analysis/health.py).
+Verdict = Literal["ok", "throttled", "blocked", "inconclusive", "degraded", "unreachable"]
+VERDICTS: tuple[Verdict, ...] = (
+    "ok",
+    "throttled",
+    "blocked",
+    "inconclusive",
+    "degraded",
+    "unreachable",
+)
 
 # A country as agents declare it (ISO 3166 alpha-2, upper case).
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -78,6 +105,10 @@ class Measurement:
     same agent right after the test, which is the reference that decides throttling.
     ``country`` is the agent's two-letter country code ("" when it declared none): a
     target slow from groups in several countries is degraded, not throttled.
+    ``control_failure`` is the failure class of that control when it failed (then
+    ``control_bps`` is None); a control measured either way is evidence of the agent's
+    own reach (coordinator/analysis/health.py). ``role`` "canary" marks the
+    coordinator's canary probes: they only feed agent health.
     """
 
     at: float
@@ -91,6 +122,8 @@ class Measurement:
     control_bps: float | None = None
     block_page: bool = False
     country: str = ""
+    control_failure: str | None = None
+    role: Role = "test"
 
     def __post_init__(self) -> None:
         _finite("Measurement.at", self.at)
@@ -116,23 +149,34 @@ class Measurement:
             raise ValueError(
                 f"Measurement.country: must be empty or a two-letter upper-case code, got {self.country!r}"
             )
+        if self.control_failure is not None:
+            if self.control_failure not in FAILURES:
+                raise ValueError(
+                    "Measurement.control_failure: must be None or one of the closed failure "
+                    f"set, got {self.control_failure!r}"
+                )
+            if self.control_bps is not None:
+                raise ValueError("Measurement.control_failure: a failed control has no control_bps")
+        if self.role not in ROLES:
+            raise ValueError(f"Measurement.role: must be one of {list(ROLES)}, got {self.role!r}")
 
     @property
     def failed(self) -> bool:
         """The target did not work: a network failure or a block page. ``target_forbidden``
-        is not a network failure (the agent refused by policy) and is never evidence."""
+        (the agent refused by policy) and the agent errors (it could not run the task)
+        are not network failures and are never evidence."""
         if self.block_page:
             return True
-        return self.failure is not None and self.failure != NOT_EVIDENCE_FAILURE
+        return self.failure is not None and self.failure not in NOT_EVIDENCE
 
     @property
     def is_evidence(self) -> bool:
-        return self.failure != NOT_EVIDENCE_FAILURE
+        return self.failure not in NOT_EVIDENCE
 
     @property
     def failure_class(self) -> str:
         """The class a failed measurement counts under ("" when it did not fail)."""
-        if self.failure is not None and self.failure != NOT_EVIDENCE_FAILURE:
+        if self.failure is not None and self.failure not in NOT_EVIDENCE:
             return self.failure
         return BLOCK_PAGE if self.block_page else ""
 
@@ -170,16 +214,21 @@ class AnalysisConfig:
     # recover_evaluations consecutive evaluations spanning at least recover_s seconds.
     recover_evaluations: int = 2
     recover_s: float = 20.0
+    # Agent health (coordinator/analysis/health.py): a failure counts only when the agent
+    # reached a canary or control within this many seconds after it, and that reference
+    # did not fail within this many seconds before it.
+    health_horizon_s: float = 30.0
     # Cardinality caps: measurements of further targets (groups) are counted and ignored.
     max_targets: int = 500
     max_groups: int = 1000
 
     def __post_init__(self) -> None:
-        for name in ("window_s", "recover_s"):
+        for name in ("window_s", "recover_s", "health_horizon_s"):
             value = getattr(self, name)
             _finite(f"AnalysisConfig.{name}", value, minimum=0.0)
-        if self.window_s <= 0:
-            raise ValueError(f"AnalysisConfig.window_s: must be > 0, got {self.window_s!r}")
+        for name in ("window_s", "health_horizon_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"AnalysisConfig.{name}: must be > 0, got {getattr(self, name)!r}")
         for name in (
             "max_samples_per_agent",
             "min_samples",
@@ -249,6 +298,34 @@ class TargetVerdict:
     degraded_reason: str = ""
 
 
+AgentState = Literal["healthy", "unhealthy", "unknown"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentHealth:
+    """One agent's reach of the outside world over the last health horizon
+    (coordinator/analysis/health.py)."""
+
+    agent_id: str
+    group: str
+    state: AgentState
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RegionHealth:
+    """Whether a group's agents reach the outside world. ``since`` is when the current
+    state began (set by the analyzer's hysteresis)."""
+
+    group: str
+    reachable: bool
+    since: float
+    reason: str
+    agents: int
+    healthy: int
+    unhealthy: int
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SuccessRatio:
     group: str
@@ -265,6 +342,8 @@ class Snapshot:
 
     evaluated_at: float
     regions: tuple[RegionVerdict, ...] = ()
+    agents: tuple[AgentHealth, ...] = ()
+    region_health: tuple[RegionHealth, ...] = ()
     targets: tuple[TargetVerdict, ...] = ()
     success: tuple[SuccessRatio, ...] = ()
     dropped_targets: int = 0

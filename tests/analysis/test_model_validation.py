@@ -165,6 +165,7 @@ def test_field_names_list_every_setting_in_order_and_round_trip() -> None:
         "outage_min_groups",
         "recover_evaluations",
         "recover_s",
+        "health_horizon_s",
         "max_targets",
         "max_groups",
     )

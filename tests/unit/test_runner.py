@@ -5,6 +5,7 @@ before and during a probe, cancel, malformed ids, probes that cannot run, and th
 from __future__ import annotations
 
 import asyncio
+import errno
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -156,8 +157,38 @@ async def test_a_deadline_passed_before_the_start_is_reported_without_probing(ri
     await rig.reported_n(1)
     assert rig.probe.started == []
     r = rig.result("late").result
-    assert r.failure == "generic_timeout"
-    assert r.failure_detail == "the task's deadline passed before it could start"
+    # about the agent (it was busy), never evidence about the target
+    assert r.failure == "agent_deadline_missed"
+    assert r.failure_detail.startswith("the task's deadline passed before it could start")
+
+
+async def test_a_task_that_waited_for_a_slot_and_ran_out_of_time_is_the_agents_miss(
+    rig: Rig,
+) -> None:
+    # two slots: b1 and b2 hold them; w waits for one, starts 20 s late with 10 s left
+    assert rig.runner.submit(rig.assignment("b1", deadline_in=100.0))
+    assert rig.runner.submit(rig.assignment("b2", deadline_in=100.0))
+    assert rig.runner.submit(rig.assignment("w", deadline_in=30.0))
+    await rig.probe.wait_started(2)
+    rig.clock.advance(20.0)
+    rig.probe.finish("b1")
+    await rig.probe.wait_started(3)
+    await rig.clock.armed(10.0)
+    rig.clock.advance(10.0)
+    await rig.reported_n(2)
+    r = rig.result("w").result
+    assert r.failure == "agent_deadline_missed"
+    assert "waited for a free slot" in r.failure_detail and "10.0 s" in r.failure_detail
+
+
+async def test_a_task_that_started_on_time_and_ran_out_of_time_is_a_timeout(rig: Rig) -> None:
+    # the control case of the one above: no wait for a slot, so the network was slow
+    assert rig.runner.submit(rig.assignment("ontime", deadline_in=10.0))
+    await rig.probe.wait_started(1)
+    await rig.clock.armed(10.0)
+    rig.clock.advance(10.0)
+    await rig.reported_n(1)
+    assert rig.result("ontime").result.failure == "generic_timeout"
 
 
 async def test_a_probe_still_running_at_the_deadline_is_stopped(rig: Rig) -> None:
@@ -228,7 +259,7 @@ async def test_a_spec_the_agent_cannot_run_is_a_result(rig: Rig) -> None:
     assert rig.runner.submit(rig.assignment("bad", kind="carrier-pigeon"))
     await rig.reported_n(1)
     r = rig.result("bad").result
-    assert r.failure == "unknown_failure"
+    assert r.failure == "agent_spec_error"
     assert r.failure_detail.startswith("the agent could not run this task: kind: unknown probe kind")
     assert rig.probe.started == []
 
@@ -239,12 +270,31 @@ async def test_a_probe_that_raises_is_a_result_and_the_runner_goes_on(rig: Rig) 
         assert rig.runner.submit(rig.assignment("boom"))
         await rig.reported_n(1)
     r = rig.result("boom").result
-    assert r.failure == "unknown_failure"
+    assert r.failure == "agent_internal_error"
     assert r.failure_detail == "the probe could not run: ca_file: /etc/ca.pem is not readable"
     assert any(e["event"] == "probe_could_not_run" for e in logs)
     rig.probe.fail_with = None
     assert rig.runner.submit(rig.assignment("after"))
     await rig.probe.wait_started(2)
+
+
+@pytest.mark.parametrize(
+    ("exc", "failure"),
+    [
+        (OSError(errno.EMFILE, "Too many open files"), "agent_resource_error"),
+        (OSError(errno.ENOBUFS, "No buffer space available"), "agent_resource_error"),
+        (MemoryError(), "agent_resource_error"),
+        (KeyError("boom"), "agent_internal_error"),
+        (ConnectionResetError(errno.ECONNRESET, "escaped the probe"), "agent_internal_error"),
+    ],
+)
+async def test_what_escapes_a_probe_is_an_agent_error(
+    rig: Rig, exc: BaseException, failure: str
+) -> None:
+    rig.probe.fail_with = exc
+    assert rig.runner.submit(rig.assignment("x"))
+    await rig.reported_n(1)
+    assert rig.result("x").result.failure == failure
 
 
 async def test_stopping_the_runner_cancels_what_runs(tmp_path: Path) -> None:

@@ -1,0 +1,261 @@
+"""Agent and region health: is a failure evidence about the target, or about the agent?
+
+Agents sit on small VPS hosts whose own networks go down, whose resolvers die. Before a
+failure may count against a target, the agent must be seen reaching the outside world
+around it. What shows that is a **reference**: a canary (the coordinator's own light
+probe of the operator's ``--canary`` URLs, role "canary") or the control of a
+throughput job (the second URL the same agent downloads right after the target). Each
+canary target and each job's control is one reference *key*.
+
+The rules (``H`` is ``AnalysisConfig.health_horizon_s``, 30 s by default):
+
+- **Witness.** A failure at time t from agent a counts as evidence about its target
+  only if some reference key of a was reached *after* it, at s in [t, t + H], and that
+  key did not fail between t - H and s. So the failures of an agent whose network just
+  went down never count (nothing is reached after them), nor do those just before it
+  came back (the key failed shortly before). A throughput result carries its own
+  control, measured right after it: s = t. One blocked canary does not silence an
+  agent as long as another key vouches.
+- **Resolver.** A resolver-class failure (``RESOLVER_FAILURES``: EAI_AGAIN, timeout,
+  SERVFAIL, REFUSED; not NXDOMAIN, the censor's usual lie) does not count when, within
+  H either side of it, every measurement of the agent failed that way, on at least 2
+  different targets: the agent's resolver is dead, it is not a witness of DNS blocking.
+- **No reference at all.** An agent with no reference in the window has unknown health;
+  its failures count as they did before canaries existed (configure canaries!).
+- **Agent health now.** ``unhealthy`` when its resolver is dead over the last H, or when
+  it has references in the last H and the latest of each key failed; ``healthy`` when
+  the latest of some key in the last H succeeded; ``unknown`` otherwise.
+- **Region health.** A group is ``unreachable`` when it has agents and every one is
+  unhealthy (unknown agents keep it reachable: no evidence is not bad evidence). The
+  analyzer holds it with the usual hysteresis, turns all of the group's verdicts into
+  ``unreachable`` (never blocked) and leaves the group out of every cross-group
+  comparison (outage, blocking, degraded): a region that is down counts neither way.
+
+Nothing here reads a clock: the caller passes the times.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from coordinator.analysis.model import (
+    NOT_EVIDENCE,
+    RESOLVER_FAILURES,
+    AgentHealth,
+    AnalysisConfig,
+    Measurement,
+)
+
+# Per agent, at most this many observations of each trace are kept (the window prunes
+# them first; this bounds an agent that floods results).
+MAX_TRACE = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class _Ref:
+    at: float
+    key: str
+    ok: bool
+    failure: str
+
+
+# (at, target, failed at the resolver): one per evidence measurement, so a plain tuple
+# (a frozen dataclass made Analyzer.add three times slower)
+_Name = tuple[float, str, bool]
+
+
+def reference_of(m: Measurement) -> _Ref | None:
+    """The reference observation a measurement carries, if any: a canary's own outcome,
+    or a throughput job's control. Outcomes that are not evidence (agent errors,
+    ``target_forbidden``) say nothing about the agent's reach."""
+    if m.role == "canary":
+        if not m.is_evidence:
+            return None
+        return _Ref(m.at, f"canary {m.kind} {m.target}", not m.failed, m.failure_class)
+    if m.control_bps is not None:
+        return _Ref(m.at, f"control of {m.target}", True, "")
+    if m.control_failure is not None and m.control_failure not in NOT_EVIDENCE:
+        return _Ref(m.at, f"control of {m.target}", False, m.control_failure)
+    return None
+
+
+class HealthLog:
+    """What the analysis knows of each agent's reach: its reference observations and,
+    for the resolver rule, which of its measurements failed at the resolver.
+
+    Canary measurements are kept here (``add``), bounded by the window and by
+    ``MAX_TRACE`` per agent. Everything else is read from the analyzer's windows at
+    each evaluation (``prepare``), so ingesting a test measurement costs nothing extra.
+    """
+
+    def __init__(self, config: AnalysisConfig) -> None:
+        self.config = config
+        self._canaries: dict[str, deque[Measurement]] = {}
+        self._group: dict[str, str] = {}
+        # built by prepare(): per agent, per key, the observations sorted by time
+        self._by_key: dict[str, dict[str, tuple[list[float], list[_Ref]]]] = {}
+        self._sorted_names: dict[str, tuple[list[float], list[_Name]]] = {}
+
+    def add(self, m: Measurement) -> None:
+        """Keep one canary measurement (role "canary"; test measurements are read from
+        the analyzer's windows instead)."""
+        if m.role != "canary":
+            raise ValueError(f"HealthLog.add: takes canary measurements, got role {m.role!r}")
+        canaries = self._canaries.get(m.agent_id)
+        if canaries is None:
+            canaries = self._canaries[m.agent_id] = deque(maxlen=MAX_TRACE)
+        canaries.append(m)
+
+    def prepare(self, cutoff: float, windows: Iterable[Sequence[Measurement]] = ()) -> None:
+        """Index this evaluation's evidence: the canaries at or after ``cutoff`` and the
+        test measurements in ``windows`` (each a sequence of one agent's samples)."""
+        seen: dict[str, Measurement] = {}
+        refs: dict[str, list[_Ref]] = {}
+        names: dict[str, list[_Name]] = {}
+
+        def take(m: Measurement) -> None:
+            agent = m.agent_id
+            last = seen.get(agent)
+            if last is None or m.at >= last.at:
+                seen[agent] = m
+            ref = reference_of(m)
+            if ref is not None:
+                refs.setdefault(agent, []).append(ref)
+            if m.is_evidence:
+                names.setdefault(agent, []).append((m.at, m.target, m.failure in RESOLVER_FAILURES))
+
+        for agent in list(self._canaries):
+            canaries = self._canaries[agent]
+            while canaries and canaries[0].at < cutoff:
+                canaries.popleft()
+            kept = [m for m in canaries if m.at >= cutoff]  # out-of-order arrivals
+            if len(kept) != len(canaries):
+                canaries.clear()
+                canaries.extend(kept)
+            if not canaries:
+                del self._canaries[agent]
+                continue
+            for m in canaries:
+                take(m)
+        for window in windows:
+            for m in window:
+                take(m)
+        self._group = {agent: m.group for agent, m in seen.items()}
+        self._by_key = {}
+        for agent, observed in refs.items():
+            keys: dict[str, tuple[list[float], list[_Ref]]] = {}
+            for r in sorted(observed, key=lambda r: r.at):
+                times, obs = keys.setdefault(r.key, ([], []))
+                times.append(r.at)
+                obs.append(r)
+            self._by_key[agent] = keys
+        self._sorted_names = {}
+        for agent, trace in names.items():
+            trace.sort()
+            self._sorted_names[agent] = ([n[0] for n in trace], trace)
+
+    # ------------------------------------------------------------------ witnesses
+
+    def resolver_dead(self, agent: str, start: float, end: float) -> bool:
+        """Every measurement of ``agent`` in [start, end] failed at the resolver, and they
+        name at least 2 targets."""
+        times, names = self._sorted_names.get(agent, ([], []))
+        targets: set[str] = set()
+        for at, target, resolver_failed in names[bisect_left(times, start) :]:
+            if at > end:
+                break
+            if not resolver_failed:
+                return False
+            targets.add(target)
+        return len(targets) >= 2
+
+    def is_witness(self, m: Measurement) -> bool:
+        """Whether the failed test measurement ``m`` counts as evidence about its target
+        (module docstring). Successes always count; call this for failures only."""
+        h = self.config.health_horizon_s
+        if m.failure in RESOLVER_FAILURES and self.resolver_dead(m.agent_id, m.at - h, m.at + h):
+            return False
+        keys = self._by_key.get(m.agent_id)
+        if not keys:
+            return True  # no reference at all: health unknown, counted as before
+        for times, obs in keys.values():
+            for r in obs[bisect_left(times, m.at - h) :]:
+                if r.at > m.at + h or not r.ok:
+                    break  # the key failed around it (or was not reached in time)
+                if r.at >= m.at:
+                    return True
+        return False
+
+    # ------------------------------------------------------------------ now
+
+    def agents(self, now: float) -> list[AgentHealth]:
+        """Each agent's health over the last H (module docstring), sorted by id."""
+        h = self.config.health_horizon_s
+        out = []
+        for agent in sorted(self._group):
+            out.append(self._agent_now(agent, now - h, now))
+        return out
+
+    def _agent_now(self, agent: str, start: float, now: float) -> AgentHealth:
+        group = self._group[agent]
+        h = self.config.health_horizon_s
+        if self.resolver_dead(agent, start, now):
+            times, names = self._sorted_names[agent]
+            n = len({x[1] for x in names[bisect_left(times, start) :] if x[0] <= now})
+            return AgentHealth(
+                agent_id=agent, group=group, state="unhealthy",
+                reason=f"its resolver fails for every name ({n} targets in the last {h:.0f} s)",
+            )  # fmt: skip
+        latest: list[_Ref] = []
+        for times, obs in self._by_key.get(agent, {}).values():
+            i = bisect_left(times, now + 1e-9) - 1
+            if i >= 0 and obs[i].at >= start:
+                latest.append(obs[i])
+        if any(r.ok for r in latest):
+            reached = sorted(r.key for r in latest if r.ok)
+            return AgentHealth(
+                agent_id=agent, group=group, state="healthy", reason=f"reaches {_few(reached)}"
+            )
+        if latest:
+            failed = sorted(f"{r.key} ({r.failure})" for r in latest)
+            return AgentHealth(
+                agent_id=agent, group=group, state="unhealthy",
+                reason=f"reached no canary or control in the last {h:.0f} s: {_few(failed)}",
+            )  # fmt: skip
+        if self._by_key.get(agent):
+            why = f"no canary or control measured in the last {h:.0f} s"
+        else:
+            why = "no canary or control measured (see --canary)"
+        return AgentHealth(agent_id=agent, group=group, state="unknown", reason=why)
+
+
+def region_states(agents: Iterable[AgentHealth]) -> dict[str, tuple[bool, str, int, int, int]]:
+    """Per group: (raw reachable, reason, agents, healthy, unhealthy). Unreachable when
+    every agent of the group is unhealthy."""
+    by_group: dict[str, list[AgentHealth]] = {}
+    for a in agents:
+        by_group.setdefault(a.group, []).append(a)
+    out = {}
+    for group, members in sorted(by_group.items()):
+        healthy = sum(1 for a in members if a.state == "healthy")
+        unhealthy = sum(1 for a in members if a.state == "unhealthy")
+        if unhealthy == len(members):
+            reason = (
+                "region unreachable: no agent reaches a canary or control ("
+                + "; ".join(f"{a.agent_id}: {a.reason}" for a in members[:5])
+                + (f"; and {len(members) - 5} more" if len(members) > 5 else "")
+                + ")"
+            )
+            out[group] = (False, reason, len(members), healthy, unhealthy)
+        else:
+            reason = f"{healthy} of {len(members)} agents healthy, {unhealthy} unhealthy"
+            out[group] = (True, reason, len(members), healthy, unhealthy)
+    return out
+
+
+def _few(items: list[str], limit: int = 3) -> str:
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
