@@ -57,6 +57,7 @@ def spec_from_pb(m: pb.JobSpec) -> JobSpec:
         until=m.until,
         spread_s=m.spread_s,
         timeout_s=m.timeout_s,
+        purpose=m.purpose,
     )
 
 
@@ -71,6 +72,7 @@ def spec_to_pb(s: JobSpec) -> pb.JobSpec:
         until=s.until,
         spread_s=s.spread_s,
         timeout_s=s.timeout_s,
+        purpose=s.purpose,
     )
 
 

@@ -19,11 +19,13 @@ from typing import Any
 
 import structlog
 
+from coordinator import canary, scheduler
 from coordinator import jobs as job_states
-from coordinator import scheduler
 from coordinator.analysis import Analyzer, Measurement
+from coordinator.analysis.model import AGENT_ERRORS, FAILURES
 from coordinator.jobs import JobEvent
 from coordinator.model import (
+    CANARY_PURPOSE,
     AgentInfo,
     Job,
     JobSpec,
@@ -155,6 +157,10 @@ class Coordinator:
         self.results_dropped: Counter[str] = Counter()
         self.results_duplicate = 0
         self.results_not_analysed = 0
+        # Tasks the agents could not run (failure class agent_*): per (region, reason) for
+        # the metric, per agent for `vantage agents`; since this process started.
+        self.agent_errors: Counter[tuple[str, str]] = Counter()
+        self.agent_error_counts: dict[str, Counter[str]] = {}
         self.accepting = True
         self.started_at = clock()
         self._awaited_agents: set[str] = set()
@@ -180,6 +186,25 @@ class Coordinator:
             self.lost_at[info.agent_id] = now
         open_jobs = len(self.open_jobs)
         log.info("state_restored", jobs=len(self.jobs), open_jobs=open_jobs, open_tasks=len(self.tasks))
+
+    async def start_canaries(self, spec: JobSpec | None) -> Job | None:
+        """Run the canary job ``spec`` (coordinator/canary.py): keep the stored one when
+        it matches, cancel any other, create it when missing. None: no canaries."""
+        keep, stale = canary.reconcile(list(self.open_jobs.values()), spec)
+        for job in stale:
+            self.cancel_job(job.job_id)
+        if keep is not None or spec is None:
+            return keep
+        now = self.clock()
+        job = Job(
+            job_id=uuid.uuid4().hex[:16], spec=spec, state=JobState.PENDING, created_at=now,
+            next_round_at=now,
+        )  # fmt: skip
+        await self.store.write([job_op(job)])
+        self.jobs[job.job_id] = job
+        self.open_jobs[job.job_id] = job
+        log.info("canary_job_started", job_id=job.job_id, canaries=list(spec.targets), every_s=spec.every_s)
+        return job
 
     # ------------------------------------------------------------------ persistence
 
@@ -566,7 +591,9 @@ class Coordinator:
             return False
         for result, task in accepted:
             self.tasks.pop(task.task_id, None)
-            self._observe(result, agent, task.target)
+            owner = self.jobs.get(task.job_id)
+            is_canary = owner is not None and owner.spec.purpose == CANARY_PURPOSE
+            self._observe(result, agent, task.target, canary=is_canary)
             self._notify(task.job_id, WatchEvent(result=result, region=task.region))
         return True
 
@@ -594,10 +621,16 @@ class Coordinator:
             reason=why,
         )
 
-    def _observe(self, result: TaskResultData, agent: AgentInfo, target: str) -> None:
+    def _observe(
+        self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False
+    ) -> None:
         r = result.result
         outcome = r.failure or "ok"
         self.measurement_counts[(agent.region, r.kind, outcome)] += 1
+        if r.failure in AGENT_ERRORS:
+            reason = r.failure.removeprefix("agent_")
+            self.agent_errors[(agent.region, reason)] += 1
+            self.agent_error_counts.setdefault(agent.agent_id, Counter())[reason] += 1
         key = (agent.region, r.kind)
         buckets = self.duration_buckets.setdefault(key, [0] * (len(DURATION_BUCKETS) + 1))
         for i, bound in enumerate(DURATION_BUCKETS):
@@ -608,7 +641,9 @@ class Coordinator:
             buckets[-1] += 1
         self.duration_sums[key] += r.duration_s
         try:
-            self.analyzer.add(measurement_from_result(result, agent, target, self.config.group_by))
+            self.analyzer.add(
+                measurement_from_result(result, agent, target, self.config.group_by, canary=canary)
+            )
         except ValueError as exc:
             # Stored and acked all the same: a result the analysis cannot read must not
             # stop ingestion. Counted and logged so it is seen.
@@ -640,20 +675,29 @@ class Coordinator:
 
 
 def measurement_from_result(
-    result: TaskResultData, agent: AgentInfo, target: str, group_by: str
+    result: TaskResultData, agent: AgentInfo, target: str, group_by: str, *, canary: bool = False
 ) -> Measurement:
-    """The analysis sees the target as the job named it, so metric labels match the job."""
+    """The analysis sees the target as the job named it, so metric labels match the job.
+    A throughput job's control is read whether or not the target failed: it is what
+    shows the agent reaching the outside world (coordinator/analysis/health.py)."""
     r = result.result
     data = r.data
     throughput = None
     control = None
-    if r.kind == "throughput" and not r.failure:
+    control_failure = None
+    if r.kind == "throughput":
         bps = data.get("bytes_per_second")
-        throughput = float(bps) if isinstance(bps, int | float) else None
+        if not r.failure:
+            throughput = float(bps) if isinstance(bps, int | float) else None
         ctl = data.get("control")
-        if isinstance(ctl, dict) and not ctl.get("failure"):
+        if isinstance(ctl, dict):
+            failure = ctl.get("failure")
             cbps = ctl.get("bytes_per_second")
-            control = float(cbps) if isinstance(cbps, int | float) and cbps > 0 else None
+            if failure:
+                known = isinstance(failure, str) and failure in FAILURES
+                control_failure = failure if known else "unknown_failure"
+            elif isinstance(cbps, int | float) and cbps > 0:
+                control = float(cbps)
     group = str(agent.asn) if group_by == "asn" else agent.region
     return Measurement(
         at=result.finished_at or time.time(),
@@ -666,4 +710,6 @@ def measurement_from_result(
         throughput_bps=throughput,
         control_bps=control,
         country=agent.country,
+        control_failure=control_failure,
+        role="canary" if canary else "test",
     )

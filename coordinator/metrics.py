@@ -84,6 +84,17 @@ class CoordinatorCollector(Collector):
         not_analysed.add_metric([], c.results_not_analysed)
         yield not_analysed
 
+        agent_errors = CounterMetricFamily(
+            "vantage_agent_errors",
+            "Tasks the agents could not run, by the agents' region and the reason "
+            "(deadline_missed, spec_error, resource_error, internal_error): never evidence "
+            "about a target. Per agent in `vantage agents`.",
+            labels=["region", "reason"],
+        )
+        for (region, reason), n in sorted(c.agent_errors.items()):
+            agent_errors.add_metric([region, reason], n)
+        yield agent_errors
+
         jobs = GaugeMetricFamily("vantage_jobs", "Jobs known, by state.", labels=["state"])
         states = Counter(j.state.value for j in c.jobs.values())
         for state in ("pending", "running", "done", "cancelled", "failed"):
@@ -129,8 +140,9 @@ class CoordinatorCollector(Collector):
         )
         verdict_info = GaugeMetricFamily(
             "vantage_verdict_info",
-            "The current verdict of each (region, target): ok, throttled, blocked, inconclusive "
-            "or degraded (slow there because the target is slow everywhere).",
+            "The current verdict of each (region, target): ok, throttled, blocked, inconclusive, "
+            "degraded (slow there because the target is slow everywhere) or unreachable (the "
+            "region itself reaches nothing: no verdict on the target).",
             labels=["region", "target", "verdict"],
         )
         for v in snap.regions:
@@ -160,6 +172,23 @@ class CoordinatorCollector(Collector):
             degraded.add_metric([t.target], 1.0 if t.degraded else 0.0)
         yield outage
         yield degraded
+
+        reachable = GaugeMetricFamily(
+            "vantage_region_reachable",
+            "1 when some agent of the region reaches the canaries or controls (or none has "
+            "any); 0 when every agent there is unhealthy: the region is down, not censoring.",
+            labels=["region"],
+        )
+        healthy = GaugeMetricFamily(
+            "vantage_region_agents_healthy",
+            "Agents of the region seen reaching a canary or control in the health horizon.",
+            labels=["region"],
+        )
+        for r in snap.region_health:
+            reachable.add_metric([r.group], 1.0 if r.reachable else 0.0)
+            healthy.add_metric([r.group], float(r.healthy))
+        yield reachable
+        yield healthy
 
 
 def _fmt(bound: float) -> str:

@@ -45,6 +45,11 @@ class Selector:
     per_region: int = 0
 
 
+# JobSpec.purpose of the coordinator's own canary job (coordinator/canary.py); callers
+# cannot submit one: its results vouch for the agents' reach of the outside world.
+CANARY_PURPOSE = "canary"
+
+
 @dataclass(frozen=True, kw_only=True)
 class JobSpec:
     kind: str
@@ -56,6 +61,7 @@ class JobSpec:
     until: float = 0.0
     spread_s: float = 0.0
     timeout_s: float = 0.0
+    purpose: str = ""  # "" for submitted jobs; CANARY_PURPOSE for the canary job
 
     @property
     def periodic(self) -> bool:

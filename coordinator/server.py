@@ -37,6 +37,7 @@ from coordinator.convert import (
 )
 from coordinator.core import Coordinator, CoordinatorConfig, Session
 from coordinator.metrics import build_registry
+from coordinator.model import JobSpec
 from coordinator.store import SQLiteStore
 from coordinator.validation import COUNTRY_RE, REGION_RE, InvalidJob
 from protos.vantage.v1 import vantage_pb2 as pb
@@ -64,6 +65,8 @@ class ServerConfig:
     api_token: str | None = None
     core: CoordinatorConfig = field(default_factory=CoordinatorConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    # the canary job (coordinator/canary.py), None without --canary
+    canary: JobSpec | None = None
 
 
 class StartupError(Exception):
@@ -300,8 +303,10 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
     async def ListAgents(self, request: pb.ListAgentsRequest, context: Any) -> pb.ListAgentsResponse:
         await self.auth.check(context, "api")
         out = []
+        health = {a.agent_id: a for a in self.core.analyzer.snapshot.agents}
         for agent_id, (info, last_seen) in sorted(self.core.known_agents.items()):
             session = self.core.sessions.get(agent_id)
+            seen = health.get(agent_id)
             out.append(
                 pb.AgentInfo(
                     agent_id=info.agent_id, region=info.region, country=info.country, asn=info.asn,
@@ -311,6 +316,9 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
                     last_seen=session.last_seen if session else last_seen,
                     running=session.running if session else 0,
                     peer=session.peer if session else "",
+                    health=seen.state if seen else "",
+                    health_reason=seen.reason if seen else "",
+                    errors=dict(self.core.agent_error_counts.get(agent_id, {})),
                 )
             )
         return pb.ListAgentsResponse(agents=out)
@@ -335,6 +343,13 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
                     degraded_reason=t.degraded_reason,
                 )
                 for t in snap.targets
+            ],
+            region_health=[
+                pb.RegionHealth(
+                    region=r.group, reachable=r.reachable, since=r.since, reason=r.reason,
+                    agents=r.agents, healthy=r.healthy, unhealthy=r.unhealthy,
+                )
+                for r in snap.region_health
             ],
         )
 
@@ -410,6 +425,7 @@ class CoordinatorServer:
             await asyncio.to_thread(self.core.load)
         except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
             raise StartupError(f"--db {cfg.db}: cannot read the stored state: {exc}") from exc
+        await self.core.start_canaries(cfg.canary)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -103,6 +103,7 @@ def spec_from_json(text: str) -> JobSpec:
         until=d["until"],
         spread_s=d["spread_s"],
         timeout_s=d["timeout_s"],
+        purpose=d.get("purpose", ""),  # absent in jobs stored before issue 15
     )
 
 

@@ -72,6 +72,8 @@ def validate_job(
             field = f"spec.targets[{i}]" if exc.field == "target" else f"spec.{exc.field}"
             raise InvalidJob(field, exc.reason) from None
 
+    if spec.purpose:
+        raise InvalidJob("spec.purpose", "is set by the coordinator only; leave it empty")
     for name in ("every_s", "until", "spread_s", "timeout_s"):
         if not math.isfinite(getattr(spec, name)):
             raise InvalidJob(f"spec.{name}", "must be a finite number")

@@ -266,6 +266,6 @@ def test_a_probe_that_cannot_run_is_a_result_not_an_agent_crash(net: Network, ta
     results, end = collect(net, job.job_id)
     assert end.state == pb.JOB_STATE_DONE and {r.agent_id for r in results} == DE
     for r in results:
-        assert r.result.failure == "unknown_failure" and "ca_file" in r.result.failure_detail
+        assert r.result.failure == "agent_internal_error" and "ca_file" in r.result.failure_detail
     with net.client() as c:
         assert {a.agent_id for a in c.agents() if a.connected} >= DE | RU

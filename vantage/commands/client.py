@@ -335,14 +335,23 @@ def cmd_agents(args: argparse.Namespace) -> int:
         print(json.dumps([_dict(a) for a in agents], indent=2))
         return 0
     print_table(
-        ["agent", "region", "country", "asn", "connected", "running", "last seen", "version"],
+        ["agent", "region", "country", "asn", "connected", "running", "last seen", "version",
+         "health", "not run"],
         [
             (a.agent_id, a.region, a.country or "-", a.asn or "-", "yes" if a.connected else "no",
-             a.running, _ts(a.last_seen), a.version)
+             a.running, _ts(a.last_seen), a.version, a.health or "-", _errors(a.errors))
             for a in agents
         ],
-    )
+    )  # fmt: skip
+    for a in agents:
+        if a.health == "unhealthy":
+            print(f"  {a.agent_id}: {a.health_reason}")
     return 0
+
+
+def _errors(errors: Any) -> str:
+    """Tasks an agent could not run, by reason: "deadline_missed 3, spec_error 1"."""
+    return ", ".join(f"{k} {errors[k]}" for k in sorted(errors)) or "-"
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -377,6 +386,10 @@ def print_verdicts(resp: Any) -> None:
             for v in resp.regions
         ],
     )
+    down = [r for r in resp.region_health if not r.reachable]
+    print(f"unreachable regions: {', '.join(r.region for r in down) if down else 'none'}")
+    for r in down:
+        print(f"  {r.region}: {r.reason}")
     outages = [t.target for t in resp.targets if t.outage]
     print(f"outage: {', '.join(outages) if outages else 'none'}")
     degraded = [t for t in resp.targets if t.degraded]

@@ -31,6 +31,11 @@ files named by VANTAGE_AGENT_TOKEN_FILE / VANTAGE_API_TOKEN_FILE); the coordinat
 the expected tokens from the same variables. With no token set, only loopback clients are
 served. A non-loopback --listen needs --tls-cert/--tls-key, or --insecure for a lab.
 
+Canaries (--canary URL, repeatable) are small pages no censor blocks; every agent fetches
+them every --canary-every, and a failure elsewhere counts as evidence of blocking only
+when the same agent reached a canary (or a throughput job's control) around it. Without
+them a region whose own network is down can read "blocked" (docs/detection.md).
+
 Every flag can also come from VANTAGE_<FLAG> (e.g. VANTAGE_DB) or from [coordinator] in
 the --config TOML file."""
 
@@ -55,6 +60,11 @@ def register(sub: Any) -> None:
     p.add_argument("--reassign-after", help="wait this long for a lost agent before its tasks "
                    "go to another agent (default 10s)")
     p.add_argument("--min-interval", help="smallest interval of a periodic job (default 5s)")
+    p.add_argument("--canary", action="append", metavar="URL",
+                   help="a canary: a small page no censor blocks, probed (http) from every agent "
+                   "so that a region that reaches nothing reads unreachable, not blocked "
+                   "(repeatable, up to 8; VANTAGE_CANARY takes them space-separated)")
+    p.add_argument("--canary-every", help="interval of the canary probes (default 10s)")
     p.add_argument("--log-level", default=None, help="debug, info, warning, error (default info)")
     p.set_defaults(func=run)
 
@@ -91,6 +101,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
                            field="--max-targets", minimum=1)
     reassign = parse_duration(str(pick(args.reassign_after, "VANTAGE_REASSIGN_AFTER", toml, "reassign_after", "10s")), "--reassign-after")
     min_interval = parse_duration(str(pick(args.min_interval, "VANTAGE_MIN_INTERVAL", toml, "min_interval", "5s")), "--min-interval")
+    canary = _canary(args, toml)
     try:
         return ServerConfig(
             listen=listen,
@@ -107,8 +118,29 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
                 job_limits=JobLimits(min_interval_s=min_interval),
             ),
             analysis=AnalysisConfig(window_s=window, max_targets=max_targets),
+            canary=canary,
         )
     except ValueError as exc:  # a config dataclass refused a value the checks above let through
+        raise UsageError(str(exc)) from None
+
+
+def _canary(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
+    """The canary job's spec from --canary / VANTAGE_CANARY / ``canary`` (a list in the
+    TOML), or None."""
+    from coordinator.canary import CanaryError, canary_spec
+
+    urls = pick(args.canary, "VANTAGE_CANARY", toml, "canary", [])
+    if isinstance(urls, str):
+        urls = urls.split()
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise UsageError("--canary: the canary setting in the --config file must be a list of URLs")
+    every = parse_duration(
+        str(pick(args.canary_every, "VANTAGE_CANARY_EVERY", toml, "canary_every", "10s")),
+        "--canary-every",
+    )
+    try:
+        return canary_spec(urls, every)
+    except CanaryError as exc:
         raise UsageError(str(exc)) from None
 
 

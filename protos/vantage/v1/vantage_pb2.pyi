@@ -195,7 +195,7 @@ class Selector(_message.Message):
     def __init__(self, regions: _Optional[_Iterable[str]] = ..., countries: _Optional[_Iterable[str]] = ..., asns: _Optional[_Iterable[int]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_ids: _Optional[_Iterable[str]] = ..., per_region: _Optional[int] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("kind", "targets", "options", "selector", "every_s", "count", "until", "spread_s", "timeout_s")
+    __slots__ = ("kind", "targets", "options", "selector", "every_s", "count", "until", "spread_s", "timeout_s", "purpose")
     class OptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +212,7 @@ class JobSpec(_message.Message):
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     SPREAD_S_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     kind: str
     targets: _containers.RepeatedScalarFieldContainer[str]
     options: _containers.ScalarMap[str, str]
@@ -221,7 +222,8 @@ class JobSpec(_message.Message):
     until: float
     spread_s: float
     timeout_s: float
-    def __init__(self, kind: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., options: _Optional[_Mapping[str, str]] = ..., selector: _Optional[_Union[Selector, _Mapping]] = ..., every_s: _Optional[float] = ..., count: _Optional[int] = ..., until: _Optional[float] = ..., spread_s: _Optional[float] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+    purpose: str
+    def __init__(self, kind: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., options: _Optional[_Mapping[str, str]] = ..., selector: _Optional[_Union[Selector, _Mapping]] = ..., every_s: _Optional[float] = ..., count: _Optional[int] = ..., until: _Optional[float] = ..., spread_s: _Optional[float] = ..., timeout_s: _Optional[float] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("job_id", "spec", "state", "created_at", "finished_at", "tasks_expected", "tasks_done", "tasks_failed", "rounds_done", "reason")
@@ -306,7 +308,7 @@ class WatchJobEvent(_message.Message):
     def __init__(self, result: _Optional[_Union[TaskResult, _Mapping]] = ..., task_failed: _Optional[_Union[TaskFailure, _Mapping]] = ..., job_end: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class AgentInfo(_message.Message):
-    __slots__ = ("agent_id", "region", "country", "asn", "labels", "version", "kinds", "connected", "first_seen", "last_seen", "running", "peer")
+    __slots__ = ("agent_id", "region", "country", "asn", "labels", "version", "kinds", "connected", "first_seen", "last_seen", "running", "peer", "health", "health_reason", "errors")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -314,6 +316,13 @@ class AgentInfo(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ErrorsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
@@ -326,6 +335,9 @@ class AgentInfo(_message.Message):
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_REASON_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     region: str
     country: str
@@ -338,7 +350,10 @@ class AgentInfo(_message.Message):
     last_seen: float
     running: int
     peer: str
-    def __init__(self, agent_id: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., connected: _Optional[bool] = ..., first_seen: _Optional[float] = ..., last_seen: _Optional[float] = ..., running: _Optional[int] = ..., peer: _Optional[str] = ...) -> None: ...
+    health: str
+    health_reason: str
+    errors: _containers.ScalarMap[str, int]
+    def __init__(self, agent_id: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., connected: _Optional[bool] = ..., first_seen: _Optional[float] = ..., last_seen: _Optional[float] = ..., running: _Optional[int] = ..., peer: _Optional[str] = ..., health: _Optional[str] = ..., health_reason: _Optional[str] = ..., errors: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class ListAgentsRequest(_message.Message):
     __slots__ = ()
@@ -396,12 +411,32 @@ class TargetVerdict(_message.Message):
     degraded_reason: str
     def __init__(self, target: _Optional[str] = ..., outage: _Optional[bool] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., degraded: _Optional[bool] = ..., degraded_since: _Optional[float] = ..., degraded_reason: _Optional[str] = ...) -> None: ...
 
+class RegionHealth(_message.Message):
+    __slots__ = ("region", "reachable", "since", "reason", "agents", "healthy", "unhealthy")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    UNHEALTHY_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    reachable: bool
+    since: float
+    reason: str
+    agents: int
+    healthy: int
+    unhealthy: int
+    def __init__(self, region: _Optional[str] = ..., reachable: _Optional[bool] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., agents: _Optional[int] = ..., healthy: _Optional[int] = ..., unhealthy: _Optional[int] = ...) -> None: ...
+
 class GetVerdictsResponse(_message.Message):
-    __slots__ = ("regions", "targets", "evaluated_at")
+    __slots__ = ("regions", "targets", "evaluated_at", "region_health")
     REGIONS_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     EVALUATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REGION_HEALTH_FIELD_NUMBER: _ClassVar[int]
     regions: _containers.RepeatedCompositeFieldContainer[RegionVerdict]
     targets: _containers.RepeatedCompositeFieldContainer[TargetVerdict]
     evaluated_at: float
-    def __init__(self, regions: _Optional[_Iterable[_Union[RegionVerdict, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetVerdict, _Mapping]]] = ..., evaluated_at: _Optional[float] = ...) -> None: ...
+    region_health: _containers.RepeatedCompositeFieldContainer[RegionHealth]
+    def __init__(self, regions: _Optional[_Iterable[_Union[RegionVerdict, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetVerdict, _Mapping]]] = ..., evaluated_at: _Optional[float] = ..., region_health: _Optional[_Iterable[_Union[RegionHealth, _Mapping]]] = ...) -> None: ...
