@@ -83,6 +83,22 @@ async def test_coordinator_settings_from_the_environment(tmp_path: Path) -> None
         one_line_error(proc, "coordinator", message)
 
 
+async def test_bad_canaries_are_one_line_naming_the_flag(tmp_path: Path) -> None:
+    db = ["--db", str(tmp_path / "v.db")]
+    for args, env, message in (
+        (["--canary", "ftp://x/"], {}, "--canary: 'ftp://x/': "),
+        (["--canary", "http://a/", "--canary", "http://a/"], {}, "--canary: a URL is given twice"),
+        ([], {"VANTAGE_CANARY": "http://a/ http://a/"}, "--canary: a URL is given twice"),
+        (["--canary", "http://a/", "--canary-every", "1s"], {}, "--canary-every: must be between 5s and 1h, got 1s"),
+    ):
+        proc = await asyncio.to_thread(run_cli, ["coordinator", *db, *args], env, tmp_path)
+        one_line_error(proc, "coordinator", message)
+    config = tmp_path / "c.toml"
+    config.write_text("[coordinator]\ncanary = 5\n")
+    proc = await asyncio.to_thread(run_cli, ["coordinator", "--config", str(config), *db], {}, tmp_path)
+    one_line_error(proc, "coordinator", "--canary: the canary setting in the --config file must be a list of URLs")
+
+
 async def test_config_file_values_of_the_wrong_type(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("[coordinator]\nlisten = 50051\n")
