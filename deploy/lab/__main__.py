@@ -116,6 +116,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             lab.break_target(region, target, how[0] if how else "reset")
         for target in args.down:
             lab.take_down(target)
+        for region in args.cut:
+            lab.cut(region)
         for spec in args.pace:
             target, *rate = _split(spec, "--pace", 1, 2, "TARGET[:BYTES/S]")
             lab.pace(target, _int(rate[0], "--pace") if rate else DEFAULT_PACE_BYTES)
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--break", dest="break_", action="append", default=[],
                     metavar="REGION:TARGET[:reset|drop|unreachable]")  # fmt: skip
     up.add_argument("--down", action="append", default=[], metavar="TARGET")
+    up.add_argument("--cut", action="append", default=[], metavar="REGION",
+                    help="cut the region's hosts off every target (their provider is down)")
     up.add_argument("--pace", action="append", default=[], metavar="TARGET[:BYTES/S]",
                     help="the target's server writes /big.bin slowly to every region "
                          f"(default {DEFAULT_PACE_BYTES} B/s): a degraded target, not a throttle")

@@ -201,6 +201,7 @@ class Lab:
         run_vantage: bool = True,
         coordinator_args: Sequence[str] = (),
         agent_args: Sequence[str] = (),
+        agent_args_by_id: Mapping[str, Sequence[str]] | None = None,
         big_file_bytes: int = BIG_FILE_BYTES,
         keep_dir: bool = False,
         line_rate_bit: int | None = None,
@@ -250,6 +251,13 @@ class Lab:
         self.run_vantage = run_vantage
         self.coordinator_args = tuple(coordinator_args)
         self.agent_args = tuple(agent_args)
+        # extra arguments of single agents, by id ("de-1": ["--concurrency", "1"])
+        ids = {h.agent_id for h in self.hosts}
+        for agent_id in agent_args_by_id or {}:
+            if agent_id not in ids:
+                raise LabError(f"agent_args_by_id: {agent_id!r} is not one of {sorted(ids)}")
+        self.agent_args_by_id = {k: tuple(v) for k, v in (agent_args_by_id or {}).items()}
+        self._cut: set[str] = set()
         self.big_file_bytes = big_file_bytes
         self.keep_dir = keep_dir
         self.agent_token = secrets.token_urlsafe(24)
@@ -464,6 +472,41 @@ class Lab:
     def unbreak(self, region: str, target: str) -> None:
         self.unshape(region, target)
 
+    # tc slot of a cut: before every per-target class and filter (prio 10 and up)
+    _CUT_CLASS = "1:fe"
+    _CUT_PRIO = "2"
+
+    def cut(self, region: str) -> None:
+        """Cut the region's hosts off every target, as when their provider loses its
+        upstream: tc drops every packet from any target toward them (SYNs go out, nothing
+        comes back, so every probe times out), ahead of any shaping or break. Their path
+        to the coordinator stays, so the agents keep reporting what they see (a real
+        outage often takes that path too; the agents' outboxes then deliver later)."""
+        hosts = self.hosts_of(region)
+        if region in self._cut:
+            return
+        for host in hosts:
+            dev = host.core_if
+            run(["tc", "-n", self.core_ns, "class", "replace", "dev", dev, "parent", "1:",
+                 "classid", self._CUT_CLASS, "htb", "rate", "1gbit"])  # fmt: skip
+            run(["tc", "-n", self.core_ns, "qdisc", "replace", "dev", dev, "parent",
+                 self._CUT_CLASS, "pfifo", "limit", "0"])  # fmt: skip
+            for target in self.targets.values():
+                run(["tc", "-n", self.core_ns, "filter", "add", "dev", dev, "parent", "1:",
+                     "protocol", "ip", "prio", self._CUT_PRIO, "u32", "match", "ip", "src",
+                     f"{target.address}/32", "flowid", self._CUT_CLASS])  # fmt: skip
+        self._cut.add(region)
+
+    def restore(self, region: str) -> None:
+        """Undo ``cut``: the region reaches the targets again (shaping and breaks as before)."""
+        hosts = self.hosts_of(region)
+        for host in hosts:
+            run(["tc", "-n", self.core_ns, "filter", "del", "dev", host.core_if, "parent", "1:",
+                 "prio", self._CUT_PRIO], check=False)  # fmt: skip
+            run(["tc", "-n", self.core_ns, "class", "del", "dev", host.core_if, "classid",
+                 self._CUT_CLASS], check=False)  # fmt: skip
+        self._cut.discard(region)
+
     def _write_reset_file(self, target: Target) -> None:
         nets = [
             f"{h.addr}/32"
@@ -596,6 +639,7 @@ class Lab:
                 "--allow-private-targets",
                 *self._country_args(host.region),
                 *self.agent_args,
+                *self.agent_args_by_id.get(host.agent_id, ()),
             ],
         )  # fmt: skip
 
