@@ -150,10 +150,13 @@ class Analyzer:
         for target, groups in view.items():
             for group, kinds in groups.items():
                 for kind, by_agent in kinds.items():
-                    out.setdefault(target, {}).setdefault(group, {})[kind] = {
-                        agent: [m for m in ms if not m.failed or self.health.is_witness(m)]
-                        for agent, ms in by_agent.items()
-                    }
+                    kept = by_agent
+                    for agent, ms in by_agent.items():
+                        if any(m.failed for m in ms):
+                            if kept is by_agent:
+                                kept = dict(by_agent)  # copy only what changes
+                            kept[agent] = [m for m in ms if not m.failed or self.health.is_witness(m)]
+                    out.setdefault(target, {}).setdefault(group, {})[kind] = kept
         return out
 
     def _region_health(self, now: float) -> dict[str, RegionHealth]:

@@ -39,7 +39,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from coordinator.analysis.model import (
     NOT_EVIDENCE,
@@ -54,12 +54,20 @@ from coordinator.analysis.model import (
 MAX_TRACE = 2048
 
 
-@dataclass(frozen=True, slots=True)
-class _Ref:
+class _Ref(NamedTuple):
+    """One reference observation (a tuple: one is built per paired throughput sample at
+    every evaluation). ``key`` is the canary's "kind URL" or the test target whose
+    control it is."""
+
     at: float
     key: str
     ok: bool
     failure: str
+    canary: bool
+
+    @property
+    def name(self) -> str:
+        return f"canary {self.key}" if self.canary else f"control of {self.key}"
 
 
 # (at, target, failed at the resolver): one per evidence measurement, so a plain tuple
@@ -74,11 +82,11 @@ def reference_of(m: Measurement) -> _Ref | None:
     if m.role == "canary":
         if not m.is_evidence:
             return None
-        return _Ref(m.at, f"canary {m.kind} {m.target}", not m.failed, m.failure_class)
+        return _Ref(m.at, f"{m.kind} {m.target}", not m.failed, m.failure_class, True)
     if m.control_bps is not None:
-        return _Ref(m.at, f"control of {m.target}", True, "")
+        return _Ref(m.at, m.target, True, "", False)
     if m.control_failure is not None and m.control_failure not in NOT_EVIDENCE:
-        return _Ref(m.at, f"control of {m.target}", False, m.control_failure)
+        return _Ref(m.at, m.target, False, m.control_failure, False)
     return None
 
 
@@ -96,7 +104,7 @@ class HealthLog:
         self._canaries: dict[str, deque[Measurement]] = {}
         self._group: dict[str, str] = {}
         # built by prepare(): per agent, per key, the observations sorted by time
-        self._by_key: dict[str, dict[str, tuple[list[float], list[_Ref]]]] = {}
+        self._by_key: dict[str, dict[tuple[bool, str], tuple[list[float], list[_Ref]]]] = {}
         self._sorted_names: dict[str, tuple[list[float], list[_Name]]] = {}
 
     def add(self, m: Measurement) -> None:
@@ -111,22 +119,11 @@ class HealthLog:
 
     def prepare(self, cutoff: float, windows: Iterable[Sequence[Measurement]] = ()) -> None:
         """Index this evaluation's evidence: the canaries at or after ``cutoff`` and the
-        test measurements in ``windows`` (each a sequence of one agent's samples)."""
-        seen: dict[str, Measurement] = {}
-        refs: dict[str, list[_Ref]] = {}
-        names: dict[str, list[_Name]] = {}
-
-        def take(m: Measurement) -> None:
-            agent = m.agent_id
-            last = seen.get(agent)
-            if last is None or m.at >= last.at:
-                seen[agent] = m
-            ref = reference_of(m)
-            if ref is not None:
-                refs.setdefault(agent, []).append(ref)
-            if m.is_evidence:
-                names.setdefault(agent, []).append((m.at, m.target, m.failure in RESOLVER_FAILURES))
-
+        test measurements in ``windows`` (each a sequence of one agent's samples, as the
+        analyzer keeps them). Runs once per evaluation over everything in the window, so
+        it allocates only for what the rules read: references, and the resolver trace
+        of agents that had a resolver failure at all."""
+        by_agent: dict[str, list[Measurement]] = {}
         for agent in list(self._canaries):
             canaries = self._canaries[agent]
             while canaries and canaries[0].at < cutoff:
@@ -138,31 +135,55 @@ class HealthLog:
             if not canaries:
                 del self._canaries[agent]
                 continue
-            for m in canaries:
-                take(m)
+            by_agent[agent] = list(canaries)
         for window in windows:
-            for m in window:
-                take(m)
-        self._group = {agent: m.group for agent, m in seen.items()}
+            if window:
+                agent = window[0].agent_id
+                found = by_agent.get(agent)
+                if found is None:
+                    by_agent[agent] = list(window)
+                else:
+                    found.extend(window)
+        self._group = {}
         self._by_key = {}
-        for agent, observed in refs.items():
-            keys: dict[str, tuple[list[float], list[_Ref]]] = {}
-            for r in sorted(observed, key=lambda r: r.at):
-                times, obs = keys.setdefault(r.key, ([], []))
-                times.append(r.at)
-                obs.append(r)
-            self._by_key[agent] = keys
         self._sorted_names = {}
-        for agent, trace in names.items():
-            trace.sort()
-            self._sorted_names[agent] = ([n[0] for n in trace], trace)
+        for agent, ms in by_agent.items():
+            latest = ms[0]
+            refs: list[_Ref] = []
+            resolver_failed = False
+            for m in ms:
+                if m.at >= latest.at:
+                    latest = m
+                if m.role == "canary" or m.control_bps is not None or m.control_failure is not None:
+                    ref = reference_of(m)
+                    if ref is not None:
+                        refs.append(ref)
+                if m.failure in RESOLVER_FAILURES:
+                    resolver_failed = True
+            self._group[agent] = latest.group
+            if refs:
+                refs.sort(key=lambda r: r.at)
+                keys: dict[tuple[bool, str], tuple[list[float], list[_Ref]]] = {}
+                for r in refs:
+                    times, obs = keys.setdefault((r.canary, r.key), ([], []))
+                    times.append(r.at)
+                    obs.append(r)
+                self._by_key[agent] = keys
+            if resolver_failed:
+                trace = sorted(
+                    (m.at, m.target, m.failure in RESOLVER_FAILURES) for m in ms if m.is_evidence
+                )
+                self._sorted_names[agent] = ([n[0] for n in trace], trace)
 
     # ------------------------------------------------------------------ witnesses
 
     def resolver_dead(self, agent: str, start: float, end: float) -> bool:
         """Every measurement of ``agent`` in [start, end] failed at the resolver, and they
         name at least 2 targets."""
-        times, names = self._sorted_names.get(agent, ([], []))
+        found = self._sorted_names.get(agent)
+        if found is None:
+            return False  # no resolver failure at all in the window
+        times, names = found
         targets: set[str] = set()
         for at, target, resolver_failed in names[bisect_left(times, start) :]:
             if at > end:
@@ -215,12 +236,12 @@ class HealthLog:
             if i >= 0 and obs[i].at >= start:
                 latest.append(obs[i])
         if any(r.ok for r in latest):
-            reached = sorted(r.key for r in latest if r.ok)
+            reached = sorted(r.name for r in latest if r.ok)
             return AgentHealth(
                 agent_id=agent, group=group, state="healthy", reason=f"reaches {_few(reached)}"
             )
         if latest:
-            failed = sorted(f"{r.key} ({r.failure})" for r in latest)
+            failed = sorted(f"{r.name} ({r.failure})" for r in latest)
             return AgentHealth(
                 agent_id=agent, group=group, state="unhealthy",
                 reason=f"reached no canary or control in the last {h:.0f} s: {_few(failed)}",
