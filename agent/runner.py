@@ -35,9 +35,10 @@ JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # How a parsed spec is run: agent.probes.run_probe, or a fake in the runner's tests.
 ProbeFn = Callable[[Any, Limits], Awaitable[ProbeOutcome]]
 
-# A task that began this many seconds after its not_before waited for a free slot on
-# this agent; if its deadline then passes during the probe, the agent's queue ate the
-# time (agent_deadline_missed, not evidence), not the network (generic_timeout).
+# A task that began this many seconds after it could have (its not_before, or its
+# arrival when that was later) waited for a free slot on this agent; if its deadline then
+# passes during the probe, the agent's queue ate the time (agent_deadline_missed, not
+# evidence), not the network (generic_timeout).
 LATE_START_S = 1.0
 
 
@@ -147,12 +148,16 @@ class Runner:
         bind = structlog.contextvars.bound_contextvars
         with bind(task_id=a.task_id, job_id=a.job_id):
             try:
+                queued = self.clock.time()
                 async with self._slots:
                     delay = a.not_before - self.clock.time()
                     if delay > 0:
                         await self.clock.sleep(delay)
                     started = self.clock.time()
-                    outcome = await self._probe(a, late=started - a.not_before > LATE_START_S)
+                    # time lost waiting for a slot on this agent (not the coordinator's
+                    # late dispatch: counted from when the task got here)
+                    late = started - max(queued, a.not_before) > LATE_START_S
+                    outcome = await self._probe(a, late=late)
                     finished = self.clock.time()
                 result = pb.TaskResult(
                     task_id=a.task_id,

@@ -181,6 +181,21 @@ async def test_a_task_that_waited_for_a_slot_and_ran_out_of_time_is_the_agents_m
     assert "waited for a free slot" in r.failure_detail and "10.0 s" in r.failure_detail
 
 
+async def test_a_task_dispatched_late_but_started_at_once_is_a_timeout_when_it_runs_out(
+    rig: Rig,
+) -> None:
+    # not_before 20 s in the past (a reassigned task, say): no wait on this agent, so a
+    # deadline passing during the probe is the network's slowness, as before
+    a = rig.assignment("re", deadline_in=5.0)
+    a = Assignment(**{**a.__dict__, "not_before": rig.clock.time() - 20.0})
+    assert rig.runner.submit(a)
+    await rig.probe.wait_started(1)
+    await rig.clock.armed(5.0)
+    rig.clock.advance(5.0)
+    await rig.reported_n(1)
+    assert rig.result("re").result.failure == "generic_timeout"
+
+
 async def test_a_task_that_started_on_time_and_ran_out_of_time_is_a_timeout(rig: Rig) -> None:
     # the control case of the one above: no wait for a slot, so the network was slow
     assert rig.runner.submit(rig.assignment("ontime", deadline_in=10.0))
