@@ -83,7 +83,7 @@ SKIPPED = {34: "skipped"}
 
 
 MARKER = ".vantage-mutation-workdir"
-COPIED = ("agent", "coordinator", "protos", "vantage", "tests", "deploy")
+COPIED = ("agent", "coordinator", "protos", "vantage", "tests", "deploy", "scripts")
 SOURCE_PATHS = ("agent", "coordinator")  # what mutmut mutates (only_mutate picks the files)
 
 
@@ -124,7 +124,7 @@ def _configure(dest: Path, groups: list[Group]) -> None:
             "\n[tool.mutmut]\n"
             f"source_paths = {_toml_list(list(SOURCE_PATHS))}\n"
             f"only_mutate = {_toml_list(files)}\n"
-            'also_copy = ["protos", "vantage", "deploy"]\n'
+            'also_copy = ["protos", "vantage", "deploy", "scripts"]\n'
             f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
             # the loop watchdog and timing tier are about wall time, not behaviour
             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not timing"]\n'

@@ -357,8 +357,8 @@ class Analyzer:
 
     def _hold(self, held: dict[str, Held], target: str, state: str, raw: bool, now: float) -> Held:
         """Advance a target- or group-level state (outage, degraded, unreachable) by one
-        evaluation: ``state``
-        when ``raw`` says so, left only after sustained recovery (``rules.step``)."""
+        evaluation: ``state`` when ``raw`` says so, left only after sustained recovery
+        (``rules.step``)."""
         new = rules.step(
             held.get(target),
             state if raw else "none",
