@@ -158,7 +158,11 @@ def test_everything_failing_in_one_region_is_unreachable_never_blocked() -> None
     assert (
         "canary http http://canary.example/ (generic_timeout)" in agent_health(snap, "ru-0").reason
     )
+    assert "control of twitter (generic_timeout)" in agent_health(snap, "ru-0").reason
     assert agent_health(snap, "de-1").state == "healthy"
+    assert agent_health(snap, "de-1").reason == (
+        "reaches canary http http://canary.example/, control of twitter"
+    )
 
 
 def test_without_any_reference_the_old_rule_holds() -> None:
@@ -314,6 +318,11 @@ def test_a_region_going_down_and_coming_back_never_reads_blocked() -> None:
     down = [s.evaluated_at for s in snaps if not region(s, "ru").reachable]
     assert 60 < down[0] <= 95, down[0]  # within a few rounds of the cut
     assert 140 <= down[-1] <= 185, down[-1]  # the hold, then clear
+    assert all(region(at[t], "ru").since == down[0] for t in down), "one unreachable spell"
+    held = region(at[down[-1]], "ru")
+    assert held.reason.startswith("held; recovering for"), held.reason
+    assert held.reason.endswith("(now 2 of 2 agents healthy, 0 unhealthy)"), held.reason
+    assert region(at[down[-1] + 1], "ru").since == down[-1] + 1
     last = snaps[-1]
     assert region(last, "ru").reachable
     assert all(v == "ok" for (g, t), v in verdicts(last).items() if g == "ru"), verdicts(last)
@@ -393,6 +402,17 @@ def test_an_agent_error_of_the_control_or_canary_says_nothing_about_reach() -> N
     log = _log(fail, starved)
     assert log.is_witness(fail), "no reference at all: counted as before"
     assert log.agents(110.0)[0].state == "unknown"
+
+
+def test_the_health_log_takes_canaries_only_and_keeps_a_bounded_trace() -> None:
+    from coordinator.analysis.health import MAX_TRACE
+
+    log = HealthLog(AnalysisConfig())
+    with pytest.raises(ValueError, match=r"HealthLog\.add: takes canary measurements, got role 'test'"):
+        log.add(_m(1.0, "ru", "ru-0", "site", None))
+    for i in range(MAX_TRACE + 10):
+        log.add(_canary(float(i)))
+    assert len(log._canaries["ru-0"]) == MAX_TRACE
 
 
 @pytest.mark.parametrize(
