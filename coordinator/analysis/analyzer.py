@@ -83,6 +83,13 @@ class Analyzer:
         """Take one measurement into its window. Measurements of a target (group) beyond
         the cap are counted in ``dropped_targets`` (``dropped_groups``) and ignored.
         Canary measurements feed only agent health (``health.HealthLog``)."""
+        if (
+            m.role != "canary"
+            and m.target not in self._targets
+            and len(self._targets) >= self.config.max_targets
+        ):
+            self.dropped_targets += 1
+            return
         if m.group not in self._groups and len(self._groups) >= self.config.max_groups:
             self.dropped_groups += 1
             return
@@ -90,12 +97,6 @@ class Analyzer:
             self._groups.add(m.group)
             self.health.add(m)
             self.added += 1
-            return
-        if m.target not in self._targets and len(self._targets) >= self.config.max_targets:
-            self.dropped_targets += 1
-            return
-        if m.group not in self._groups and len(self._groups) >= self.config.max_groups:
-            self.dropped_groups += 1
             return
         self._targets.add(m.target)
         self._groups.add(m.group)
@@ -139,7 +140,9 @@ class Analyzer:
             }
         self._targets = set(view)
         self._groups = {g for groups in view.values() for g in groups}
-        self.health.prepare(cutoff, (w for agents in self._series.values() for w in agents.values()))
+        self.health.prepare(
+            cutoff, (w for agents in self._series.values() for w in agents.values())
+        )
         return view
 
     def _witnessed(self, view: View) -> View:
@@ -155,7 +158,9 @@ class Analyzer:
                         if any(m.failed for m in ms):
                             if kept is by_agent:
                                 kept = dict(by_agent)  # copy only what changes
-                            kept[agent] = [m for m in ms if not m.failed or self.health.is_witness(m)]
+                            kept[agent] = [
+                                m for m in ms if not m.failed or self.health.is_witness(m)
+                            ]
                     out.setdefault(target, {}).setdefault(group, {})[kind] = kept
         return out
 

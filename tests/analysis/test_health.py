@@ -154,6 +154,11 @@ def test_everything_failing_in_one_region_is_unreachable_never_blocked() -> None
             assert verdict(snap, g, target).verdict == "ok"
     assert all(region(snap, g).reachable for g in ("de", "us", "sg"))
     assert not any(t.outage for t in snap.targets)
+    # canaries feed agent health only: never a target of verdicts
+    assert {r.target for r in snap.regions} == {"site", "news", "kremlin", "twitter"}
+    # the success ratios still show what was measured, failures left out of verdicts included
+    (ru_site,) = [x for x in snap.success if x.group == "ru" and x.target == "site"]
+    assert ru_site.ratio == 0.0 and ru_site.samples == 6
     assert agent_health(snap, "ru-0").state == "unhealthy"
     assert (
         "canary http http://canary.example/ (generic_timeout)" in agent_health(snap, "ru-0").reason
@@ -241,6 +246,23 @@ def test_a_resolver_failing_for_every_name_is_an_unhealthy_agent_not_dns_blockin
     assert h.state == "unhealthy" and h.reason.startswith("its resolver fails for every name"), h
     assert not region(snap, "ru").reachable
     assert verdict(snap, "ru", "site").verdict == "unreachable"
+
+
+def test_one_agents_dead_resolver_is_no_witness_beside_two_healthy_agents() -> None:
+    """ru-0's resolver fails every name; ru-1 and ru-2 resolve and reach site. Its
+    failures are left out, so ru reads ok (with them, 3 failures in 9: "mixed")."""
+    snap = run(
+        world(
+            range(8),
+            lambda r, g, a: {"resolver": a != "ru-0", "canary": False, "control": False},
+            agents=3,
+        ),
+        now=75.0,
+    )
+    assert agent_health(snap, "ru-0").state == "unhealthy"
+    assert region(snap, "ru").reachable
+    assert verdict(snap, "ru", "site").verdict == "ok", verdict(snap, "ru", "site").reason
+    assert blocked(snap) == []
 
 
 def test_a_resolver_failing_for_one_name_is_still_dns_blocking() -> None:
