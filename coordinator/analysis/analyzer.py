@@ -8,7 +8,7 @@ Not thread-safe for add/evaluate (call both from the coordinator's event loop);
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from coordinator.analysis import health, rules, throughput
 from coordinator.analysis.model import (
@@ -48,6 +48,11 @@ def _verdict(state: str) -> Verdict:
     raise AssertionError(f"not a verdict: {state!r}")
 
 
+def _samples(kinds: dict[str, dict[str, list[Measurement]]]) -> list[Measurement]:
+    """Every measurement of one (group, target) in the window, all kinds and agents."""
+    return [m for by_agent in kinds.values() for ms in by_agent.values() for m in ms]
+
+
 def _recovery(held: Held, now: float, cfg: AnalysisConfig) -> str:
     if held.recovering_since is None:
         return "not recovering"
@@ -71,7 +76,6 @@ class Analyzer:
         self._degraded_held: dict[str, Held] = {}
         self._unreachable_held: dict[str, Held] = {}
         self.health = health.HealthLog(self.config)
-        self._agent_health: list[AgentHealth] = []
         self.dropped_targets = 0
         self.dropped_groups = 0
         self.added = 0
@@ -164,26 +168,17 @@ class Analyzer:
                     out.setdefault(target, {}).setdefault(group, {})[kind] = kept
         return out
 
-    def _region_health(self, now: float) -> dict[str, RegionHealth]:
+    def _region_health(self, agents: list[AgentHealth], now: float) -> dict[str, RegionHealth]:
         """Each group's reach, held like the other bad states (entered at once, left
         after sustained recovery)."""
         out: dict[str, RegionHealth] = {}
-        for group, (reachable, reason, agents, healthy, unhealthy) in health.region_states(
-            self._agent_health
-        ).items():
-            held = self._hold(self._unreachable_held, group, "unreachable", not reachable, now)
+        for group, raw in health.region_states(agents).items():
+            held = self._hold(self._unreachable_held, group, "unreachable", not raw.reachable, now)
             down = held.state == "unreachable"
-            if down and reachable:
+            reason = raw.reason
+            if down and raw.reachable:
                 reason = f"held; {_recovery(held, now, self.config)} (now {reason})"
-            out[group] = RegionHealth(
-                group=group,
-                reachable=not down,
-                since=held.since,
-                reason=reason,
-                agents=agents,
-                healthy=healthy,
-                unhealthy=unhealthy,
-            )
+            out[group] = replace(raw, reachable=not down, since=held.since, reason=reason)
         for group in [g for g in self._unreachable_held if g not in out]:
             del self._unreachable_held[group]
         return out
@@ -193,9 +188,9 @@ class Analyzer:
         hysteresis by one step. Call once per evaluation tick."""
         cfg = self.config
         raw_view = self._prune(now - cfg.window_s)
-        self._agent_health = self.health.agents(now)
-        self._groups.update(a.group for a in self._agent_health)
-        region_health = self._region_health(now)
+        agent_health = self.health.agents(now)
+        self._groups.update(a.group for a in agent_health)
+        region_health = self._region_health(agent_health, now)
         down = {g for g, r in region_health.items() if not r.reachable}
         witnessed = self._witnessed(raw_view)
 
@@ -233,10 +228,7 @@ class Analyzer:
                 # a region that is down: no verdict about the target either way, and what
                 # was held before (a block, say) does not outlive it
                 self._region_held[key] = rules.Held(state="unreachable", since=region.since)
-                samples = [
-                    m for by_agent in raw_view[target][group].values() for ms in by_agent.values()
-                    for m in ms
-                ]  # fmt: skip
+                samples = _samples(raw_view[target][group])
                 regions.append(
                     RegionVerdict(
                         group=group,
@@ -316,12 +308,7 @@ class Analyzer:
                         f"held {verdict} (now {raw.verdict}: {raw.reason}); "
                         f"{_recovery(held, now, cfg)}"
                     )
-                samples = [
-                    m
-                    for by_agent in raw_view[target][group].values()
-                    for ms in by_agent.values()
-                    for m in ms
-                ]
+                samples = _samples(raw_view[target][group])
                 regions.append(
                     RegionVerdict(
                         group=group,
@@ -348,7 +335,7 @@ class Analyzer:
         self._snapshot = Snapshot(
             evaluated_at=now,
             regions=tuple(regions),
-            agents=tuple(self._agent_health),
+            agents=tuple(agent_health),
             region_health=tuple(region_health[g] for g in sorted(region_health)),
             targets=tuple(targets),
             success=tuple(success),

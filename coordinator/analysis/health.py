@@ -47,6 +47,7 @@ from coordinator.analysis.model import (
     AgentHealth,
     AnalysisConfig,
     Measurement,
+    RegionHealth,
 )
 
 # Per agent, at most this many observations of each trace are kept (the window prunes
@@ -253,9 +254,9 @@ class HealthLog:
         return AgentHealth(agent_id=agent, group=group, state="unknown", reason=why)
 
 
-def region_states(agents: Iterable[AgentHealth]) -> dict[str, tuple[bool, str, int, int, int]]:
-    """Per group: (raw reachable, reason, agents, healthy, unhealthy). Unreachable when
-    every agent of the group is unhealthy."""
+def region_states(agents: Iterable[AgentHealth]) -> dict[str, RegionHealth]:
+    """Each group's raw health (``since`` is left 0: the analyzer's hysteresis sets it).
+    Unreachable when every agent of the group is unhealthy."""
     by_group: dict[str, list[AgentHealth]] = {}
     for a in agents:
         by_group.setdefault(a.group, []).append(a)
@@ -263,17 +264,20 @@ def region_states(agents: Iterable[AgentHealth]) -> dict[str, tuple[bool, str, i
     for group, members in sorted(by_group.items()):
         healthy = sum(1 for a in members if a.state == "healthy")
         unhealthy = sum(1 for a in members if a.state == "unhealthy")
-        if unhealthy == len(members):
+        reachable = unhealthy < len(members)
+        if reachable:
+            reason = f"{healthy} of {len(members)} agents healthy, {unhealthy} unhealthy"
+        else:
             reason = (
                 "region unreachable: no agent reaches a canary or control ("
                 + "; ".join(f"{a.agent_id}: {a.reason}" for a in members[:5])
                 + (f"; and {len(members) - 5} more" if len(members) > 5 else "")
                 + ")"
             )
-            out[group] = (False, reason, len(members), healthy, unhealthy)
-        else:
-            reason = f"{healthy} of {len(members)} agents healthy, {unhealthy} unhealthy"
-            out[group] = (True, reason, len(members), healthy, unhealthy)
+        out[group] = RegionHealth(
+            group=group, reachable=reachable, since=0.0, reason=reason,
+            agents=len(members), healthy=healthy, unhealthy=unhealthy,
+        )  # fmt: skip
     return out
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from deploy.lab.lab import Lab, parse_metrics
 from tests.conftest import netns_unavailable_reason
+from tests.lab.helpers import Metrics
+from tests.lab.helpers import by_labels as _by
 from tests.polling import poll
 
 _reason = netns_unavailable_reason()
@@ -40,15 +42,6 @@ REGIONS = ("ru", "de", "us")
 LINE_RATE_BIT = 20_000_000
 # a round's results land about 2 x MAX_SECONDS after it starts; allow that once
 SLACK_S = 2 * MAX_SECONDS + 5
-
-Metrics = dict[str, dict[frozenset[tuple[str, str]], float]]
-
-
-def _by(m: Metrics, name: str, *keys: str) -> dict[tuple[str, ...], float]:
-    return {
-        tuple(dict(labels).get(k, "") for k in keys): v for labels, v in m.get(name, {}).items()
-    }
-
 
 def _scenario() -> dict[str, Any]:
     obs: dict[str, Any] = {}

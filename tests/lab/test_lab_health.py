@@ -18,6 +18,8 @@ import pytest
 
 from deploy.lab.lab import DEFAULT_TARGETS, FIRST_TARGET_HOST, Lab, parse_metrics
 from tests.conftest import netns_unavailable_reason
+from tests.lab.helpers import Metrics
+from tests.lab.helpers import by_labels as _by
 from tests.polling import poll
 
 _reason = netns_unavailable_reason()
@@ -31,15 +33,6 @@ ROUND_S = 10
 REGIONS = ("ru", "de", "us")
 CANARY = f"http://198.18.0.{FIRST_TARGET_HOST + DEFAULT_TARGETS.index('control')}/"
 STARVED = {"de-1": ["--concurrency", "1"], "de-2": ["--concurrency", "1"]}
-
-Metrics = dict[str, dict[frozenset[tuple[str, str]], float]]
-
-
-def _by(m: Metrics, name: str, *keys: str) -> dict[tuple[str, ...], float]:
-    return {
-        tuple(dict(labels).get(k, "") for k in keys): v for labels, v in m.get(name, {}).items()
-    }
-
 
 def _blocked(m: Metrics) -> set[tuple[str, ...]]:
     return {k for k, v in _by(m, "vantage_blocked", "region", "target").items() if v == 1}
