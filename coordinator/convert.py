@@ -1,17 +1,26 @@
-"""Protobuf at the edge: messages in, plain dataclasses inside, messages out."""
+"""Protobuf at the edge: messages in, plain dataclasses inside, messages out.
+
+The one module that builds or reads protobuf messages; the servicers call these."""
 
 from __future__ import annotations
 
 from agent.wire import dict_from_struct
+from coordinator.analysis import Snapshot
 from coordinator.model import (
+    Acknowledgement,
     AgentInfo,
+    Assignment,
+    Cancellation,
     Job,
     JobSpec,
     JobState,
+    Outgoing,
     ProbeResultData,
     Selector,
+    Task,
     TaskResultData,
 )
+from coordinator.registry import AgentView
 from protos.vantage.v1 import vantage_pb2 as pb
 
 JOB_STATE_TO_PB = {
@@ -129,4 +138,102 @@ def task_result_from_pb(m: pb.TaskResult) -> TaskResultData:
         finished_at=m.finished_at,
         result=probe_result_from_pb(m.result),
         raw=m.SerializeToString(),
+    )
+
+
+def task_result_from_bytes(raw: bytes) -> TaskResultData:
+    """A stored result (the agent's serialized TaskResult) back as a result; ValueError
+    when the bytes do not parse."""
+    try:
+        return task_result_from_pb(pb.TaskResult.FromString(raw))
+    except Exception as exc:  # protobuf's DecodeError, or a bad Struct inside
+        raise ValueError(f"stored result does not parse: {exc}") from exc
+
+
+def outgoing_to_pb(message: Outgoing) -> pb.CoordinatorMessage:
+    match message:
+        case Assignment():
+            return pb.CoordinatorMessage(
+                assign=pb.TaskAssignment(
+                    task_id=message.task_id, job_id=message.job_id, kind=message.kind,
+                    target=message.target, options=dict(message.options),
+                    not_before=message.not_before, deadline=message.deadline,
+                )
+            )
+        case Cancellation():
+            return pb.CoordinatorMessage(cancel=pb.CancelTask(task_id=message.task_id, reason=message.reason))
+        case Acknowledgement():
+            return pb.CoordinatorMessage(ack=pb.Ack(task_ids=list(message.task_ids)))
+    raise TypeError(f"not an outgoing message: {message!r}")
+
+
+def welcome_to_pb(session_id: str, heartbeat_interval_s: float) -> pb.CoordinatorMessage:
+    return pb.CoordinatorMessage(
+        welcome=pb.Welcome(session_id=session_id, heartbeat_interval_s=heartbeat_interval_s)
+    )
+
+
+def watch_result(raw: bytes) -> pb.WatchJobEvent:
+    """A stored or fresh result as the agent sent it."""
+    return pb.WatchJobEvent(result=pb.TaskResult.FromString(raw))
+
+
+def watch_failure(task: Task) -> pb.WatchJobEvent:
+    return pb.WatchJobEvent(
+        task_failed=pb.TaskFailure(task_id=task.task_id, agent_id=task.agent_id, reason=task.reason)
+    )
+
+
+def watch_end(job: Job) -> pb.WatchJobEvent:
+    return pb.WatchJobEvent(job_end=job_to_pb(job))
+
+
+def jobs_to_pb(jobs: list[Job]) -> pb.ListJobsResponse:
+    return pb.ListJobsResponse(jobs=[job_to_pb(j) for j in jobs])
+
+
+def agents_to_pb(views: list[AgentView], snapshot: Snapshot) -> pb.ListAgentsResponse:
+    health = {a.agent_id: a for a in snapshot.agents}
+    out = []
+    for v in views:
+        info = v.info
+        seen = health.get(info.agent_id)
+        out.append(
+            pb.AgentInfo(
+                agent_id=info.agent_id, region=info.region, country=info.country, asn=info.asn,
+                labels=dict(info.labels), version=info.version, kinds=list(info.kinds),
+                connected=v.connected, first_seen=v.first_seen, last_seen=v.last_seen,
+                running=v.running, peer=v.peer, health=seen.state if seen else "",
+                health_reason=seen.reason if seen else "", errors=v.errors,
+            )
+        )
+    return pb.ListAgentsResponse(agents=out)
+
+
+def verdicts_to_pb(snap: Snapshot) -> pb.GetVerdictsResponse:
+    return pb.GetVerdictsResponse(
+        evaluated_at=snap.evaluated_at,
+        regions=[
+            pb.RegionVerdict(
+                region=v.group, target=v.target, verdict=v.verdict, failure=v.failure,
+                throughput_bps=v.throughput_bps or 0.0, ratio=v.ratio or 0.0,
+                samples=v.samples, agents=v.agents, since=v.since, reason=v.reason,
+            )
+            for v in snap.regions
+        ],
+        targets=[
+            pb.TargetVerdict(
+                target=t.target, outage=t.outage, since=t.since, reason=t.reason,
+                degraded=t.degraded, degraded_since=t.degraded_since,
+                degraded_reason=t.degraded_reason,
+            )
+            for t in snap.targets
+        ],
+        region_health=[
+            pb.RegionHealth(
+                region=r.group, reachable=r.reachable, since=r.since, reason=r.reason,
+                agents=r.agents, healthy=r.healthy, unhealthy=r.unhealthy,
+            )
+            for r in snap.region_health
+        ],
     )

@@ -19,7 +19,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from coordinator.core import DURATION_BUCKETS, Coordinator
+from coordinator.core import Coordinator
+from coordinator.observe import DURATION_BUCKETS
 
 
 class CoordinatorCollector(Collector):
@@ -28,13 +29,15 @@ class CoordinatorCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         c = self.c
-        connected: Counter[str] = Counter(s.info.region for s in c.sessions.values())
+        views = c.agents()
+        stats = c.stats()
+        connected: Counter[str] = Counter(v.info.region for v in views if v.connected)
         agents = GaugeMetricFamily(
             "vantage_agents_connected",
             "Agents with an open session, per region (0 for regions seen before).",
             labels=["region"],
         )
-        regions = {info.region for info, _ in c.known_agents.values()} | set(connected)
+        regions = {v.info.region for v in views}
         for region in sorted(regions):
             agents.add_metric([region], connected.get(region, 0))
         yield agents
@@ -44,7 +47,7 @@ class CoordinatorCollector(Collector):
             "Probe results stored, by region, probe kind and outcome (ok or the failure class).",
             labels=["region", "kind", "outcome"],
         )
-        for (region, kind, outcome), n in sorted(c.measurement_counts.items()):
+        for (region, kind, outcome), n in sorted(stats.measurements.items()):
             measurements.add_metric([region, kind, outcome], n)
         yield measurements
 
@@ -53,7 +56,7 @@ class CoordinatorCollector(Collector):
             "How long probes took, by region and probe kind.",
             labels=["region", "kind"],
         )
-        for (region, kind), counts in sorted(c.duration_buckets.items()):
+        for (region, kind), counts in sorted(stats.duration_buckets.items()):
             cumulative = 0
             buckets = []
             for bound, n in zip(DURATION_BUCKETS, counts, strict=False):
@@ -61,7 +64,7 @@ class CoordinatorCollector(Collector):
                 buckets.append((_fmt(bound), cumulative))
             cumulative += counts[-1]
             buckets.append(("+Inf", cumulative))
-            duration.add_metric([region, kind], buckets, c.duration_sums[(region, kind)])
+            duration.add_metric([region, kind], buckets, stats.duration_sums[(region, kind)])
         yield duration
 
         dropped = CounterMetricFamily(
@@ -69,19 +72,19 @@ class CoordinatorCollector(Collector):
             "Results refused: not the reporting agent's task, unknown or already finished.",
             labels=["reason"],
         )
-        for reason, n in sorted(c.results_dropped.items()):
+        for reason, n in sorted(stats.dropped.items()):
             dropped.add_metric([reason], n)
         yield dropped
         duplicates = CounterMetricFamily(
             "vantage_results_duplicate", "Results received again after a reconnect (acked, not stored twice)."
         )
-        duplicates.add_metric([], c.results_duplicate)
+        duplicates.add_metric([], stats.duplicate)
         yield duplicates
         not_analysed = CounterMetricFamily(
             "vantage_results_not_analysed",
             "Results stored but not readable by the analysis (logged as result_not_analysable).",
         )
-        not_analysed.add_metric([], c.results_not_analysed)
+        not_analysed.add_metric([], stats.not_analysed)
         yield not_analysed
 
         agent_errors = CounterMetricFamily(
@@ -91,23 +94,23 @@ class CoordinatorCollector(Collector):
             "about a target. Per agent in `vantage agents`.",
             labels=["region", "reason"],
         )
-        for (region, reason), n in sorted(c.agent_errors.items()):
+        for (region, reason), n in sorted(stats.agent_errors.items()):
             agent_errors.add_metric([region, reason], n)
         yield agent_errors
 
         jobs = GaugeMetricFamily("vantage_jobs", "Jobs known, by state.", labels=["state"])
-        states = Counter(j.state.value for j in c.jobs.values())
+        states = c.job_states()
         for state in ("pending", "running", "done", "cancelled", "failed"):
             jobs.add_metric([state], states.get(state, 0))
         yield jobs
         open_tasks = GaugeMetricFamily("vantage_tasks_open", "Tasks pending or assigned.")
-        open_tasks.add_metric([], len(c.tasks))
+        open_tasks.add_metric([], c.open_task_count())
         yield open_tasks
 
         yield from self._verdicts()
 
     def _verdicts(self) -> Iterator[Metric]:
-        snap = self.c.analyzer.snapshot
+        snap = self.c.snapshot
         success = GaugeMetricFamily(
             "vantage_success_ratio",
             "Share of probes that succeeded in the analysis window.",

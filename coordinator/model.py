@@ -139,3 +139,32 @@ class TaskResultData:
     result: ProbeResultData
     # The result as the agent sent it (a serialized vantage.v1.TaskResult): stored whole.
     raw: bytes = b""
+
+
+# What the coordinator sends down an agent's stream, before it becomes protobuf
+# (coordinator/convert.py outgoing_to_pb): the session queue holds these.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Assignment:
+    task_id: str
+    job_id: str
+    kind: str
+    target: str
+    options: Mapping[str, str]
+    not_before: float
+    deadline: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Cancellation:
+    task_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Acknowledgement:
+    task_ids: tuple[str, ...]
+
+
+Outgoing = Assignment | Cancellation | Acknowledgement

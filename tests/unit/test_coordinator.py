@@ -18,20 +18,24 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from coordinator import core as core_module
+from coordinator import registry as registry_module
+from coordinator import watch as watch_module
 from coordinator.analysis import AnalysisConfig, Analyzer
-from coordinator.core import Coordinator, CoordinatorConfig, Session, WatchEvent
+from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.metrics import build_registry
 from coordinator.model import (
     AgentInfo,
+    Assignment,
     JobSpec,
     ProbeResultData,
     Task,
     TaskResultData,
     TaskState,
 )
+from coordinator.registry import Session
 from coordinator.server import CoordinatorServer, ServerConfig
-from coordinator.store import SQLiteStore, job_op
+from coordinator.store import PutJob, PutTask, SQLiteStore
+from coordinator.watch import WatchEvent
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -55,14 +59,14 @@ def clock() -> ManualClock:
 
 
 def make_core(store: SQLiteStore, clock: ManualClock, **config: Any) -> Coordinator:
-    return Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig(**config), messages=pb, clock=clock)
+    return Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig(**config), clock=clock)
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     s = SQLiteStore(tmp_path / "v.db")
     yield s
-    await asyncio.to_thread(s.close)
+    await s.close()
 
 
 def agent(agent_id: str, region: str, asn: int = 0) -> AgentInfo:
@@ -84,7 +88,7 @@ def queued(session: Session) -> list[Any]:
 
 
 def assigned_ids(session: Session) -> list[str]:
-    return [m.assign.task_id for m in queued(session) if m is not None and m.HasField("assign")]
+    return [m.task_id for m in queued(session) if isinstance(m, Assignment)]
 
 
 def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -100,14 +104,14 @@ async def test_silent_agent_is_lost_and_its_task_goes_to_an_agent_of_the_same_re
     core = make_core(store, clock, heartbeat_interval_s=5.0, heartbeat_misses=3, reassign_after_s=10.0)
     lost = core.agent_connected(agent("de-1", "de"), PEER, [])
     job = await core.submit_job(JobSpec(kind="tcp", targets=("h.example:1",), timeout_s=300))
-    [task] = core.tasks.values()
+    [task] = core.book.tasks.values()
     assert task.agent_id == "de-1" and task.state is TaskState.ASSIGNED
     assert assigned_ids(lost) == [task.task_id]
 
     with capture_logs() as logs:
         clock.now = T0 + 15.5  # silent for longer than 5 s x 3
         core.run_due(clock.now)
-    assert "de-1" not in core.sessions
+    assert not core.registry.is_connected("de-1")
     assert lost.closed.is_set() and queued(lost) == [None]  # the writer loop's stop sentinel
     [ev] = events(logs, "agent_lost")
     assert ev["agent_id"] == "de-1" and ev["reason"] == "no heartbeat for 15s"
@@ -131,7 +135,7 @@ async def test_silent_agent_is_lost_and_its_task_goes_to_an_agent_of_the_same_re
     [ev] = events(logs, "task_reassigned")
     assert ev["from_agent"] == "de-1" and ev["agent_id"] == "de-2" and ev["job_id"] == job.job_id
     await core.flush()
-    [stored] = await asyncio.to_thread(store.load_open_tasks)
+    [stored] = await store.load_open_tasks()
     assert (stored.task_id, stored.agent_id, stored.state, stored.attempts) == (
         task.task_id, "de-2", TaskState.ASSIGNED, 2)
 
@@ -148,12 +152,12 @@ async def test_heartbeat_just_inside_the_limit_keeps_the_session(
     clock.now = T0 + 25.0
     with capture_logs() as logs:
         core.run_due(clock.now)
-    assert core.sessions.get("de-1") is session and not session.closed.is_set()
+    assert core.registry.session("de-1") is session and not session.closed.is_set()
     assert events(logs, "agent_lost") == []
     clock.now = T0 + 25.5
     with capture_logs() as logs:
         core.run_due(clock.now)
-    assert "de-1" not in core.sessions and session.closed.is_set()
+    assert not core.registry.is_connected("de-1") and session.closed.is_set()
     assert [e["reason"] for e in events(logs, "agent_lost")] == ["no heartbeat for 15s"]
 
 
@@ -166,24 +170,24 @@ async def test_agent_that_stops_reading_is_cut_off_and_its_tasks_reassigned(
     core = make_core(store, clock, reassign_after_s=10.0)
     slow = core.agent_connected(agent("de-1", "de"), PEER, [])
     await core.submit_job(JobSpec(kind="tcp", targets=("h.example:1",), timeout_s=300))
-    [task] = core.tasks.values()
+    [task] = core.book.tasks.values()
     assert slow.outgoing.qsize() == 1  # the assignment, never read
     filler = pb.CoordinatorMessage(ack=pb.Ack(task_ids=["x"]))
     with capture_logs() as logs:
-        for _ in range(core_module.MAX_OUTGOING - 1):
+        for _ in range(registry_module.MAX_OUTGOING - 1):
             slow.send(filler)
-        assert slow.outgoing.qsize() == core_module.MAX_OUTGOING
+        assert slow.outgoing.qsize() == registry_module.MAX_OUTGOING
         assert not slow.closed.is_set() and events(logs, "agent_not_reading") == []
         last = pb.CoordinatorMessage(ack=pb.Ack(task_ids=["the one over the limit"]))
         slow.send(last)
         slow.send(last)  # sending to a closed session changes nothing more
     assert slow.closed.is_set()
     [ev] = events(logs, "agent_not_reading")
-    assert ev["agent_id"] == "de-1" and ev["queued"] == core_module.MAX_OUTGOING
+    assert ev["agent_id"] == "de-1" and ev["queued"] == registry_module.MAX_OUTGOING
     waiting = queued(slow)
-    assert len(waiting) == core_module.MAX_OUTGOING + 1 and waiting[-1] is None
+    assert len(waiting) == registry_module.MAX_OUTGOING + 1 and waiting[-1] is None
     assert all(m is not last for m in waiting)
-    assert waiting[0].assign.task_id == task.task_id
+    assert waiting[0].task_id == task.task_id
 
     # The server's writer loop ends on the sentinel and reports the disconnect.
     core.agent_disconnected(slow, "session closed by coordinator")
@@ -204,13 +208,13 @@ async def test_agent_that_stops_reading_is_cut_off_and_its_tasks_reassigned(
 async def test_watcher_that_falls_behind_is_dropped_with_an_overflow_event(
     store: SQLiteStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(core_module, "MAX_WATCH_BACKLOG", 3)  # instead of 10,000 results
+    monkeypatch.setattr(watch_module, "MAX_WATCH_BACKLOG", 3)  # instead of 10,000 results
     core = make_core(store, clock)
     session = core.agent_connected(agent("de-1", "de"), PEER, [])
     job = await core.submit_job(JobSpec(kind="tcp", targets=tuple(f"h{i}.example:1" for i in range(5))))
-    tasks = sorted(core.tasks.values(), key=lambda t: t.task_id)
-    stalled = core.watch(job.job_id)
-    reading = core.watch(job.job_id)
+    tasks = sorted(core.book.tasks.values(), key=lambda t: t.task_id)
+    stalled = core.watchers.watch(job.job_id)
+    reading = core.watchers.watch(job.job_id)
     read: list[WatchEvent] = []
     for task in tasks:
         out = await core.ingest(session, [result_for(task, "de-1", at=T0)])
@@ -221,7 +225,7 @@ async def test_watcher_that_falls_behind_is_dropped_with_an_overflow_event(
     # three results, then the overflow marker instead of the fourth; nothing after it
     assert [e.result.task_id for e in backlog[:3] if e.result] == [t.task_id for t in tasks[:3]]
     assert len(backlog) == 4 and backlog[3].overflow and backlog[3].result is None
-    assert core.watchers[job.job_id] == {reading}
+    assert core.watchers._queues[job.job_id] == {reading}
     assert [e.result.task_id for e in read if e.result] == [t.task_id for t in tasks]
     assert not any(e.overflow for e in read)
 
@@ -233,12 +237,12 @@ async def serving(tmp_path: Path) -> AsyncIterator[CoordinatorServer]:
         ServerConfig(listen="127.0.0.1:0", metrics_listen="127.0.0.1:0", db=str(tmp_path / "v.db"))
     )
     await server.start()
-    tick = asyncio.create_task(server._tick_loop())
+    loops = server.start_loops()
     try:
         yield server
     finally:
         server.shutdown()
-        await server._drain(tick)
+        await server._drain(loops)
 
 
 async def test_watch_stream_that_falls_behind_ends_with_resource_exhausted(
@@ -248,14 +252,14 @@ async def test_watch_stream_that_falls_behind_ends_with_resource_exhausted(
         core = server.core
         core.agent_connected(agent("de-1", "de"), PEER, [])
         registered = asyncio.Event()
-        real_watch = core.watch
+        real_watch = core.watchers.watch
 
         def watch(job_id: str) -> asyncio.Queue[WatchEvent]:
             q = real_watch(job_id)
             registered.set()
             return q
 
-        monkeypatch.setattr(core, "watch", watch)
+        monkeypatch.setattr(core.watchers, "watch", watch)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = pb_grpc.JobServiceStub(channel)
             spec = pb.JobSpec(kind="tcp", targets=["h.example:1"], every_s=60, count=100)
@@ -269,14 +273,14 @@ async def test_watch_stream_that_falls_behind_ends_with_resource_exhausted(
 
             reader = asyncio.create_task(follow())
             await asyncio.wait_for(registered.wait(), timeout=10)
-            [queue] = core.watchers[job.job_id]
+            [queue] = core.watchers._queues[job.job_id]
             queue.put_nowait(WatchEvent(overflow=True))
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await asyncio.wait_for(reader, timeout=10)
         assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "read the stored results with follow=false" in (err.value.details() or "")
         assert received == []  # no stored result, and the job is still running
-        assert job.job_id not in core.watchers  # the stream's queue is gone
+        assert core.watchers.watching(job.job_id) == 0  # the stream's queue is gone
 
 
 # ---------------------------------------------------------------------- store failures
@@ -289,22 +293,23 @@ async def test_failed_queued_write_is_logged_with_error_and_op_count(
     core.agent_connected(agent("de-1", "de"), PEER, [])
     job = await core.submit_job(JobSpec(kind="tcp", targets=("h.example:1",)))
     await core.flush()
-    good = job_op(dataclasses.replace(job, job_id="f" * 16))  # valid, in the same transaction
-    bad = ("INSERT INTO tasks (task_id) VALUES (?)", ("t-without-a-job",))  # job_id is NOT NULL
+    good = PutJob.of(dataclasses.replace(job, job_id="f" * 16))  # valid, in the same transaction
+    bad = PutTask(Task(task_id="t-without-a-job", job_id=None, round=0, target="h:1", agent_id="a",  # type: ignore[arg-type]
+                       region="de", state=TaskState.PENDING, due_at=0, deadline=1))  # job_id is NOT NULL
     with capture_logs() as logs:
         core._persist([good, bad])
         await core.flush()  # the failure callback runs before the barrier's
     [ev] = events(logs, "store_write_failed")
-    assert ev["ops"] == 2 and ev["log_level"] == "error"
+    assert ev["changes"] == 2 and ev["log_level"] == "error"
     assert "NOT NULL constraint failed: tasks.job_id" in ev["error"]
-    stored = {j.job_id for j in await asyncio.to_thread(store.load_jobs)}
+    stored = {j.job_id for j in await store.load_jobs()}
     assert "f" * 16 not in stored and len(stored) == 1  # the transaction was rolled back
     # The writer survived: the next queued write commits.
     with capture_logs() as logs:
         core._persist([good])
         await core.flush()
     assert events(logs, "store_write_failed") == []
-    assert "f" * 16 in {j.job_id for j in await asyncio.to_thread(store.load_jobs)}
+    assert "f" * 16 in {j.job_id for j in await store.load_jobs()}
 
 
 # ---------------------------------------------------------------------- start-up grace
@@ -322,14 +327,14 @@ async def prior_run(path: Path, clock: ManualClock) -> str:
     for a in (agent("de-1", "de"), agent("us-1", "us")):
         core.agent_connected(a, PEER, [])
     job = await core.submit_job(JobSpec(kind="tcp", targets=("h.example:1",), every_s=10, count=100))
-    assert job.rounds_done == 1 and len(core.tasks) == 2
+    assert job.rounds_done == 1 and len(core.book.tasks) == 2
     await core.flush()
-    await asyncio.to_thread(store.close)
+    await store.close()
     return job.job_id
 
 
 def round_agents(core: Coordinator, job_id: str, round_no: int) -> set[str]:
-    return {t.agent_id for t in core.tasks.values() if t.job_id == job_id and t.round == round_no}
+    return {t.agent_id for t in core.book.tasks.values() if t.job_id == job_id and t.round == round_no}
 
 
 async def test_restart_waits_for_recently_seen_agents_before_new_rounds(
@@ -340,8 +345,8 @@ async def test_restart_waits_for_recently_seen_agents_before_new_rounds(
     store = SQLiteStore(tmp_path / "v.db")
     try:
         core = make_core(store, clock, startup_grace_s=20.0)
-        await asyncio.to_thread(core.load)
-        job = core.jobs[job_id]
+        await core.load()
+        job = core.book.jobs[job_id]
         assert job.rounds_done == 1 and job.next_round_at == T0 + 10
         core.run_due(clock.now)
         assert job.rounds_done == 1 and round_agents(core, job_id, 1) == set()
@@ -355,7 +360,7 @@ async def test_restart_waits_for_recently_seen_agents_before_new_rounds(
         core.run_due(clock.now)
         assert job.rounds_done == 2 and round_agents(core, job_id, 1) == {"de-1", "us-1"}
     finally:
-        await asyncio.to_thread(store.close)
+        await store.close()
 
 
 async def test_startup_grace_ends_after_startup_grace_s(tmp_path: Path, clock: ManualClock) -> None:
@@ -365,18 +370,18 @@ async def test_startup_grace_ends_after_startup_grace_s(tmp_path: Path, clock: M
     store = SQLiteStore(tmp_path / "v.db")
     try:
         core = make_core(store, clock, startup_grace_s=20.0)
-        await asyncio.to_thread(core.load)
-        job = core.jobs[job_id]
+        await core.load()
+        job = core.book.jobs[job_id]
         core.agent_connected(agent("de-1", "de"), PEER, [])  # us-1 does not come back
         clock.now = restarted + 19.5
-        core.heartbeat(core.sessions["de-1"], running=0, outbox=0)
+        core.heartbeat(core.registry.session("de-1"), running=0, outbox=0)
         core.run_due(clock.now)
         assert job.rounds_done == 1
         clock.now = restarted + 20.0
         core.run_due(clock.now)
         assert job.rounds_done == 2 and round_agents(core, job_id, 1) == {"de-1"}
     finally:
-        await asyncio.to_thread(store.close)
+        await store.close()
 
 
 async def test_restart_with_only_long_gone_agents_does_not_wait(tmp_path: Path, clock: ManualClock) -> None:
@@ -385,12 +390,12 @@ async def test_restart_with_only_long_gone_agents_does_not_wait(tmp_path: Path, 
     store = SQLiteStore(tmp_path / "v.db")
     try:
         core = make_core(store, clock, startup_grace_s=20.0)
-        await asyncio.to_thread(core.load)
+        await core.load()
         core.agent_connected(agent("de-1", "de"), PEER, [])
         core.run_due(clock.now)
-        assert core.jobs[job_id].rounds_done == 2 and round_agents(core, job_id, 1) == {"de-1"}
+        assert core.book.jobs[job_id].rounds_done == 2 and round_agents(core, job_id, 1) == {"de-1"}
     finally:
-        await asyncio.to_thread(store.close)
+        await store.close()
 
 
 # ---------------------------------------------------------------------- group_by
@@ -421,7 +426,7 @@ async def test_results_are_grouped_by_the_configured_key(
             for s in sessions.values():
                 core.heartbeat(s, running=0, outbox=0)
             core.run_due(clock.now)
-        for task in [t for t in core.tasks.values() if t.round == rnd]:
+        for task in [t for t in core.book.tasks.values() if t.round == rnd]:
             failure = "connection_refused" if task.region == "ru" else ""
             out = await core.ingest(sessions[task.agent_id], [result_for(task, task.agent_id, at=clock.now,
                                                                          failure=failure)])

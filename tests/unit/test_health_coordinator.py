@@ -10,7 +10,7 @@ import pytest
 
 from coordinator.analysis import AnalysisConfig, Analyzer
 from coordinator.canary import CanaryError, canary_spec
-from coordinator.core import Coordinator, CoordinatorConfig, measurement_from_result
+from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.model import (
     CANARY_PURPOSE,
     AgentInfo,
@@ -19,9 +19,9 @@ from coordinator.model import (
     ProbeResultData,
     TaskResultData,
 )
+from coordinator.observe import measurement_from_result
 from coordinator.store import SQLiteStore
 from coordinator.validation import InvalidJob, JobLimits, validate_job
-from protos.vantage.v1 import vantage_pb2 as pb
 from tests.unit.test_ingest_metrics import scrape
 
 NOW = 1_700_000_000.0
@@ -42,7 +42,7 @@ def agent(i: int, region: str) -> AgentInfo:
 
 def core_over(path: Path, clock: float = NOW) -> Coordinator:
     return Coordinator(
-        SQLiteStore(path), Analyzer(AnalysisConfig(window_s=60)), CoordinatorConfig(), messages=pb,
+        SQLiteStore(path), Analyzer(AnalysisConfig(window_s=60)), CoordinatorConfig(),
         clock=lambda: clock,
     )  # fmt: skip
 
@@ -66,23 +66,25 @@ def test_a_failed_targets_control_is_still_read_it_shows_the_agents_reach() -> N
     assert canary.role == "canary"
 
 
-def test_agent_errors_are_counted_per_region_and_agent_and_exported(tmp_path: Path) -> None:
+async def test_agent_errors_are_counted_per_region_and_agent_and_exported(tmp_path: Path) -> None:
     core = core_over(tmp_path / "v.db")
     try:
+        core.agent_connected(agent(1, "de"), "ipv4:127.0.0.1:1", [])
+        core.agent_connected(agent(2, "us"), "ipv4:127.0.0.1:1", [])
         for n, failure in enumerate(["agent_deadline_missed"] * 3 + ["agent_spec_error", "generic_timeout"]):
-            core._observe(res(f"t{n}", failure=failure), agent(1, "de"), "http://site/")
-        core._observe(res("u", failure="agent_resource_error"), agent(2, "us"), "http://site/")
-        assert core.agent_error_counts == {
+            core.ingest_results.observe(res(f"t{n}", failure=failure), agent(1, "de"), "http://site/")
+        core.ingest_results.observe(res("u", failure="agent_resource_error"), agent(2, "us"), "http://site/")
+        assert {v.info.agent_id: v.errors for v in core.agents()} == {
             "de-1": {"deadline_missed": 3, "spec_error": 1}, "us-2": {"resource_error": 1},
         }  # fmt: skip
         m = scrape(core)
         errors = {(lb["region"], lb["reason"]): v for lb, v in m["vantage_agent_errors_total"]}
         assert errors == {("de", "deadline_missed"): 3.0, ("de", "spec_error"): 1.0, ("us", "resource_error"): 1.0}
     finally:
-        core.store.close()
+        await core.store.close()
 
 
-def test_region_health_and_unreachable_verdicts_are_exported(tmp_path: Path) -> None:
+async def test_region_health_and_unreachable_verdicts_are_exported(tmp_path: Path) -> None:
     core = core_over(tmp_path / "v.db")
     try:
         n = 0
@@ -92,9 +94,9 @@ def test_region_health_and_unreachable_verdicts_are_exported(tmp_path: Path) -> 
                 for i in (1, 2):
                     down = region == "ru"
                     n += 1
-                    core._observe(res(f"c{n}", failure="generic_timeout" if down else "", at=t),
+                    core.ingest_results.observe(res(f"c{n}", failure="generic_timeout" if down else "", at=t),
                                   agent(i, region), CANARIES[0], canary=True)  # fmt: skip
-                    core._observe(res(f"s{n}", failure="generic_timeout" if down else "", at=t + 1),
+                    core.ingest_results.observe(res(f"s{n}", failure="generic_timeout" if down else "", at=t + 1),
                                   agent(i, region), "http://site/")  # fmt: skip
         core.analyzer.evaluate(NOW)
         m = scrape(core)
@@ -107,7 +109,7 @@ def test_region_health_and_unreachable_verdicts_are_exported(tmp_path: Path) -> 
         # canaries are not targets of verdicts
         assert not any(lb["target"] == CANARIES[0] for lb, _ in m["vantage_verdict_info"])
     finally:
-        core.store.close()
+        await core.store.close()
 
 
 # ---------------------------------------------------------------- the canary job
@@ -121,21 +123,21 @@ async def test_the_canary_job_is_kept_across_restarts_and_replaced_when_the_flag
     first = await core.start_canaries(spec)
     assert first is not None and first.spec == spec
     await core.flush()
-    core.store.close()
+    await core.store.close()
 
     core = core_over(db, NOW + 60)
-    core.load()
+    await core.load()
     again = await core.start_canaries(spec)
     assert again is not None and again.job_id == first.job_id, "same flags: the same job goes on"
     changed = canary_spec(CANARIES[:1], 15.0)
     third = await core.start_canaries(changed)
     assert third is not None and third.job_id != first.job_id and third.spec == changed
-    assert core.jobs[first.job_id].state is JobState.CANCELLED
+    assert core.book.jobs[first.job_id].state is JobState.CANCELLED
     assert await core.start_canaries(None) is None
-    assert core.jobs[third.job_id].state is JobState.CANCELLED
-    assert not [j for j in core.open_jobs.values() if j.spec.purpose == CANARY_PURPOSE]
+    assert core.book.jobs[third.job_id].state is JobState.CANCELLED
+    assert not [j for j in core.book.open_jobs.values() if j.spec.purpose == CANARY_PURPOSE]
     await core.flush()
-    core.store.close()
+    await core.store.close()
 
 
 def test_no_caller_may_submit_a_canary_job() -> None:

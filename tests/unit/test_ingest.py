@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.analysis import AnalysisConfig, Analyzer
+from coordinator.auth import peer_is_loopback
 from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.model import (
     AgentInfo,
@@ -20,18 +21,16 @@ from coordinator.model import (
     TaskResultData,
     TaskState,
 )
-from coordinator.server import peer_is_loopback
 from coordinator.store import SQLiteStore
 from coordinator.validation import InvalidJob, JobLimits, validate_job
-from protos.vantage.v1 import vantage_pb2 as pb
 
 
 @pytest.fixture
 async def core(tmp_path: Path) -> AsyncIterator[Coordinator]:
     store = SQLiteStore(tmp_path / "v.db")
-    c = Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig(), messages=pb)
+    c = Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig())
     yield c
-    await asyncio.to_thread(store.close)
+    await store.close()
 
 
 def result_for(task_id: str, job_id: str, agent_id: str) -> TaskResultData:
@@ -50,8 +49,8 @@ async def started_job(core: Coordinator) -> tuple[list, str]:  # type: ignore[ty
 
 async def test_exactly_once_and_owner_only(core: Coordinator) -> None:
     (sa, sb), job_id = await started_job(core)
-    tasks = {t.agent_id: t.task_id for t in core.tasks.values()}
-    assert all(t.state is TaskState.ASSIGNED for t in core.tasks.values())
+    tasks = {t.agent_id: t.task_id for t in core.book.tasks.values()}
+    assert all(t.state is TaskState.ASSIGNED for t in core.book.tasks.values())
     ra = result_for(tasks["a"], job_id, "a")
     # b reports a's task: dropped (and acked so b's outbox drains)
     out = await core.ingest(sb, [ra])
@@ -59,16 +58,16 @@ async def test_exactly_once_and_owner_only(core: Coordinator) -> None:
     # a reports it twice at once (a re-sent batch racing the first): stored once
     first, second = await asyncio.gather(core.ingest(sa, [ra]), core.ingest(sa, [ra]))
     assert first.accepted + second.accepted == 1 and first.duplicates + second.duplicates == 1
-    assert core.store.count_measurements(job_id) == 1
+    assert await core.store.count_results(job_id) == 1
     # and again after it left memory: recognised in the store
     again = await core.ingest(sa, [ra])
     assert again.duplicates == 1 and again.acked == (ra.task_id,)
-    assert core.jobs[job_id].tasks_done == 1
+    assert core.book.jobs[job_id].tasks_done == 1
 
 
 async def test_failed_write_changes_nothing_and_acks_nothing(core: Coordinator, monkeypatch: pytest.MonkeyPatch) -> None:
     (sa, _sb), job_id = await started_job(core)
-    task_id = next(t.task_id for t in core.tasks.values() if t.agent_id == "a")
+    task_id = next(t.task_id for t in core.book.tasks.values() if t.agent_id == "a")
 
     async def broken(ops: object) -> None:
         raise OSError("disk full")
@@ -76,16 +75,16 @@ async def test_failed_write_changes_nothing_and_acks_nothing(core: Coordinator, 
     real = core.store.write
     monkeypatch.setattr(core.store, "write", broken)
     out = await core.ingest(sa, [result_for(task_id, job_id, "a")])
-    assert out.acked == () and core.tasks[task_id].state is TaskState.ASSIGNED
-    assert core.jobs[job_id].tasks_done == 0
+    assert out.acked == () and core.book.tasks[task_id].state is TaskState.ASSIGNED
+    assert core.book.jobs[job_id].tasks_done == 0
     monkeypatch.setattr(core.store, "write", real)
     out = await core.ingest(sa, [result_for(task_id, job_id, "a")])  # the agent sends again
-    assert out.acked == (task_id,) and task_id not in core.tasks and core.jobs[job_id].tasks_done == 1
+    assert out.acked == (task_id,) and task_id not in core.book.tasks and core.book.jobs[job_id].tasks_done == 1
 
 
 async def test_cancel_while_a_result_commits(core: Coordinator, monkeypatch: pytest.MonkeyPatch) -> None:
     (sa, _sb), job_id = await started_job(core)
-    task_id = next(t.task_id for t in core.tasks.values() if t.agent_id == "a")
+    task_id = next(t.task_id for t in core.book.tasks.values() if t.agent_id == "a")
     # Hold the commit at the store until the cancel has happened.
     writing, release = asyncio.Event(), asyncio.Event()
     real = core.store.write
@@ -100,11 +99,11 @@ async def test_cancel_while_a_result_commits(core: Coordinator, monkeypatch: pyt
     async with asyncio.timeout(5):
         await writing.wait()  # the commit is in flight
     job = core.cancel_job(job_id)
-    assert core.tasks[task_id].state is TaskState.DONE, "a committing task is left to land"
+    assert core.book.tasks[task_id].state is TaskState.DONE, "a committing task is left to land"
     release.set()
     out = await ingest
     assert job.state is JobState.CANCELLED and out.acked == (task_id,)
-    assert core.store.count_measurements(job_id) == 1
+    assert await core.store.count_results(job_id) == 1
 
 
 def test_peer_loopback_parsing() -> None:

@@ -11,9 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.probes.failures import FAILURES as PROBE_FAILURES
 from coordinator.analysis import AnalysisConfig, Analyzer
 from coordinator.analysis.model import FAILURES as ANALYSIS_FAILURES
-from coordinator.core import Coordinator, CoordinatorConfig, measurement_from_result
+from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.metrics import build_registry
 from coordinator.model import AgentInfo, ProbeResultData, TaskResultData
+from coordinator.observe import measurement_from_result
 from coordinator.store import SQLiteStore
 from protos.vantage.v1 import vantage_pb2 as pb
 
@@ -61,10 +62,10 @@ def scrape(core: Coordinator) -> dict[str, list[tuple[dict[str, str], float]]]:
     return out
 
 
-def test_exposition_from_observed_results(tmp_path: Path) -> None:
+async def test_exposition_from_observed_results(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "v.db")
     analyzer = Analyzer(AnalysisConfig(window_s=60))
-    core = Coordinator(store, analyzer, CoordinatorConfig(), messages=pb, clock=lambda: NOW)
+    core = Coordinator(store, analyzer, CoordinatorConfig(), clock=lambda: NOW)
     try:
         twitter = "http://twitter.example/blob"
         n = 0
@@ -73,9 +74,9 @@ def test_exposition_from_observed_results(tmp_path: Path) -> None:
             for region, bps in (("ru", 16_000.0), ("de", 900_000.0), ("us", 950_000.0)):
                 for i in (1, 2):
                     n += 1
-                    core._observe(result(f"t{n}", "throughput", bps=bps * (1 + 0.01 * i), control=1e6, at=t),
+                    core.ingest_results.observe(result(f"t{n}", "throughput", bps=bps * (1 + 0.01 * i), control=1e6, at=t),
                                   agent(i, region), twitter)
-            core._observe(result(f"f{rnd}", "tcp", failure="connection_closed", at=t), agent(1, "ru"), "h:1")
+            core.ingest_results.observe(result(f"f{rnd}", "tcp", failure="connection_closed", at=t), agent(1, "ru"), "h:1")
         analyzer.evaluate(NOW)
         m = scrape(core)
         throttled = {(lb["region"], lb["target"]): v for lb, v in m["vantage_throttled"]}
@@ -94,13 +95,13 @@ def test_exposition_from_observed_results(tmp_path: Path) -> None:
         assert "vantage_throttled" not in m and "vantage_throughput_ratio" not in m
         assert counts == {(lb["region"], lb["kind"], lb["outcome"]): v for lb, v in m["vantage_measurements_total"]}
     finally:
-        store.close()
+        await store.close()
 
 
-def test_a_target_slow_from_every_country_is_exported_as_degraded(tmp_path: Path) -> None:
+async def test_a_target_slow_from_every_country_is_exported_as_degraded(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "v.db")
     analyzer = Analyzer(AnalysisConfig(window_s=60))
-    core = Coordinator(store, analyzer, CoordinatorConfig(), messages=pb, clock=lambda: NOW)
+    core = Coordinator(store, analyzer, CoordinatorConfig(), clock=lambda: NOW)
     try:
         slow, fast = "http://cdn.example/blob", "http://twitter.example/blob"
         n = 0
@@ -110,7 +111,7 @@ def test_a_target_slow_from_every_country_is_exported_as_degraded(tmp_path: Path
                 for i in (1, 2):
                     for target, bps in ((slow, 40_000.0), (fast, 16_000.0 if region == "ru" else 9e5)):
                         n += 1
-                        core._observe(
+                        core.ingest_results.observe(
                             result(f"t{n}", "throughput", bps=bps * (1 + 0.01 * i), control=1e6, at=t),
                             agent(i, region, country=country), target,
                         )
@@ -125,7 +126,7 @@ def test_a_target_slow_from_every_country_is_exported_as_degraded(tmp_path: Path
         throttled = {(lb["region"], lb["target"]): v for lb, v in m["vantage_throttled"] if v}
         assert throttled == {("ru", fast): 1.0}
     finally:
-        store.close()
+        await store.close()
 
 
 def test_vantage_verdicts_prints_degraded_targets_as_it_prints_outages(capsys: object) -> None:

@@ -8,8 +8,17 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from agent.outbox import Outbox
-from coordinator.model import Job, JobSpec, JobState, ProbeResultData, Selector, TaskResultData
-from coordinator.store import SQLiteStore, job_op, measurement_op
+from coordinator.model import (
+    Job,
+    JobSpec,
+    JobState,
+    ProbeResultData,
+    Selector,
+    Task,
+    TaskResultData,
+    TaskState,
+)
+from coordinator.store import PutJob, PutResult, PutTask, SQLiteStore
 
 
 async def test_outbox_survives_a_restart_and_deletes_only_acked(tmp_path: Path) -> None:
@@ -46,13 +55,15 @@ async def test_store_keeps_one_row_per_task_and_restores_jobs(tmp_path: Path) ->
         task_id="t1", job_id=job.job_id, agent_id="a", started_at=1, finished_at=2, raw=b"\x0a\x02t1",
         result=ProbeResultData(kind="tcp", target="a:1", failure="", failure_detail="", duration_s=0.1, data={}),
     )
-    await store.write([job_op(job), measurement_op(result, "de", 3.0)])
-    await store.write([measurement_op(result, "de", 4.0)])  # the same result again
-    assert store.count_measurements(job.job_id) == 1 and store.measurement_exists("t1")
-    assert store.results_for_job(job.job_id) == [(b"\x0a\x02t1", "de")]
-    [loaded] = store.load_jobs()
+    await store.write([PutJob.of(job), PutResult(result, "de", 3.0)])
+    await store.write([PutResult(result, "de", 4.0)])  # the same result again
+    assert await store.count_results(job.job_id) == 1
+    [lookup] = await store.lookup_tasks(["t1"])
+    assert lookup.result_stored
+    assert [r async for r in store.iter_results(job.job_id)] == [(b"\x0a\x02t1", 3.0)]
+    [loaded] = await store.load_jobs()
     assert loaded.spec == spec and loaded.state is JobState.RUNNING and loaded.next_round_at == 11.0
-    store.close()
+    await store.close()
     mode = sqlite3.connect(tmp_path / "v.db").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
@@ -65,7 +76,8 @@ async def test_one_bad_write_does_not_sink_the_others_in_its_batch(tmp_path: Pat
     store = SQLiteStore(tmp_path / "v.db", max_batch_wait_s=1.0)  # both land in one batch
     spec = JobSpec(kind="tcp", targets=("a:1",))
     good = Job(job_id="00000000000000aa", spec=spec, state=JobState.RUNNING, created_at=1.0, next_round_at=1.0)
-    bad_op = ("INSERT INTO tasks (task_id, state) VALUES (?, ?)", ("t1", "pending"))  # job_id NOT NULL
+    bad_op = PutTask(Task(task_id="t1", job_id=None, round=0, target="a:1", agent_id="a", region="de",  # type: ignore[arg-type]
+                          state=TaskState.PENDING, due_at=0, deadline=1))  # job_id NOT NULL
     errors: list[BaseException] = []
     loop = asyncio.get_running_loop()
     failed = loop.create_future()
@@ -75,10 +87,10 @@ async def test_one_bad_write_does_not_sink_the_others_in_its_batch(tmp_path: Pat
         failed.set_result(ops)
 
     store.write_nowait([bad_op], on_error)
-    await store.write([job_op(good)])  # returns once committed: it was not sunk
+    await store.write([PutJob.of(good)])  # returns once committed: it was not sunk
     assert await asyncio.wait_for(failed, 5) == 1
     assert "NOT NULL constraint failed: tasks.job_id" in str(errors[0])
-    assert [j.job_id for j in store.load_jobs()] == [good.job_id]
+    assert [j.job_id for j in await store.load_jobs()] == [good.job_id]
     assert store.commits == 1, "the batch failed as a whole, then the good write committed alone"
-    await store.write([job_op(good)])  # and the writer lives on
-    await asyncio.to_thread(store.close)
+    await store.write([PutJob.of(good)])  # and the writer lives on
+    await store.close()

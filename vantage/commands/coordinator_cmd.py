@@ -24,7 +24,8 @@ HELP = """\
 Serve the gRPC job API (JobService) and agent channel (AgentService), the standard gRPC
 health service and server reflection on --listen, and Prometheus metrics on
 --metrics-listen (path /metrics). State lives in the SQLite file --db: jobs survive a
-restart and periodic jobs go on.
+restart, periodic jobs go on, and the analysis window is read back from it so verdicts
+stand right after a restart. --retain bounds how long measurements are kept.
 
 Security: agents present VANTAGE_AGENT_TOKEN and API callers VANTAGE_API_TOKEN (or the
 files named by VANTAGE_AGENT_TOKEN_FILE / VANTAGE_API_TOKEN_FILE); the coordinator reads
@@ -65,6 +66,9 @@ def register(sub: Any) -> None:
                    "so that a region that reaches nothing reads unreachable, not blocked "
                    "(repeatable, up to 8; VANTAGE_CANARY takes them space-separated)")
     p.add_argument("--canary-every", help="interval of the canary probes (default 10s)")
+    p.add_argument("--retain", metavar="DURATION",
+                   help="drop measurements, finished tasks and finished jobs older than this "
+                   "(e.g. 30d; checked every 10 minutes; default: keep everything)")
     p.add_argument("--log-level", default=None, help="debug, info, warning, error (default info)")
     p.set_defaults(func=run)
 
@@ -102,6 +106,11 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     reassign = parse_duration(str(pick(args.reassign_after, "VANTAGE_REASSIGN_AFTER", toml, "reassign_after", "10s")), "--reassign-after")
     min_interval = parse_duration(str(pick(args.min_interval, "VANTAGE_MIN_INTERVAL", toml, "min_interval", "5s")), "--min-interval")
     canary = _canary(args, toml)
+    retain_text = pick(args.retain, "VANTAGE_RETAIN", toml, "retain", None)
+    retain = parse_duration(str(retain_text), "--retain") if retain_text is not None else 0.0
+    if retain_text is not None and retain < 3600:
+        raise UsageError(f"--retain: at least 1h, got {retain_text!r} (a shorter one would "
+                         "drop results still in the analysis window or being watched)")
     try:
         return ServerConfig(
             listen=listen,
@@ -119,6 +128,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             ),
             analysis=AnalysisConfig(window_s=window, max_targets=max_targets),
             canary=canary,
+            retain_s=retain,
         )
     except ValueError as exc:  # a config dataclass refused a value the checks above let through
         raise UsageError(str(exc)) from None

@@ -1,0 +1,175 @@
+"""Ingest: results from an agent, checked, stored once by task id, acked only once
+committed, then counted, fed to the analysis and announced to watchers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from coordinator.analysis import Analyzer
+from coordinator.lifecycle import Book
+from coordinator.model import CANARY_PURPOSE, AgentInfo, Task, TaskResultData, TaskState
+from coordinator.observe import Counters, measurement_from_result
+from coordinator.registry import Registry, Session
+from coordinator.store import Change, JobProgress, PutResult, Store, TaskLookup, TaskProgress
+from coordinator.tasks import TaskEvent, apply
+from coordinator.watch import Watchers, WatchEvent
+
+log = structlog.get_logger("vantage.coordinator")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestOutcome:
+    acked: tuple[str, ...]
+    accepted: int
+    duplicates: int
+    dropped: int
+
+
+class Ingest:
+    def __init__(
+        self,
+        *,
+        book: Book,
+        store: Store,
+        registry: Registry,
+        counters: Counters,
+        analyzer: Analyzer,
+        watchers: Watchers,
+        clock: Callable[[], float],
+        group_by: str,
+        on_done: Callable[[str], None],
+    ) -> None:
+        self.book = book
+        self.store = store
+        self.registry = registry
+        self.counters = counters
+        self.analyzer = analyzer
+        self.watchers = watchers
+        self.clock = clock
+        self.group_by = group_by
+        self.on_done = on_done  # called with the agent id once its results are committed
+
+    async def ingest(self, session: Session, results: list[TaskResultData]) -> IngestOutcome:
+        """Store what ``session``'s agent may report; returns the task ids to ack.
+
+        Every await that may be interrupted (the reader is cancelled when its session
+        ends) comes before any state changes; the commit and what follows it run shielded,
+        so a result is either stored, counted, observed and announced, or none of these.
+        """
+        agent_id = session.info.agent_id
+        tasks = self.book.tasks
+        fresh: dict[str, TaskResultData] = {}
+        for result in results:
+            fresh.setdefault(result.task_id, result)
+        unknown = [tid for tid in fresh if tid not in tasks]
+        looked_up = await self.store.lookup_tasks(unknown) if unknown else []
+        # From here on no await until the shielded commit: the checks below still hold.
+        acked: list[str] = []
+        duplicates = dropped = 0
+        for lookup in looked_up:
+            acked.append(lookup.task_id)
+            if lookup.result_stored:
+                duplicates += 1
+            else:
+                dropped += 1
+                self._drop(fresh[lookup.task_id], agent_id, _why_unknown(lookup, agent_id))
+        accepted: list[tuple[TaskResultData, Task]] = []
+        for result in fresh.values():
+            task = tasks.get(result.task_id)
+            if task is None:
+                continue  # looked up above (or finished by another batch meanwhile)
+            if task.state is TaskState.DONE:
+                duplicates += 1  # the same result is being committed from another batch
+                acked.append(result.task_id)
+            elif task.agent_id != agent_id or task.state not in (TaskState.ASSIGNED, TaskState.PENDING):
+                dropped += 1
+                self._drop(result, agent_id, "task is assigned to another agent")
+                acked.append(result.task_id)
+            else:
+                accepted.append((result, task))
+        self.counters.duplicate += duplicates
+        if accepted:
+            # Marked done now, before any await, so a cancel or a racing batch sees it.
+            before = [(task, task.state) for _, task in accepted]
+            for _, task in accepted:
+                apply(task, TaskEvent.RESULT)
+            stored = await asyncio.shield(self._commit(accepted, before, session.info))
+            acked.extend(r.task_id for r, _ in accepted if stored)
+        return IngestOutcome(
+            acked=tuple(acked), accepted=len(accepted), duplicates=duplicates, dropped=dropped
+        )
+
+    async def _commit(
+        self,
+        accepted: list[tuple[TaskResultData, Task]],
+        before: list[tuple[Task, TaskState]],
+        agent: AgentInfo,
+    ) -> bool:
+        """Store accepted results; only once they are committed do the tasks leave the open
+        set, the job counters move and the analysis and watchers hear of them. On a failed
+        write the tasks go back as they were and nothing is acked: the agent sends again."""
+        now = self.clock()
+        jobs = self.book.jobs
+        changes: list[Change] = [PutResult(r, t.region, now) for r, t in accepted]
+        changes.extend(TaskProgress.of(t) for _, t in accepted)
+        counts = Counter(t.job_id for _, t in accepted)
+        for job_id, n in counts.items():
+            jobs[job_id].tasks_done += n
+            changes.append(JobProgress.of(jobs[job_id]))
+        try:
+            await self.store.write(changes)
+        except Exception as exc:
+            for task, state in before:
+                task.state = state
+            for job_id, n in counts.items():
+                jobs[job_id].tasks_done -= n
+            log.error("results_not_stored", agent_id=agent.agent_id, error=str(exc), results=len(accepted))
+            return False
+        for result, task in accepted:
+            self.book.tasks.pop(task.task_id, None)
+            owner = jobs.get(task.job_id)
+            is_canary = owner is not None and owner.spec.purpose == CANARY_PURPOSE
+            self.observe(result, agent, task.target, canary=is_canary)
+            self.watchers.notify(task.job_id, WatchEvent(result=result, region=task.region))
+        self.on_done(agent.agent_id)
+        return True
+
+    def _drop(self, result: TaskResultData, agent_id: str, why: str) -> None:
+        self.counters.dropped[why] += 1
+        log.warning(
+            "result_dropped", agent_id=agent_id, task_id=result.task_id, job_id=result.job_id,
+            reason=why,
+        )  # fmt: skip
+
+    def observe(
+        self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False
+    ) -> None:
+        """Count a stored result and give it to the analysis."""
+        reason = self.counters.count(result, agent)
+        if reason is not None:
+            self.registry.count_error(agent.agent_id, reason)
+        self.analyse(result, agent, target, canary=canary)
+
+    def analyse(
+        self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False
+    ) -> None:
+        try:
+            self.analyzer.add(measurement_from_result(result, agent, target, self.group_by, canary=canary))
+        except ValueError as exc:
+            # Stored and acked all the same: a result the analysis cannot read must not
+            # stop ingestion. Counted and logged so it is seen.
+            self.counters.not_analysed += 1
+            log.warning("result_not_analysable", task_id=result.task_id, error=str(exc))
+
+
+def _why_unknown(lookup: TaskLookup, agent_id: str) -> str:
+    if lookup.agent_id is None or lookup.state is None:
+        return "unknown task"
+    if lookup.agent_id != agent_id:
+        return "task is assigned to another agent"
+    return f"task already {lookup.state.value}"

@@ -1,0 +1,91 @@
+"""What each stored result adds to the counters the metrics read, and the measurement
+the analysis sees of it."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from coordinator.analysis import Measurement
+from coordinator.analysis.model import AGENT_ERRORS, FAILURES
+from coordinator.model import AgentInfo, TaskResultData
+
+# Upper bounds (seconds) of the probe duration histogram.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class Counters:
+    """Since this process started; the Prometheus collector reads them at scrape time."""
+
+    measurements: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    duration_buckets: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    duration_sums: dict[tuple[str, str], float] = field(default_factory=dict)
+    dropped: Counter[str] = field(default_factory=Counter)
+    duplicate: int = 0
+    not_analysed: int = 0
+    # Tasks the agents could not run (failure class agent_*), per (region, reason).
+    agent_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def count(self, result: TaskResultData, agent: AgentInfo) -> str | None:
+        """Count one stored result; returns its agent-error reason, if it is one."""
+        r = result.result
+        self.measurements[(agent.region, r.kind, r.failure or "ok")] += 1
+        key = (agent.region, r.kind)
+        buckets = self.duration_buckets.get(key)
+        if buckets is None:
+            buckets = self.duration_buckets[key] = [0] * (len(DURATION_BUCKETS) + 1)
+        for i, bound in enumerate(DURATION_BUCKETS):
+            if r.duration_s <= bound:
+                buckets[i] += 1
+                break
+        else:
+            buckets[-1] += 1
+        self.duration_sums[key] = self.duration_sums.get(key, 0.0) + r.duration_s
+        if r.failure in AGENT_ERRORS:
+            reason = r.failure.removeprefix("agent_")
+            self.agent_errors[(agent.region, reason)] += 1
+            return reason
+        return None
+
+
+def measurement_from_result(
+    result: TaskResultData, agent: AgentInfo, target: str, group_by: str, *, canary: bool = False
+) -> Measurement:
+    """The analysis sees the target as the job named it, so metric labels match the job.
+    A throughput job's control is read whether or not the target failed: it is what
+    shows the agent reaching the outside world (coordinator/analysis/health.py)."""
+    r = result.result
+    data = r.data
+    throughput = None
+    control = None
+    control_failure = None
+    if r.kind == "throughput":
+        bps = data.get("bytes_per_second")
+        if not r.failure:
+            throughput = float(bps) if isinstance(bps, int | float) else None
+        ctl = data.get("control")
+        if isinstance(ctl, dict):
+            failure = ctl.get("failure")
+            cbps = ctl.get("bytes_per_second")
+            if failure:
+                known = isinstance(failure, str) and failure in FAILURES
+                control_failure = failure if known else "unknown_failure"
+            elif isinstance(cbps, int | float) and cbps > 0:
+                control = float(cbps)
+    group = str(agent.asn) if group_by == "asn" else agent.region
+    return Measurement(
+        at=result.finished_at or time.time(),
+        group=group,
+        agent_id=agent.agent_id,
+        target=target,
+        kind=r.kind,
+        failure=r.failure or None,
+        duration_s=r.duration_s,
+        throughput_bps=throughput,
+        control_bps=control,
+        country=agent.country,
+        control_failure=control_failure,
+        role="canary" if canary else "test",
+    )

@@ -1,0 +1,200 @@
+"""The gRPC servicers: AgentService (the agents' stream) and JobService (the API).
+
+They check who calls and what they send, call the coordinator, and translate with
+``coordinator/convert.py``; they read coordinator state only through its queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import structlog
+
+from coordinator import convert
+from coordinator.auth import TokenAuth
+from coordinator.core import Coordinator
+from coordinator.model import Acknowledgement, Job
+from coordinator.registry import Session
+from coordinator.validation import COUNTRY_RE, REGION_RE, InvalidJob
+from protos.vantage.v1 import vantage_pb2 as pb
+from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
+
+log = structlog.get_logger("vantage.coordinator")
+EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (missing from the stubs)
+
+AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+MAX_LIST = 1000
+HELLO_TIMEOUT_S = 10.0
+# A watcher catching up on stored results dedupes the live ones against those stored
+# since it began (less this margin): the ids of older results are never held.
+WATCH_OVERLAP_S = 5.0
+
+
+class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
+    def __init__(self, core: Coordinator, auth: TokenAuth) -> None:
+        self.core = core
+        self.auth = auth
+
+    async def Connect(self, request_iterator: Any, context: Any) -> None:
+        await self.auth.check(context, "agent")
+        try:
+            first = await asyncio.wait_for(context.read(), HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within 10s")
+        if first is EOF or not first.HasField("hello"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello: the first message must be a hello")
+        hello = first.hello
+        if not AGENT_ID_RE.match(hello.agent_id):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.agent_id: missing or malformed")
+        if not REGION_RE.match(hello.region):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.region: missing or malformed")
+        if hello.country and not COUNTRY_RE.match(hello.country.upper()):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "hello.country: must be empty or a two-letter country code",
+            )
+        info = convert.agent_from_hello(hello)
+        session = self.core.agent_connected(info, context.peer(), hello.held_task_ids)
+        structlog.contextvars.bind_contextvars(agent_id=info.agent_id)
+        reader: asyncio.Task[None] | None = None
+        reason = "session closed by coordinator"
+        try:
+            await context.write(
+                convert.welcome_to_pb(session.session_id, self.core.config.heartbeat_interval_s)
+            )
+            reader = asyncio.create_task(self._read(session, context))
+            # The writer loop waits on one queue; a closed session or a finished reader
+            # puts None in it (cheaper than waiting on several futures per message).
+            reader.add_done_callback(lambda _: session.outgoing.put_nowait(None))
+            while True:
+                msg = await session.outgoing.get()
+                if msg is None:
+                    break
+                await context.write(convert.outgoing_to_pb(msg))
+            if reader.done() and not reader.cancelled():
+                exc = reader.exception()
+                reason = f"read failed: {exc}" if exc else "agent closed the stream"
+        except (asyncio.CancelledError, grpc.aio.AioRpcError) as exc:
+            reason = f"stream broke: {type(exc).__name__}"
+            raise
+        finally:
+            if reader is not None:
+                reader.cancel()
+            self.core.agent_disconnected(session, reason)
+            structlog.contextvars.unbind_contextvars("agent_id")
+
+    async def _read(self, session: Session, context: Any) -> None:
+        while True:
+            msg = await context.read()
+            if msg is EOF:
+                return
+            self.core.heartbeat(session, session.running, session.outbox)
+            which = msg.WhichOneof("body")
+            if which == "heartbeat":
+                self.core.heartbeat(session, msg.heartbeat.running, msg.heartbeat.outbox)
+            elif which == "results":
+                results = [convert.task_result_from_pb(r) for r in msg.results.results]
+                outcome = await self.core.ingest(session, results)
+                if outcome.acked:
+                    session.send(Acknowledgement(task_ids=outcome.acked))
+
+
+class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
+    def __init__(self, core: Coordinator, auth: TokenAuth) -> None:
+        self.core = core
+        self.auth = auth
+
+    async def _job(self, job_id: str, context: Any) -> Job:
+        if not job_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: is required")
+        if not JOB_ID_RE.match(job_id):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"job_id: {job_id[:40]!r} is not a job id (16 hex digits)"
+            )
+        job = self.core.job(job_id)
+        if job is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"job_id: no job {job_id}")
+        assert job is not None
+        return job
+
+    async def SubmitJob(self, request: pb.SubmitJobRequest, context: Any) -> pb.Job:
+        await self.auth.check(context, "api")
+        if not request.HasField("spec"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "spec: is required")
+        try:
+            job = await self.core.submit_job(convert.spec_from_pb(request.spec))
+        except InvalidJob as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except RuntimeError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        return convert.job_to_pb(job)
+
+    async def GetJob(self, request: pb.GetJobRequest, context: Any) -> pb.Job:
+        await self.auth.check(context, "api")
+        return convert.job_to_pb(await self._job(request.job_id, context))
+
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsResponse:
+        await self.auth.check(context, "api")
+        if request.limit > MAX_LIST:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"limit: at most {MAX_LIST}")
+        return convert.jobs_to_pb(self.core.recent_jobs(request.limit or 100))
+
+    async def CancelJob(self, request: pb.CancelJobRequest, context: Any) -> pb.Job:
+        await self.auth.check(context, "api")
+        job = await self._job(request.job_id, context)
+        if job.state.finished:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, f"job_id: job {job.job_id} is already {job.state}"
+            )
+        return convert.job_to_pb(self.core.cancel_job(job.job_id))
+
+    async def WatchJob(
+        self, request: pb.WatchJobRequest, context: Any
+    ) -> AsyncIterator[pb.WatchJobEvent]:
+        """The job's stored results, read page by page, then (with ``follow``) the live
+        ones until the job ends. A live result already sent from the store is skipped."""
+        await self.auth.check(context, "api")
+        job = await self._job(request.job_id, context)
+        watchers = self.core.watchers
+        queue = watchers.watch(job.job_id) if request.follow else None
+        began = self.core.clock() - WATCH_OVERLAP_S
+        try:
+            sent: set[str] = set()
+            async for raw, received_at in self.core.store.iter_results(job.job_id):
+                event = convert.watch_result(raw)
+                if queue is not None and received_at >= began:
+                    sent.add(event.result.task_id)
+                yield event
+            if queue is None or job.state.finished:
+                yield convert.watch_end(job)
+                return
+            while True:
+                live = await queue.get()
+                if live.overflow:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "watch fell too far behind; read the stored results with follow=false",
+                    )
+                if live.result is not None and live.result.task_id not in sent:
+                    yield convert.watch_result(live.result.raw)
+                elif live.failed_task is not None:
+                    yield convert.watch_failure(live.failed_task)
+                elif live.job_end is not None:
+                    yield convert.watch_end(live.job_end)
+                    return
+        finally:
+            if queue is not None:
+                watchers.unwatch(job.job_id, queue)
+
+    async def ListAgents(self, request: pb.ListAgentsRequest, context: Any) -> pb.ListAgentsResponse:
+        await self.auth.check(context, "api")
+        return convert.agents_to_pb(self.core.agents(), self.core.snapshot)
+
+    async def GetVerdicts(self, request: pb.GetVerdictsRequest, context: Any) -> pb.GetVerdictsResponse:
+        await self.auth.check(context, "api")
+        return convert.verdicts_to_pb(self.core.snapshot)

@@ -1,0 +1,98 @@
+"""Durable state behind one interface that speaks in the coordinator's records.
+
+The coordinator hands a store lists of changes (``coordinator/store/records.py``) and
+reads back jobs, tasks, agents and measurements; no SQL leaves an engine. Engines:
+
+- ``sqlite``: a file path (the default, ``vantage.db``). One writer thread batches every
+  queued write into one transaction (``coordinator/store/sqlite.py``).
+
+``open_store(db)`` picks the engine from ``--db``. Every engine keeps the same promises,
+held by one contract suite (tests/unit/test_store_contract.py):
+
+- a write of several changes commits all of them or none, in order;
+- ``write`` returns once committed (an ack to an agent follows it, so nothing acked is
+  lost on a crash); ``write_nowait`` keeps queue order with every other write;
+- one measurement per task id, whoever sends it again;
+- the schema is migrated at open, versioned, and safe when two coordinators open at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
+
+from coordinator.model import Job, Task
+from coordinator.store.records import (
+    AgentHello,
+    AgentSeen,
+    Change,
+    JobProgress,
+    Pruned,
+    PutJob,
+    PutResult,
+    PutTask,
+    RecentResult,
+    StoredAgent,
+    TaskLookup,
+    TaskProgress,
+)
+from coordinator.store.sqlite import SQLiteStore
+
+__all__ = [
+    "AgentHello",
+    "AgentSeen",
+    "Change",
+    "JobProgress",
+    "Pruned",
+    "PutJob",
+    "PutResult",
+    "PutTask",
+    "RecentResult",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "StoredAgent",
+    "TaskLookup",
+    "TaskProgress",
+    "open_store",
+]
+
+
+class StoreError(Exception):
+    """The store could not be opened or its schema not migrated; the message says why."""
+
+
+class Store(Protocol):
+    """What the coordinator needs from a store."""
+
+    engine: str
+
+    async def write(self, changes: Sequence[Change]) -> None: ...
+    def write_nowait(
+        self, changes: Sequence[Change], on_error: Callable[[BaseException, int], None]
+    ) -> None: ...
+    async def flush(self) -> None: ...
+    async def load_jobs(self) -> list[Job]: ...
+    async def load_open_tasks(self) -> list[Task]: ...
+    async def load_agents(self) -> list[StoredAgent]: ...
+    def iter_results(
+        self, job_id: str, *, page: int = 500
+    ) -> AsyncIterator[tuple[bytes, float]]: ...
+    async def recent_results(self, since: float, *, limit: int) -> list[RecentResult]: ...
+    async def lookup_tasks(self, task_ids: Sequence[str]) -> list[TaskLookup]: ...
+    async def count_results(self, job_id: str | None = None) -> int: ...
+    async def prune(self, before: float) -> Pruned: ...
+    async def close(self) -> None: ...
+
+
+def open_store(db: str) -> Store:
+    """The engine ``db`` names: a file path (SQLite). Raises StoreError naming ``--db``."""
+    import sqlite3
+
+    if "://" in db:
+        scheme = db.split("://", 1)[0]
+        raise StoreError(f"--db {db.split('@')[-1]}: unknown engine {scheme!r}; give a file path (SQLite)")
+    try:
+        return SQLiteStore(db)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"--db {db}: {exc}") from exc
