@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import structlog
 
-from coordinator import canary, dispatch, scheduler
-from coordinator.analysis import Analyzer, Snapshot
+from coordinator import canary, dispatch, restore, scheduler
+from coordinator.analysis import Analyzer
 from coordinator.ingest import Ingest, IngestOutcome
 from coordinator.lifecycle import Book
 from coordinator.model import (
-    CANARY_PURPOSE,
     AgentInfo,
     Assignment,
     Cancellation,
@@ -36,17 +34,14 @@ from coordinator.model import (
     TaskState,
 )
 from coordinator.observe import Counters
-from coordinator.registry import AgentView, Registry, Session
+from coordinator.queries import Queries
+from coordinator.registry import Registry, Session
 from coordinator.store import AgentHello, AgentSeen, Change, PutJob, Store, TaskProgress
 from coordinator.tasks import TaskEvent, apply
 from coordinator.validation import JobLimits, validate_job
 from coordinator.watch import Watchers, WatchEvent
 
 log = structlog.get_logger("vantage.coordinator")
-
-# At most this many stored measurements are read back into the analysis at start-up.
-MAX_REFILL = 200_000
-
 
 @dataclass(frozen=True, kw_only=True)
 class CoordinatorConfig:
@@ -65,7 +60,7 @@ class CoordinatorConfig:
     job_limits: JobLimits = field(default_factory=JobLimits)
 
 
-class Coordinator:
+class Coordinator(Queries):
     def __init__(
         self,
         store: Store,
@@ -96,34 +91,11 @@ class Coordinator:
     # ------------------------------------------------------------------ start-up
 
     async def load(self, decode: Callable[[bytes], TaskResultData] | None = None) -> int:
-        """Restore jobs, open tasks and known agents after a restart; with ``decode`` (the
-        stored bytes to a result), refill the analysis window from the stored results, so
-        verdicts stand right after a restart. Returns how many results were refilled."""
-        self.book.restore(await self.store.load_jobs(), await self.store.load_open_tasks())
-        now = self.clock()
-        self._awaited_agents = self.registry.restore(await self.store.load_agents(), now)
-        refilled = await self._refill(decode, now) if decode is not None else 0
-        log.info(
-            "state_restored", jobs=len(self.book.jobs), open_jobs=len(self.book.open_jobs),
-            open_tasks=len(self.book.tasks), agents=len(self.registry), refilled=refilled,
-        )  # fmt: skip
+        """Restore jobs, open tasks and known agents after a restart; with ``decode``,
+        refill the analysis window from the store (coordinator/restore.py). Returns how
+        many stored results were read back into the analysis."""
+        self._awaited_agents, refilled = await restore.restore(self, decode)
         return refilled
-
-    async def _refill(self, decode: Callable[[bytes], TaskResultData], now: float) -> int:
-        cfg = self.analyzer.config
-        since = now - max(cfg.window_s, cfg.health_horizon_s) - self.config.reassign_after_s
-        n = 0
-        for row in await self.store.recent_results(since, limit=MAX_REFILL):
-            try:
-                result = decode(row.raw)
-            except ValueError:
-                continue  # counted as not analysable when it first arrived
-            agent = self.registry.info(row.agent_id) or AgentInfo(agent_id=row.agent_id, region=row.region)
-            job = self.book.jobs.get(row.job_id)
-            is_canary = job is not None and job.spec.purpose == CANARY_PURPOSE
-            self.ingest_results.analyse(result, agent, row.target, canary=is_canary)
-            n += 1
-        return n
 
     async def start_canaries(self, spec: JobSpec | None) -> Job | None:
         """Run the canary job ``spec`` (coordinator/canary.py): keep the stored one when
@@ -330,31 +302,3 @@ class Coordinator:
         pruned = await self.store.prune(before)
         jobs = self.book.forget_finished(before)
         log.info("store_pruned", measurements=pruned.measurements, tasks=pruned.tasks, jobs=max(jobs, pruned.jobs))
-
-    # ------------------------------------------------------------------ read-only queries
-
-    def job(self, job_id: str) -> Job | None:
-        return self.book.jobs.get(job_id)
-
-    def recent_jobs(self, limit: int) -> list[Job]:
-        return sorted(self.book.jobs.values(), key=lambda j: j.created_at, reverse=True)[:limit]
-
-    def agents(self) -> list[AgentView]:
-        return self.registry.views()
-
-    def connected_agents(self) -> list[AgentInfo]:
-        return self.registry.connected()
-
-    def job_states(self) -> Counter[str]:
-        return Counter(j.state.value for j in self.book.jobs.values())
-
-    def stats(self) -> Counters:
-        """The ingest counters, for the metrics collector to read (never to change)."""
-        return self.counters
-
-    def open_task_count(self) -> int:
-        return len(self.book.tasks)
-
-    @property
-    def snapshot(self) -> Snapshot:
-        return self.analyzer.snapshot

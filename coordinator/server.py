@@ -35,7 +35,8 @@ from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 log = structlog.get_logger("vantage.coordinator")
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-# How often --retain prunes the store.
+# How often the store is maintained (PostgreSQL: the coming days' partitions) and, with
+# --retain, pruned.
 PRUNE_EVERY_S = 600.0
 
 
@@ -137,10 +138,16 @@ class CoordinatorServer:
                 f"--listen {cfg.listen}: refusing to listen on a non-loopback address without "
                 "TLS; give --tls-cert and --tls-key, or --insecure for a lab"
             )
+        shown = getattr(self.store, "safe_url", cfg.db)  # never the password
+        try:
+            await self.store.open()
+        except Exception as exc:  # any engine's error: the server refused, the schema is newer
+            raise StartupError(f"--db {shown}: {str(exc).strip()}") from exc
         try:
             await self.core.load(convert.task_result_from_bytes)
         except Exception as exc:  # any engine's error: the file or database is unusable
-            raise StartupError(f"--db {cfg.db}: cannot read the stored state: {exc}") from exc
+            await self.store.close()
+            raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
         # Verdicts stand from the first request on: the refilled window is judged now.
         self.analyzer.evaluate(time.time())
         await self.core.start_canaries(cfg.canary)
@@ -215,7 +222,7 @@ class CoordinatorServer:
         self.metrics_port = runner.addresses[0][1] if runner.addresses else mport
         log.info(
             "coordinator_started", listen=f"{host}:{self.port}", tls=tls,
-            metrics=f"http://{mhost}:{self.metrics_port}/metrics", db=cfg.db,
+            metrics=f"http://{mhost}:{self.metrics_port}/metrics", db=shown, engine=self.store.engine,
         )
 
     async def _every(self, interval_s: float, step: str) -> None:
@@ -228,7 +235,9 @@ class CoordinatorServer:
                 elif step == "evaluate":
                     self.analyzer.evaluate(time.time())
                 else:
-                    await self.core.prune(self.config.retain_s)
+                    await self.store.maintain(time.time())
+                    if self.config.retain_s > 0:
+                        await self.core.prune(self.config.retain_s)
             except Exception:
                 log.exception(f"{step}_failed")
             with contextlib.suppress(TimeoutError):
@@ -250,8 +259,7 @@ class CoordinatorServer:
             asyncio.create_task(self._every(cfg.tick_s, "tick")),
             asyncio.create_task(self._every(cfg.evaluate_every_s, "evaluate")),
         ]
-        if self.config.retain_s > 0:
-            loops.append(asyncio.create_task(self._every(PRUNE_EVERY_S, "prune")))
+        loops.append(asyncio.create_task(self._every(PRUNE_EVERY_S, "maintain")))
         return loops
 
     async def _drain(self, loops: list[asyncio.Task[None]]) -> None:

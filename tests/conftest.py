@@ -4,11 +4,13 @@ import asyncio
 import inspect
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests import pgserver
 from tests.loopwatch import LoopWatchdog
+from tests.pgserver import PgServer
 
 # A callback that holds the loop this long fails the test (see tests/loopwatch.py).
 LOOP_BLOCK_THRESHOLD_S = float(os.environ.get("VANTAGE_TEST_LOOP_BLOCK_S", "1.0"))
@@ -48,3 +50,23 @@ def netns_unavailable_reason() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} (iproute2) is not installed"
     return None
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One private PostgreSQL server for the whole run (tests/pgserver.py); each test that
+    needs a database asks for ``pg_url``, a fresh database of its own."""
+    reason = pgserver.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    server = PgServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    return pg_server.create_db()

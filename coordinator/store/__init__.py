@@ -5,6 +5,8 @@ reads back jobs, tasks, agents and measurements; no SQL leaves an engine. Engine
 
 - ``sqlite``: a file path (the default, ``vantage.db``). One writer thread batches every
   queued write into one transaction (``coordinator/store/sqlite.py``).
+- ``postgres``: ``postgresql://user:pass@host:port/dbname`` (PostgreSQL 15 or later), for a
+  fleet of coordinators on one database (``coordinator/store/postgres.py``).
 
 ``open_store(db)`` picks the engine from ``--db``. Every engine keeps the same promises,
 held by one contract suite (tests/unit/test_store_contract.py):
@@ -81,18 +83,35 @@ class Store(Protocol):
     async def recent_results(self, since: float, *, limit: int) -> list[RecentResult]: ...
     async def lookup_tasks(self, task_ids: Sequence[str]) -> list[TaskLookup]: ...
     async def count_results(self, job_id: str | None = None) -> int: ...
+    async def open(self) -> None: ...
+    async def maintain(self, now: float) -> None: ...
     async def prune(self, before: float) -> Pruned: ...
     async def close(self) -> None: ...
 
 
 def open_store(db: str) -> Store:
-    """The engine ``db`` names: a file path (SQLite). Raises StoreError naming ``--db``."""
+    """The engine ``db`` names, not yet opened (``await store.open()`` connects and
+    migrates): a ``postgresql://`` URL, or a file path (SQLite). Raises StoreError naming
+    ``--db``; a password in the URL is never repeated."""
     import sqlite3
 
     if "://" in db:
-        scheme = db.split("://", 1)[0]
-        raise StoreError(f"--db {db.split('@')[-1]}: unknown engine {scheme!r}; give a file path (SQLite)")
+        scheme, _, rest = db.partition("://")
+        shown = f"{scheme}://{rest.split('@')[-1]}"
+        if scheme not in ("postgresql", "postgres"):
+            raise StoreError(
+                f"--db {shown}: unknown engine {scheme!r}; give a file path (SQLite) or "
+                "postgresql://user:pass@host:port/dbname"
+            )
+        try:
+            from coordinator.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise StoreError(
+                f"--db {shown}: the PostgreSQL engine needs psycopg ({exc.name} is missing): "
+                "pip install 'vantage[postgres]'"
+            ) from None
+        return PostgresStore(db)
     try:
         return SQLiteStore(db)
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError) as exc:  # incl. a schema newer than this vantage
         raise StoreError(f"--db {db}: {exc}") from exc

@@ -1,5 +1,5 @@
 """Shared end-to-end fixtures: local targets and one network of three agents in two
-regions, started once per module."""
+regions, started once per engine (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.harness import Network, Targets, local_targets, network
+from tests.pgserver import PgServer
 
 DE = {"de-1", "de-2"}
 RU = {"ru-1"}
@@ -19,9 +20,26 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Targets]:
         yield t
 
 
-@pytest.fixture(scope="session")
-def net(tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Iterator[Network]:
-    with network(tmp_path_factory.mktemp("net")) as n:
+ENGINES = ["sqlite", "postgres"]
+
+
+def _db_url(request: pytest.FixtureRequest, engine: str) -> str | None:
+    if engine == "sqlite":
+        return None
+    server: PgServer = request.getfixturevalue("pg_server")  # skips, with the reason, without one
+    return server.create_db()
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest) -> str | None:
+    """The coordinator's --db for a test's own network: None (SQLite), or a fresh
+    PostgreSQL database on the private test server. The end-to-end suite runs on both."""
+    return _db_url(request, request.param)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Iterator[Network]:
+    with network(tmp_path_factory.mktemp("net"), db_url=_db_url(request, request.param)) as n:
         n.start_coordinator()
         n.start_agent("de-1", "de")
         n.start_agent("de-2", "de")

@@ -95,6 +95,8 @@ class Network:
     procs: list[Proc] = field(default_factory=list)
     coordinator: Proc | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A postgresql:// URL for the coordinator's --db; None: SQLite in root/vantage.db.
+    db_url: str | None = None
 
     @property
     def address(self) -> str:
@@ -112,7 +114,7 @@ class Network:
     def start_coordinator(self, *extra: str) -> Proc:
         args = [
             *VANTAGE, "coordinator", "--listen", self.address,
-            "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--db", str(self.db),
+            "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--db", self.db_url or str(self.db),
             "--min-interval", "1s", "--reassign-after", "2s", *extra,
         ]
         proc = Proc("coordinator", args, self.root / "coordinator.log", self.env()).start()
@@ -155,6 +157,12 @@ class Network:
         )
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read the coordinator's database directly (``?`` placeholders, either engine)."""
+        if self.db_url is not None:
+            import psycopg
+
+            with psycopg.connect(self.db_url, autocommit=True) as pg:
+                return list(pg.execute(sql.replace("?", "%s"), params or None).fetchall())
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
         try:
             return list(conn.execute(sql, params))

@@ -181,10 +181,10 @@ def test_non_loopback_listen_needs_tls_or_insecure(tmp_path: Path) -> None:
     assert "refusing to listen on a non-loopback address without TLS" in out.stderr
 
 
-def test_sigterm_turns_health_not_serving_then_exits(tmp_path: Path) -> None:
+def test_sigterm_turns_health_not_serving_then_exits(tmp_path: Path, db_url: str | None) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with network(tmp_path) as n:
+    with network(tmp_path, db_url=db_url) as n:
         proc = n.start_coordinator()
         with grpc.insecure_channel(n.address) as channel:
             health = health_pb2_grpc.HealthStub(channel)

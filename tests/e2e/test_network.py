@@ -161,9 +161,9 @@ def _task_agent(net: Network, job_id: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def test_agent_killed_mid_task_does_not_hang_its_job(tmp_path: Path, targets: Targets) -> None:
+def test_agent_killed_mid_task_does_not_hang_its_job(tmp_path: Path, db_url: str | None, targets: Targets) -> None:
     slow = f"http://127.0.0.1:{targets.http_port}/slow?seconds=3"
-    with network(tmp_path) as n:
+    with network(tmp_path, db_url=db_url) as n:
         n.start_coordinator()
         agents = {aid: n.start_agent(aid, "k") for aid in ("k-1", "k-2")}
         n.wait_agents(set(agents))
@@ -190,10 +190,10 @@ def test_agent_killed_mid_task_does_not_hang_its_job(tmp_path: Path, targets: Ta
         assert results2 == []
 
 
-def test_coordinator_killed_and_restarted_loses_nothing(tmp_path: Path, targets: Targets) -> None:
+def test_coordinator_killed_and_restarted_loses_nothing(tmp_path: Path, db_url: str | None, targets: Targets) -> None:
     slow = f"http://127.0.0.1:{targets.http_port}/slow?seconds=3"
     fast = f"127.0.0.1:{targets.http_port}"
-    with network(tmp_path) as n:
+    with network(tmp_path, db_url=db_url) as n:
         n.start_coordinator()
         for aid, region in (("a-1", "de"), ("a-2", "de"), ("a-3", "ru")):
             n.start_agent(aid, region)
@@ -239,9 +239,9 @@ def _done(n: Network, job_id: str) -> int:
     return int(n.query("SELECT tasks_done FROM jobs WHERE job_id=?", (job_id,))[0][0])
 
 
-def test_agent_sigterm_drains_its_running_task(tmp_path: Path, targets: Targets) -> None:
+def test_agent_sigterm_drains_its_running_task(tmp_path: Path, db_url: str | None, targets: Targets) -> None:
     slow = f"http://127.0.0.1:{targets.http_port}/slow?seconds=2"
-    with network(tmp_path) as n:
+    with network(tmp_path, db_url=db_url) as n:
         n.start_coordinator()
         agent = n.start_agent("d-1", "d")
         n.wait_agents({"d-1"})

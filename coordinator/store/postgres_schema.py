@@ -1,0 +1,148 @@
+"""The PostgreSQL engine's schema: versioned migrations, daily partitions of the
+measurements, and each store change's statement.
+
+Migrations run at open inside one transaction that first takes an advisory lock, so any
+number of coordinators starting at once apply each migration exactly once; the versions
+applied are rows of ``vantage_schema``.
+
+``measurements`` is partitioned by ``received_at`` (the coordinator's clock, seconds since
+the epoch), one partition per UTC day, named ``measurements_dYYYYMMDD``, created a few
+days ahead; a DEFAULT partition catches anything else, so an insert never fails for want
+of a partition. ``--retain`` drops whole partitions (cheap: no row-by-row delete, no
+bloat) and deletes only what is left in partly expired ones. A partitioned table cannot
+hold a unique index without the partition key, so one-result-per-task is the primary key
+of ``result_ids`` instead, checked in the same statement that inserts the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from coordinator.model import JobState, TaskState
+from coordinator.store.records import (
+    AgentHello,
+    AgentSeen,
+    JobProgress,
+    PutJob,
+    PutResult,
+    PutTask,
+    TaskProgress,
+)
+
+# Any constant the fleet agrees on: the advisory lock taken by migrations and partitioning.
+LOCK_KEY = 0x76616E74  # "vant"
+DAY_S = 86_400
+DAYS_AHEAD = 3
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE agents (
+        agent_id text PRIMARY KEY, region text NOT NULL, country text, asn bigint,
+        labels text, version text, kinds text, first_seen double precision,
+        last_seen double precision, peer text
+    );
+    CREATE TABLE jobs (
+        job_id text PRIMARY KEY, spec text NOT NULL, state text NOT NULL,
+        created_at double precision, finished_at double precision,
+        next_round_at double precision, rounds_done bigint, tasks_created bigint,
+        tasks_expected bigint, tasks_done bigint, tasks_failed bigint, reason text
+    );
+    CREATE TABLE tasks (
+        task_id text PRIMARY KEY, job_id text NOT NULL, round bigint, target text,
+        agent_id text, region text, state text NOT NULL, due_at double precision,
+        deadline double precision, assigned_at double precision, attempts bigint, reason text
+    );
+    CREATE INDEX tasks_open ON tasks (state) WHERE state IN ('pending', 'assigned');
+    CREATE INDEX tasks_due ON tasks (due_at);
+    CREATE TABLE result_ids (task_id text PRIMARY KEY, received_at double precision NOT NULL);
+    CREATE INDEX result_ids_received ON result_ids (received_at);
+    CREATE SEQUENCE measurements_seq;
+    CREATE TABLE measurements (
+        seq bigint NOT NULL DEFAULT nextval('measurements_seq'),
+        task_id text NOT NULL, job_id text NOT NULL, agent_id text NOT NULL, region text,
+        kind text, target text, failure text, started_at double precision,
+        finished_at double precision, received_at double precision NOT NULL,
+        result bytea NOT NULL  -- the serialized vantage.v1.TaskResult, whole
+    ) PARTITION BY RANGE (received_at);
+    CREATE TABLE measurements_default PARTITION OF measurements DEFAULT;
+    CREATE INDEX measurements_job ON measurements (job_id, seq);
+    CREATE INDEX measurements_received ON measurements (received_at);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+FINISHED_TASKS = [s.value for s in TaskState if s.finished]
+FINISHED_JOBS = [s.value for s in JobState if s.finished]
+
+SQL: dict[type, str] = {
+    PutJob: (
+        "INSERT INTO jobs VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id) DO UPDATE SET "
+        "spec=excluded.spec, state=excluded.state, created_at=excluded.created_at, "
+        "finished_at=excluded.finished_at, next_round_at=excluded.next_round_at, "
+        "rounds_done=excluded.rounds_done, tasks_created=excluded.tasks_created, "
+        "tasks_expected=excluded.tasks_expected, tasks_done=excluded.tasks_done, "
+        "tasks_failed=excluded.tasks_failed, reason=excluded.reason"
+    ),
+    JobProgress: (
+        "UPDATE jobs SET state=%s, finished_at=%s, next_round_at=%s, rounds_done=%s, "
+        "tasks_created=%s, tasks_expected=%s, tasks_done=%s, tasks_failed=%s, reason=%s "
+        "WHERE job_id=%s"
+    ),
+    PutTask: (
+        "INSERT INTO tasks VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (task_id) DO UPDATE SET "
+        "job_id=excluded.job_id, round=excluded.round, target=excluded.target, "
+        "agent_id=excluded.agent_id, region=excluded.region, state=excluded.state, "
+        "due_at=excluded.due_at, deadline=excluded.deadline, assigned_at=excluded.assigned_at, "
+        "attempts=excluded.attempts, reason=excluded.reason"
+    ),
+    TaskProgress: (
+        "UPDATE tasks SET agent_id=%s, region=%s, state=%s, assigned_at=%s, attempts=%s, reason=%s "
+        "WHERE task_id=%s"
+    ),
+    AgentHello: (
+        "INSERT INTO agents VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (agent_id) DO UPDATE SET "
+        "region=excluded.region, country=excluded.country, asn=excluded.asn, "
+        "labels=excluded.labels, version=excluded.version, kinds=excluded.kinds, "
+        "last_seen=excluded.last_seen, peer=excluded.peer"
+    ),
+    AgentSeen: "UPDATE agents SET last_seen=%s WHERE agent_id=%s",
+    # Stored only when its task id is new to result_ids, in one statement.
+    PutResult: (
+        "WITH v (task_id, job_id, agent_id, region, kind, target, failure, started_at, "
+        "finished_at, received_at, result) AS (VALUES (%s::text, %s::text, %s::text, %s::text, "
+        "%s::text, %s::text, %s::text, %s::float8, %s::float8, %s::float8, %s::bytea)), "
+        "fresh AS (INSERT INTO result_ids SELECT task_id, received_at FROM v "
+        "ON CONFLICT (task_id) DO NOTHING RETURNING task_id) "
+        "INSERT INTO measurements (task_id, job_id, agent_id, region, kind, target, failure, "
+        "started_at, finished_at, received_at, result) SELECT v.* FROM v JOIN fresh USING (task_id)"
+    ),
+}
+
+
+def day_of(ts: float) -> dt.date:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).date()
+
+
+def day_start(day: dt.date) -> float:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+
+
+def partition_name(day: dt.date) -> str:
+    return f"measurements_d{day:%Y%m%d}"
+
+
+def partition_day(name: str) -> dt.date | None:
+    """The day of a partition named by ``partition_name``; None for any other table."""
+    if not name.startswith("measurements_d") or len(name) != len("measurements_d") + 8:
+        return None
+    try:
+        return dt.datetime.strptime(name[-8:], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def partition_ddl(day: dt.date) -> str:
+    start = day_start(day)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF measurements "
+        f"FOR VALUES FROM ({start!r}) TO ({start + DAY_S!r})"
+    )

@@ -1,0 +1,143 @@
+"""Dispatch (coordinator/dispatch.py): pure planning, and the coordinator honouring each
+agent's declared concurrency, so tasks wait at the coordinator, not past their deadline
+in an agent's queue."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from coordinator import dispatch
+from coordinator.analysis import AnalysisConfig, Analyzer
+from coordinator.core import Coordinator, CoordinatorConfig
+from coordinator.model import (
+    AgentInfo,
+    Assignment,
+    JobSpec,
+    ProbeResultData,
+    Selector,
+    Task,
+    TaskResultData,
+    TaskState,
+)
+from coordinator.registry import Session
+from coordinator.store import SQLiteStore
+
+T0 = 1_000_000.0
+SPECS = {"j": JobSpec(kind="tcp", targets=("h:1",))}
+
+
+def agent(agent_id: str, region: str = "de", concurrency: int = 0) -> AgentInfo:
+    return AgentInfo(agent_id=agent_id, region=region, kinds=("tcp",), concurrency=concurrency)
+
+
+def task(n: int, agent_id: str = "a", *, due: float = T0, state: TaskState = TaskState.PENDING,
+         attempts: int = 0, deadline: float = T0 + 30) -> Task:  # fmt: skip
+    return Task(task_id=f"t{n}", job_id="j", round=0, target="h:1", agent_id=agent_id, region="de",
+                state=state, due_at=due, deadline=deadline, attempts=attempts)  # fmt: skip
+
+
+def plan(tasks: list[Task], agents: list[AgentInfo], now: float = T0, lost: dict[str, float] | None = None) -> dispatch.Plan:
+    return dispatch.plan(
+        tasks, now, connected={a.agent_id: a for a in agents}, specs=SPECS,
+        lost_at=(lost or {}).get, reassign_after_s=10.0,
+    )  # fmt: skip
+
+
+def test_an_agent_gets_at_most_its_concurrency_earliest_due_first() -> None:
+    tasks = [task(n, due=T0 - n) for n in range(5)]  # t4 is the most overdue
+    p = plan(tasks, [agent("a", concurrency=2)])
+    assert [t.task_id for t, _ in p.sends] == ["t4", "t3"]
+    assert [t.task_id for t, _ in p.waiting] == ["t2", "t1", "t0"]
+    assert all(why == "waiting for a free slot on agent a (concurrency 2)" for _, why in p.waiting)
+
+
+def test_assigned_tasks_hold_their_slots_and_zero_means_no_limit() -> None:
+    running = [task(n, state=TaskState.ASSIGNED) for n in range(3)]
+    due = [task(n) for n in range(3, 6)]
+    assert [t.task_id for t, _ in plan(running + due, [agent("a", concurrency=4)]).sends] == ["t3"]
+    assert len(plan(running + due, [agent("a", concurrency=0)]).sends) == 3
+
+
+def test_deadlines_fail_pending_and_silent_assigned_tasks() -> None:
+    late = task(1, deadline=T0 - 1)
+    late.reason = "waiting for a free slot on agent a (concurrency 1)"
+    silent = task(2, state=TaskState.ASSIGNED, deadline=T0 - 10)
+    still_running = task(3, state=TaskState.ASSIGNED, deadline=T0 - 9)
+    p = plan([late, silent, still_running], [agent("a")])
+    assert p.expired == [(late, late.reason), (silent, "no result by the deadline")]
+    assert p.sends == []
+
+
+def test_a_lost_agents_task_waits_its_grace_then_goes_to_a_free_agent_same_region_first() -> None:
+    t = task(1, agent_id="gone")
+    agents = [agent("us-1", "us"), agent("de-busy", "de", concurrency=1), agent("de-2", "de")]
+    busy = task(9, agent_id="de-busy", state=TaskState.ASSIGNED)
+    assert plan([t, busy], agents, lost={"gone": T0 - 5}).sends == []  # in its grace
+    [(sent, to)] = plan([t, busy], agents, lost={"gone": T0 - 10}).sends
+    assert sent is t and to.agent_id == "de-2"  # same region, and de-busy has no slot
+    [(_, to)] = plan([t, busy], agents[:2], lost={"gone": T0 - 10}).sends
+    assert to.agent_id == "us-1"  # no free agent in de: another region
+    p = plan([t, busy], agents[1:2], lost={"gone": T0 - 10})
+    assert p.waiting == [(t, "no matching agent with a free slot")]
+    p = plan([t], [], lost={"gone": T0 - 10})
+    assert p.waiting == [(t, "no matching agent connected")]
+
+
+def test_a_replacement_must_match_the_jobs_selector() -> None:
+    specs = {"j": JobSpec(kind="tcp", targets=("h:1",), selector=Selector(regions=("de",)))}
+    p = dispatch.plan([task(1, agent_id="gone")], T0, connected={"us-1": agent("us-1", "us")}, specs=specs,
+                      lost_at=lambda _: None, reassign_after_s=10.0)  # fmt: skip
+    assert p.sends == [] and p.waiting[0][1] == "no matching agent connected"
+
+
+# ---------------------------------------------------------------- the coordinator applies it
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def core(tmp_path: Path) -> AsyncIterator[Coordinator]:
+    store = SQLiteStore(tmp_path / "v.db")
+    c = Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig(), clock=Clock())
+    yield c
+    await c.flush()
+    await store.close()
+
+
+def assignments(session: Session) -> list[str]:
+    out = []
+    while not session.outgoing.empty():
+        m = session.outgoing.get_nowait()
+        if isinstance(m, Assignment):
+            out.append(m.task_id)
+    return out
+
+
+def ok(task_id: str, job_id: str) -> TaskResultData:
+    return TaskResultData(
+        task_id=task_id, job_id=job_id, agent_id="a", started_at=T0, finished_at=T0 + 0.1, raw=b"x",
+        result=ProbeResultData(kind="tcp", target="h:1", failure="", failure_detail="", duration_s=0.1, data={}),
+    )  # fmt: skip
+
+
+async def test_a_result_frees_a_slot_and_the_next_task_goes_at_once(core: Coordinator) -> None:
+    session = core.agent_connected(agent("a", concurrency=2), "ipv4:127.0.0.1:1", [])
+    job = await core.submit_job(JobSpec(kind="tcp", targets=tuple(f"h{n}.example:1" for n in range(5))))
+    first = assignments(session)
+    assert len(first) == 2, "two slots, two tasks sent"
+    waiting = [t for t in core.book.tasks.values() if t.state is TaskState.PENDING]
+    assert len(waiting) == 3 and all("free slot" in t.reason for t in waiting)
+    out = await core.ingest(session, [ok(first[0], job.job_id)])
+    assert out.acked == (first[0],)
+    # no tick in between: the freed slot was filled when the result was committed
+    assert len(assignments(session)) == 1
+    assert sum(t.state is TaskState.ASSIGNED for t in core.book.tasks.values()) == 2
