@@ -8,12 +8,10 @@ Not thread-safe for add/evaluate (call both from the coordinator's event loop);
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from coordinator.analysis import health, rules, throughput
+from coordinator.analysis import decide, health, rules, throughput
 from coordinator.analysis.model import (
-    AGENT_ERRORS,
-    VERDICTS,
     AgentHealth,
     AnalysisConfig,
     Measurement,
@@ -22,9 +20,8 @@ from coordinator.analysis.model import (
     Snapshot,
     SuccessRatio,
     TargetVerdict,
-    Verdict,
 )
-from coordinator.analysis.rules import Held, ReachStats, ThroughputJudgement
+from coordinator.analysis.rules import Held, ReachStats
 
 _REGION_BAD = frozenset({"throttled", "blocked"})
 
@@ -32,34 +29,6 @@ _REGION_BAD = frozenset({"throttled", "blocked"})
 SeriesKey = tuple[str, str, str]
 # target -> group -> kind -> agent_id -> measurements in the window.
 View = dict[str, dict[str, dict[str, dict[str, list[Measurement]]]]]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Raw:
-    verdict: Verdict
-    reason: str
-    failure: str = ""
-
-
-def _verdict(state: str) -> Verdict:
-    for verdict in VERDICTS:
-        if verdict == state:
-            return verdict
-    raise AssertionError(f"not a verdict: {state!r}")
-
-
-def _samples(kinds: dict[str, dict[str, list[Measurement]]]) -> list[Measurement]:
-    """Every measurement of one (group, target) in the window, all kinds and agents."""
-    return [m for by_agent in kinds.values() for ms in by_agent.values() for m in ms]
-
-
-def _recovery(held: Held, now: float, cfg: AnalysisConfig) -> str:
-    if held.recovering_since is None:
-        return "not recovering"
-    return (
-        f"recovering for {held.recovering_count} evaluations / {now - held.recovering_since:.0f} s "
-        f"(needs {cfg.recover_evaluations} and {cfg.recover_s:.0f} s)"
-    )
 
 
 class Analyzer:
@@ -177,7 +146,7 @@ class Analyzer:
             down = held.state == "unreachable"
             reason = raw.reason
             if down and raw.reachable:
-                reason = f"held; {_recovery(held, now, self.config)} (now {reason})"
+                reason = f"held; {decide.recovery(held, now, self.config)} (now {reason})"
             out[group] = replace(raw, reachable=not down, since=held.since, reason=reason)
         for group in [g for g in self._unreachable_held if g not in out]:
             del self._unreachable_held[group]
@@ -203,23 +172,7 @@ class Analyzer:
         for target in sorted(raw_view):
             # success ratios over everything measured (agent errors aside); verdicts over
             # the witnessed failures of reachable groups only
-            for group, kinds in sorted(raw_view[target].items()):
-                for kind, by_agent in sorted(kinds.items()):
-                    samples = [m for ms in by_agent.values() for m in ms]
-                    in_window += len(samples)
-                    ran = [m for m in samples if m.failure not in AGENT_ERRORS]
-                    if not ran:
-                        continue
-                    good = sum(1 for m in ran if m.failure is None and not m.block_page)
-                    success.append(
-                        SuccessRatio(
-                            group=group,
-                            target=target,
-                            kind=kind,
-                            ratio=good / len(ran),
-                            samples=len(ran),
-                        )
-                    )
+            in_window += decide.success_ratios(target, raw_view[target], success)
             groups = {g: k for g, k in witnessed[target].items() if g not in down}
             for group in sorted(g for g in witnessed[target] if g in down):
                 key = (group, target)
@@ -228,21 +181,7 @@ class Analyzer:
                 # a region that is down: no verdict about the target either way, and what
                 # was held before (a block, say) does not outlive it
                 self._region_held[key] = rules.Held(state="unreachable", since=region.since)
-                samples = _samples(raw_view[target][group])
-                regions.append(
-                    RegionVerdict(
-                        group=group,
-                        target=target,
-                        verdict="unreachable",
-                        failure="",
-                        throughput_bps=None,
-                        ratio=None,
-                        samples=len(samples),
-                        agents=len({m.agent_id for m in samples}),
-                        since=region.since,
-                        reason=region.reason,
-                    )
-                )
+                regions.append(decide.unreachable(group, target, raw_view[target][group], region))
             reach: dict[str, dict[str, ReachStats]] = {}
             for group in sorted(groups):
                 for kind, by_agent in sorted(groups[group].items()):
@@ -260,7 +199,7 @@ class Analyzer:
                     f"{'/'.join(outage_kinds)} fails from every group ({', '.join(failing)})"
                 )
             elif outage:
-                target_reason = f"held; {_recovery(held_target, now, cfg)}"
+                target_reason = f"held; {decide.recovery(held_target, now, cfg)}"
             else:
                 target_reason = ""
             judged, spread = throughput.judge_groups(groups, cfg)
@@ -268,7 +207,7 @@ class Analyzer:
                 self._degraded_held, target, "degraded", spread.kind == "degraded", now
             )
             degraded = held_degraded.state == "degraded"
-            held_note = f"held; {_recovery(held_degraded, now, cfg)}"  # read while degraded
+            held_note = f"held; {decide.recovery(held_degraded, now, cfg)}"  # read while degraded
             degraded_reason = spread.reason
             if degraded and spread.kind != "degraded":
                 degraded_reason = held_note + (f" (now {spread.reason})" if spread.reason else "")
@@ -290,7 +229,7 @@ class Analyzer:
                 judgement, tput_median = judged.get(group, (None, None))
                 if judgement is not None:
                     judgement = throughput.settle(group, judgement, spread, degraded, held_note)
-                raw = self._raw_verdict(group, reach, judgement, outage)
+                raw = decide.raw_verdict(group, reach, judgement, outage, cfg)
                 if raw.verdict == "blocked":
                     self._region_failure[key] = raw.failure
                 prev = self._region_held.get(key)
@@ -300,27 +239,23 @@ class Analyzer:
                     prev = None  # nor is a target slow from everywhere a regional throttle
                 held = rules.step(prev, raw.verdict, now, cfg, bad=_REGION_BAD, recovered="ok")
                 self._region_held[key] = held
-                verdict = _verdict(held.state)
+                verdict = decide.as_verdict(held.state)
                 if verdict == raw.verdict:
                     reason = raw.reason
                 else:
                     reason = (
                         f"held {verdict} (now {raw.verdict}: {raw.reason}); "
-                        f"{_recovery(held, now, cfg)}"
+                        f"{decide.recovery(held, now, cfg)}"
                     )
-                samples = _samples(raw_view[target][group])
+                samples = decide.samples(raw_view[target][group])
                 regions.append(
                     RegionVerdict(
-                        group=group,
-                        target=target,
-                        verdict=verdict,
+                        group=group, target=target, verdict=verdict,
                         failure=self._region_failure.get(key, "") if verdict == "blocked" else "",
                         throughput_bps=tput_median,
                         ratio=judgement.ratio if judgement is not None else None,
-                        samples=len(samples),
-                        agents=len({m.agent_id for m in samples}),
-                        since=held.since,
-                        reason=reason,
+                        samples=len(samples), agents=len({m.agent_id for m in samples}),
+                        since=held.since, reason=reason,
                     )
                 )
 
@@ -351,80 +286,7 @@ class Analyzer:
         """Advance a target- or group-level state (outage, degraded, unreachable) by one
         evaluation: ``state`` when ``raw`` says so, left only after sustained recovery
         (``rules.step``)."""
-        new = rules.step(
-            held.get(target),
-            state if raw else "none",
-            now,
-            self.config,
-            bad=frozenset({state}),
-            recovered="none",
-        )
+        new = rules.step(held.get(target), state if raw else "none", now, self.config,
+                         bad=frozenset({state}), recovered="none")  # fmt: skip
         held[target] = new
         return new
-
-    def _raw_verdict(
-        self,
-        group: str,
-        reach: dict[str, dict[str, ReachStats]],
-        tput: ThroughputJudgement | None,
-        outage: bool,
-    ) -> _Raw:
-        cfg = self.config
-        blocked: list[tuple[str, float, list[str]]] = []
-        if not outage:
-            for kind, per_group in sorted(reach.items()):
-                found = rules.blocked_p_value(group, per_group)
-                if found is not None and found[0] <= cfg.alpha:
-                    blocked.append((kind, found[0], found[1]))
-        if blocked:
-            failure = rules.dominant_failure(reach[k][group].failure_classes for k, _, _ in blocked)
-            parts = []
-            for kind, p, working in blocked:
-                s = reach[kind][group]
-                parts.append(
-                    f"{kind} failed {s.failures}/{s.samples} from {s.agents} agents, works from "
-                    f"{','.join(working)}, p={p:.2g}"
-                )
-            return _Raw(verdict="blocked", reason=f"{failure}: {'; '.join(parts)}", failure=failure)
-        if tput is not None and tput.status in ("throttled", "degraded"):
-            return _Raw(verdict=tput.status, reason=tput.reason)
-        if outage:
-            return _Raw(
-                verdict="inconclusive",
-                reason="target outage: it fails from every group, so a regional block is not observable",
-            )
-        mine = {kind: per_group[group] for kind, per_group in reach.items() if group in per_group}
-        troubled = sorted(k for k, s in mine.items() if s.klass in ("fails", "mixed"))
-        if troubled:
-            parts = []
-            for kind in troubled:
-                s = mine[kind]
-                dominant = rules.dominant_failure([s.failure_classes])
-                if s.klass == "fails":
-                    found = rules.blocked_p_value(group, reach[kind])
-                    why = (
-                        f"not significant (p={found[0]:.2g})"
-                        if found is not None
-                        else "no group where it works to compare"
-                    )
-                else:
-                    why = "mixed results"
-                parts.append(f"{kind} failed {s.failures}/{s.samples} ({dominant}), {why}")
-            return _Raw(verdict="inconclusive", reason="; ".join(parts))
-        if tput is not None:
-            return _Raw(verdict=tput.status, reason=tput.reason)
-        works = sorted(k for k, s in mine.items() if s.klass == "works")
-        if works:
-            detail = ", ".join(
-                f"{k} {mine[k].samples - mine[k].failures}/{mine[k].samples} ok" for k in works
-            )
-            return _Raw(verdict="ok", reason=f"works: {detail}")
-        total = sum(s.samples for s in mine.values())
-        agents = max((s.agents for s in mine.values()), default=0)
-        return _Raw(
-            verdict="inconclusive",
-            reason=(
-                f"too little evidence: {total} samples, at most {agents} agents per kind "
-                f"(need {cfg.min_samples} from {cfg.min_agents})"
-            ),
-        )

@@ -33,10 +33,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from coordinator.analysis import rules
+from coordinator.analysis import throttle
 from coordinator.analysis.model import AnalysisConfig, Measurement
-from coordinator.analysis.rules import ThroughputJudgement
 from coordinator.analysis.stats import median
+from coordinator.analysis.throttle import ThroughputJudgement
 
 SpreadKind = Literal["none", "regional", "degraded", "ambiguous", "undecided"]
 # group -> kind -> agent_id -> measurements in the window (one target).
@@ -68,7 +68,7 @@ def places_of(group: str, by_agent: Mapping[str, Sequence[Measurement]]) -> froz
 
 def _where(places: Sequence[str]) -> str:
     """ "2 countries (DE, RU)", or "2 places (de, ru: no country declared)"."""
-    shown = rules.names([p.removeprefix(_NO_COUNTRY) for p in places])
+    shown = throttle.names([p.removeprefix(_NO_COUNTRY) for p in places])
     n = len(places)
     if any(p.startswith(_NO_COUNTRY) for p in places):
         # a group without a country is a place of its own: with one, n >= 2 here
@@ -81,7 +81,7 @@ def latest_fast(paired: Mapping[str, Sequence[Measurement]], cfg: AnalysisConfig
     agents have their latest paired sample at or below throttle_ratio (the same
     agreement rule that makes a group slow, applied to the latest samples)."""
     latest = [max(ms, key=lambda m: m.at) for ms in paired.values() if ms]
-    slow = sum(1 for m in latest if rules.sample_ratio(m) <= cfg.throttle_ratio)
+    slow = sum(1 for m in latest if throttle.sample_ratio(m) <= cfg.throttle_ratio)
     return bool(latest) and slow < cfg.agent_quorum * len(latest)
 
 
@@ -111,20 +111,20 @@ def slow_spread(
     slowing = tuple(sorted(ok - set(clean)))
     undecided = tuple(sorted(set(evidence) - set(slow) - set(clean)))
     where = tuple(sorted({p for g in slow for p in places[g]}))
-    names = rules.names(slow)
+    names = throttle.names(slow)
     kind: SpreadKind
     if clean:
         kind, reason = "regional", ""
     elif slowing:
         kind = "undecided"
         reason = (
-            f"slow from {names}; {rules.names(slowing)} fast over the window but slow on "
+            f"slow from {names}; {throttle.names(slowing)} fast over the window but slow on "
             "the latest samples, so a throttle cannot be told from a slow target yet"
         )
     elif undecided:
         kind = "undecided"
         reason = (
-            f"slow from {names} and fast from no group ({rules.names(undecided)} "
+            f"slow from {names} and fast from no group ({throttle.names(undecided)} "
             "undecided), so a throttle cannot be told from a slow target"
         )
     elif len(slow) >= cfg.outage_min_groups and len(where) >= 2:
@@ -155,17 +155,17 @@ def judge_groups(
     inconclusive once the target's held state is known.
     """
     tests = {
-        g: rules.throughput_samples(kinds.get("throughput", {})) for g, kinds in groups.items()
+        g: throttle.throughput_samples(kinds.get("throughput", {})) for g, kinds in groups.items()
     }
     tests = {g: t for g, t in tests.items() if t}
-    paired = {g: rules.paired_samples(t) for g, t in tests.items()}
-    control = {g: rules.judge_against_control(p, cfg) for g, p in paired.items()}
+    paired = {g: throttle.paired_samples(t) for g, t in tests.items()}
+    control = {g: throttle.judge_against_control(p, cfg) for g, p in paired.items()}
     fresh = {g: latest_fast(paired[g], cfg) for g, j in control.items() if j.status == "ok"}
     spread = slow_spread(control, {g: places_of(g, t) for g, t in tests.items()}, cfg, fresh)
     clean = sorted(g for g, j in control.items() if j.status == "ok")
     # A clean group is never the one judged against the reference (that one is
     # throttled, or its control could not decide), so one pool serves every group.
-    reference = rules.Reference.of(
+    reference = throttle.Reference.of(
         [
             m.throughput_bps
             for g in clean
@@ -187,12 +187,12 @@ def judge_groups(
         )
         judgement = control[group]
         if judgement.status == "throttled" and spread.kind == "regional":
-            note = rules.corroboration(group_median, reference, cfg)
+            note = throttle.corroboration(group_median, reference, cfg)
             judgement = replace(judgement, reason=f"{judgement.reason}; {note}")
         elif judgement.too_little_control and any(
             m.control_bps is None or m.control_bps <= 0 for ms in by_agent.values() for m in ms
         ):
-            judgement = rules.judge_against_groups(by_agent, reference, cfg)
+            judgement = throttle.judge_against_groups(by_agent, reference, cfg)
         out[group] = (judgement, group_median)
     return out, spread
 

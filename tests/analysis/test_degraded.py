@@ -16,7 +16,7 @@ from coordinator.analysis import (
     Snapshot,
     TargetVerdict,
 )
-from coordinator.analysis.rules import ThroughputJudgement
+from coordinator.analysis.throttle import ThroughputJudgement
 from coordinator.analysis.throughput import places_of, slow_spread
 from tests.analysis.helpers import paired_rounds, reach, tput
 

@@ -12,20 +12,22 @@ from coordinator.analysis import AnalysisConfig, Measurement
 from coordinator.analysis.rules import (
     Held,
     ReachStats,
-    Reference,
-    _fmt_bps,
     blocked_p_value,
-    corroboration,
     dominant_failure,
     is_outage,
+    reach_stats,
+    step,
+)
+from coordinator.analysis.stats import mann_whitney_less, paired_t_less
+from coordinator.analysis.throttle import (
+    Reference,
+    _fmt_bps,
+    corroboration,
     judge_against_control,
     judge_against_groups,
     paired_samples,
-    reach_stats,
-    step,
     throughput_samples,
 )
-from coordinator.analysis.stats import mann_whitney_less, paired_t_less
 from tests.analysis.helpers import reach, tput
 
 CFG = AnalysisConfig()

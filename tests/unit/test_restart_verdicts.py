@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import pytest
 from google.protobuf import struct_pb2
 
 from coordinator import convert
@@ -18,7 +19,7 @@ from coordinator.analysis import AnalysisConfig, Analyzer
 from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.model import AgentInfo, Assignment, JobSpec
 from coordinator.server import CoordinatorServer, ServerConfig
-from coordinator.store import SQLiteStore, Store, open_store
+from coordinator.store import Store, open_store
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -72,12 +73,23 @@ async def measure_a_throttled_region(store: Store, start: float) -> None:
     await core.flush()
 
 
-async def test_a_refilled_core_gives_the_same_verdicts(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "v.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return request.getfixturevalue("pg_url") if request.param == "postgres" else str(tmp_path / "v.db")
+
+
+async def opened(db: str) -> Store:
+    store = open_store(db)
+    await store.open()
+    return store
+
+
+async def test_a_refilled_core_gives_the_same_verdicts(db: str) -> None:
+    store = await opened(db)
     now = time.time()
     await measure_a_throttled_region(store, now - 40)
     await store.close()
-    store = SQLiteStore(tmp_path / "v.db")
+    store = await opened(db)
     fresh = Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig(), clock=lambda: now)
     assert await fresh.load(convert.task_result_from_bytes) == 16
     fresh.analyzer.evaluate(now)
@@ -96,9 +108,8 @@ def scrape(port: int) -> str:
         return text
 
 
-async def test_a_restarted_server_serves_the_throttled_verdict_from_its_first_request(tmp_path: Path) -> None:
-    db = str(tmp_path / "v.db")
-    store = open_store(db)
+async def test_a_restarted_server_serves_the_throttled_verdict_from_its_first_request(db: str) -> None:
+    store = await opened(db)
     await measure_a_throttled_region(store, time.time() - 40)
     await store.close()
     server = CoordinatorServer(ServerConfig(listen="127.0.0.1:0", metrics_listen="127.0.0.1:0", db=db))
