@@ -7,9 +7,13 @@ It prints:
   * ingestion: measurements stored per second while every agent answers every task at
     once (a job with --targets targets on every agent), counted from the first result sent
     to the last ack, and checked against the rows in SQLite;
-  * the coordinator's peak RSS (VmHWM), and the ingest rate as a ratio of the 10,000/s aim.
+  * the coordinator's peak RSS (VmHWM), and the ingest rate as a ratio of the 10,000/s aim;
+
+for each engine in --engines (SQLite, and PostgreSQL on a private server it starts), in
+one run, then the PostgreSQL / SQLite ratios.
 
 Usage: python benchmarks/network_load.py [--agents 1000] [--targets 20] [--fanout-jobs 20]
+                                         [--engines sqlite,postgres] [--pg-url URL]
 """
 
 from __future__ import annotations
@@ -123,6 +127,7 @@ async def loadgen(address: str, n: int, targets: int, fanout_jobs: int) -> None:
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
     print(f"fan-out to {n} agents: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (submit -> last assignment, {len(latencies)} jobs)")
+    print(f"FIG fanout_p99_ms {p99 * 1000:.1f}")
 
     # Ingestion: every agent answers every task of a wide job at once.
     stats["answer"] = True
@@ -138,6 +143,7 @@ async def loadgen(address: str, n: int, targets: int, fanout_jobs: int) -> None:
     rate = acked[0] / elapsed
     print(f"ingested {acked[0]} of {total} measurements in {elapsed:.2f}s: {rate:,.0f} measurements/s "
           f"(ratio to the 10,000/s aim: {rate / 10_000:.2f})")
+    print(f"FIG ingest_per_s {rate:.1f}")
     print(f"JOB {job.job_id}")
     for t in tasks:
         t.cancel()
@@ -146,51 +152,103 @@ async def loadgen(address: str, n: int, targets: int, fanout_jobs: int) -> None:
         await ch.close()
 
 
+def run_one(engine: str, db: str, tmp: Path, args: argparse.Namespace) -> dict[str, float] | None:
+    """One coordinator on ``db`` and the load generator against it; returns its figures."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
+    env["VANTAGE_LOG_LEVEL"] = "warning"
+    coord = subprocess.Popen(
+        [sys.executable, "-m", "vantage.cli", "coordinator", "--listen", f"127.0.0.1:{port}",
+         "--metrics-listen", f"127.0.0.1:{free_port()}", "--db", db],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / f"coord-{engine}.log", "wb"),  # noqa: SIM115
+    )
+    try:
+        time.sleep(2)
+        out = subprocess.run(
+            [sys.executable, __file__, "--role", "loadgen", "--address", f"127.0.0.1:{port}",
+             "--agents", str(args.agents), "--targets", str(args.targets),
+             "--fanout-jobs", str(args.fanout_jobs)],
+            capture_output=True, text=True, timeout=900, check=False,
+        )
+        print(f"== {engine}")
+        print(out.stdout, end="")
+        if out.returncode != 0:
+            print(out.stderr[-3000:], file=sys.stderr)
+            return None
+        figures = {k: float(v) for line in out.stdout.splitlines() if line.startswith("FIG ")
+                   for k, v in [line.split()[1:3]]}  # fmt: skip
+        job_id = next(line.split()[1] for line in out.stdout.splitlines() if line.startswith("JOB "))
+        time.sleep(1)
+        rows = count_rows(db, job_id)
+        print(f"rows stored for the ingest job: {rows}")
+        status = Path(f"/proc/{coord.pid}/status").read_text()
+        hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+        figures["rss_mib"] = int(hwm.split()[1]) / 1024
+        print(f"coordinator peak RSS: {figures['rss_mib']:.0f} MiB")
+        return figures
+    finally:
+        coord.send_signal(signal.SIGTERM)
+        coord.wait(30)
+
+
+def count_rows(db: str, job_id: str) -> int:
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            row = conn.execute("SELECT COUNT(*) FROM measurements WHERE job_id=%s", (job_id,)).fetchone()
+            return int(row[0]) if row else 0
+    return int(sqlite3.connect(db).execute("SELECT COUNT(*) FROM measurements WHERE job_id=?", (job_id,)).fetchone()[0])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--targets", type=int, default=20)
     parser.add_argument("--fanout-jobs", type=int, default=20)
+    parser.add_argument("--engines", default="sqlite,postgres",
+                        help="comma-separated: sqlite, postgres (default both, in one run)")
+    parser.add_argument("--pg-url", help="a PostgreSQL database to use; default: a private "
+                        "server started for the run (initdb in a temporary directory)")
     parser.add_argument("--role", choices=("main", "loadgen"), default="main")
     parser.add_argument("--address")
     args = parser.parse_args()
     if args.role == "loadgen":
         asyncio.run(loadgen(args.address, args.agents, args.targets, args.fanout_jobs))
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        db = Path(tmp) / "bench.db"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
-        env["VANTAGE_LOG_LEVEL"] = "warning"
-        coord = subprocess.Popen(
-            [sys.executable, "-m", "vantage.cli", "coordinator", "--listen", f"127.0.0.1:{port}",
-             "--metrics-listen", f"127.0.0.1:{free_port()}", "--db", str(db)],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "coord.log", "wb"),  # noqa: SIM115
-        )
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        server = None
         try:
-            time.sleep(2)
-            out = subprocess.run(
-                [sys.executable, __file__, "--role", "loadgen", "--address", f"127.0.0.1:{port}",
-                 "--agents", str(args.agents), "--targets", str(args.targets),
-                 "--fanout-jobs", str(args.fanout_jobs)],
-                capture_output=True, text=True, timeout=900, check=False,
-            )
-            print(out.stdout, end="")
-            if out.returncode != 0:
-                print(out.stderr[-3000:], file=sys.stderr)
-                return 1
-            job_id = next(line.split()[1] for line in out.stdout.splitlines() if line.startswith("JOB "))
-            time.sleep(1)
-            rows = sqlite3.connect(db).execute(
-                "SELECT COUNT(*) FROM measurements WHERE job_id=?", (job_id,)
-            ).fetchone()[0]
-            print(f"rows stored for the ingest job: {rows}")
-            status = Path(f"/proc/{coord.pid}/status").read_text()
-            hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
-            print(f"coordinator peak RSS: {int(hwm.split()[1]) / 1024:.0f} MiB")
+            for engine in engines:
+                if engine == "sqlite":
+                    db = str(tmp / "bench.db")
+                elif args.pg_url:
+                    db = args.pg_url
+                else:
+                    from tests.pgserver import PgServer, unavailable_reason
+
+                    if server is None:
+                        reason = unavailable_reason()
+                        if reason:
+                            print(f"== postgres: skipped: {reason}")
+                            continue
+                        server = PgServer()
+                        server.start()
+                    db = server.create_db()
+                figures = run_one(engine, db, tmp, args)
+                if figures is None:
+                    return 1
+                results[engine] = figures
         finally:
-            coord.send_signal(signal.SIGTERM)
-            coord.wait(30)
+            if server is not None:
+                server.close()
+    if "sqlite" in results and "postgres" in results:
+        s, p = results["sqlite"], results["postgres"]
+        print(f"== postgres / sqlite: ingest {p['ingest_per_s'] / s['ingest_per_s']:.2f}, "
+              f"fan-out p99 {p['fanout_p99_ms'] / s['fanout_p99_ms']:.2f}, RSS {p['rss_mib'] / s['rss_mib']:.2f}")
     return 0
 
 

@@ -102,9 +102,9 @@ SQL: dict[type, str] = {
         "INSERT INTO agents VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (agent_id) DO UPDATE SET "
         "region=excluded.region, country=excluded.country, asn=excluded.asn, "
         "labels=excluded.labels, version=excluded.version, kinds=excluded.kinds, "
-        "last_seen=excluded.last_seen, peer=excluded.peer"
+        "last_seen=GREATEST(agents.last_seen, excluded.last_seen), peer=excluded.peer"
     ),
-    AgentSeen: "UPDATE agents SET last_seen=%s WHERE agent_id=%s",
+    AgentSeen: "UPDATE agents SET last_seen=GREATEST(last_seen, %s) WHERE agent_id=%s",
     # Stored only when its task id is new to result_ids, in one statement.
     PutResult: (
         "WITH v (task_id, job_id, agent_id, region, kind, target, failure, started_at, "
@@ -146,3 +146,49 @@ def partition_ddl(day: dt.date) -> str:
         f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF measurements "
         f"FOR VALUES FROM ({start!r}) TO ({start + DAY_S!r})"
     )
+
+
+# The hot changes, many per batch, as one statement over arrays (``unnest``) instead of
+# one statement per row: (statement, the row field that keys it, keep the first or the
+# last row of a key). Rows are deduplicated by key first, so the outcome is that of
+# applying them one by one in order: the last absolute update of a task wins; the first
+# result of a task id wins, as its one-per-task rule says.
+BULK: dict[type, tuple[str, int, str]] = {
+    PutResult: (
+        "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+        "%s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[], %s::float8[], "
+        "%s::bytea[]) AS v (task_id, job_id, agent_id, region, kind, target, failure, "
+        "started_at, finished_at, received_at, result)), "
+        "fresh AS (INSERT INTO result_ids SELECT task_id, received_at FROM v "
+        "ON CONFLICT (task_id) DO NOTHING RETURNING task_id) "
+        "INSERT INTO measurements (task_id, job_id, agent_id, region, kind, target, failure, "
+        "started_at, finished_at, received_at, result) SELECT v.* FROM v JOIN fresh USING (task_id)",
+        0,
+        "first",
+    ),
+    TaskProgress: (
+        "UPDATE tasks t SET agent_id = v.agent_id, region = v.region, state = v.state, "
+        "assigned_at = v.assigned_at, attempts = v.attempts, reason = v.reason "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::bigint[], "
+        "%s::text[], %s::text[]) AS v (agent_id, region, state, assigned_at, attempts, reason, "
+        "task_id) WHERE t.task_id = v.task_id",
+        6,
+        "last",
+    ),
+}
+
+
+def bulk(kind: type, rows: list[tuple[object, ...]]) -> tuple[str, list[list[object]]] | None:
+    """The one-statement form of ``rows`` of ``kind`` (columns as arrays), or None when
+    the kind has none."""
+    spec = BULK.get(kind)
+    if spec is None:
+        return None
+    sql, key, keep = spec
+    chosen: dict[object, tuple[object, ...]] = {}
+    for row in rows:
+        if keep == "last" or row[key] not in chosen:
+            chosen.pop(row[key], None)  # keep the order of the surviving row
+            chosen[row[key]] = row
+    columns = [list(col) for col in zip(*chosen.values(), strict=True)]
+    return sql, columns

@@ -4,7 +4,7 @@ engine: each engine's statement for a change lists its columns in this order."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from coordinator.store.codec import spec_to_json
@@ -56,17 +56,17 @@ def row(change: Change) -> tuple[Any, ...]:
     raise TypeError(f"not a store change: {change!r}")
 
 
-def runs(
-    changes: Iterable[Change], sql: Mapping[type, str]
-) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """Consecutive changes of one kind, grouped for ``executemany`` (order kept)."""
+def runs(changes: Iterable[Change]) -> Iterator[tuple[type, list[tuple[Any, ...]]]]:
+    """Consecutive changes of one kind with their rows, grouped for one statement each
+    (order kept)."""
     kind: type | None = None
     rows: list[tuple[Any, ...]] = []
     for change in changes:
         if type(change) is not kind and rows:
-            yield sql[kind], rows  # type: ignore[index]
+            assert kind is not None
+            yield kind, rows
             rows = []
         kind = type(change)
         rows.append(row(change))
     if rows and kind is not None:
-        yield sql[kind], rows
+        yield kind, rows

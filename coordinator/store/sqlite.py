@@ -13,6 +13,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, max_batch_wait_s: float = 0.005) -> None:
         self.path = str(path)
-        init = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        try:
-            init.execute("PRAGMA journal_mode=WAL")
-            self.migrated_from = migrate(init)
-        finally:
-            init.close()
+        self.migrated_from = _prepare(self.path)
         self._read = sqlite3.connect(self.path, check_same_thread=False)
         self._read_lock = threading.Lock()
         self._writer = Writer(self.path, max_batch_wait_s)
@@ -223,6 +219,26 @@ class SQLiteStore:
         await asyncio.to_thread(self._writer.close, 10)
         with self._read_lock:
             self._read.close()
+
+
+def _prepare(path: str, *, patience_s: float = 30.0) -> int:
+    """WAL mode and the schema migrated; returns the version found. Switching to WAL
+    takes an exclusive lock without waiting on SQLite's busy handler, so coordinators
+    opening one file at once are retried here, with a short backoff, for ``patience_s``."""
+    deadline = time.monotonic() + patience_s
+    delay = 0.01
+    while True:
+        init = sqlite3.connect(path, isolation_level=None, timeout=patience_s)
+        try:
+            init.execute("PRAGMA journal_mode=WAL")
+            return migrate(init)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        finally:
+            init.close()
+        time.sleep(delay)
+        delay = min(0.5, delay * 2)
 
 
 def _marks(values: Sequence[Any]) -> str:

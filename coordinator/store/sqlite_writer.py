@@ -128,8 +128,8 @@ class Writer:
         try:
             with conn:
                 for pending in batch:
-                    for sql, rows in runs(pending.changes, SQL):
-                        conn.executemany(sql, rows)
+                    for kind, rows in runs(pending.changes):
+                        conn.executemany(SQL[kind], rows)
                     if pending.fn is not None:
                         pending.value = pending.fn(conn)
         except Exception as exc:  # the writer thread must outlive any one bad write

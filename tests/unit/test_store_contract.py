@@ -110,6 +110,22 @@ async def test_one_result_per_task_id_whoever_sends_it_again(store: Store) -> No
     assert [r async for r in store.iter_results("0123456789abcdef")] == [(b"t1", 3.0)]
 
 
+async def test_one_write_applies_its_changes_in_order_even_for_the_same_record(store: Store) -> None:
+    """Many changes of one kind go out as one statement where an engine can: the outcome
+    is still that of applying them one by one."""
+    t = task("t1")
+    changes: list[object] = [PutJob.of(job()), PutTask.of(t)]
+    for n in range(1, 6):
+        t.attempts, t.reason = n, f"attempt {n}"
+        changes.append(TaskProgress.of(t))
+    changes += [PutResult(result("t1", raw=b"first"), "de", 3.0), PutResult(result("t1", raw=b"second"), "us", 4.0),
+                PutResult(result("t2"), "de", 5.0)]  # fmt: skip
+    await store.write(changes)  # type: ignore[arg-type]
+    [loaded] = await store.load_open_tasks()
+    assert (loaded.attempts, loaded.reason) == (5, "attempt 5")
+    assert [r async for r in store.iter_results("0123456789abcdef")] == [(b"first", 3.0), (b"t2", 5.0)]
+
+
 async def test_a_failed_write_commits_nothing_of_it(store: Store) -> None:
     bad = PutTask(task("t-bad", job_id=None))  # type: ignore[arg-type]  # job_id is NOT NULL
     with pytest.raises(Exception, match=r"(?i)null"):
