@@ -35,6 +35,7 @@ from coordinator.store.postgres_schema import (
     FINISHED_TASKS,
     LOCK_KEY,
     MIGRATIONS,
+    OWNER_KEY,
     SCHEMA_VERSION,
     SQL,
     bulk,
@@ -165,6 +166,7 @@ class PostgresStore:
         self._read_lock = asyncio.Lock()
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._owner: Conn | None = None
         self._closing = False
 
     async def _connect(self) -> Conn:
@@ -176,6 +178,7 @@ class PostgresStore:
         try:
             self.migrated_from = await migrate(conn)
             await ensure_partitions(conn, time.time())
+            await self._own()
         except BaseException:
             await _close(conn)
             raise
@@ -258,8 +261,31 @@ class PostgresStore:
                     pending.value = await pending.fn(conn)
         self.commits += 1
 
+    async def _own(self) -> None:
+        """Take the owner lock on a connection of its own, held while this store lives;
+        raises OwnerTaken when another coordinator holds it."""
+        conn = await self._connect()
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (OWNER_KEY,))
+        row = await cur.fetchone()
+        if not (row and row[0]):
+            await _close(conn)
+            raise OwnerTaken(
+                "another coordinator already uses this database; one coordinator per "
+                "database until the fleet of coordinators is built (README: PostgreSQL)"
+            )
+        self._owner = conn
+
     async def maintain(self, now: float) -> None:
-        """Make the coming days' partitions (run every few minutes by the server)."""
+        """Make the coming days' partitions (run every few minutes by the server), and
+        take the owner lock again if a server restart dropped it."""
+        if self._owner is None or self._owner.closed or not await _alive(self._owner):
+            await _close(self._owner)
+            self._owner = None
+            try:
+                await self._own()
+            except OwnerTaken:
+                log.error("store_owner_lost", db=self.safe_url,
+                          reason="another coordinator took the database while the server restarted")  # fmt: skip
 
         async def run(conn: Conn) -> int:
             return await ensure_partitions(conn, now)
@@ -410,6 +436,7 @@ class PostgresStore:
             await self._writer
         await _close(self._write)
         await _close(self._read)
+        await _close(self._owner)
 
 
 # The order in which a batch's changes are applied, kind by kind. Every change is an
@@ -426,6 +453,18 @@ def by_kind(batches: Iterable[Sequence[Change]]) -> list[tuple[type, list[tuple[
         for kind, rows in runs(changes):
             grouped[kind].extend(rows)
     return [(kind, rows) for kind, rows in grouped.items() if rows]
+
+
+class OwnerTaken(Exception):
+    """Another coordinator holds this database."""
+
+
+async def _alive(conn: Conn) -> bool:
+    try:
+        await conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
 
 
 async def _nothing(_conn: Conn) -> None:

@@ -31,6 +31,11 @@ from coordinator.store.records import (
 
 # Any constant the fleet agrees on: the advisory lock taken by migrations and partitioning.
 LOCK_KEY = 0x76616E74  # "vant"
+# Held for its whole life by the one coordinator that schedules on a database. Until the
+# fleet (several coordinators sharing one database, with a lease for the scheduling) is
+# built, a second coordinator on the same database is refused: two schedulers would both
+# create every round.
+OWNER_KEY = 0x76616E75
 DAY_S = 86_400
 DAYS_AHEAD = 3
 

@@ -16,7 +16,7 @@ from coordinator.model import Job, JobSpec, JobState, ProbeResultData, TaskResul
 from coordinator.server import CoordinatorServer, ServerConfig, StartupError
 from coordinator.store import PutJob, PutResult, StoreError, open_store
 from coordinator.store import postgres_schema as schema
-from coordinator.store.postgres import PostgresStore, ensure_partitions, redact
+from coordinator.store.postgres import OwnerTaken, PostgresStore, ensure_partitions, redact
 from tests.pgserver import PgServer
 
 JOB = Job(job_id="0123456789abcdef", spec=JobSpec(kind="tcp", targets=("a:1",)), state=JobState.RUNNING,
@@ -41,14 +41,23 @@ def day_partitions(url: str) -> set[str]:
     return {str(n) for (n,) in names if schema.partition_day(str(n)) is not None}
 
 
-async def test_coordinators_starting_at_once_migrate_exactly_once(pg_url: str) -> None:
+async def test_coordinators_starting_at_once_migrate_exactly_once_and_one_owns_the_database(pg_url: str) -> None:
     stores = [PostgresStore(pg_url) for _ in range(6)]
-    await asyncio.gather(*(s.open() for s in stores))
+    opened = await asyncio.gather(*(s.open() for s in stores), return_exceptions=True)
     try:
         assert sorted(s.migrated_from for s in stores) == [0] + [schema.SCHEMA_VERSION] * 5
         assert sql(pg_url, "SELECT version FROM vantage_schema") == [(v,) for v in range(1, schema.SCHEMA_VERSION + 1)]
+        # until the fleet is built, one coordinator schedules on a database: the others are refused
+        refused = [o for o in opened if isinstance(o, OwnerTaken)]
+        assert len(refused) == 5 and opened.count(None) == 1, opened
+        assert "another coordinator already uses this database" in str(refused[0])
     finally:
-        await asyncio.gather(*(s.close() for s in stores))
+        for s, o in zip(stores, opened, strict=True):
+            if o is None:
+                await s.close()
+    again = PostgresStore(pg_url)  # the owner is gone: the database is free again
+    await again.open()
+    await again.close()
 
 
 async def test_a_newer_schema_is_refused_with_its_version(pg_url: str) -> None:
@@ -113,6 +122,10 @@ async def test_writes_wait_out_a_server_restart_and_nothing_acked_is_lost(pg_ser
         stored = {r[0] for r in sql(pg_url, "SELECT task_id FROM measurements")}
         assert len(acked) == 300 and stored == set(acked)
         assert await store.count_results() == 300  # the read side reconnected too
+        # the restart dropped the owner lock with its connection; maintenance takes it again
+        await store.maintain(time.time())
+        with pytest.raises(OwnerTaken):
+            await PostgresStore(pg_url).open()
     finally:
         await store.close()
 
