@@ -83,7 +83,7 @@ SKIPPED = {34: "skipped"}
 
 
 MARKER = ".vantage-mutation-workdir"
-COPIED = ("agent", "coordinator", "protos", "vantage", "tests", "deploy", "scripts")
+COPIED = ("agent", "common", "coordinator", "protos", "vantage", "tests", "deploy", "scripts")
 SOURCE_PATHS = ("agent", "coordinator")  # what mutmut mutates (only_mutate picks the files)
 
 

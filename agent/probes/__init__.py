@@ -22,12 +22,12 @@ from typing import Any
 from agent.probes import dns, http, tcp, throughput, tls
 from agent.probes.base import Limits, ProbeKind, ProbeOutcome, SpecError
 from agent.probes.failures import FAILURES, classify
+from common.kinds import KINDS
 
 _REGISTRY: Mapping[str, ProbeKind] = MappingProxyType(
     {module.NAME: module for module in (dns, tcp, tls, http, throughput)}  # type: ignore[misc]
 )
 
-KINDS: tuple[str, ...] = ("dns", "tcp", "tls", "http", "throughput")
 assert tuple(_REGISTRY) == KINDS
 
 __all__ = [

@@ -1,0 +1,59 @@
+"""The neutral package both sides of the wire import (common/): its rules, and that it
+stays neutral."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import common.failures as failures
+from common.failures import AGENT_ERRORS, FAILURES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_failure_set_is_every_class_the_module_names() -> None:
+    """A class added as a constant but forgotten in FAILURES (or the reverse) fails here."""
+    named = {
+        value
+        for name, value in vars(failures).items()
+        if name.isupper() and isinstance(value, str)
+    }
+    assert named == FAILURES
+
+
+def test_agent_errors_are_the_agent_prefixed_classes() -> None:
+    """The agent_ prefix is what the metrics and the docs call the agent-error class."""
+    assert {f for f in FAILURES if f.startswith("agent_")} == AGENT_ERRORS
+
+
+def test_docs_list_every_failure_class() -> None:
+    """docs/probes.md tables the classes about the target; the agent_ ones are in
+    docs/detection.md."""
+    probes = (REPO / "docs" / "probes.md").read_text()
+    section = probes.split("### Failure classes", 1)[1]
+    tabled = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
+    assert tabled == FAILURES - AGENT_ERRORS
+    detection = (REPO / "docs" / "detection.md").read_text()
+    assert all(f"`{name}`" in detection for name in AGENT_ERRORS)
+
+
+def test_common_imports_nothing_of_either_side() -> None:
+    """Importing every module of common/ pulls in neither the agent, the coordinator nor
+    the CLI, and no network or storage library."""
+    code = (
+        "import pkgutil, importlib, sys, common\n"
+        "for m in pkgutil.walk_packages(common.__path__, 'common.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('agent', 'coordinator', 'vantage', 'protos', 'grpc', 'aiohttp', 'dns', "
+        "'prometheus_client', 'sqlite3', '_sqlite3', 'structlog')]\n"
+        "print(','.join(sorted(bad)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=REPO)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
