@@ -8,7 +8,6 @@ field and the reason, at construction, so nothing malformed reaches the windows.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -21,6 +20,7 @@ from common.failures import (
     FAILURES,
     TARGET_FORBIDDEN,
 )
+from common.ids import is_country
 from common.kinds import KINDS as _KINDS
 
 # The closed set of failure classes (ARCHITECTURE.md, house style 2) and its agent-error
@@ -62,10 +62,6 @@ VERDICTS: tuple[Verdict, ...] = (
     "degraded",
     "unreachable",
 )
-
-# A country as agents declare it (ISO 3166 alpha-2, upper case).
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-
 
 def _finite(name: str, value: object, *, minimum: float | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -130,7 +126,7 @@ class Measurement:
         if not isinstance(self.block_page, bool):
             raise ValueError(f"Measurement.block_page: must be a bool, got {self.block_page!r}")
         if not isinstance(self.country, str) or (
-            self.country and not COUNTRY_RE.match(self.country)
+            self.country and not is_country(self.country)
         ):
             raise ValueError(
                 f"Measurement.country: must be empty or a two-letter upper-case code, got {self.country!r}"

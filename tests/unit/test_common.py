@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import common.failures as failures
+from common import ids
 from common.failures import AGENT_ERRORS, FAILURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,3 +60,26 @@ def test_common_imports_nothing_of_either_side() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
 
+
+
+@pytest.mark.parametrize(
+    ("check", "good", "bad"),
+    [
+        (ids.is_agent_id, ["de-fra-1", "a", "x:1.b_c", "A" * 128], ["", "-a", "a/b", "a b", "A" * 129]),
+        (ids.is_region, ["de-fra", "ru:msk.1", "A" * 63], ["", "_x", "de fra", "A" * 64]),
+        (ids.is_country, ["DE", "RU"], ["de", "DEU", "D", ""]),
+        (ids.is_label_key, ["tier", "_x", "a.b-c"], ["", "1x", "a:b", "a" * 64]),
+        (ids.is_job_id, ["0123456789abcdef"], ["0123456789ABCDEF", "0123456789abcde", "j-1"]),
+        (ids.is_assigned_task_id, ["j-0-1-ab", "a.b_c", "x" * 128], ["", "../x", "a/b", "a b", "x" * 129]),
+        (ids.is_assigned_job_id, ["j", "0123456789abcdef", "x" * 64], ["", "a/b", "x" * 65]),
+    ],
+)
+def test_id_rules(check: object, good: list[str], bad: list[str]) -> None:
+    assert callable(check)
+    assert [t for t in good if not check(t)] == []
+    assert [t for t in bad if check(t)] == []
+
+
+def test_a_job_id_is_judged_by_who_reads_it() -> None:
+    """The job API takes only ids the coordinator issues; an agent takes any safe one."""
+    assert ids.is_assigned_job_id("job_1") and not ids.is_job_id("job_1")

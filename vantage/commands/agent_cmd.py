@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
-import re
 import signal
 import uuid
 from pathlib import Path
 from typing import Any
 
+from common.ids import is_agent_id, is_country, is_region
 from vantage.config import (
     load_toml,
     parse_key_values,
@@ -37,10 +37,6 @@ unless --allow-private-targets is given (labs and tests).
 
 Every flag can also come from VANTAGE_<FLAG> (e.g. VANTAGE_REGION) or from [agent] in the
 --config TOML file."""
-
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
-
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -78,7 +74,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     if not region:
         raise UsageError("--region: is required (e.g. --region de-fra)")
     region = str(region)
-    if not REGION_RE.match(region):
+    if not is_region(region):
         raise UsageError(f"--region: {region!r} is malformed (letters, digits, - _ . :)")
     state_dir = Path(pick(args.state_dir, "VANTAGE_STATE_DIR", toml, "state_dir", "vantage-agent-state"))
     try:
@@ -94,7 +90,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     if agent_id is None:
         agent_id = kept if kept else f"{region}-{uuid.uuid4().hex[:8]}"
     agent_id = str(agent_id)
-    if not ID_RE.match(agent_id):
+    if not is_agent_id(agent_id):
         raise UsageError(f"--id: {agent_id!r} is malformed (letters, digits, - _ . :)")
     if kept != agent_id:
         try:
@@ -105,7 +101,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
                            field="--concurrency", minimum=1, maximum=256)
     asn = pick_int(args.asn, "VANTAGE_ASN", toml, "asn", 0, field="--asn", minimum=0, maximum=2**32 - 1)
     country = str(pick(args.country, "VANTAGE_COUNTRY", toml, "country", "")).upper()
-    if country and not re.match(r"^[A-Z]{2}$", country):
+    if country and not is_country(country):
         raise UsageError(f"--country: {country!r} is not a two-letter code")
     ca = pick(args.ca, "VANTAGE_CA", toml, "ca", None)
     if ca is not None and not Path(ca).is_file():
