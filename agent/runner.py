@@ -20,8 +20,8 @@ from agent.outbox import Outbox
 from agent.probes import failures as f
 from agent.probes import parse_spec, run_probe
 from agent.probes.base import Limits, ProbeOutcome, SpecError
-from agent.wire import struct_from_dict
 from common.ids import is_assigned_job_id, is_assigned_task_id
+from common.wire import struct_from_dict
 from protos.vantage.v1 import vantage_pb2 as pb
 
 log = structlog.get_logger("vantage.agent")

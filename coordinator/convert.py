@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.wire import dict_from_struct
+from common.wire import dict_from_struct
 from coordinator.model import (
     AgentInfo,
     Job,

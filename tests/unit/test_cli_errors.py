@@ -171,7 +171,7 @@ def test_an_error_while_serving_is_not_called_a_usage_error(
 
 def test_results_summarise_each_kind_by_the_probes_own_field_names() -> None:
     """`vantage results` reads the same names the probes write (docs/probes.md)."""
-    from agent.wire import struct_from_dict
+    from common.wire import struct_from_dict
     from protos.vantage.v1 import vantage_pb2 as pb
     from vantage.commands.client import _result_summary
 
