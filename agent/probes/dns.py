@@ -27,18 +27,18 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from agent.policy import check_address, forbidden_reason, parse_address
+from agent.policy import check_address, forbidden_reason
 from agent.probes import failures as f
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import failed, now
 from agent.probes.options import (
     TIMEOUT_HELP,
     check_known,
-    is_hostname,
     opt_choice,
     opt_timeout,
     split_host_port,
 )
+from common.address import is_hostname, parse_address
 
 NAME = "dns"
 OPTIONS: Mapping[str, str] = {

@@ -24,13 +24,13 @@ from agent.probes.common import failed, now, rounded
 from agent.probes.options import (
     TIMEOUT_HELP,
     check_known,
-    is_hostname,
     opt_bool,
     opt_timeout,
     split_host_port,
 )
 from agent.probes.tcp import connect
 from agent.probes.x509 import summarize
+from common.address import is_hostname, parse_address
 
 NAME = "tls"
 OPTIONS: Mapping[str, str] = {
@@ -75,8 +75,6 @@ def parse_tls_options(options: Mapping[str, str], host: str) -> tuple[str, tuple
 
 
 def _is_address(host: str) -> bool:
-    from agent.policy import parse_address
-
     return parse_address(host) is not None
 
 

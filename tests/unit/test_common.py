@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import common.failures as failures
-from common import ids
+from common import hostport, ids
 from common.failures import AGENT_ERRORS, FAILURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,3 +83,72 @@ def test_id_rules(check: object, good: list[str], bad: list[str]) -> None:
 def test_a_job_id_is_judged_by_who_reads_it() -> None:
     """The job API takes only ids the coordinator issues; an agent takes any safe one."""
     assert ids.is_assigned_job_id("job_1") and not ids.is_job_id("job_1")
+
+
+@pytest.mark.parametrize(
+    ("address", "parsed"),
+    [
+        ("127.0.0.1:50051", ("127.0.0.1", 50051)),
+        ("[::1]:50051", ("::1", 50051)),
+        ("localhost:0", ("localhost", 0)),  # any free port
+        ("0.0.0.0:65535", ("0.0.0.0", 65535)),
+        ("::1:50051", ("::1", 50051)),  # the last colon starts the port
+    ],
+)
+def test_listen_and_dial_addresses(address: str, parsed: tuple[str, int]) -> None:
+    assert hostport.split_host_port(address) == parsed
+
+
+@pytest.mark.parametrize("address", ["50051", ":50051", "host:", "host:x", "host:65536", "host:-1", ""])
+def test_bad_addresses_say_host_port_and_name_the_flag(address: str) -> None:
+    """Without a field, the message coordinator/server.py has always given."""
+    with pytest.raises(ValueError, match=r"^'.*' is not HOST:PORT$"):
+        hostport.split_host_port(address)
+    with pytest.raises(hostport.HostPortError, match=r"^--listen: '.*' is not HOST:PORT$"):
+        hostport.split_host_port(address, field="--listen")
+
+
+def test_a_dialled_address_needs_a_port() -> None:
+    assert hostport.split_host_port("h:1", min_port=1) == ("h", 1)
+    with pytest.raises(ValueError, match=r"^--coordinator: 'h:0' is not HOST:PORT with a port in 1\.\.65535$"):
+        hostport.split_host_port("h:0", field="--coordinator", min_port=1)
+
+
+@pytest.mark.parametrize(("host", "port", "text"), [("::1", 1, "[::1]:1"), ("h", 2, "h:2"), ("1.2.3.4", 3, "1.2.3.4:3")])
+def test_join_is_the_inverse_of_split(host: str, port: int, text: str) -> None:
+    assert hostport.join_host_port(host, port) == text
+    assert hostport.split_host_port(text) == (host, port)
+
+
+@pytest.mark.parametrize(
+    ("text", "default", "parsed"),
+    [
+        ("Example.COM:8443", None, ("example.com", 8443)),
+        ("example.com", 443, ("example.com", 443)),
+        ("[2001:DB8::1]:53", None, ("2001:db8::1", 53)),
+        ("2001:db8::1", 53, ("2001:db8::1", 53)),  # a bare IPv6 literal takes the default
+        (" 192.0.2.1:7 ", None, ("192.0.2.1", 7)),
+    ],
+)
+def test_targets(text: str, default: int | None, parsed: tuple[str, int]) -> None:
+    assert hostport.parse_host_port(text, default_port=default) == parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "is empty"),
+        ("example.com", "expected host:port"),
+        ("2001:db8::1::53", "write IPv6 as [addr]:port"),
+        ("[2001:db8::1", "unclosed"),
+        ("[2001:db8::1]53", "expected ':port' after ']'"),
+        ("[example.com]:53", "inside brackets is not an IPv6 address"),
+        ("example.com:0", "not a number from 1 to 65535"),
+        ("exa mple.com:53", "is not a host name or IP address"),
+    ],
+)
+def test_bad_targets_name_the_field(text: str, reason: str) -> None:
+    with pytest.raises(hostport.HostPortError, match=re.escape(reason)) as caught:
+        hostport.parse_host_port(text, default_port=None, field="options.resolver")
+    assert caught.value.field == "options.resolver"
+    assert str(caught.value).startswith("options.resolver: ")
