@@ -1,9 +1,9 @@
 """Every field of a submitted job is checked here; the first bad one is named.
 
 The job service turns ``InvalidJob`` into gRPC INVALID_ARGUMENT with the message
-``"<field>: <reason>"``. Probe options and targets are parsed by the probe kinds' own
-``parse_spec`` (the same code the agent runs), so the coordinator refuses what no agent
-could run. The target policy (no private addresses) is the agent's to apply: it is the
+``"<field>: <reason>"``. Probe options and targets are parsed by
+``common.specs.parse_spec`` (the same code the agent runs), so the coordinator refuses
+what no agent could run. The target policy (no private addresses) is the agent's to apply: it is the
 agent's network that would be probed.
 """
 
@@ -14,9 +14,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.probes import KINDS, parse_spec
-from agent.probes.base import Limits, SpecError
 from common.ids import COUNTRY_RE, REGION_RE, is_country, is_label_key, is_region
+from common.specs import KINDS, Limits, SpecError, parse_spec
 from coordinator.model import AgentInfo, JobSpec
 from coordinator.scheduler import agent_matches
 

@@ -152,3 +152,22 @@ def test_bad_targets_name_the_field(text: str, reason: str) -> None:
         hostport.parse_host_port(text, default_port=None, field="options.resolver")
     assert caught.value.field == "options.resolver"
     assert str(caught.value).startswith("options.resolver: ")
+
+
+def test_the_coordinator_imports_nothing_of_the_agent() -> None:
+    """ARCHITECTURE.md: what both sides share lives in common/; the coordinator imports
+    nothing from agent/ and the agent nothing from coordinator/."""
+    code = (
+        "import pkgutil, importlib, sys\n"
+        "side = sys.argv[1]\n"
+        "pkg = importlib.import_module(side)\n"
+        "for m in pkgutil.walk_packages(pkg.__path__, side + '.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "other = {'coordinator': 'agent', 'agent': 'coordinator'}[side]\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] == other)))\n"
+    )
+    for side in ("coordinator", "agent"):
+        out = subprocess.run([sys.executable, "-c", code, side], capture_output=True, text=True,
+                             timeout=60, cwd=REPO)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "", f"{side} imports {out.stdout.strip()}"

@@ -1,7 +1,8 @@
 """Pure parsing helpers shared by the probe kinds: options, hosts, ports, URLs.
 
-Everything here raises :class:`~agent.probes.base.SpecError` naming the field
-(``target`` or ``options.<name>``) and the reason; nothing does I/O or DNS.
+Everything here raises :class:`~common.specs.base.SpecError` naming the field
+(``target`` or ``options.<name>``) and the reason; nothing does I/O or DNS. HOST:PORT and
+host names are :mod:`common.hostport`'s rules, wrapped to raise ``SpecError``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Mapping
 
 from yarl import URL
 
-from agent.probes.base import Limits, SpecError
 from common import hostport
+from common.specs.base import Limits, SpecError
 
 TIMEOUT_HELP = "seconds before the probe gives up (default and cap: the agent's max_timeout_s, 30)"
 
