@@ -35,9 +35,11 @@ def split_host_port(address: str, *, field: str | None = None, min_port: int = 0
 
     The same behaviour as ``coordinator.server.split_host_port`` (with ``field`` None,
     the same message too): ValueError unless there is a non-empty host and a port of
-    digits from ``min_port`` to 65535."""
+    digits from ``min_port`` to 65535. One difference, in a message only: a port of
+    digits ``int`` cannot read (``'²'``, ``isdigit`` but not ``isdecimal``) is refused
+    with this message, where server.py lets ``int``'s own ValueError through."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not min_port <= int(port) <= 65535:
+    if not sep or not host or not port.isdecimal() or not min_port <= int(port) <= 65535:
         ports = "" if min_port == 0 else f" with a port in {min_port}..65535"
         raise HostPortError(field, f"{address!r} is not HOST:PORT{ports}")
     return host.strip("[]"), int(port)
@@ -86,7 +88,7 @@ def parse_host_port(text: str, *, default_port: int | None, field: str = "target
 
 def parse_port(text: str, field: str) -> int:
     """A port from 1 to 65535, or HostPortError naming ``field``."""
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not text.isdecimal() or not 1 <= int(text) <= 65535:
         raise HostPortError(field, f"port {text!r} is not a number from 1 to 65535")
     return int(text)
 

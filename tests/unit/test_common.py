@@ -99,7 +99,9 @@ def test_listen_and_dial_addresses(address: str, parsed: tuple[str, int]) -> Non
     assert hostport.split_host_port(address) == parsed
 
 
-@pytest.mark.parametrize("address", ["50051", ":50051", "host:", "host:x", "host:65536", "host:-1", ""])
+@pytest.mark.parametrize(
+    "address", ["50051", ":50051", "host:", "host:x", "host:65536", "host:-1", "", "host:\u00b2"]
+)
 def test_bad_addresses_say_host_port_and_name_the_flag(address: str) -> None:
     """Without a field, the message coordinator/server.py has always given."""
     with pytest.raises(ValueError, match=r"^'.*' is not HOST:PORT$"):
@@ -144,6 +146,7 @@ def test_targets(text: str, default: int | None, parsed: tuple[str, int]) -> Non
         ("[2001:db8::1]53", "expected ':port' after ']'"),
         ("[example.com]:53", "inside brackets is not an IPv6 address"),
         ("example.com:0", "not a number from 1 to 65535"),
+        ("example.com:\u00b2", "not a number from 1 to 65535"),  # isdigit, but no int
         ("exa mple.com:53", "is not a host name or IP address"),
     ],
 )
