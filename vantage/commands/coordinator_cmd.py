@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from common.hostport import split_host_port
 from vantage.config import (
     load_toml,
     parse_duration,
@@ -73,16 +74,16 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     """The service's config from flags, the environment and ``toml`` (the --config table)."""
     from coordinator.analysis import AnalysisConfig
     from coordinator.core import CoordinatorConfig
-    from coordinator.server import ServerConfig, split_host_port
+    from coordinator.server import ServerConfig
     from coordinator.validation import JobLimits
 
     listen = str(pick(args.listen, "VANTAGE_LISTEN", toml, "listen", "127.0.0.1:50051"))
     metrics = str(pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", "127.0.0.1:9477"))
     for name, value in (("--listen", listen), ("--metrics-listen", metrics)):
         try:
-            split_host_port(value)
+            split_host_port(value, field=name)
         except ValueError as exc:
-            raise UsageError(f"{name}: {exc}") from None
+            raise UsageError(str(exc)) from None
     cert = pick(args.tls_cert, "VANTAGE_TLS_CERT", toml, "tls_cert", None)
     key = pick(args.tls_key, "VANTAGE_TLS_KEY", toml, "tls_key", None)
     if (cert is None) != (key is None):
