@@ -174,3 +174,12 @@ def test_the_coordinator_imports_nothing_of_the_agent() -> None:
                              timeout=60, cwd=REPO)  # fmt: skip
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "", f"{side} imports {out.stdout.strip()}"
+
+
+def test_the_coordinator_listens_where_the_others_dial_by_default() -> None:
+    from common.defaults import DEFAULT_COORDINATOR, DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN
+    from coordinator.server import ServerConfig
+
+    config = ServerConfig()
+    assert (config.listen, config.metrics_listen) == (DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN)
+    assert DEFAULT_COORDINATOR == DEFAULT_LISTEN

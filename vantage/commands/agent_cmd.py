@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from common.defaults import DEFAULT_COORDINATOR
 from common.ids import is_agent_id, is_country, is_region
 from vantage.config import (
     load_toml,
@@ -44,7 +45,7 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with an [agent] table")
-    p.add_argument("--coordinator", help="coordinator HOST:PORT (default 127.0.0.1:50051)")
+    p.add_argument("--coordinator", help=f"coordinator HOST:PORT (default {DEFAULT_COORDINATOR})")
     p.add_argument("--region", help="where this agent stands, e.g. de-fra (required)")
     p.add_argument("--id", dest="agent_id", help="agent id (default: generated once, kept in --state-dir)")
     p.add_argument("--country", help="ISO country code, e.g. DE")
@@ -118,7 +119,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             raise UsageError(f"--resolve: {addr!r} for {name} is not an IP address") from None
         overrides[name.lower()] = addr
     return AgentConfig(
-        coordinator=pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", "127.0.0.1:50051"),
+        coordinator=pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", DEFAULT_COORDINATOR),
         region=region,
         agent_id=agent_id,
         state_dir=state_dir,

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from common.defaults import DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN
 from common.hostport import split_host_port
 from vantage.config import (
     load_toml,
@@ -47,8 +48,8 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with a [coordinator] table")
-    p.add_argument("--listen", help="gRPC address (default 127.0.0.1:50051)")
-    p.add_argument("--metrics-listen", help="Prometheus /metrics address (default 127.0.0.1:9477)")
+    p.add_argument("--listen", help=f"gRPC address (default {DEFAULT_LISTEN})")
+    p.add_argument("--metrics-listen", help=f"Prometheus /metrics address (default {DEFAULT_METRICS_LISTEN})")
     p.add_argument("--db", help="SQLite database file (default vantage.db)")
     p.add_argument("--tls-cert", help="PEM certificate chain for the gRPC listener")
     p.add_argument("--tls-key", help="PEM private key for the gRPC listener")
@@ -77,8 +78,8 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     from coordinator.server import ServerConfig
     from coordinator.validation import JobLimits
 
-    listen = str(pick(args.listen, "VANTAGE_LISTEN", toml, "listen", "127.0.0.1:50051"))
-    metrics = str(pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", "127.0.0.1:9477"))
+    listen = str(pick(args.listen, "VANTAGE_LISTEN", toml, "listen", DEFAULT_LISTEN))
+    metrics = str(pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", DEFAULT_METRICS_LISTEN))
     for name, value in (("--listen", listen), ("--metrics-listen", metrics)):
         try:
             split_host_port(value, field=name)

@@ -16,10 +16,9 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.defaults import DEFAULT_COORDINATOR
 from common.hostport import split_host_port
 from vantage.errors import UsageError
-
-DEFAULT_COORDINATOR = "127.0.0.1:50051"
 
 
 def register(sub: Any) -> None:
