@@ -22,7 +22,20 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from common.address import IPAddress, parse_address
+
+# parse_address is common.address' (the spec parsers use it too); re-exported for the
+# policy's callers.
+__all__ = [
+    "IPAddress",
+    "ResolvedAddress",
+    "TargetForbidden",
+    "check_address",
+    "check_host_literal",
+    "forbidden_reason",
+    "parse_address",
+    "resolve_checked",
+]
 
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -79,16 +92,6 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
-
-
-def parse_address(host: str) -> IPAddress | None:
-    """``host`` as an IP address (brackets and an IPv6 zone allowed), or None for a name."""
-    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    text = text.split("%", 1)[0]
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
 
 
 def check_address(host: str, address: str | IPAddress, *, allow_private: bool) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,16 +20,11 @@ from agent.outbox import Outbox
 from agent.probes import failures as f
 from agent.probes import parse_spec, run_probe
 from agent.probes.base import Limits, ProbeOutcome, SpecError
-from agent.wire import struct_from_dict
+from common.ids import is_assigned_job_id, is_assigned_task_id
+from common.wire import struct_from_dict
 from protos.vantage.v1 import vantage_pb2 as pb
 
 log = structlog.get_logger("vantage.agent")
-
-# Task ids name the outbox files: no path separators, nothing a shell or a log would
-# misread. Job ids travel in the result and in log lines. Both are the coordinator's hex
-# and dashes; anything else is refused before it touches the disk.
-TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 # How a parsed spec is run: agent.probes.run_probe, or a fake in the runner's tests.
 ProbeFn = Callable[[Any, Limits], Awaitable[ProbeOutcome]]
@@ -117,10 +111,12 @@ class Runner:
     def submit(self, assignment: Assignment) -> bool:
         if self._group is None or not self.accepting:
             return False
-        if not TASK_ID_RE.match(assignment.task_id):
+        # Task ids name the outbox files and job ids go into results and log lines:
+        # anything unsafe is refused before it touches the disk (common.ids).
+        if not is_assigned_task_id(assignment.task_id):
             log.warning("assignment_refused", reason="malformed task id")
             return False
-        if not JOB_ID_RE.match(assignment.job_id):
+        if not is_assigned_job_id(assignment.job_id):
             log.warning("assignment_refused", reason="malformed job id", task_id=assignment.task_id)
             return False
         if not (math.isfinite(assignment.not_before) and math.isfinite(assignment.deadline)):

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from agent.probes import SpecError, parse_spec
-from agent.probes.base import Limits
+from common.specs import Limits, SpecError, parse_spec
 from coordinator.model import CANARY_PURPOSE, Job, JobSpec
 
 DEFAULT_EVERY_S = 10.0

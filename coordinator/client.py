@@ -18,10 +18,12 @@ from types import TracebackType
 
 import grpc
 
+from common.defaults import DEFAULT_COORDINATOR
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
-DEFAULT_COORDINATOR = "127.0.0.1:50051"
+# DEFAULT_COORDINATOR is common.defaults' (vantage agent and vantage health dial it too).
+__all__ = ["DEFAULT_COORDINATOR", "VantageClient"]
 
 
 class VantageClient:

@@ -4,7 +4,7 @@ The one module that builds or reads protobuf messages; the servicers call these.
 
 from __future__ import annotations
 
-from agent.wire import dict_from_struct
+from common.wire import dict_from_struct
 from coordinator.analysis import Snapshot
 from coordinator.model import (
     Acknowledgement,

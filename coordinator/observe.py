@@ -7,8 +7,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from common.failures import AGENT_ERRORS, FAILURES
 from coordinator.analysis import Measurement
-from coordinator.analysis.model import AGENT_ERRORS, FAILURES
 from coordinator.model import AgentInfo, TaskResultData
 
 # Upper bounds (seconds) of the probe duration histogram.

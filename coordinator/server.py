@@ -21,6 +21,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from common.defaults import DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN
+from common.hostport import split_host_port
 from coordinator import convert
 from coordinator.analysis import AnalysisConfig, Analyzer
 from coordinator.auth import TokenAuth, is_loopback_host
@@ -42,8 +44,8 @@ PRUNE_EVERY_S = 600.0
 
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
-    listen: str = "127.0.0.1:50051"
-    metrics_listen: str = "127.0.0.1:9477"
+    listen: str = DEFAULT_LISTEN
+    metrics_listen: str = DEFAULT_METRICS_LISTEN
     db: str = "vantage.db"
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -61,14 +63,6 @@ class ServerConfig:
 
 class StartupError(Exception):
     """The coordinator could not start; the message names the setting to fix."""
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    """'127.0.0.1:50051', '[::1]:50051' or 'host:0' -> (host, port)."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{address!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
 
 
 def _read_tls_pair(cert: Path | None, key: Path | None) -> tuple[bytes, bytes]:

@@ -7,27 +7,25 @@ They check who calls and what they send, call the coordinator, and translate wit
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import structlog
 
+from common.ids import AGENT_ID_RE, COUNTRY_RE, JOB_ID_RE, REGION_RE
 from coordinator import convert
 from coordinator.auth import TokenAuth
 from coordinator.core import Coordinator
 from coordinator.model import Acknowledgement, Job
 from coordinator.registry import Session
-from coordinator.validation import COUNTRY_RE, REGION_RE, InvalidJob
+from coordinator.validation import InvalidJob
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
 log = structlog.get_logger("vantage.coordinator")
 EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (missing from the stubs)
 
-AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 MAX_LIST = 1000
 HELLO_TIMEOUT_S = 10.0
 # A watcher catching up on stored results dedupes the live ones against those stored

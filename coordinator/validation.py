@@ -1,28 +1,36 @@
 """Every field of a submitted job is checked here; the first bad one is named.
 
 The job service turns ``InvalidJob`` into gRPC INVALID_ARGUMENT with the message
-``"<field>: <reason>"``. Probe options and targets are parsed by the probe kinds' own
-``parse_spec`` (the same code the agent runs), so the coordinator refuses what no agent
-could run. The target policy (no private addresses) is the agent's to apply: it is the
+``"<field>: <reason>"``. Probe options and targets are parsed by
+``common.specs.parse_spec`` (the same code the agent runs), so the coordinator refuses
+what no agent could run. The target policy (no private addresses) is the agent's to apply: it is the
 agent's network that would be probed.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.probes import KINDS, parse_spec
-from agent.probes.base import Limits, SpecError
+from common.ids import COUNTRY_RE, REGION_RE, is_country, is_label_key, is_region
+from common.specs import KINDS, Limits, SpecError, parse_spec
 from coordinator.model import AgentInfo, JobSpec
 from coordinator.scheduler import agent_matches
 
-REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
-LABEL_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+# The rules are common.ids'; coordinator/server.py checks an agent's hello with these
+# names from here (until it imports them from common.ids itself).
+__all__ = [
+    "COUNTRY_RE",
+    "MAX_SPREAD_S",
+    "MAX_TIMEOUT_S",
+    "REGION_RE",
+    "InvalidJob",
+    "JobLimits",
+    "validate_job",
+]
+
 MAX_TIMEOUT_S = 600.0
 MAX_SPREAD_S = 3600.0
 
@@ -99,15 +107,15 @@ def validate_job(
 
     sel = spec.selector
     for region in sel.regions:
-        if not REGION_RE.match(region):
+        if not is_region(region):
             raise InvalidJob("spec.selector.regions", f"malformed region {region!r}")
     for country in sel.countries:
-        if not COUNTRY_RE.match(country):
+        if not is_country(country):
             raise InvalidJob(
                 "spec.selector.countries", f"{country!r} is not a two-letter country code"
             )
     for key in sel.labels:
-        if not LABEL_KEY_RE.match(key):
+        if not is_label_key(key):
             raise InvalidJob("spec.selector.labels", f"malformed label key {key!r}")
     if sel.per_region < 0:
         raise InvalidJob("spec.selector.per_region", "must not be negative")

@@ -59,8 +59,9 @@ GROUPS = (
     ),
     Group(
         name="policy",
-        files=("agent/policy.py",),
-        tests=("tests/probes/test_policy.py",),
+        # the address parsing the policy judges by moved to common/address.py
+        files=("agent/policy.py", "common/address.py"),
+        tests=("tests/probes/test_policy.py", "tests/probes/test_spec.py"),
         target=0.90,
     ),
     Group(
@@ -83,8 +84,8 @@ SKIPPED = {34: "skipped"}
 
 
 MARKER = ".vantage-mutation-workdir"
-COPIED = ("agent", "coordinator", "protos", "vantage", "tests", "deploy", "scripts")
-SOURCE_PATHS = ("agent", "coordinator")  # what mutmut mutates (only_mutate picks the files)
+COPIED = ("agent", "common", "coordinator", "protos", "vantage", "tests", "deploy", "scripts")
+SOURCE_PATHS = ("agent", "common", "coordinator")  # what mutmut mutates (only_mutate picks the files)
 
 
 def _check_workdir(workdir: Path) -> str | None:

@@ -1,15 +1,16 @@
-"""Probe kinds and the one table that registers them.
+"""Probe kinds and the one table that registers their run side.
 
-The interface the agent runner, the coordinator's job validation and ``vantage probe``
-use::
+The interface the agent runner and ``vantage probe`` use::
 
     from agent.probes import KINDS, parse_spec, run_probe, option_help
 
 - ``parse_spec(kind, target, options, limits)`` builds a kind's frozen spec or raises
   ``SpecError(field, reason)`` (``kind``, ``target`` or ``options.<name>``). Pure: no
-  I/O, no DNS; the coordinator can validate jobs with it.
+  I/O, no DNS. It is :func:`common.specs.parse_spec` (the coordinator validates jobs
+  with it from there), re-exported here with ``KINDS``, ``Limits``, ``SpecError`` and
+  ``option_help``.
 - ``await run_probe(spec, limits)`` returns a ``ProbeOutcome``; network failures are
-  data (``failure`` from ``agent.probes.failures.FAILURES``), never exceptions.
+  data (``failure`` from ``common.failures.FAILURES``), never exceptions.
 - ``option_help(kind)`` maps each option name to a line of help.
 """
 
@@ -22,12 +23,11 @@ from typing import Any
 from agent.probes import dns, http, tcp, throughput, tls
 from agent.probes.base import Limits, ProbeKind, ProbeOutcome, SpecError
 from agent.probes.failures import FAILURES, classify
+from common.specs import KINDS, option_help, parse_spec
 
 _REGISTRY: Mapping[str, ProbeKind] = MappingProxyType(
     {module.NAME: module for module in (dns, tcp, tls, http, throughput)}  # type: ignore[misc]
 )
-
-KINDS: tuple[str, ...] = ("dns", "tcp", "tls", "http", "throughput")
 assert tuple(_REGISTRY) == KINDS
 
 __all__ = [
@@ -43,24 +43,11 @@ __all__ = [
 ]
 
 
-def _kind(kind: str) -> ProbeKind:
-    try:
-        return _REGISTRY[kind]
-    except KeyError:
-        raise SpecError("kind", f"unknown probe kind {kind!r} (known: {', '.join(KINDS)})") from None
-
-
-def parse_spec(kind: str, target: str, options: Mapping[str, str], limits: Limits) -> Any:
-    """The kind's frozen spec (with ``.kind`` and ``.target``), or ``SpecError``."""
-    return _kind(kind).parse(target, options, limits)
-
-
 async def run_probe(spec: Any, limits: Limits) -> ProbeOutcome:
     """Run a spec from :func:`parse_spec`; failures come back in ``ProbeOutcome.failure``."""
-    outcome: ProbeOutcome = await _kind(spec.kind).run(spec, limits)
+    try:
+        kind = _REGISTRY[spec.kind]
+    except KeyError:
+        raise SpecError("kind", f"unknown probe kind {spec.kind!r} (known: {', '.join(KINDS)})") from None
+    outcome: ProbeOutcome = await kind.run(spec, limits)
     return outcome
-
-
-def option_help(kind: str) -> Mapping[str, str]:
-    """Option name -> one line of help, for ``kind``."""
-    return MappingProxyType(dict(_kind(kind).OPTIONS))

@@ -12,6 +12,7 @@ passes the target policy: address literals are checked before connecting and nam
 the resolver after resolving. The body is read up to ``max_bytes`` (decoded);
 ``body_sha256`` covers its first ``max_body`` bytes so block pages can be recognised.
 A final status of 400 or more is the failure ``http_error`` (the data is still there).
+The spec and its options are parsed in ``common/specs/http.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncio
 import hashlib
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -29,30 +29,12 @@ from yarl import URL
 
 from agent.policy import check_address, check_host_literal
 from agent.probes import failures as f
-from agent.probes.base import DEFAULT_MAX_BYTES, Limits, ProbeOutcome, SpecError
+from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import failed, now, rounded
-from agent.probes.options import (
-    TIMEOUT_HELP,
-    check_known,
-    opt_bool,
-    opt_choice,
-    opt_int,
-    opt_timeout,
-    parse_http_url,
-    url_host,
-)
 from agent.probes.tls import make_context
+from common.specs.http import NAME, Spec
+from common.specs.options import url_host
 
-NAME = "http"
-OPTIONS: Mapping[str, str] = {
-    "method": "GET or HEAD (default GET)",
-    "max_body": "bytes of the body the SHA-256 covers (default 64k)",
-    "max_bytes": "stop reading the body after this many bytes (default 10M, capped by the agent)",
-    "max_redirects": "redirects to follow, 0 to 10 (default 5)",
-    "verify": "verify the server certificate: true or false (default true)",
-    "ca_file": "PEM file of CA certificates to trust instead of the system's",
-    "timeout": TIMEOUT_HELP,
-}
 SELECTED_HEADERS = (
     "content-type",
     "content-length",
@@ -65,44 +47,6 @@ SELECTED_HEADERS = (
 )
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _READ_SIZE = 64 * 1024
-
-
-@dataclass(frozen=True, kw_only=True)
-class Spec:
-    kind: str = NAME
-    target: str
-    method: str = "GET"
-    max_body: int = 64 * 1024
-    max_bytes: int = DEFAULT_MAX_BYTES
-    max_redirects: int = 5
-    verify: bool = True
-    ca_file: str | None = None
-    timeout_s: float
-
-
-def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
-    check_known(NAME, options, OPTIONS)
-    url = parse_http_url(target)
-    max_bytes = opt_int(
-        options,
-        "max_bytes",
-        default=min(DEFAULT_MAX_BYTES, limits.max_bytes_cap),
-        minimum=0,
-        maximum=limits.max_bytes_cap,
-    )
-    max_body = opt_int(options, "max_body", default=min(64 * 1024, max_bytes), minimum=0, maximum=max_bytes)
-    if max_body > max_bytes:
-        raise SpecError("options.max_body", f"must not exceed max_bytes ({max_bytes})")
-    return Spec(
-        target=str(url),
-        method=opt_choice(options, "method", default="GET", choices=("GET", "HEAD")),
-        max_body=max_body,
-        max_bytes=max_bytes,
-        max_redirects=opt_int(options, "max_redirects", default=5, minimum=0, maximum=10),
-        verify=opt_bool(options, "verify", default=True),
-        ca_file=options.get("ca_file") or None,
-        timeout_s=opt_timeout(options, limits),
-    )
 
 
 class PolicyResolver(AbstractResolver):

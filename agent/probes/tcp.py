@@ -2,39 +2,20 @@
 
 The name is resolved with the system resolver (``getaddrinfo``) and every address it
 returns is checked by the target policy; the addresses are then tried in order until
-one connects, all within ``timeout``. The connection is closed right away.
+one connects, all within ``timeout``. The connection is closed right away. The spec is
+parsed in ``common/specs/tcp.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from agent.policy import ResolvedAddress, resolve_checked
 from agent.probes.base import Limits, ProbeOutcome
 from agent.probes.common import failed, now, rounded
-from agent.probes.options import TIMEOUT_HELP, check_known, opt_timeout, split_host_port
-
-NAME = "tcp"
-OPTIONS: Mapping[str, str] = {"timeout": TIMEOUT_HELP}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Spec:
-    kind: str = NAME
-    target: str
-    host: str
-    port: int
-    timeout_s: float
-
-
-def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
-    check_known(NAME, options, OPTIONS)
-    host, port = split_host_port(target, default_port=None)
-    return Spec(target=target.strip(), host=host, port=port, timeout_s=opt_timeout(options, limits))
+from common.specs.tcp import NAME, Spec
 
 
 async def connect(

@@ -7,96 +7,22 @@ read by :mod:`agent.probes.x509` so it is reported with verification off too.
 ``sni=`` may differ from the host (the differential test: the same server under the
 target's name and under a neutral one) or be empty, which sends no SNI at all; then the
 certificate chain is still verified (when ``verify`` is on) but the name cannot be, and
-``data["hostname_checked"]`` is false.
+``data["hostname_checked"]`` is false. The spec and its options are parsed in
+``common/specs/tls.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from agent.policy import resolve_checked
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import failed, now, rounded
-from agent.probes.options import (
-    TIMEOUT_HELP,
-    check_known,
-    is_hostname,
-    opt_bool,
-    opt_timeout,
-    split_host_port,
-)
 from agent.probes.tcp import connect
 from agent.probes.x509 import summarize
-
-NAME = "tls"
-OPTIONS: Mapping[str, str] = {
-    "sni": "server name to send (default: the target's host when it is a name; empty: none)",
-    "alpn": "ALPN protocols to offer, comma-separated (default h2,http/1.1; empty: none)",
-    "verify": "verify the certificate chain and name: true or false (default true)",
-    "ca_file": "PEM file of CA certificates to trust instead of the system's",
-    "timeout": TIMEOUT_HELP,
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Spec:
-    kind: str = NAME
-    target: str
-    host: str
-    port: int
-    sni: str  # "" sends none
-    alpn: tuple[str, ...] = ("h2", "http/1.1")
-    verify: bool = True
-    ca_file: str | None = None
-    timeout_s: float
-
-
-def parse_tls_options(options: Mapping[str, str], host: str) -> tuple[str, tuple[str, ...], bool, str | None]:
-    """sni, alpn, verify and ca_file as the tls and throughput kinds share them."""
-    if "sni" in options:
-        sni = options["sni"].strip().lower()
-        if sni and not is_hostname(sni):
-            raise SpecError("options.sni", f"{options['sni']!r} is not a host name")
-    else:
-        sni = "" if _is_address(host) else host
-    alpn: tuple[str, ...] = ("h2", "http/1.1")
-    if "alpn" in options:
-        alpn = tuple(p.strip() for p in options["alpn"].split(",") if p.strip())
-        for proto in alpn:
-            if len(proto) > 255 or not proto.isascii():
-                raise SpecError("options.alpn", f"{proto!r} is not an ALPN protocol id")
-    verify = opt_bool(options, "verify", default=True)
-    ca_file = options.get("ca_file") or None
-    return sni, alpn, verify, ca_file
-
-
-def _is_address(host: str) -> bool:
-    from agent.policy import parse_address
-
-    return parse_address(host) is not None
-
-
-def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
-    check_known(NAME, options, OPTIONS)
-    text = target.strip()
-    if text.startswith("https://"):
-        raise SpecError("target", f"{target!r}: the tls kind takes host[:port], not a URL")
-    host, port = split_host_port(text, default_port=443)
-    sni, alpn, verify, ca_file = parse_tls_options(options, host)
-    return Spec(
-        target=text,
-        host=host,
-        port=port,
-        sni=sni,
-        alpn=alpn,
-        verify=verify,
-        ca_file=ca_file,
-        timeout_s=opt_timeout(options, limits),
-    )
+from common.specs.tls import NAME, Spec
 
 
 def make_context(*, verify: bool, sni: str, ca_file: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:

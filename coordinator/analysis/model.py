@@ -8,50 +8,36 @@ field and the reason, at construction, so nothing malformed reaches the windows.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-KINDS: frozenset[str] = frozenset({"dns", "tcp", "tls", "http", "throughput"})
-
-# The closed set of failure classes (ARCHITECTURE.md, house style 2). The same set as
-# agent.probes.failures.FAILURES, repeated here because the analysis core imports nothing
-# of the agent's network stack; tests/unit/test_ingest_metrics.py holds the two equal.
-FAILURES: frozenset[str] = frozenset(
-    {
-        "dns_nxdomain",
-        "dns_servfail",
-        "dns_refused",
-        "dns_timeout",
-        "dns_no_answer",
-        "dns_temporary_failure",
-        "connection_refused",
-        "connection_reset",
-        "connection_closed",
-        "generic_timeout",
-        "host_unreachable",
-        "network_unreachable",
-        "tls_handshake_failed",
-        "tls_cert_invalid",
-        "http_error",
-        "target_forbidden",
-        "unknown_failure",
-        "agent_deadline_missed",
-        "agent_spec_error",
-        "agent_resource_error",
-        "agent_internal_error",
-    }
+from common.failures import (
+    AGENT_ERRORS,
+    DNS_REFUSED,
+    DNS_SERVFAIL,
+    DNS_TEMPORARY_FAILURE,
+    DNS_TIMEOUT,
+    FAILURES,
+    TARGET_FORBIDDEN,
 )
+from common.ids import is_country
+from common.kinds import KINDS as _KINDS
+
+# The closed set of failure classes (ARCHITECTURE.md, house style 2) and its agent-error
+# subset (the agent could not run the task: about the agent) are common.failures', one
+# definition for the agent, the coordinator and the analysis; re-exported here for the
+# analysis' callers (coordinator.core, coordinator.analysis).
+__all__ = ["AGENT_ERRORS", "FAILURES"]
+
+KINDS: frozenset[str] = frozenset(_KINDS)
 
 # The agent refused to probe the target by its own policy: no evidence about the network.
-NOT_EVIDENCE_FAILURE = "target_forbidden"
-# The agent could not run the task (agent.probes.failures.AGENT_ERRORS): about the agent.
-AGENT_ERRORS: frozenset[str] = frozenset(f for f in FAILURES if f.startswith("agent_"))
+NOT_EVIDENCE_FAILURE = TARGET_FORBIDDEN
 # Outcomes that say nothing about the target: never counted for or against it.
 NOT_EVIDENCE: frozenset[str] = AGENT_ERRORS | {NOT_EVIDENCE_FAILURE}
 # Failures of the agent's own resolver (not the lies a censor tells: NXDOMAIN, no answer).
 RESOLVER_FAILURES: frozenset[str] = frozenset(
-    {"dns_temporary_failure", "dns_timeout", "dns_servfail", "dns_refused"}
+    {DNS_TEMPORARY_FAILURE, DNS_TIMEOUT, DNS_SERVFAIL, DNS_REFUSED}
 )
 
 # What a measurement is for: "test" (a target the verdicts are about) or "canary" (the
@@ -76,10 +62,6 @@ VERDICTS: tuple[Verdict, ...] = (
     "degraded",
     "unreachable",
 )
-
-# A country as agents declare it (ISO 3166 alpha-2, upper case).
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-
 
 def _finite(name: str, value: object, *, minimum: float | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -144,7 +126,7 @@ class Measurement:
         if not isinstance(self.block_page, bool):
             raise ValueError(f"Measurement.block_page: must be a bool, got {self.block_page!r}")
         if not isinstance(self.country, str) or (
-            self.country and not COUNTRY_RE.match(self.country)
+            self.country and not is_country(self.country)
         ):
             raise ValueError(
                 f"Measurement.country: must be empty or a two-letter upper-case code, got {self.country!r}"

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common.ids import is_country
 from coordinator.analysis.analyzer import Analyzer
-from coordinator.analysis.model import COUNTRY_RE, AnalysisConfig, Measurement
+from coordinator.analysis.model import AnalysisConfig, Measurement
 
 DAY_S = 86_400.0
 TARGET = "twitter"
@@ -161,7 +162,7 @@ def to_measurement(row: Row) -> Measurement:
         throughput_bps=row.test_bps,
         control_bps=row.control_bps,
         # CAIDA's country of the AS: the degraded rule needs to know two ASNs share one
-        country=row.country if COUNTRY_RE.match(row.country) else "",
+        country=row.country if is_country(row.country) else "",
     )
 
 

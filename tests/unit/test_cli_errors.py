@@ -106,6 +106,24 @@ async def test_config_file_values_of_the_wrong_type(tmp_path: Path) -> None:
     one_line_error(proc, "coordinator", "--listen: '50051' is not HOST:PORT")
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["health", "--coordinator", "localhost:0"], "--coordinator: 'localhost:0' is not HOST:PORT with a port in 1..65535"),
+        (["health", "--coordinator", "[::1]"], "--coordinator: '[::1]' is not HOST:PORT with a port in 1..65535"),
+        (["demo", "--listen", "50051"], "--listen: '50051' is not HOST:PORT"),
+        (["demo", "--metrics-listen", "127.0.0.1:metrics"], "--metrics-listen: '127.0.0.1:metrics' is not HOST:PORT"),
+    ],
+)
+def test_addresses_are_host_port_named_by_the_flag(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused before anything starts, in one line (common.hostport, the coordinator's rule)."""
+    monkeypatch.delenv("VANTAGE_COORDINATOR", raising=False)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"vantage {argv[0]}: error: {message}\n"
+
+
 async def test_an_agent_state_dir_it_cannot_use(tmp_path: Path) -> None:
     state = tmp_path / "s"
     (state / "agent_id").mkdir(parents=True)  # where the id file should be
@@ -171,7 +189,7 @@ def test_an_error_while_serving_is_not_called_a_usage_error(
 
 def test_results_summarise_each_kind_by_the_probes_own_field_names() -> None:
     """`vantage results` reads the same names the probes write (docs/probes.md)."""
-    from agent.wire import struct_from_dict
+    from common.wire import struct_from_dict
     from protos.vantage.v1 import vantage_pb2 as pb
     from vantage.commands.client import _result_summary
 

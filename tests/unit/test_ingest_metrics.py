@@ -8,9 +8,7 @@ from pathlib import Path
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.probes.failures import FAILURES as PROBE_FAILURES
 from coordinator.analysis import AnalysisConfig, Analyzer
-from coordinator.analysis.model import FAILURES as ANALYSIS_FAILURES
 from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.metrics import build_registry
 from coordinator.model import AgentInfo, ProbeResultData, TaskResultData
@@ -19,10 +17,6 @@ from coordinator.store import SQLiteStore
 from protos.vantage.v1 import vantage_pb2 as pb
 
 NOW = 1_700_000_000.0
-
-
-def test_analysis_and_probes_share_one_failure_set() -> None:
-    assert ANALYSIS_FAILURES == PROBE_FAILURES
 
 
 def result(task: str, kind: str, failure: str = "", bps: float | None = None, control: float | None = None,

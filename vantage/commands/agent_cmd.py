@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
-import re
 import signal
 import uuid
 from pathlib import Path
 from typing import Any
 
+from common.defaults import DEFAULT_COORDINATOR
+from common.ids import is_agent_id, is_country, is_region
 from vantage.config import (
     load_toml,
     parse_key_values,
@@ -38,17 +39,13 @@ unless --allow-private-targets is given (labs and tests).
 Every flag can also come from VANTAGE_<FLAG> (e.g. VANTAGE_REGION) or from [agent] in the
 --config TOML file."""
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
-
-
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "agent", help="run a probe agent", description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with an [agent] table")
-    p.add_argument("--coordinator", help="coordinator HOST:PORT (default 127.0.0.1:50051)")
+    p.add_argument("--coordinator", help=f"coordinator HOST:PORT (default {DEFAULT_COORDINATOR})")
     p.add_argument("--region", help="where this agent stands, e.g. de-fra (required)")
     p.add_argument("--id", dest="agent_id", help="agent id (default: generated once, kept in --state-dir)")
     p.add_argument("--country", help="ISO country code, e.g. DE")
@@ -78,7 +75,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     if not region:
         raise UsageError("--region: is required (e.g. --region de-fra)")
     region = str(region)
-    if not REGION_RE.match(region):
+    if not is_region(region):
         raise UsageError(f"--region: {region!r} is malformed (letters, digits, - _ . :)")
     state_dir = Path(pick(args.state_dir, "VANTAGE_STATE_DIR", toml, "state_dir", "vantage-agent-state"))
     try:
@@ -94,7 +91,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     if agent_id is None:
         agent_id = kept if kept else f"{region}-{uuid.uuid4().hex[:8]}"
     agent_id = str(agent_id)
-    if not ID_RE.match(agent_id):
+    if not is_agent_id(agent_id):
         raise UsageError(f"--id: {agent_id!r} is malformed (letters, digits, - _ . :)")
     if kept != agent_id:
         try:
@@ -105,7 +102,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
                            field="--concurrency", minimum=1, maximum=256)
     asn = pick_int(args.asn, "VANTAGE_ASN", toml, "asn", 0, field="--asn", minimum=0, maximum=2**32 - 1)
     country = str(pick(args.country, "VANTAGE_COUNTRY", toml, "country", "")).upper()
-    if country and not re.match(r"^[A-Z]{2}$", country):
+    if country and not is_country(country):
         raise UsageError(f"--country: {country!r} is not a two-letter code")
     ca = pick(args.ca, "VANTAGE_CA", toml, "ca", None)
     if ca is not None and not Path(ca).is_file():
@@ -122,7 +119,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             raise UsageError(f"--resolve: {addr!r} for {name} is not an IP address") from None
         overrides[name.lower()] = addr
     return AgentConfig(
-        coordinator=pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", "127.0.0.1:50051"),
+        coordinator=pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", DEFAULT_COORDINATOR),
         region=region,
         agent_id=agent_id,
         state_dir=state_dir,

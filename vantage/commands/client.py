@@ -20,6 +20,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from common.defaults import DEFAULT_COORDINATOR
 from vantage.config import parse_duration, parse_key_values, pick, pick_bool, secret
 from vantage.errors import UsageError
 
@@ -27,7 +28,7 @@ STATE_NAMES = {0: "unspecified", 1: "pending", 2: "running", 3: "done", 4: "canc
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--coordinator", help="HOST:PORT (default $VANTAGE_COORDINATOR or 127.0.0.1:50051)")
+    p.add_argument("--coordinator", help=f"HOST:PORT (default $VANTAGE_COORDINATOR or {DEFAULT_COORDINATOR})")
     p.add_argument("--ca", help="PEM CA bundle: use TLS and verify the coordinator with it")
     p.add_argument("--tls", action="store_true", default=None, help="use TLS with the system's CA certificates")
 
@@ -103,7 +104,7 @@ def register(sub: Any) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from coordinator.client import DEFAULT_COORDINATOR, VantageClient
+    from coordinator.client import VantageClient
 
     address = pick(args.coordinator, "VANTAGE_COORDINATOR", {}, "", DEFAULT_COORDINATOR)
     ca = pick(args.ca, "VANTAGE_CA", {}, "", None)

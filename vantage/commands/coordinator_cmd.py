@@ -8,6 +8,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from common.defaults import DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN
+from common.hostport import split_host_port
 from vantage.config import (
     load_toml,
     parse_duration,
@@ -47,8 +49,8 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with a [coordinator] table")
-    p.add_argument("--listen", help="gRPC address (default 127.0.0.1:50051)")
-    p.add_argument("--metrics-listen", help="Prometheus /metrics address (default 127.0.0.1:9477)")
+    p.add_argument("--listen", help=f"gRPC address (default {DEFAULT_LISTEN})")
+    p.add_argument("--metrics-listen", help=f"Prometheus /metrics address (default {DEFAULT_METRICS_LISTEN})")
     p.add_argument("--db", help="SQLite database file (default vantage.db)")
     p.add_argument("--tls-cert", help="PEM certificate chain for the gRPC listener")
     p.add_argument("--tls-key", help="PEM private key for the gRPC listener")
@@ -77,16 +79,16 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     """The service's config from flags, the environment and ``toml`` (the --config table)."""
     from coordinator.analysis import AnalysisConfig
     from coordinator.core import CoordinatorConfig
-    from coordinator.server import ServerConfig, split_host_port
+    from coordinator.server import ServerConfig
     from coordinator.validation import JobLimits
 
-    listen = str(pick(args.listen, "VANTAGE_LISTEN", toml, "listen", "127.0.0.1:50051"))
-    metrics = str(pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", "127.0.0.1:9477"))
+    listen = str(pick(args.listen, "VANTAGE_LISTEN", toml, "listen", DEFAULT_LISTEN))
+    metrics = str(pick(args.metrics_listen, "VANTAGE_METRICS_LISTEN", toml, "metrics_listen", DEFAULT_METRICS_LISTEN))
     for name, value in (("--listen", listen), ("--metrics-listen", metrics)):
         try:
-            split_host_port(value)
+            split_host_port(value, field=name)
         except ValueError as exc:
-            raise UsageError(f"{name}: {exc}") from None
+            raise UsageError(str(exc)) from None
     cert = pick(args.tls_cert, "VANTAGE_TLS_CERT", toml, "tls_cert", None)
     key = pick(args.tls_key, "VANTAGE_TLS_KEY", toml, "tls_key", None)
     if (cert is None) != (key is None):

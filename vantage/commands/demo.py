@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from common.hostport import join_host_port, split_host_port
 from vantage.config import parse_duration
 from vantage.errors import UsageError
 
@@ -74,10 +75,12 @@ def _free_port(host: str = "127.0.0.1") -> int:
 
 
 def _port(address: str, field: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise UsageError(f"{field}: {address!r} is not HOST:PORT")
-    return host, int(port) or _free_port(host)
+    """HOST:PORT as the coordinator the demo starts will read it; port 0 picks a free one."""
+    try:
+        host, port = split_host_port(address, field=field)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return host, port or _free_port(host)
 
 
 def say(text: str = "") -> None:
@@ -124,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
     code = 1
     try:
         code = asyncio.run(
-            _demo(duration, f"{host}:{port}", f"{mhost}:{mport}", state, args.keep_running, args.verbose)
+            _demo(
+                duration, join_host_port(host, port), join_host_port(mhost, mport), state,
+                args.keep_running, args.verbose,
+            )
         )
         return code
     except KeyboardInterrupt:

@@ -16,9 +16,9 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.defaults import DEFAULT_COORDINATOR
+from common.hostport import split_host_port
 from vantage.errors import UsageError
-
-DEFAULT_COORDINATOR = "127.0.0.1:50051"
 
 
 def register(sub: Any) -> None:
@@ -67,9 +67,10 @@ def register(sub: Any) -> None:
 
 def _address(args: argparse.Namespace) -> str:
     address = args.coordinator or os.environ.get("VANTAGE_COORDINATOR") or DEFAULT_COORDINATOR
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--coordinator: {address!r} is not HOST:PORT with a port in 1..65535")
+    try:
+        split_host_port(address, field="--coordinator", min_port=1)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return str(address)
 
 

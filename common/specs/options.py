@@ -1,23 +1,22 @@
 """Pure parsing helpers shared by the probe kinds: options, hosts, ports, URLs.
 
-Everything here raises :class:`~agent.probes.base.SpecError` naming the field
-(``target`` or ``options.<name>``) and the reason; nothing does I/O or DNS.
+Everything here raises :class:`~common.specs.base.SpecError` naming the field
+(``target`` or ``options.<name>``) and the reason; nothing does I/O or DNS. HOST:PORT and
+host names are :mod:`common.hostport`'s rules, wrapped to raise ``SpecError``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 
 from yarl import URL
 
-from agent.policy import parse_address
-from agent.probes.base import Limits, SpecError
+from common import hostport
+from common.specs.base import Limits, SpecError
 
 TIMEOUT_HELP = "seconds before the probe gives up (default and cap: the agent's max_timeout_s, 30)"
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -98,65 +97,21 @@ def opt_timeout(options: Mapping[str, str], limits: Limits) -> float:
     )
 
 
-def is_hostname(name: str) -> bool:
-    text = name[:-1] if name.endswith(".") else name
-    if not text or len(text) > 253:
-        return False
-    try:
-        text.encode("ascii")
-    except UnicodeEncodeError:
-        return False
-    return all(_LABEL.match(label) for label in text.split("."))
-
-
 def check_host(host: str, field: str = "target") -> str:
     """A host name or IP literal (IPv6 without brackets); returns it normalised."""
-    if parse_address(host) is not None:
-        return str(parse_address(host))
-    lowered = host.lower()
-    if not is_hostname(lowered):
-        raise SpecError(field, f"{host!r} is not a host name or IP address")
-    return lowered
+    try:
+        return hostport.check_host(host, field)
+    except hostport.HostPortError as exc:
+        raise SpecError(field, exc.reason) from None
 
 
 def split_host_port(text: str, *, default_port: int | None, field: str = "target") -> tuple[str, int]:
-    """``host:port``, ``[v6]:port``, or (with a default port) ``host`` / ``[v6]`` / bare v6."""
-    text = text.strip()
-    if not text:
-        raise SpecError(field, "is empty")
-    host: str
-    port_text: str | None
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise SpecError(field, f"{text!r}: unclosed '['")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest and not rest.startswith(":"):
-            raise SpecError(field, f"{text!r}: expected ':port' after ']'")
-        port_text = rest[1:] if rest else None
-        if parse_address(host) is None:
-            raise SpecError(field, f"{host!r} inside brackets is not an IPv6 address")
-    elif text.count(":") > 1:
-        if parse_address(text) is None:
-            raise SpecError(field, f"{text!r} is not host:port (write IPv6 as [addr]:port)")
-        host, port_text = text, None
-    elif ":" in text:
-        host, port_text = text.split(":", 1)
-    else:
-        host, port_text = text, None
-    if port_text is None:
-        if default_port is None:
-            raise SpecError(field, f"{text!r}: expected host:port")
-        port = default_port
-    else:
-        port = parse_port(port_text, field)
-    return check_host(host, field), port
-
-
-def parse_port(text: str, field: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise SpecError(field, f"port {text!r} is not a number from 1 to 65535")
-    return int(text)
+    """``host:port``, ``[v6]:port``, or (with a default port) ``host`` / ``[v6]`` / bare v6
+    (:func:`common.hostport.parse_host_port`)."""
+    try:
+        return hostport.parse_host_port(text, default_port=default_port, field=field)
+    except hostport.HostPortError as exc:
+        raise SpecError(field, exc.reason) from None
 
 
 def parse_http_url(text: str, field: str = "target") -> URL:

@@ -1,4 +1,5 @@
-"""Small protobuf helpers shared by the agent and the coordinator."""
+"""Protobuf struct helpers both sides of the wire use (``ProbeResult.data`` is a Struct):
+the agent builds one from a probe's data, the coordinator reads one back."""
 
 from __future__ import annotations
 

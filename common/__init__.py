@@ -1,0 +1,16 @@
+"""What both sides of the wire share: the agent, the coordinator, its analysis and the CLI
+all import from here, and nothing here imports from them.
+
+What belongs here: pure definitions and parsing that must agree on both sides, one
+definition each: the closed set of failure classes (:mod:`common.failures`), the probe
+kinds and their spec parsing and limits (:mod:`common.kinds`, :mod:`common.specs`), the
+id, region, country and label-key rules (:mod:`common.ids`), address and HOST:PORT parsing
+(:mod:`common.address`, :mod:`common.hostport`), the protobuf struct helpers
+(:mod:`common.wire`) and the defaults both sides assume (:mod:`common.defaults`).
+
+What does not: anything with I/O (sockets, DNS, files, clocks), the agent's decisions
+(the target policy, how exceptions map onto failure classes, running probes) and the
+coordinator's (scheduling, verdicts, storage). Importing a module here must not pull in
+grpc, aiohttp, dnspython, prometheus_client or SQLite; :mod:`common.wire` needs protobuf
+and :mod:`common.specs` yarl (URL parsing), nothing more.
+"""

@@ -1,0 +1,27 @@
+"""The tcp kind's spec: ``host:port``. The probe is ``agent/probes/tcp.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common.specs.base import Limits
+from common.specs.options import TIMEOUT_HELP, check_known, opt_timeout, split_host_port
+
+NAME = "tcp"
+OPTIONS: Mapping[str, str] = {"timeout": TIMEOUT_HELP}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    kind: str = NAME
+    target: str
+    host: str
+    port: int
+    timeout_s: float
+
+
+def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
+    check_known(NAME, options, OPTIONS)
+    host, port = split_host_port(target, default_port=None)
+    return Spec(target=target.strip(), host=host, port=port, timeout_s=opt_timeout(options, limits))

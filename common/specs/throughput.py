@@ -1,0 +1,85 @@
+"""The throughput kind's spec: an http(s) URL, the download caps, the sampling, an
+optional control URL and the TLS options of the tls kind.
+
+The probe, and how its figures are computed, is ``agent/probes/throughput.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common.specs.base import DEFAULT_MAX_BYTES, Limits
+from common.specs.options import (
+    TIMEOUT_HELP,
+    check_known,
+    opt_float,
+    opt_int,
+    opt_timeout,
+    parse_http_url,
+    url_host,
+)
+from common.specs.tls import parse_tls_options
+
+NAME = "throughput"
+OPTIONS: Mapping[str, str] = {
+    "max_bytes": "stop after this many body bytes (default 10M, capped by the agent)",
+    "max_seconds": "stop after this many seconds (default 10, capped by the agent's max_timeout_s)",
+    "interval": "seconds per sample of series_bps (default 0.25)",
+    "stall_threshold": "a gap between reads longer than this counts as stall time (default 0.5)",
+    "control": "a second URL fetched right after from this agent, for the ratio",
+    "sni": "TLS server name to send (default: the URL's host; empty: none)",
+    "verify": "verify the server certificate: true or false (default true)",
+    "ca_file": "PEM file of CA certificates to trust instead of the system's",
+    "timeout": TIMEOUT_HELP + "; bounds connect and response headers",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    kind: str = NAME
+    target: str
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_seconds: float = 10.0
+    interval_s: float = 0.25
+    stall_threshold_s: float = 0.5
+    control: str | None = None
+    sni: str = ""
+    verify: bool = True
+    ca_file: str | None = None
+    timeout_s: float
+
+
+def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
+    check_known(NAME, options, OPTIONS)
+    url = parse_http_url(target)
+    control = None
+    if options.get("control"):
+        control = str(parse_http_url(options["control"], field="options.control"))
+    sni, _alpn, verify, ca_file = parse_tls_options(options, url_host(url))
+    return Spec(
+        target=str(url),
+        max_bytes=opt_int(
+            options,
+            "max_bytes",
+            default=min(DEFAULT_MAX_BYTES, limits.max_bytes_cap),
+            minimum=1,
+            maximum=limits.max_bytes_cap,
+        ),
+        max_seconds=opt_float(
+            options,
+            "max_seconds",
+            default=min(10.0, limits.max_timeout_s),
+            minimum=0.01,
+            maximum=limits.max_timeout_s,
+        ),
+        interval_s=opt_float(options, "interval", default=0.25, minimum=0.01, maximum=10.0),
+        stall_threshold_s=opt_float(
+            options, "stall_threshold", default=0.5, minimum=0.01, maximum=60.0
+        ),
+        control=control,
+        sni=sni,
+        verify=verify,
+        ca_file=ca_file,
+        timeout_s=opt_timeout(options, limits),
+    )

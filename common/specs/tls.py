@@ -1,0 +1,78 @@
+"""The tls kind's spec: ``host[:port]`` (443 by default), SNI, ALPN and verification.
+
+``parse_tls_options`` is shared with the throughput kind. The probe is
+``agent/probes/tls.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common.address import is_hostname, parse_address
+from common.specs.base import Limits, SpecError
+from common.specs.options import TIMEOUT_HELP, check_known, opt_bool, opt_timeout, split_host_port
+
+NAME = "tls"
+OPTIONS: Mapping[str, str] = {
+    "sni": "server name to send (default: the target's host when it is a name; empty: none)",
+    "alpn": "ALPN protocols to offer, comma-separated (default h2,http/1.1; empty: none)",
+    "verify": "verify the certificate chain and name: true or false (default true)",
+    "ca_file": "PEM file of CA certificates to trust instead of the system's",
+    "timeout": TIMEOUT_HELP,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    kind: str = NAME
+    target: str
+    host: str
+    port: int
+    sni: str  # "" sends none
+    alpn: tuple[str, ...] = ("h2", "http/1.1")
+    verify: bool = True
+    ca_file: str | None = None
+    timeout_s: float
+
+
+def parse_tls_options(options: Mapping[str, str], host: str) -> tuple[str, tuple[str, ...], bool, str | None]:
+    """sni, alpn, verify and ca_file as the tls and throughput kinds share them."""
+    if "sni" in options:
+        sni = options["sni"].strip().lower()
+        if sni and not is_hostname(sni):
+            raise SpecError("options.sni", f"{options['sni']!r} is not a host name")
+    else:
+        sni = "" if _is_address(host) else host
+    alpn: tuple[str, ...] = ("h2", "http/1.1")
+    if "alpn" in options:
+        alpn = tuple(p.strip() for p in options["alpn"].split(",") if p.strip())
+        for proto in alpn:
+            if len(proto) > 255 or not proto.isascii():
+                raise SpecError("options.alpn", f"{proto!r} is not an ALPN protocol id")
+    verify = opt_bool(options, "verify", default=True)
+    ca_file = options.get("ca_file") or None
+    return sni, alpn, verify, ca_file
+
+
+def _is_address(host: str) -> bool:
+    return parse_address(host) is not None
+
+
+def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
+    check_known(NAME, options, OPTIONS)
+    text = target.strip()
+    if text.startswith("https://"):
+        raise SpecError("target", f"{target!r}: the tls kind takes host[:port], not a URL")
+    host, port = split_host_port(text, default_port=443)
+    sni, alpn, verify, ca_file = parse_tls_options(options, host)
+    return Spec(
+        target=text,
+        host=host,
+        port=port,
+        sni=sni,
+        alpn=alpn,
+        verify=verify,
+        ca_file=ca_file,
+        timeout_s=opt_timeout(options, limits),
+    )
