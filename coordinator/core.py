@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from coordinator import canary, dispatch, restore, scheduler
+from coordinator import dispatch, restore, scheduler
 from coordinator.analysis import Analyzer
 from coordinator.ingest import Ingest, IngestOutcome
 from coordinator.lifecycle import Book
@@ -98,18 +98,8 @@ class Coordinator(Queries):
         return refilled
 
     async def start_canaries(self, spec: JobSpec | None) -> Job | None:
-        """Run the canary job ``spec`` (coordinator/canary.py): keep the stored one when
-        it matches, cancel any other, create it when missing. None: no canaries."""
-        keep, stale = canary.reconcile(list(self.book.open_jobs.values()), spec)
-        for job in stale:
-            self.cancel_job(job.job_id)
-        if keep is not None or spec is None:
-            return keep
-        job = self.book.new_job(spec, self.clock())
-        await self.store.write([PutJob.of(job)])
-        self.book.add(job)
-        log.info("canary_job_started", job_id=job.job_id, canaries=list(spec.targets), every_s=spec.every_s)
-        return job
+        """The canary job for ``spec``, or None (coordinator/restore.py)."""
+        return await restore.start_canaries(self, spec)
 
     # ------------------------------------------------------------------ persistence
 

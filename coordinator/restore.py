@@ -1,4 +1,5 @@
-"""Start-up: what a coordinator reads back from the store before it serves.
+"""Start-up: what a coordinator reads back from the store before it serves, and its
+canary job.
 
 Jobs, their open tasks and every known agent come back as they were. The analysis
 window is refilled from the stored results of the last window (plus the health horizon
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from coordinator.model import CANARY_PURPOSE, AgentInfo, TaskResultData
+from coordinator import canary
+from coordinator.model import CANARY_PURPOSE, AgentInfo, Job, JobSpec, TaskResultData
+from coordinator.store import PutJob
 
 if TYPE_CHECKING:
     from coordinator.core import Coordinator
@@ -57,3 +60,18 @@ async def refill(core: Coordinator, decode: Callable[[bytes], TaskResultData], n
         core.ingest_results.analyse(result, agent, row.target, canary=is_canary)
         n += 1
     return n
+
+
+async def start_canaries(core: Coordinator, spec: JobSpec | None) -> Job | None:
+    """Run the canary job ``spec`` (coordinator/canary.py): keep the stored one when it
+    matches, cancel any other, create it when missing. None: no canaries."""
+    keep, stale = canary.reconcile(list(core.book.open_jobs.values()), spec)
+    for job in stale:
+        core.cancel_job(job.job_id)
+    if keep is not None or spec is None:
+        return keep
+    job = core.book.new_job(spec, core.clock())
+    await core.store.write([PutJob.of(job)])
+    core.book.add(job)
+    log.info("canary_job_started", job_id=job.job_id, canaries=list(spec.targets), every_s=spec.every_s)
+    return job

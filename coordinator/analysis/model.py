@@ -8,7 +8,7 @@ field and the reason, at construction, so nothing malformed reaches the windows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from common.failures import (
@@ -22,12 +22,43 @@ from common.failures import (
 )
 from common.ids import is_country
 from common.kinds import KINDS as _KINDS
+from coordinator.analysis.snapshot import (
+    AgentHealth,
+    AgentState,
+    RegionHealth,
+    RegionVerdict,
+    Snapshot,
+    SuccessRatio,
+    TargetVerdict,
+    Verdict,
+)
 
 # The closed set of failure classes (ARCHITECTURE.md, house style 2) and its agent-error
 # subset (the agent could not run the task: about the agent) are common.failures', one
 # definition for the agent, the coordinator and the analysis; re-exported here for the
 # analysis' callers (coordinator.core, coordinator.analysis).
-__all__ = ["AGENT_ERRORS", "FAILURES"]
+__all__ = [
+    "AGENT_ERRORS",
+    "BLOCK_PAGE",
+    "FAILURES",
+    "KINDS",
+    "NOT_EVIDENCE",
+    "NOT_EVIDENCE_FAILURE",
+    "RESOLVER_FAILURES",
+    "ROLES",
+    "VERDICTS",
+    "AgentHealth",
+    "AgentState",
+    "AnalysisConfig",
+    "Measurement",
+    "RegionHealth",
+    "RegionVerdict",
+    "Role",
+    "Snapshot",
+    "SuccessRatio",
+    "TargetVerdict",
+    "Verdict",
+]
 
 KINDS: frozenset[str] = frozenset(_KINDS)
 
@@ -53,7 +84,6 @@ BLOCK_PAGE = "block_page"
 # group's, in more than one country: the target itself is slow, not throttled here.
 # "unreachable": inconclusive about the target because the group itself is down: none
 # of its agents reaches the canaries or the controls (coordinator/analysis/health.py).
-Verdict = Literal["ok", "throttled", "blocked", "inconclusive", "degraded", "unreachable"]
 VERDICTS: tuple[Verdict, ...] = (
     "ok",
     "throttled",
@@ -240,94 +270,3 @@ class AnalysisConfig:
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RegionVerdict:
-    """The verdict on one (group, target) at one evaluation.
-
-    ``throughput_bps`` is the window median of the group's throughput to the target
-    (bytes/s); ``ratio`` the group's median over the reference median (the same agents'
-    control, or the clean groups when no control was measured); ``since`` the evaluation
-    time at which the current verdict began; ``reason`` says why, for people.
-    """
-
-    group: str
-    target: str
-    verdict: Verdict
-    failure: str
-    throughput_bps: float | None
-    ratio: float | None
-    samples: int
-    agents: int
-    since: float
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TargetVerdict:
-    """Target-level verdicts: ``outage`` (it fails from every group) and ``degraded`` (it is
-    slow against the same-agent control from every group, in more than one country).
-    ``since`` / ``degraded_since`` are when the current state of each began; the reasons
-    say why, or (``degraded_reason`` with ``degraded`` false) why slowness seen from
-    every group could not be called either way."""
-
-    target: str
-    outage: bool
-    since: float
-    reason: str = ""
-    degraded: bool = False
-    degraded_since: float = 0.0
-    degraded_reason: str = ""
-
-
-AgentState = Literal["healthy", "unhealthy", "unknown"]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class AgentHealth:
-    """One agent's reach of the outside world over the last health horizon
-    (coordinator/analysis/health.py)."""
-
-    agent_id: str
-    group: str
-    state: AgentState
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RegionHealth:
-    """Whether a group's agents reach the outside world. ``since`` is when the current
-    state began (set by the analyzer's hysteresis)."""
-
-    group: str
-    reachable: bool
-    since: float
-    reason: str
-    agents: int
-    healthy: int
-    unhealthy: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SuccessRatio:
-    group: str
-    target: str
-    kind: str
-    ratio: float
-    samples: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Snapshot:
-    """Everything one evaluation decided. Immutable, so the Prometheus collector can read
-    ``Analyzer.snapshot`` from any thread at scrape time."""
-
-    evaluated_at: float
-    regions: tuple[RegionVerdict, ...] = ()
-    agents: tuple[AgentHealth, ...] = ()
-    region_health: tuple[RegionHealth, ...] = ()
-    targets: tuple[TargetVerdict, ...] = ()
-    success: tuple[SuccessRatio, ...] = ()
-    dropped_targets: int = 0
-    dropped_groups: int = 0
-    measurements: int = field(default=0)

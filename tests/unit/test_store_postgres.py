@@ -16,7 +16,8 @@ from coordinator.model import Job, JobSpec, JobState, ProbeResultData, TaskResul
 from coordinator.server import CoordinatorServer, ServerConfig, StartupError
 from coordinator.store import PutJob, PutResult, StoreError, open_store
 from coordinator.store import postgres_schema as schema
-from coordinator.store.postgres import OwnerTaken, PostgresStore, ensure_partitions, redact
+from coordinator.store.postgres import OwnerTaken, PostgresStore, redact
+from coordinator.store.postgres_admin import ensure_partitions
 from tests.pgserver import PgServer
 
 JOB = Job(job_id="0123456789abcdef", spec=JobSpec(kind="tcp", targets=("a:1",)), state=JobState.RUNNING,
