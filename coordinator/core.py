@@ -209,6 +209,7 @@ class Coordinator(Queries):
                     )
                     changes.extend(self.book.create_round(job, agents, now, self.rng))
         changes.extend(self._expire_lost_agents(now))
+        self._waiting_for_slot.clear()  # a full pass: it finds them all again
         changes.extend(self._dispatch(self.book.tasks.values(), now))
         ended, finished = self.book.finish_jobs(now)
         changes.extend(finished)
@@ -242,7 +243,6 @@ class Coordinator(Queries):
         for task, reason in plan.expired:
             changes.extend(self.book.fail_task(task, reason))
             self.watchers.notify(task.job_id, WatchEvent(failed_task=task))
-        self._waiting_for_slot.clear()
         for task, reason in plan.waiting:
             task.reason = reason
             if reason.startswith("waiting for a free slot"):
@@ -262,6 +262,7 @@ class Coordinator(Queries):
         """Results of ``agent_id`` landed: its due tasks held for a slot go out now, not at
         the next tick."""
         if agent_id in self._waiting_for_slot:
+            self._waiting_for_slot.discard(agent_id)  # the pass below finds it again if need be
             now = self.clock()
             mine = [t for t in self.book.tasks.values() if t.agent_id == agent_id]
             self._persist(self._dispatch(mine, now))

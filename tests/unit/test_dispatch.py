@@ -4,6 +4,7 @@ in an agent's queue."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -141,3 +142,16 @@ async def test_a_result_frees_a_slot_and_the_next_task_goes_at_once(core: Coordi
     # no tick in between: the freed slot was filled when the result was committed
     assert len(assignments(session)) == 1
     assert sum(t.state is TaskState.ASSIGNED for t in core.book.tasks.values()) == 2
+
+
+async def test_each_busy_agent_gets_its_next_task_when_its_own_result_lands(core: Coordinator) -> None:
+    a = core.agent_connected(agent("a", concurrency=1), "ipv4:127.0.0.1:1", [])
+    b = core.agent_connected(agent("b", "us", concurrency=1), "ipv4:127.0.0.1:2", [])
+    job = await core.submit_job(JobSpec(kind="tcp", targets=("h0.example:1", "h1.example:1", "h2.example:1")))
+    [first_a], [first_b] = assignments(a), assignments(b)
+    await core.ingest(a, [ok(first_a, job.job_id)])
+    [second_a] = assignments(a)
+    assert assignments(b) == [], "b's slot is still taken"
+    await core.ingest(b, [dataclasses.replace(ok(first_b, job.job_id), agent_id="b")])
+    assert len(assignments(b)) == 1, "b's freed slot is filled at once too, not at the next tick"
+    assert second_a != first_a
