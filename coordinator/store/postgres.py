@@ -10,7 +10,6 @@ owner lock are in ``postgres_admin.py``; the schema and statements in
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -18,9 +17,9 @@ from typing import Any
 import psycopg
 import structlog
 
-from coordinator.model import AgentInfo, Job, JobState, Task, TaskState
+from coordinator.model import Job, Task
+from coordinator.store import decode
 from coordinator.store import postgres_admin as admin
-from coordinator.store.codec import spec_from_json
 from coordinator.store.postgres_admin import Conn, OwnerTaken, close_quietly, redact
 from coordinator.store.postgres_writer import Writer
 from coordinator.store.records import Change, Pruned, RecentResult, StoredAgent, TaskLookup
@@ -132,48 +131,14 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     async def load_jobs(self) -> list[Job]:
-        rows = await self._query(
-            "SELECT job_id, spec, state, created_at, finished_at, next_round_at, rounds_done, "
-            "tasks_created, tasks_expected, tasks_done, tasks_failed, reason FROM jobs ORDER BY created_at"
-        )
-        return [
-            Job(
-                job_id=r[0], spec=spec_from_json(r[1]), state=JobState(r[2]), created_at=r[3],
-                finished_at=r[4] or 0.0, next_round_at=r[5], rounds_done=r[6], tasks_created=r[7],
-                tasks_expected=r[8], tasks_done=r[9], tasks_failed=r[10], reason=r[11] or "",
-            )
-            for r in rows
-        ]
+        return [decode.job(r) for r in await self._query(f"SELECT {decode.JOB_COLUMNS} FROM jobs ORDER BY created_at")]
 
     async def load_open_tasks(self) -> list[Task]:
-        rows = await self._query(
-            "SELECT task_id, job_id, round, target, agent_id, region, state, due_at, deadline, "
-            "assigned_at, attempts, reason FROM tasks WHERE state IN ('pending', 'assigned')"
-        )
-        return [
-            Task(
-                task_id=r[0], job_id=r[1], round=r[2], target=r[3], agent_id=r[4], region=r[5],
-                state=TaskState(r[6]), due_at=r[7], deadline=r[8], assigned_at=r[9] or 0.0,
-                attempts=r[10] or 0, reason=r[11] or "",
-            )
-            for r in rows
-        ]
+        rows = await self._query(f"SELECT {decode.TASK_COLUMNS} FROM tasks WHERE state IN ('pending', 'assigned')")
+        return [decode.task(r) for r in rows]
 
     async def load_agents(self) -> list[StoredAgent]:
-        rows = await self._query(
-            "SELECT agent_id, region, country, asn, labels, version, kinds, first_seen, last_seen FROM agents"
-        )
-        return [
-            StoredAgent(
-                info=AgentInfo(
-                    agent_id=r[0], region=r[1], country=r[2] or "", asn=r[3] or 0,
-                    labels=json.loads(r[4] or "{}"), version=r[5] or "",
-                    kinds=tuple(json.loads(r[6] or "[]")),
-                ),
-                first_seen=r[7] or 0.0, last_seen=r[8] or 0.0,
-            )
-            for r in rows
-        ]
+        return [decode.agent(r) for r in await self._query(f"SELECT {decode.AGENT_COLUMNS} FROM agents")]
 
     async def iter_results(self, job_id: str, *, page: int = 500) -> AsyncIterator[tuple[bytes, float]]:
         after = 0
@@ -191,16 +156,11 @@ class PostgresStore:
 
     async def recent_results(self, since: float, *, limit: int) -> list[RecentResult]:
         rows = await self._query(
-            "SELECT m.result, m.job_id, coalesce(t.target, m.target), m.agent_id, m.region, "
-            "m.received_at FROM measurements m LEFT JOIN tasks t ON t.task_id = m.task_id "
-            "WHERE m.received_at >= %s ORDER BY m.received_at DESC LIMIT %s",
+            f"SELECT {decode.RECENT_COLUMNS} FROM measurements m LEFT JOIN tasks t "
+            "ON t.task_id = m.task_id WHERE m.received_at >= %s ORDER BY m.received_at DESC LIMIT %s",
             (since, limit),
         )
-        return [
-            RecentResult(raw=bytes(r[0]), job_id=r[1], target=r[2] or "", agent_id=r[3],
-                         region=r[4] or "", received_at=r[5])
-            for r in reversed(rows)
-        ]
+        return [decode.recent(r) for r in reversed(rows)]
 
     async def lookup_tasks(self, task_ids: Sequence[str]) -> list[TaskLookup]:
         ids = list(task_ids)
@@ -209,12 +169,7 @@ class PostgresStore:
             r[0]: (r[1], r[2])
             for r in await self._query("SELECT task_id, agent_id, state FROM tasks WHERE task_id = ANY(%s)", (ids,))
         }
-        out = []
-        for tid in ids:
-            owner = owners.get(tid)
-            out.append(TaskLookup(task_id=tid, result_stored=tid in stored, agent_id=owner[0] if owner else None,
-                                  state=TaskState(owner[1]) if owner else None))  # fmt: skip
-        return out
+        return decode.lookups(ids, stored, owners)
 
     async def count_results(self, job_id: str | None = None) -> int:
         if job_id is None:

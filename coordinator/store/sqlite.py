@@ -10,7 +10,6 @@ never waits on the disk. The schema is versioned and migrated at open
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -18,8 +17,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from coordinator.model import AgentInfo, Job, JobState, Task, TaskState
-from coordinator.store.codec import spec_from_json
+from coordinator.model import Job, Task
+from coordinator.store import decode
 from coordinator.store.records import (
     Change,
     Pruned,
@@ -100,50 +99,15 @@ class SQLiteStore:
         return await asyncio.to_thread(self._query_sync, sql, params)
 
     async def load_jobs(self) -> list[Job]:
-        jobs = []
-        for row in await self._query("SELECT * FROM jobs ORDER BY created_at"):
-            (job_id, spec, state, created_at, finished_at, next_round_at, rounds_done,
-             created, expected, done, failed, reason) = row  # fmt: skip
-            jobs.append(
-                Job(
-                    job_id=job_id, spec=spec_from_json(spec), state=JobState(state),
-                    created_at=created_at, finished_at=finished_at or 0.0,
-                    next_round_at=next_round_at, rounds_done=rounds_done, tasks_created=created,
-                    tasks_expected=expected, tasks_done=done, tasks_failed=failed,
-                    reason=reason or "",
-                )
-            )
-        return jobs
+        return [decode.job(r) for r in await self._query(f"SELECT {decode.JOB_COLUMNS} FROM jobs ORDER BY created_at")]
 
     async def load_open_tasks(self) -> list[Task]:
-        rows = await self._query("SELECT * FROM tasks WHERE state IN ('pending', 'assigned')")
-        return [
-            Task(
-                task_id=r[0], job_id=r[1], round=r[2], target=r[3], agent_id=r[4], region=r[5],
-                state=TaskState(r[6]), due_at=r[7], deadline=r[8], assigned_at=r[9] or 0.0,
-                attempts=r[10] or 0, reason=r[11] or "",
-            )
-            for r in rows
-        ]
+        rows = await self._query(f"SELECT {decode.TASK_COLUMNS} FROM tasks WHERE state IN ('pending', 'assigned')")
+        return [decode.task(r) for r in rows]
 
     async def load_agents(self) -> list[StoredAgent]:
         """Every agent seen, with when it was first and last seen."""
-        rows = await self._query(
-            "SELECT agent_id, region, country, asn, labels, version, kinds, first_seen, last_seen "
-            "FROM agents"
-        )
-        return [
-            StoredAgent(
-                info=AgentInfo(
-                    agent_id=r[0], region=r[1], country=r[2] or "", asn=r[3] or 0,
-                    labels=json.loads(r[4] or "{}"), version=r[5] or "",
-                    kinds=tuple(json.loads(r[6] or "[]")),
-                ),
-                first_seen=r[7] or 0.0,
-                last_seen=r[8] or 0.0,
-            )
-            for r in rows
-        ]
+        return [decode.agent(r) for r in await self._query(f"SELECT {decode.AGENT_COLUMNS} FROM agents")]
 
     async def iter_results(
         self, job_id: str, *, page: int = 500
@@ -167,18 +131,11 @@ class SQLiteStore:
     async def recent_results(self, since: float, *, limit: int) -> list[RecentResult]:
         """Measurements received at or after ``since``, oldest first; the newest ``limit``."""
         rows = await self._query(
-            "SELECT m.result, m.job_id, COALESCE(t.target, m.target), m.agent_id, m.region, "
-            "m.received_at FROM measurements m LEFT JOIN tasks t ON t.task_id = m.task_id "
-            "WHERE m.received_at >= ? ORDER BY m.received_at DESC LIMIT ?",
+            f"SELECT {decode.RECENT_COLUMNS} FROM measurements m LEFT JOIN tasks t "
+            "ON t.task_id = m.task_id WHERE m.received_at >= ? ORDER BY m.received_at DESC LIMIT ?",
             (since, limit),
         )
-        return [
-            RecentResult(
-                raw=bytes(r[0]), job_id=r[1], target=r[2] or "", agent_id=r[3], region=r[4] or "",
-                received_at=r[5] or 0.0,
-            )
-            for r in reversed(rows)
-        ]
+        return [decode.recent(r) for r in reversed(rows)]
 
     async def lookup_tasks(self, task_ids: Sequence[str]) -> list[TaskLookup]:
         return await asyncio.to_thread(self._lookup_sync, list(task_ids))
@@ -196,17 +153,7 @@ class SQLiteStore:
                 f"SELECT task_id, agent_id, state FROM tasks WHERE task_id IN ({marks})", chunk
             ):
                 owners[tid] = (agent_id, state)
-        out = []
-        for tid in task_ids:
-            owner = owners.get(tid)
-            out.append(
-                TaskLookup(
-                    task_id=tid, result_stored=tid in stored,
-                    agent_id=owner[0] if owner else None,
-                    state=TaskState(owner[1]) if owner else None,
-                )
-            )
-        return out
+        return decode.lookups(task_ids, stored, owners)
 
     async def count_results(self, job_id: str | None = None) -> int:
         if job_id is None:
