@@ -136,7 +136,7 @@ class CoordinatorServer:
         try:
             await self.store.open()
         except Exception as exc:  # any engine's error: the server refused, the schema is newer
-            raise StartupError(f"--db {shown}: {str(exc).strip()}") from exc
+            raise StartupError(f"--db {shown}: {' '.join(str(exc).split())}") from exc  # one line
         try:
             await self.core.load(convert.task_result_from_bytes)
         except Exception as exc:  # any engine's error: the file or database is unusable

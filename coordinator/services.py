@@ -29,8 +29,9 @@ EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (miss
 MAX_LIST = 1000
 HELLO_TIMEOUT_S = 10.0
 # A watcher catching up on stored results dedupes the live ones against those stored
-# since it began (less this margin): the ids of older results are never held.
-WATCH_OVERLAP_S = 5.0
+# since it began, less this margin (longer than a write can wait out a database outage:
+# a result is stamped before its commit); the ids of older results are never held.
+WATCH_OVERLAP_S = 60.0
 
 
 class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]

@@ -208,3 +208,22 @@ def test_results_summarise_each_kind_by_the_probes_own_field_names() -> None:
     assert summary("tcp", {"address": "192.0.2.1"}) == "192.0.2.1"
     assert summary("tcp", {}) == "ok"
     assert summary("tcp", {}, "connection_refused", "refused") == "connection_refused refused"
+
+
+async def test_a_database_the_coordinator_cannot_use_is_one_line_without_its_password(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cases = [
+        (f"postgresql://vantage:s3cret@127.0.0.1:{port}/v",
+         f"cannot start: --db postgresql://vantage:***@127.0.0.1:{port}/v: "),
+        ("mysql://vantage:s3cret@db.example/v",
+         "--db mysql://db.example/v: unknown engine 'mysql'; give a file path (SQLite) or postgresql://"),
+    ]  # fmt: skip
+    for db, message in cases:
+        proc = await asyncio.to_thread(run_cli, ["coordinator", "--db", db, "--metrics-listen", "127.0.0.1:0",
+                                                 "--listen", "127.0.0.1:0"], {}, tmp_path)  # fmt: skip
+        one_line_error(proc, "coordinator", message)
+        assert "s3cret" not in proc.stdout + proc.stderr
