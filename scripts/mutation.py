@@ -65,6 +65,12 @@ GROUPS = (
         target=0.90,
     ),
     Group(
+        name="dispatch",
+        files=("coordinator/dispatch.py",),
+        tests=("tests/unit/test_dispatch.py",),
+        target=0.90,
+    ),
+    Group(
         name="states",
         files=("coordinator/tasks.py", "coordinator/jobs.py"),
         tests=("tests/unit/test_state_machines.py",),

@@ -87,6 +87,51 @@ def test_a_lost_agents_task_waits_its_grace_then_goes_to_a_free_agent_same_regio
     assert p.waiting == [(t, "no matching agent connected")]
 
 
+def test_the_deadline_itself_is_too_late_and_a_task_without_a_reason_says_why() -> None:
+    p = plan([task(1, deadline=T0)], [agent("a")])
+    assert p.expired == [(p.expired[0][0], "no agent before the deadline")] and p.sends == []
+
+
+def test_a_task_waiting_does_not_hold_up_the_tasks_after_it() -> None:
+    in_grace = task(1, agent_id="gone", due=T0 - 3)
+    orphan = task(2, agent_id="gone2", due=T0 - 2)  # nowhere to go: waits
+    ready = task(3, agent_id="a", due=T0 - 1)
+    p = plan([in_grace, orphan, ready], [agent("a", "us", concurrency=1)], lost={"gone": T0 - 5, "gone2": T0 - 60})
+    # the task in its grace is passed over; the orphan, due first, takes a's one slot; the
+    # task after it is still considered, and waits for the slot
+    assert [t.task_id for t, _ in p.sends] == ["t2"]
+    assert [t.task_id for t, _ in p.waiting] == ["t3"]
+    # an orphan with nowhere to go does not hold up the next task either
+    nowhere = dataclasses.replace(task(4, agent_id="gone2", due=T0 - 9), job_id="only-xx")
+    specs = {**SPECS, "only-xx": JobSpec(kind="tcp", targets=("h:1",), selector=Selector(regions=("xx",)))}
+    p = dispatch.plan([nowhere, task(5, due=T0)], T0, connected={"a": agent("a")}, specs=specs,
+                      lost_at={"gone2": T0 - 60}.get, reassign_after_s=10.0)  # fmt: skip
+    assert [t.task_id for t, _ in p.sends] == ["t5"] and [t.task_id for t, _ in p.waiting] == ["t4"]
+
+
+def test_replacements_take_the_last_free_slot_and_spread_over_free_agents() -> None:
+    lost = {"gone": T0 - 60}
+    one_slot = agent("z-de", "de", concurrency=1)
+    [(_, to)] = plan([task(1, agent_id="gone")], [one_slot], lost=lost).sends
+    assert to is one_slot, "an agent with exactly one free slot takes the task"
+    # same region first even when another region's agent sorts before it
+    [(_, to)] = plan([task(1, agent_id="gone")], [agent("a-us", "us"), one_slot], lost=lost).sends
+    assert to is one_slot
+    # two orphans, two free agents of the region: one each (the plan counts what it sends)
+    p = plan([task(1, agent_id="gone"), task(2, agent_id="gone")], [agent("d1"), agent("d2")], lost=lost)
+    assert sorted(a.agent_id for _, a in p.sends) == ["d1", "d2"]
+    p = plan([task(1, agent_id="gone"), task(2, agent_id="gone"), task(3, agent_id="gone")],
+             [agent("d1", concurrency=1), agent("d2", concurrency=1)], lost=lost)  # fmt: skip
+    assert sorted(a.agent_id for _, a in p.sends) == ["d1", "d2"] and len(p.waiting) == 1
+    # the load counts what each agent already runs, one more per task sent
+    orphans = [task(n, agent_id="gone") for n in range(1, 4)]
+    busy = task(9, agent_id="d1", state=TaskState.ASSIGNED)
+    p = plan([*orphans, busy], [agent("d1"), agent("d2")], lost=lost)
+    assert [a.agent_id for _, a in p.sends] == ["d2", "d1", "d2"]
+    p = plan(orphans, [agent("d1", concurrency=2), agent("d2", concurrency=2)], lost=lost)
+    assert [a.agent_id for _, a in p.sends] == ["d1", "d2", "d1"] and p.waiting == []
+
+
 def test_a_replacement_must_match_the_jobs_selector() -> None:
     specs = {"j": JobSpec(kind="tcp", targets=("h:1",), selector=Selector(regions=("de",)))}
     p = dispatch.plan([task(1, agent_id="gone")], T0, connected={"us-1": agent("us-1", "us")}, specs=specs,
