@@ -66,6 +66,8 @@ class _GrpcStream:
 
 @dataclass(frozen=True, kw_only=True)
 class AgentConfig:
+    # HOST:PORT, or several separated by commas: coordinators sharing one database, any
+    # of which the agent may use (coordinators)
     coordinator: str
     region: str
     agent_id: str
@@ -83,6 +85,10 @@ class AgentConfig:
     backoff_cap_s: float = 30.0
     heartbeat_interval_s: float = 5.0  # until the coordinator's Welcome says otherwise
     drain_s: float = 10.0  # on SIGTERM, how long running tasks may take to finish
+
+    @property
+    def coordinators(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.coordinator.split(",") if a.strip())
 
 
 # The coordinator's Welcome sets the heartbeat interval; outside these bounds (or not a
@@ -137,6 +143,12 @@ class Agent:
         self.connected = asyncio.Event()
         self.sessions = 0
         self.rng = rng or random.Random()
+        # The coordinator this attempt dials: a random one of the list to begin with (so a
+        # fleet's agents spread over its coordinators), the next one after each failure.
+        addresses = config.coordinators or (config.coordinator,)
+        self._addresses = addresses
+        self._index = self.rng.randrange(len(addresses))
+        self.current = addresses[self._index]
 
     def shutdown(self) -> None:
         """Drain: take no new tasks, let running ones finish (up to ``drain_s``), send
@@ -148,7 +160,7 @@ class Agent:
         held = await asyncio.to_thread(self.outbox.load)
         log.info(
             "agent_started", agent_id=self.config.agent_id, region=self.config.region,
-            coordinator=self.config.coordinator, outbox=held, concurrency=self.config.concurrency,
+            coordinators=list(self._addresses), outbox=held, concurrency=self.config.concurrency,
         )
         runner_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
@@ -164,7 +176,12 @@ class Agent:
         log.info("agent_stopped", outbox=len(self.outbox))
 
     async def _connect_loop(self) -> None:
+        """Keep a session up. When one ends, or an attempt fails, the next attempt dials the
+        next coordinator of the list; the jittered backoff grows once every coordinator
+        of the list has failed in a row (with one coordinator: after every failure), and
+        starts over after a session that lasted HEALTHY_SESSION_S."""
         attempt = 0
+        n = len(self._addresses)
         while not self._disconnect.is_set():
             started = self.clock.monotonic()
             reason = "closed"
@@ -182,9 +199,15 @@ class Agent:
                 break
             if self.clock.monotonic() - started > HEALTHY_SESSION_S:
                 attempt = 0
-            delay = backoff_delay(attempt, self.config.backoff_base_s, self.config.backoff_cap_s, self.rng)
+            delay = backoff_delay(attempt // n, self.config.backoff_base_s, self.config.backoff_cap_s, self.rng)
             attempt += 1
-            log.warning("coordinator_unreachable", reason=reason, retry_in_s=round(delay, 2))
+            gone = self.current
+            self._index = (self._index + 1) % n
+            self.current = self._addresses[self._index]
+            log.warning(
+                "coordinator_unreachable", coordinator=gone, reason=reason, retry_in_s=round(delay, 2),
+                next=self.current,
+            )  # fmt: skip
             await wait_event(self.clock, self._disconnect, delay)
 
     async def _wait_outbox_empty(self, limit_s: float) -> None:
@@ -218,8 +241,8 @@ class Agent:
         if self.config.ca_file is not None or self.config.tls:
             roots = self.config.ca_file.read_bytes() if self.config.ca_file else None
             creds = grpc.ssl_channel_credentials(root_certificates=roots)
-            return grpc.aio.secure_channel(self.config.coordinator, creds, options=options)
-        return grpc.aio.insecure_channel(self.config.coordinator, options=options)
+            return grpc.aio.secure_channel(self.current, creds, options=options)
+        return grpc.aio.insecure_channel(self.current, options=options)
 
     async def _session(self) -> None:
         cfg = self.config
@@ -245,7 +268,8 @@ class Agent:
             interval = heartbeat_interval(welcome.welcome.heartbeat_interval_s, cfg.heartbeat_interval_s)
             self.sessions += 1
             self.connected.set()
-            log.info("connected", session_id=welcome.welcome.session_id, outbox=len(self.outbox))
+            log.info("connected", coordinator=self.current, session_id=welcome.welcome.session_id,
+                     outbox=len(self.outbox))  # fmt: skip
             # Every unacked result goes again: the coordinator deduplicates by task id.
             while not self._new_results.empty():
                 self._new_results.get_nowait()

@@ -59,6 +59,9 @@ class ServerConfig:
     # --retain: measurements, finished tasks and finished jobs older than this many
     # seconds are dropped (every PRUNE_EVERY_S); 0 keeps everything.
     retain_s: float = 0.0
+    # --standby (PostgreSQL): wait for the coordinator that owns the database to go, then
+    # take over; nothing listens until then.
+    standby: bool = False
 
 
 class StartupError(Exception):
@@ -111,7 +114,7 @@ class CoordinatorServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         try:
-            self.store = open_store(config.db)
+            self.store = open_store(config.db, standby=config.standby)
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
         self.analyzer = Analyzer(config.analysis)
@@ -239,8 +242,22 @@ class CoordinatorServer:
 
     async def run(self) -> None:
         """Start, serve until ``shutdown()``, then drain and close. Scheduling, the
-        analysis and pruning each run on their own clock."""
-        await self.start()
+        analysis and pruning each run on their own clock. A shutdown while a standby
+        waits to take over ends it without serving."""
+        starting = asyncio.create_task(self.start())
+        stopping = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            await self.store.close()
+            log.info("coordinator_stopped", open_jobs=0, reason="shut down before it served")
+            return
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
+        starting.result()  # a StartupError goes to the caller
         loops = self.start_loops()
         try:
             await self._stop.wait()

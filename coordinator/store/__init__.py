@@ -89,7 +89,7 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-def open_store(db: str) -> Store:
+def open_store(db: str, *, standby: bool = False) -> Store:
     """The engine ``db`` names, not yet opened (``await store.open()`` connects and
     migrates): a ``postgresql://`` URL, or a file path (SQLite). Raises StoreError naming
     ``--db``; a password in the URL is never repeated."""
@@ -110,7 +110,10 @@ def open_store(db: str) -> Store:
                 f"--db {shown}: the PostgreSQL engine needs psycopg ({exc.name} is missing): "
                 "pip install 'vantage[postgres]'"
             ) from None
-        return PostgresStore(db)
+        return PostgresStore(db, standby=standby)
+    if standby:
+        raise StoreError("--standby: needs a PostgreSQL --db (postgresql://...): a standby "
+                         "waits for the coordinator that owns the database")  # fmt: skip
     try:
         return SQLiteStore(db)
     except (sqlite3.Error, OSError) as exc:  # incl. a schema newer than this vantage

@@ -28,12 +28,18 @@ log = structlog.get_logger("vantage.coordinator")
 
 __all__ = ["OwnerTaken", "PostgresStore", "redact"]
 
+STANDBY_POLL_S = 1.0
+
 
 class PostgresStore:
     engine = "postgres"
 
-    def __init__(self, url: str, *, retry_for_s: float = 30.0) -> None:
+    def __init__(self, url: str, *, retry_for_s: float = 30.0, standby: bool = False) -> None:
         self.url = url
+        # Standby: wait for the coordinator that owns the database to go, then take over
+        # (active/standby until the fleet; the owner lock is released the moment its
+        # holder's connection ends, kill -9 included).
+        self.standby = standby
         self.safe_url = redact(url)
         self.retry_for_s = retry_for_s
         self.migrated_from = 0
@@ -50,12 +56,31 @@ class PostgresStore:
         conn = await self._connect()
         try:
             self.migrated_from = await admin.migrate(conn)
+            await self._own_or_wait()
             await admin.ensure_partitions(conn, time.time())
-            await self._own()
         except BaseException:
             await close_quietly(conn)
             raise
         self._writer = Writer(self._connect, conn, retry_for_s=self.retry_for_s, shown=self.safe_url)
+
+    async def _own_or_wait(self) -> None:
+        """The owner lock; on standby, poll for it every STANDBY_POLL_S until it is free."""
+        waiting = False
+        while True:
+            try:
+                await self._own()
+            except OwnerTaken:
+                if not self.standby:
+                    raise
+                if not waiting:
+                    waiting = True
+                    log.info("coordinator_standby", db=self.safe_url,
+                             reason="another coordinator owns the database; taking over when it goes")  # fmt: skip
+                await asyncio.sleep(STANDBY_POLL_S)
+                continue
+            if waiting:
+                log.warning("coordinator_taking_over", db=self.safe_url)
+            return
 
     async def _own(self) -> None:
         """The owner lock, on a connection of its own held while this store lives."""

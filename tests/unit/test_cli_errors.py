@@ -50,6 +50,10 @@ def one_line_error(proc: subprocess.CompletedProcess[str], command: str, message
         ({"VANTAGE_OUTBOX_MAX": "1e4"}, "--outbox-max: '1e4' (from VANTAGE_OUTBOX_MAX) is not a whole number"),
         ({"VANTAGE_TLS": "ture"}, "--tls: 'ture' (from VANTAGE_TLS) is not on or off"),
         ({"VANTAGE_LOG_LEVEL": "chatty"}, "--log-level: 'chatty' (from VANTAGE_LOG_LEVEL) is not one of"),
+        ({"VANTAGE_COORDINATOR": "c1:50051,,c2:50051"}, "--coordinator: 'c1:50051,,c2:50051' has an empty entry"),
+        ({"VANTAGE_COORDINATOR": "c1:50051,c1:50051"}, "--coordinator: 'c1:50051,c1:50051' names a coordinator twice"),
+        ({"VANTAGE_COORDINATOR": "c1:50051,c2:0"}, "--coordinator: 'c2:0' is not HOST:PORT with a port in 1..65535"),
+        ({"VANTAGE_COORDINATOR": "c1"}, "--coordinator: 'c1' is not HOST:PORT"),
     ],
 )
 async def test_agent_settings_from_the_environment(env: dict[str, str], message: str, tmp_path: Path) -> None:
@@ -227,3 +231,20 @@ async def test_a_database_the_coordinator_cannot_use_is_one_line_without_its_pas
                                                  "--listen", "127.0.0.1:0"], {}, tmp_path)  # fmt: skip
         one_line_error(proc, "coordinator", message)
         assert "s3cret" not in proc.stdout + proc.stderr
+
+
+def test_coordinator_lists_from_a_flag_or_a_config_file() -> None:
+    from vantage.commands.agent_cmd import coordinator_list
+    from vantage.errors import UsageError
+
+    assert coordinator_list("c1:50051, [::1]:50051") == ["c1:50051", "[::1]:50051"]
+    assert coordinator_list(["c1:50051", "c2:50051"]) == ["c1:50051", "c2:50051"]
+    with pytest.raises(UsageError, match="must be HOST:PORT or a list of them"):
+        coordinator_list(50051)
+    with pytest.raises(UsageError, match="at most 16 coordinators"):
+        coordinator_list([f"c{i}:1" for i in range(17)])
+
+
+async def test_standby_needs_postgresql(tmp_path: Path) -> None:
+    proc = await asyncio.to_thread(run_cli, ["coordinator", "--db", str(tmp_path / "v.db"), "--standby"], {}, tmp_path)
+    one_line_error(proc, "coordinator", "--standby: needs a PostgreSQL --db (postgresql://...)")

@@ -5,6 +5,7 @@ unacked results after RESEND_AFTER_S, acks, heartbeats, assignments and the drai
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 from collections.abc import AsyncIterator
@@ -47,7 +48,7 @@ class Rig:
 
 
 async def start(tmp_path: Path, *, held: tuple[str, ...] = (), probe: Any = None,
-                failures: int = 0, seed: int = 7) -> Rig:
+                failures: int = 0, seed: int = 7, coordinator: str = "fake:1") -> Rig:
     if held:  # results a previous run left in the outbox
         box = Outbox(tmp_path / "state" / "outbox")
         box.load()
@@ -57,7 +58,7 @@ async def start(tmp_path: Path, *, held: tuple[str, ...] = (), probe: Any = None
     coord = FakeCoordinator(clock)
     coord.failures = [ConnectionRefusedError("connection refused")] * failures
     config = AgentConfig(
-        coordinator="fake:1", region="de", agent_id="de-1", state_dir=tmp_path / "state",
+        coordinator=coordinator, region="de", agent_id="de-1", state_dir=tmp_path / "state",
         country="DE", asn=3320, labels={"tier": "vps"}, concurrency=3,
         backoff_base_s=BASE, backoff_cap_s=CAP, drain_s=10.0,
         limits=Limits(allow_private_targets=True),
@@ -123,6 +124,48 @@ async def test_failed_attempts_back_off_exponentially_with_jitter_up_to_the_cap(
     assert len(retries) == 7
     assert retries[0]["reason"] == "ConnectionRefusedError: connection refused"
     assert [r["retry_in_s"] for r in retries] == [round(w, 2) for w in waits]
+
+
+async def test_a_fleet_of_coordinators_is_tried_in_turn_and_the_backoff_grows_per_round(
+    tmp_path: Path, stopper: list[Rig]
+) -> None:
+    fleet = ["c1:50051", "c2:50051", "c3:50051"]
+    with capture_logs() as logs:
+        rig = await start(tmp_path, failures=6, coordinator=",".join(fleet))
+        stopper.append(rig)
+        dialled = [rig.agent.current]
+        waits = []
+        for attempt in range(1, 7):
+            await rig.coord.attempt(attempt)
+            (wait,) = await rig.clock.armed(count=1)
+            waits.append(wait)
+            dialled.append(rig.agent.current)  # the next attempt's coordinator
+            rig.clock.advance(wait)
+        await rig.coord.attempt(7)
+        _stream, _ = await rig.coord.accept()
+        async with asyncio.timeout(REAL_WAIT_S):
+            await rig.agent.connected.wait()
+    start_at = fleet.index(dialled[0])
+    assert dialled == [fleet[(start_at + i) % 3] for i in range(7)], "each in turn, from where it began"
+    # one backoff step per round of the whole fleet: three waits near the base, three near twice it
+    for i, wait in enumerate(waits):
+        ceiling = min(CAP, BASE * 2 ** (i // 3))
+        assert ceiling / 2 <= wait <= ceiling, (i, wait)
+    retries = [e for e in logs if e["event"] == "coordinator_unreachable"]
+    assert [(r["coordinator"], r["next"]) for r in retries] == list(itertools.pairwise(dialled))
+    connected = [e for e in logs if e["event"] == "connected"]
+    assert connected[-1]["coordinator"] == dialled[-1]
+
+
+async def test_agents_spread_over_a_fleet_from_a_random_start(tmp_path: Path) -> None:
+    from agent.session import Agent as _Agent
+
+    starts = set()
+    for seed in range(20):
+        config = AgentConfig(coordinator="c1:1,c2:1,c3:1", region="de", agent_id="de-1",
+                             state_dir=tmp_path / f"s{seed}")  # fmt: skip
+        starts.add(_Agent(config, rng=random.Random(seed)).current)
+    assert starts == {"c1:1", "c2:1", "c3:1"}
 
 
 async def test_a_healthy_session_resets_the_backoff(tmp_path: Path, stopper: list[Rig]) -> None:

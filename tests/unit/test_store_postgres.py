@@ -141,3 +141,38 @@ async def test_the_password_never_shows(pg_server: PgServer) -> None:
     with pytest.raises(StartupError) as failed:
         await server.start()
     assert "--db postgresql://vantage:***@" in str(failed.value) and "s3cret" not in str(failed.value)
+
+
+async def test_a_standby_waits_for_the_owner_and_takes_over_the_moment_it_goes(pg_url: str) -> None:
+    owner = PostgresStore(pg_url)
+    await owner.open()
+    standby = PostgresStore(pg_url, standby=True)
+    with capture_logs() as logs:
+        waiting = asyncio.create_task(standby.open())
+        await asyncio.sleep(2.5)  # it polls every second; it must still be waiting
+        assert not waiting.done()
+        assert [e["event"] for e in logs].count("coordinator_standby") == 1
+        gone = time.monotonic()
+        await owner.close()
+        await asyncio.wait_for(waiting, 10)
+        took = time.monotonic() - gone
+    assert took < 2.0, took
+    assert any(e["event"] == "coordinator_taking_over" for e in logs)
+    await standby.write([PutJob.of(JOB)])  # it serves
+    assert [j.job_id for j in await standby.load_jobs()] == [JOB.job_id]
+    await standby.close()
+
+
+async def test_a_standby_that_is_cancelled_while_it_waits_leaves_nothing_open(pg_url: str) -> None:
+    owner = PostgresStore(pg_url)
+    await owner.open()
+    standby = PostgresStore(pg_url, standby=True)
+    waiting = asyncio.create_task(standby.open())
+    await asyncio.sleep(1.5)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await standby.close()
+    sessions = sql(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+    await owner.close()
+    assert sessions[0][0] == 3, sessions  # the owner's two (writer, lock) and this query's: none of the standby's

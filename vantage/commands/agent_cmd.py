@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.defaults import DEFAULT_COORDINATOR
+from common.hostport import split_host_port
 from common.ids import is_agent_id, is_country, is_region
 from vantage.config import (
     load_toml,
@@ -45,7 +46,9 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with an [agent] table")
-    p.add_argument("--coordinator", help=f"coordinator HOST:PORT (default {DEFAULT_COORDINATOR})")
+    p.add_argument("--coordinator", metavar="HOST:PORT[,HOST:PORT...]",
+                   help=f"the coordinator (default {DEFAULT_COORDINATOR}), or several of one fleet: "
+                   "the agent starts at a random one and moves to the next when its session ends")
     p.add_argument("--region", help="where this agent stands, e.g. de-fra (required)")
     p.add_argument("--id", dest="agent_id", help="agent id (default: generated once, kept in --state-dir)")
     p.add_argument("--country", help="ISO country code, e.g. DE")
@@ -119,7 +122,8 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             raise UsageError(f"--resolve: {addr!r} for {name} is not an IP address") from None
         overrides[name.lower()] = addr
     return AgentConfig(
-        coordinator=pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", DEFAULT_COORDINATOR),
+        coordinator=",".join(coordinator_list(
+            pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", DEFAULT_COORDINATOR))),
         region=region,
         agent_id=agent_id,
         state_dir=state_dir,
@@ -133,6 +137,33 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         tls=pick_bool(args.tls, "VANTAGE_TLS", toml, "tls"),
         outbox_max=outbox_max,
     )
+
+
+MAX_COORDINATORS = 16
+
+
+def coordinator_list(value: object) -> list[str]:
+    """``--coordinator`` as a list of HOST:PORT: comma-separated (flag, environment) or a
+    list (the --config file). Raises UsageError naming the flag."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise UsageError("--coordinator: the coordinator setting in the --config file must be "
+                         "HOST:PORT or a list of them")  # fmt: skip
+    if not items or any(not v for v in items):
+        raise UsageError(f"--coordinator: {value!r} has an empty entry; give HOST:PORT[,HOST:PORT...]")
+    if len(items) > MAX_COORDINATORS:
+        raise UsageError(f"--coordinator: at most {MAX_COORDINATORS} coordinators, got {len(items)}")
+    if len(set(items)) != len(items):
+        raise UsageError(f"--coordinator: {value!r} names a coordinator twice")
+    for item in items:
+        try:
+            split_host_port(item, field="--coordinator", min_port=1)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return items
 
 
 def run(args: argparse.Namespace) -> int:

@@ -68,6 +68,10 @@ def register(sub: Any) -> None:
                    "so that a region that reaches nothing reads unreachable, not blocked "
                    "(repeatable, up to 8; VANTAGE_CANARY takes them space-separated)")
     p.add_argument("--canary-every", help="interval of the canary probes (default 10s)")
+    p.add_argument("--standby", action="store_true", default=None,
+                   help="with a PostgreSQL --db: wait while another coordinator owns the "
+                   "database, and take over (jobs, tasks, the analysis window) the moment it "
+                   "goes; agents given both addresses move over by themselves")
     p.add_argument("--retain", metavar="DURATION",
                    help="drop measurements, finished tasks and finished jobs older than this "
                    "(e.g. 30d; checked every 10 minutes; default: keep everything)")
@@ -131,6 +135,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             analysis=AnalysisConfig(window_s=window, max_targets=max_targets),
             canary=canary,
             retain_s=retain,
+            standby=pick_bool(args.standby, "VANTAGE_STANDBY", toml, "standby"),
         )
     except ValueError as exc:  # a config dataclass refused a value the checks above let through
         raise UsageError(str(exc)) from None
