@@ -384,6 +384,27 @@ async def test_startup_grace_ends_after_startup_grace_s(tmp_path: Path, clock: M
         await store.close()
 
 
+async def test_the_grace_counts_from_when_the_state_is_loaded_not_from_process_start(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A standby is created long before it loads the state and takes over: its start-up
+    grace begins at the takeover."""
+    job_id = await prior_run(tmp_path / "v.db", clock)
+    clock.now = T0 - 3600  # the standby started an hour before the owner went
+    store = SQLiteStore(tmp_path / "v.db")
+    try:
+        core = make_core(store, clock, startup_grace_s=20.0)
+        clock.now = T0 + 30  # it takes over now
+        await core.load()
+        core.run_due(clock.now)
+        assert core.book.jobs[job_id].rounds_done == 1, "no round while the agents reconnect"
+        clock.now += 19
+        core.run_due(clock.now)
+        assert core.book.jobs[job_id].rounds_done == 1
+    finally:
+        await store.close()
+
+
 async def test_restart_with_only_long_gone_agents_does_not_wait(tmp_path: Path, clock: ManualClock) -> None:
     job_id = await prior_run(tmp_path / "v.db", clock)
     clock.now = T0 + 130  # de-1 and us-1 were last seen 130 s ago: not awaited either
