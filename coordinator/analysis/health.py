@@ -9,7 +9,7 @@ canary target and each job's control is one reference *key*.
 
 The rules (``H`` is ``AnalysisConfig.health_horizon_s``, 30 s by default):
 
-- **Witness.** A failure at time t from agent a counts as evidence about its target
+- **Witness.** A failure at time t measured by agent a counts as evidence about its target
   only if some reference key of a was reached *after* it, at s in [t, t + H], and that
   key did not fail between t - H and s. So the failures of an agent whose network just
   went down never count (nothing is reached after them), nor do those just before it
