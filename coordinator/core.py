@@ -201,14 +201,14 @@ class Coordinator(Queries):
         else:
             self._awaited_agents.clear()
         if not self._awaited_agents:  # else: still in the start-up grace, agents reconnect
-            for job in list(self.book.open_jobs.values()):
-                if scheduler.round_is_due(job, now):
-                    spec = job.spec
-                    load = dispatch.assigned_load(self.book.tasks.values())
-                    agents = scheduler.select_agents(
-                        self.registry.connected(), spec.selector, spec.kind, load=load, rng=self.rng
-                    )
-                    changes.extend(self.book.create_round(job, agents, now, self.rng))
+            due = [job for job in self.book.open_jobs.values() if scheduler.round_is_due(job, now)]
+            # new rounds add pending tasks, never assigned ones: one count serves them all
+            load = dispatch.assigned_load(self.book.tasks.values()) if due else {}
+            for job in due:
+                agents = scheduler.select_agents(
+                    self.registry.connected(), job.spec.selector, job.spec.kind, load=load, rng=self.rng
+                )
+                changes.extend(self.book.create_round(job, agents, now, self.rng))
         changes.extend(self._expire_lost_agents(now))
         self._waiting_for_slot.clear()  # a full pass: it finds them all again
         changes.extend(self._dispatch(self.book.tasks.values(), now))
@@ -246,8 +246,7 @@ class Coordinator(Queries):
             self.watchers.notify(task.job_id, WatchEvent(failed_task=task))
         for task, reason in plan.waiting:
             task.reason = reason
-            if reason.startswith("waiting for a free slot"):
-                self._waiting_for_slot.add(task.agent_id)
+        self._waiting_for_slot |= plan.short_of_slots
         for task, agent in plan.sends:
             if agent.agent_id != task.agent_id:
                 log.info(

@@ -31,6 +31,8 @@ class Plan:
     expired: list[tuple[Task, str]] = field(default_factory=list)
     sends: list[tuple[Task, AgentInfo]] = field(default_factory=list)
     waiting: list[tuple[Task, str]] = field(default_factory=list)
+    # agents with due tasks of their own held for a free slot
+    short_of_slots: set[str] = field(default_factory=set)
 
 
 def free_slots(agent: AgentInfo, load: Mapping[str, int]) -> float:
@@ -77,6 +79,7 @@ def plan(
                 out.sends.append((task, agent))
                 load[agent.agent_id] = load.get(agent.agent_id, 0) + 1
             else:
+                out.short_of_slots.add(agent.agent_id)
                 out.waiting.append(
                     (task, f"waiting for a free slot on agent {agent.agent_id} "
                            f"(concurrency {agent.concurrency})")

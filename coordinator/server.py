@@ -135,7 +135,7 @@ class CoordinatorServer:
                 f"--listen {cfg.listen}: refusing to listen on a non-loopback address without "
                 "TLS; give --tls-cert and --tls-key, or --insecure for a lab"
             )
-        shown = getattr(self.store, "safe_url", cfg.db)  # never the password
+        shown = self.store.safe_url  # never the password
         try:
             await self.store.open()
         except Exception as exc:  # any engine's error: the server refused, the schema is newer

@@ -68,6 +68,7 @@ class Store(Protocol):
     """What the coordinator needs from a store."""
 
     engine: str
+    safe_url: str  # the --db to show in logs and errors: never a password
 
     async def write(self, changes: Sequence[Change]) -> None: ...
     def write_nowait(

@@ -37,6 +37,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, max_batch_wait_s: float = 0.005) -> None:
         self.path = str(path)
+        self.safe_url = self.path
         self.migrated_from = _prepare(self.path)
         self._read = sqlite3.connect(self.path, check_same_thread=False)
         self._read_lock = threading.Lock()

@@ -53,6 +53,8 @@ def test_an_agent_gets_at_most_its_concurrency_earliest_due_first() -> None:
     assert [t.task_id for t, _ in p.sends] == ["t4", "t3"]
     assert [t.task_id for t, _ in p.waiting] == ["t2", "t1", "t0"]
     assert all(why == "waiting for a free slot on agent a (concurrency 2)" for _, why in p.waiting)
+    assert p.short_of_slots == {"a"}
+    assert plan(tasks, [agent("a", concurrency=5)]).short_of_slots == set()
 
 
 def test_assigned_tasks_hold_their_slots_and_zero_means_no_limit() -> None:
