@@ -69,6 +69,7 @@ class AgentConfig:
     # HOST:PORT, or several separated by commas: coordinators sharing one database, any
     # of which the agent may use (coordinators)
     coordinator: str
+    coordinator_order: str = "random"  # or "listed": start at the first address
     region: str
     agent_id: str
     state_dir: Path
@@ -144,10 +145,11 @@ class Agent:
         self.sessions = 0
         self.rng = rng or random.Random()
         # The coordinator this attempt dials: a random one of the list to begin with (so a
-        # fleet's agents spread over its coordinators), the next one after each failure.
+        # fleet's agents spread over its coordinators) or the first ("listed"), the next one
+        # after each failure.
         addresses = config.coordinators or (config.coordinator,)
         self._addresses = addresses
-        self._index = self.rng.randrange(len(addresses))
+        self._index = 0 if config.coordinator_order == "listed" else self.rng.randrange(len(addresses))
         self.current = addresses[self._index]
 
     def shutdown(self) -> None:

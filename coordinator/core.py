@@ -95,7 +95,7 @@ class Coordinator(Queries):
         refill the analysis window from the store (coordinator/restore.py). Returns how
         many stored results were read back into the analysis."""
         self._awaited_agents, refilled = await restore.restore(self, decode)
-        self.started_at = self.clock()  # the start-up grace runs from here (a standby: its takeover)
+        self.started_at = self.clock()  # the start-up grace runs from here (in a fleet: the takeover)
         return refilled
 
     async def start_canaries(self, spec: JobSpec | None) -> Job | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -20,6 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from coordinator.core import Coordinator
+from coordinator.fleet import Fleet
 from coordinator.observe import DURATION_BUCKETS
 
 
@@ -198,7 +200,51 @@ def _fmt(bound: float) -> str:
     return repr(float(bound))
 
 
-def build_registry(coordinator: Coordinator) -> CollectorRegistry:
+class Relaying(Protocol):
+    relayed: int
+
+
+class FleetCollector(Collector):
+    """In a fleet only the coordinator that holds the lease exports the network's series
+    (agents, measurements, verdicts): a Prometheus that scrapes every coordinator sees
+    each of them once. Every member exports its place in the fleet."""
+
+    def __init__(self, inner: CoordinatorCollector, fleet: Fleet, relay: Relaying) -> None:
+        self.inner = inner
+        self.fleet = fleet
+        self.relay = relay
+
+    def collect(self) -> Iterator[Metric]:
+        f = self.fleet
+        leader = GaugeMetricFamily(
+            "vantage_fleet_leader",
+            "1 on the coordinator of a fleet that holds the lease and schedules (it alone "
+            "exports the agent, measurement and verdict series), 0 on the others.",
+        )
+        leader.add_metric([], 1.0 if f.leading else 0.0)
+        yield leader
+        relayed = GaugeMetricFamily(
+            "vantage_fleet_relayed_sessions",
+            "Agent sessions this coordinator carries to the one that schedules.",
+        )
+        relayed.add_metric([], float(self.relay.relayed))
+        yield relayed
+        takeovers = CounterMetricFamily(
+            "vantage_fleet_takeovers", "Times this coordinator took the fleet's lease and began to schedule."
+        )
+        takeovers.add_metric([], float(f.takeovers))
+        yield takeovers
+        if f.leading:
+            yield from self.inner.collect()
+
+
+def build_registry(
+    coordinator: Coordinator, fleet: Fleet | None = None, relay: Relaying | None = None
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CoordinatorCollector(coordinator))
+    inner = CoordinatorCollector(coordinator)
+    if fleet is None or relay is None:
+        registry.register(inner)
+    else:
+        registry.register(FleetCollector(inner, fleet, relay))
     return registry

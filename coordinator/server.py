@@ -13,6 +13,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import grpc
 import structlog
@@ -27,10 +28,12 @@ from coordinator import convert
 from coordinator.analysis import AnalysisConfig, Analyzer
 from coordinator.auth import TokenAuth, is_loopback_host
 from coordinator.core import Coordinator, CoordinatorConfig
+from coordinator.fleet import Fleet
 from coordinator.metrics import build_registry
 from coordinator.model import JobSpec
+from coordinator.relay import FleetAgentServicer, FleetJobServicer, Upstreams
 from coordinator.services import AgentServicer, JobServicer
-from coordinator.store import StoreError, open_store
+from coordinator.store import SharedStore, StoreError, open_store
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -59,9 +62,9 @@ class ServerConfig:
     # --retain: measurements, finished tasks and finished jobs older than this many
     # seconds are dropped (every PRUNE_EVERY_S); 0 keeps everything.
     retain_s: float = 0.0
-    # --standby (PostgreSQL): wait for the coordinator that owns the database to go, then
-    # take over; nothing listens until then.
-    standby: bool = False
+    # --advertise (a fleet on PostgreSQL): where the other coordinators reach this one;
+    # None: the --listen host (this host's name when that is a wildcard) and bound port.
+    advertise: str | None = None
 
 
 class StartupError(Exception):
@@ -85,6 +88,20 @@ def _read_tls_pair(cert: Path | None, key: Path | None) -> tuple[bytes, bytes]:
             f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate chain and its private key ({exc})"
         ) from exc
     return pair
+
+
+def advertised(listen: str, port: int) -> str:
+    """Where the fleet reaches a coordinator listening on ``listen`` (bound to ``port``):
+    its host, or this host's name when it listens on every address."""
+    import socket
+
+    from common.hostport import join_host_port
+
+    host, _ = split_host_port(listen)
+    bare = host[1:-1] if host.startswith("[") else host
+    if bare in ("", "0.0.0.0", "::"):
+        bare = socket.gethostname()
+    return join_host_port(bare, port)
 
 
 def _check_bindable(address: str, flag: str) -> None:
@@ -114,7 +131,7 @@ class CoordinatorServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         try:
-            self.store = open_store(config.db, standby=config.standby)
+            self.store = open_store(config.db)
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
         self.analyzer = Analyzer(config.analysis)
@@ -125,6 +142,14 @@ class CoordinatorServer:
         self._stop = asyncio.Event()
         self._server: grpc.aio.Server | None = None
         self._runner: web.AppRunner | None = None
+        # A fleet (a database shared by several coordinators): the lease decides which
+        # one schedules (coordinator/fleet.py); the others relay to it.
+        self.fleet: Fleet | None = None
+        self.upstreams: Upstreams | None = None
+        self._leader_loops: list[asyncio.Task[None]] = []
+        # Why this coordinator stopped scheduling (the lease was taken): the CLI then
+        # starts it again, as a relay.
+        self.lost_lease: str | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -140,14 +165,12 @@ class CoordinatorServer:
             await self.store.open()
         except Exception as exc:  # any engine's error: the server refused, the schema is newer
             raise StartupError(f"--db {shown}: {' '.join(str(exc).split())}") from exc  # one line
-        try:
-            await self.core.load(convert.task_result_from_bytes)
-        except Exception as exc:  # any engine's error: the file or database is unusable
-            await self.store.close()
-            raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
-        # Verdicts stand from the first request on: the refilled window is judged now.
-        self.analyzer.evaluate(time.time())
-        await self.core.start_canaries(cfg.canary)
+        if not self.store.shared:
+            try:
+                await self._load()
+            except Exception as exc:  # any engine's error: the file or database is unusable
+                await self.store.close()
+                raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -159,8 +182,21 @@ class CoordinatorServer:
             ]
         )
         auth = TokenAuth(cfg.agent_token, cfg.api_token)
-        pb_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.core, auth), server)
-        pb_grpc.add_JobServiceServicer_to_server(JobServicer(self.core, auth), server)
+        pair = _read_tls_pair(cfg.tls_cert, cfg.tls_key) if tls else None
+        agents: AgentServicer
+        jobs: JobServicer
+        if self.store.shared:
+            roots = grpc.ssl_channel_credentials(root_certificates=pair[1]) if pair is not None else None
+            self.upstreams = Upstreams(roots, MAX_MESSAGE_BYTES)
+            shared = cast(SharedStore, self.store)
+            self.fleet = Fleet(shared.lease(), address=cfg.advertise or "", on_elected=self._take_over,
+                               on_lost=self._lost)  # fmt: skip
+            agents = FleetAgentServicer(self.core, auth, self.fleet, self.upstreams)
+            jobs = FleetJobServicer(self.core, auth, self.fleet, self.upstreams)
+        else:
+            agents, jobs = AgentServicer(self.core, auth), JobServicer(self.core, auth)
+        pb_grpc.add_AgentServiceServicer_to_server(agents, server)
+        pb_grpc.add_JobServiceServicer_to_server(jobs, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             pb.DESCRIPTOR.services_by_name["AgentService"].full_name,
@@ -169,7 +205,6 @@ class CoordinatorServer:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
-        pair = _read_tls_pair(cfg.tls_cert, cfg.tls_key) if tls else None
         _check_bindable(cfg.listen, "--listen")
         try:
             if pair is not None:
@@ -180,13 +215,15 @@ class CoordinatorServer:
             raise StartupError(f"--listen {cfg.listen}: could not bind ({exc})") from exc
         if self.port == 0:
             raise StartupError(f"--listen {cfg.listen}: could not bind (in use, or not an address of this host)")
+        if self.fleet is not None and not cfg.advertise:
+            self.fleet.address = advertised(cfg.listen, self.port)
         await server.start()
         self._server = server
         for name in ("", names[0], names[1]):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
         app = web.Application()
-        registry = build_registry(self.core)
+        registry = build_registry(self.core, self.fleet, agents)
 
         async def metrics(_: web.Request) -> web.Response:
             # Scrapes read the last evaluation; they never cause one (_evaluate_loop).
@@ -220,7 +257,27 @@ class CoordinatorServer:
         log.info(
             "coordinator_started", listen=f"{host}:{self.port}", tls=tls,
             metrics=f"http://{mhost}:{self.metrics_port}/metrics", db=shown, engine=self.store.engine,
+            fleet=None if self.fleet is None else self.fleet.address,
         )
+
+    async def _load(self) -> None:
+        """Read the state back (a start, or a takeover in a fleet), judge the refilled
+        window at once (verdicts stand from the first request on), start the canaries."""
+        await self.core.load(convert.task_result_from_bytes)
+        self.analyzer.evaluate(time.time())
+        await self.core.start_canaries(self.config.canary)
+
+    async def _take_over(self, epoch: int) -> None:
+        """This coordinator took the fleet's lease: fence its writes with it, read the
+        state back, and schedule."""
+        assert self.fleet is not None
+        cast(SharedStore, self.store).fence(self.fleet.me, epoch)
+        await self._load()
+        self._leader_loops = self.start_loops()
+
+    def _lost(self, reason: str) -> None:
+        self.lost_lease = reason
+        self.shutdown()
 
     async def _every(self, interval_s: float, step: str) -> None:
         """Run ``step`` every ``interval_s`` until shutdown. A bug in one step must not
@@ -228,7 +285,8 @@ class CoordinatorServer:
         while not self._stop.is_set():
             try:
                 if step == "tick":
-                    self.core.run_due(time.time())
+                    if self.fleet is None or self.fleet.may_schedule():
+                        self.core.run_due(time.time())
                 elif step == "evaluate":
                     self.analyzer.evaluate(time.time())
                 else:
@@ -242,8 +300,9 @@ class CoordinatorServer:
 
     async def run(self) -> None:
         """Start, serve until ``shutdown()``, then drain and close. Scheduling, the
-        analysis and pruning each run on their own clock. A shutdown while a standby
-        waits to take over ends it without serving."""
+        analysis and pruning each run on their own clock; in a fleet only on the
+        coordinator that holds the lease. A shutdown while starting ends it without
+        serving."""
         starting = asyncio.create_task(self.start())
         stopping = asyncio.create_task(self._stop.wait())
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -258,7 +317,10 @@ class CoordinatorServer:
         with contextlib.suppress(asyncio.CancelledError):
             await stopping
         starting.result()  # a StartupError goes to the caller
-        loops = self.start_loops()
+        if self.fleet is not None:
+            loops = [asyncio.create_task(self.fleet.run(self._stop), name="fleet")]
+        else:
+            loops = self.start_loops()
         try:
             await self._stop.wait()
         finally:
@@ -279,9 +341,15 @@ class CoordinatorServer:
         await self.health.enter_graceful_shutdown()
         self._stop.set()
         await asyncio.gather(*loops)
+        await asyncio.gather(*self._leader_loops)
         if self._server is not None:
             await self._server.stop(grace=5.0)
-        await self.core.flush()
+        with contextlib.suppress(Exception):  # refused by the fence once the lease was taken
+            await self.core.flush()
+        if self.fleet is not None:
+            await self.fleet.close()  # after the last commit: the next holder reads it all
+        if self.upstreams is not None:
+            await self.upstreams.close()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.store.close()

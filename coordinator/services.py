@@ -34,6 +34,50 @@ HELLO_TIMEOUT_S = 10.0
 WATCH_OVERLAP_S = 60.0
 
 
+# Set by a relay (coordinator/relay.py) on the stream it carries: the agent's own address,
+# and the relay's name in the fleet.
+PEER_KEY = "vantage-agent-peer"
+RELAY_KEY = "vantage-relay"
+_PEER_CHARS = frozenset("0123456789abcdefABCDEF.:[]%ipv")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/")
+
+
+def peer_of(context: Any) -> str:
+    """The agent's address as shown in ListAgents: the stream's peer, and for a relayed
+    stream the address the relay saw and the relay's name (metadata any caller can set,
+    so each is bounded and kept to the characters of an address or a name)."""
+    peer = str(context.peer())
+    given = {k: v for k, v in context.invocation_metadata() or () if k in (PEER_KEY, RELAY_KEY) and isinstance(v, str)}
+    seen, relay = given.get(PEER_KEY, "")[:60], given.get(RELAY_KEY, "")[:60]
+    if not seen or not set(seen) <= _PEER_CHARS:
+        return peer
+    via = relay if relay and set(relay) <= _NAME_CHARS else peer
+    return f"{seen} via {via}"
+
+
+async def read_hello(context: Any) -> pb.AgentMessage:
+    """The first message of an agent's stream, checked to be a well-formed hello (the
+    stream is aborted with the reason otherwise)."""
+    try:
+        first = await asyncio.wait_for(context.read(), HELLO_TIMEOUT_S)
+    except TimeoutError:
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within 10s")
+    if first is EOF or not first.HasField("hello"):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello: the first message must be a hello")
+    hello = first.hello
+    if not AGENT_ID_RE.match(hello.agent_id):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.agent_id: missing or malformed")
+    if not REGION_RE.match(hello.region):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.region: missing or malformed")
+    if hello.country and not COUNTRY_RE.match(hello.country.upper()):
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "hello.country: must be empty or a two-letter country code",
+        )
+    msg: pb.AgentMessage = first
+    return msg
+
+
 class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
     def __init__(self, core: Coordinator, auth: TokenAuth) -> None:
         self.core = core
@@ -41,24 +85,13 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:
         await self.auth.check(context, "agent")
-        try:
-            first = await asyncio.wait_for(context.read(), HELLO_TIMEOUT_S)
-        except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within 10s")
-        if first is EOF or not first.HasField("hello"):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello: the first message must be a hello")
+        await self.serve(await read_hello(context), context)
+
+    async def serve(self, first: pb.AgentMessage, context: Any) -> None:
+        """One agent's session, from its checked hello (``read_hello``) on."""
         hello = first.hello
-        if not AGENT_ID_RE.match(hello.agent_id):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.agent_id: missing or malformed")
-        if not REGION_RE.match(hello.region):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.region: missing or malformed")
-        if hello.country and not COUNTRY_RE.match(hello.country.upper()):
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "hello.country: must be empty or a two-letter country code",
-            )
         info = convert.agent_from_hello(hello)
-        session = self.core.agent_connected(info, context.peer(), hello.held_task_ids)
+        session = self.core.agent_connected(info, peer_of(context), hello.held_task_ids)
         structlog.contextvars.bind_contextvars(agent_id=info.agent_id)
         reader: asyncio.Task[None] | None = None
         reason = "session closed by coordinator"

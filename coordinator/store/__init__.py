@@ -21,7 +21,7 @@ held by one contract suite (tests/unit/test_store_contract.py):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from coordinator.model import Job, Task
 from coordinator.store.records import (
@@ -51,6 +51,7 @@ __all__ = [
     "PutTask",
     "RecentResult",
     "SQLiteStore",
+    "SharedStore",
     "Store",
     "StoreError",
     "StoredAgent",
@@ -69,6 +70,7 @@ class Store(Protocol):
 
     engine: str
     safe_url: str  # the --db to show in logs and errors: never a password
+    shared: bool  # several coordinators may open it at once (a fleet: coordinator/fleet.py)
 
     async def write(self, changes: Sequence[Change]) -> None: ...
     def write_nowait(
@@ -90,7 +92,14 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-def open_store(db: str, *, standby: bool = False) -> Store:
+class SharedStore(Store, Protocol):
+    """A store a fleet of coordinators shares (``shared`` is True)."""
+
+    def lease(self) -> Any: ...  # the fleet's lease (coordinator/fleet.py: LeaseStore)
+    def fence(self, holder: str, epoch: int) -> None: ...
+
+
+def open_store(db: str) -> Store:
     """The engine ``db`` names, not yet opened (``await store.open()`` connects and
     migrates): a ``postgresql://`` URL, or a file path (SQLite). Raises StoreError naming
     ``--db``; a password in the URL is never repeated."""
@@ -111,10 +120,7 @@ def open_store(db: str, *, standby: bool = False) -> Store:
                 f"--db {shown}: the PostgreSQL engine needs psycopg ({exc.name} is missing): "
                 "pip install 'vantage[postgres]'"
             ) from None
-        return PostgresStore(db, standby=standby)
-    if standby:
-        raise StoreError("--standby: needs a PostgreSQL --db (postgresql://...): a standby "
-                         "waits for the coordinator that owns the database")  # fmt: skip
+        return PostgresStore(db)
     try:
         return SQLiteStore(db)
     except (sqlite3.Error, OSError) as exc:  # incl. a schema newer than this vantage

@@ -2,9 +2,10 @@
 
 Writes go through one writer task (``postgres_writer.py``): batched commits, the same
 promises as the SQLite engine, and a short server outage waited out. Reads use their own
-connection and reconnect once when it broke. Migrations, partitions, pruning and the
-owner lock are in ``postgres_admin.py``; the schema and statements in
-``postgres_schema.py``.
+connection and reconnect once when it broke. Migrations, partitions and pruning are in
+``postgres_admin.py``; the schema and statements in ``postgres_schema.py``; the fleet's
+lease in ``postgres_lease.py``. Any number of coordinators may open one database: the
+lease decides which of them schedules (``coordinator/fleet.py``).
 """
 
 from __future__ import annotations
@@ -20,77 +21,51 @@ import structlog
 from coordinator.model import Job, Task
 from coordinator.store import decode
 from coordinator.store import postgres_admin as admin
-from coordinator.store.postgres_admin import Conn, OwnerTaken, close_quietly, redact
+from coordinator.store.postgres_admin import Conn, close_quietly, redact
+from coordinator.store.postgres_lease import Lease, fence_check
 from coordinator.store.postgres_writer import Writer
 from coordinator.store.records import Change, Pruned, RecentResult, StoredAgent, TaskLookup
 
 log = structlog.get_logger("vantage.coordinator")
 
-__all__ = ["OwnerTaken", "PostgresStore", "redact"]
-
-STANDBY_POLL_S = 1.0
+__all__ = ["PostgresStore", "redact"]
 
 
 class PostgresStore:
     engine = "postgres"
 
-    def __init__(self, url: str, *, retry_for_s: float = 30.0, standby: bool = False) -> None:
+    shared = True  # several coordinators may use one database: a fleet
+
+    def __init__(self, url: str, *, retry_for_s: float = 30.0) -> None:
         self.url = url
-        # Standby: wait for the coordinator that owns the database to go, then take over
-        # (active/standby until the fleet; the owner lock is released the moment its
-        # holder's connection ends, kill -9 included).
-        self.standby = standby
         self.safe_url = redact(url)
         self.retry_for_s = retry_for_s
         self.migrated_from = 0
         self._writer: Writer | None = None
         self._read: Conn | None = None
         self._read_lock = asyncio.Lock()
-        self._owner: Conn | None = None
 
     async def _connect(self) -> Conn:
         return await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10)
 
     async def open(self) -> None:
-        """Connect, migrate, make the partitions, take the owner lock, start the writer."""
+        """Connect, migrate, make the partitions, start the writer."""
         conn = await self._connect()
         try:
             self.migrated_from = await admin.migrate(conn)
-            await self._own_or_wait()
             await admin.ensure_partitions(conn, time.time())
         except BaseException:
             await close_quietly(conn)
             raise
         self._writer = Writer(self._connect, conn, retry_for_s=self.retry_for_s, shown=self.safe_url)
 
-    async def _own_or_wait(self) -> None:
-        """The owner lock; on standby, poll for it every STANDBY_POLL_S until it is free."""
-        waiting = False
-        while True:
-            try:
-                await self._own()
-            except OwnerTaken:
-                if not self.standby:
-                    raise
-                if not waiting:
-                    waiting = True
-                    log.info("coordinator_standby", db=self.safe_url,
-                             reason="another coordinator owns the database; taking over when it goes")  # fmt: skip
-                await asyncio.sleep(STANDBY_POLL_S)
-                continue
-            if waiting:
-                log.warning("coordinator_taking_over", db=self.safe_url)
-            return
+    def lease(self) -> Lease:
+        """The fleet's lease, on a connection of its own."""
+        return Lease(self._connect)
 
-    async def _own(self) -> None:
-        """The owner lock, on a connection of its own held while this store lives."""
-        conn = await self._connect()
-        try:
-            await admin.take_owner_lock(conn)
-        except BaseException:
-            await close_quietly(conn)
-            raise
-        self._owner = conn
+    def fence(self, holder: str, epoch: int) -> None:
+        """From now on every commit checks that ``holder`` still holds lease ``epoch``."""
+        self.writer.fence = fence_check(holder, epoch)
 
     @property
     def writer(self) -> Writer:
@@ -113,16 +88,7 @@ class PostgresStore:
         await self.writer.flush()
 
     async def maintain(self, now: float) -> None:
-        """Make the coming days' partitions (run every few minutes by the server), and
-        take the owner lock again if a server restart dropped it."""
-        if not await admin.alive(self._owner):
-            await close_quietly(self._owner)
-            self._owner = None
-            try:
-                await self._own()
-            except OwnerTaken:
-                log.error("store_owner_lost", db=self.safe_url,
-                          reason="another coordinator took the database while the server restarted")  # fmt: skip
+        """Make the coming days' partitions (run every few minutes by the server)."""
 
         async def run(conn: Conn) -> int:
             return await admin.ensure_partitions(conn, now)
@@ -207,4 +173,3 @@ class PostgresStore:
         if self._writer is not None:
             await self._writer.close()
         await close_quietly(self._read)
-        await close_quietly(self._owner)

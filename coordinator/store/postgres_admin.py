@@ -1,5 +1,5 @@
-"""The PostgreSQL engine's administration: migrations, partitions, pruning, the owner
-lock, and the helpers its connections share."""
+"""The PostgreSQL engine's administration: migrations, partitions, pruning, and the
+helpers its connections share."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from coordinator.store.postgres_schema import (
     FINISHED_TASKS,
     LOCK_KEY,
     MIGRATIONS,
-    OWNER_KEY,
     SCHEMA_VERSION,
     day_of,
     day_start,
@@ -31,10 +30,6 @@ from coordinator.store.records import Pruned
 log = structlog.get_logger("vantage.coordinator")
 
 Conn = psycopg.AsyncConnection[Any]
-
-
-class OwnerTaken(Exception):
-    """Another coordinator holds this database."""
 
 
 def redact(url: str) -> str:
@@ -119,17 +114,6 @@ async def prune(conn: Conn, before: float) -> Pruned:
         (before, FINISHED_JOBS),
     )
     return Pruned(measurements=m, tasks=t, jobs=cur.rowcount)
-
-
-async def take_owner_lock(conn: Conn) -> None:
-    """Raises OwnerTaken when another coordinator holds the owner lock."""
-    cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (OWNER_KEY,))
-    row = await cur.fetchone()
-    if not (row and row[0]):
-        raise OwnerTaken(
-            "another coordinator already uses this database; one coordinator per "
-            "database until the fleet of coordinators is built (README: PostgreSQL)"
-        )
 
 
 async def alive(conn: Conn | None) -> bool:

@@ -31,11 +31,6 @@ from coordinator.store.records import (
 
 # Any constant the fleet agrees on: the advisory lock taken by migrations and partitioning.
 LOCK_KEY = 0x76616E74  # "vant"
-# Held for its whole life by the one coordinator that schedules on a database. Until the
-# fleet (several coordinators sharing one database, with a lease for the scheduling) is
-# built, a second coordinator on the same database is refused: two schedulers would both
-# create every round.
-OWNER_KEY = 0x76616E75
 DAY_S = 86_400
 DAYS_AHEAD = 3
 
@@ -73,6 +68,22 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX measurements_job ON measurements (job_id, seq);
     CREATE INDEX measurements_received ON measurements (received_at);
     """,
+    # v2, the fleet: the scheduling lease (postgres_lease.py), and the id of the
+    # transaction that last wrote each measurement and task, so a coordinator can read
+    # what other coordinators committed exactly once (postgres_tail.py). Rows from before
+    # carry 0: older than any transaction.
+    """
+    CREATE TABLE vantage_lease (
+        name text PRIMARY KEY, holder text NOT NULL, address text NOT NULL,
+        epoch bigint NOT NULL, expires_at timestamptz NOT NULL
+    );
+    ALTER TABLE measurements ADD COLUMN tx xid8 NOT NULL DEFAULT '0';
+    ALTER TABLE measurements ALTER COLUMN tx SET DEFAULT pg_current_xact_id();
+    CREATE INDEX measurements_job_tx ON measurements (job_id, tx);
+    ALTER TABLE tasks ADD COLUMN tx xid8 NOT NULL DEFAULT '0';
+    ALTER TABLE tasks ALTER COLUMN tx SET DEFAULT pg_current_xact_id();
+    CREATE INDEX tasks_job_tx ON tasks (job_id, tx);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 FINISHED_TASKS = [s.value for s in TaskState if s.finished]
@@ -94,14 +105,15 @@ SQL: dict[type, str] = {
     ),
     PutTask: (
         "INSERT INTO tasks VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (task_id) DO UPDATE SET "
+        "tx=pg_current_xact_id(), "
         "job_id=excluded.job_id, round=excluded.round, target=excluded.target, "
         "agent_id=excluded.agent_id, region=excluded.region, state=excluded.state, "
         "due_at=excluded.due_at, deadline=excluded.deadline, assigned_at=excluded.assigned_at, "
         "attempts=excluded.attempts, reason=excluded.reason"
     ),
     TaskProgress: (
-        "UPDATE tasks SET agent_id=%s, region=%s, state=%s, assigned_at=%s, attempts=%s, reason=%s "
-        "WHERE task_id=%s"
+        "UPDATE tasks SET agent_id=%s, region=%s, state=%s, assigned_at=%s, attempts=%s, reason=%s, "
+        "tx=pg_current_xact_id() WHERE task_id=%s"
     ),
     AgentHello: (
         "INSERT INTO agents VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (agent_id) DO UPDATE SET "
@@ -173,8 +185,8 @@ BULK: dict[type, tuple[str, int, str]] = {
     ),
     TaskProgress: (
         "UPDATE tasks t SET agent_id = v.agent_id, region = v.region, state = v.state, "
-        "assigned_at = v.assigned_at, attempts = v.attempts, reason = v.reason "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::bigint[], "
+        "assigned_at = v.assigned_at, attempts = v.attempts, reason = v.reason, "
+        "tx = pg_current_xact_id() FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::bigint[], "
         "%s::text[], %s::text[]) AS v (agent_id, region, state, assigned_at, attempts, reason, "
         "task_id) WHERE t.task_id = v.task_id",
         6,

@@ -89,6 +89,9 @@ class Writer:
         self.retry_for_s = retry_for_s
         self.safe_url = shown
         self.commits = 0
+        # Run first in every transaction (the fleet lease's fence, postgres_lease.py): it
+        # raises to refuse the whole commit.
+        self.fence: Callable[[Conn], Awaitable[None]] | None = None
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._closing = False
         self._task = asyncio.create_task(self._write_loop(), name="store-writer")
@@ -162,6 +165,8 @@ class Writer:
             self._write = await self._connect()
         conn = self._write
         async with conn.transaction(), conn.cursor() as cur:
+            if self.fence is not None:
+                await self.fence(conn)
             for kind, rows in by_kind(p.changes for p in batch):
                 one = bulk(kind, rows) if len(rows) > 1 else None
                 if one is not None:

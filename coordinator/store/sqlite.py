@@ -34,6 +34,7 @@ class SQLiteStore:
     """SQLite in WAL mode. One writer thread batches every queued write into one commit."""
 
     engine = "sqlite"
+    shared = False  # one coordinator per file
 
     def __init__(self, path: str | Path, *, max_batch_wait_s: float = 0.005) -> None:
         self.path = str(path)

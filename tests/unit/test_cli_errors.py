@@ -245,6 +245,13 @@ def test_coordinator_lists_from_a_flag_or_a_config_file() -> None:
         coordinator_list([f"c{i}:1" for i in range(17)])
 
 
-async def test_standby_needs_postgresql(tmp_path: Path) -> None:
-    proc = await asyncio.to_thread(run_cli, ["coordinator", "--db", str(tmp_path / "v.db"), "--standby"], {}, tmp_path)
-    one_line_error(proc, "coordinator", "--standby: needs a PostgreSQL --db (postgresql://...)")
+async def test_advertise_must_be_a_reachable_host_and_port(tmp_path: Path) -> None:
+    for given, said in (("0.0.0.0:50051", "--advertise 0.0.0.0:50051: must be an address the other"),
+                        ("c1", "--advertise"), ("c1:0", "--advertise")):  # fmt: skip
+        proc = await asyncio.to_thread(run_cli, ["coordinator", "--advertise", given], {}, tmp_path)
+        one_line_error(proc, "coordinator", said)
+
+
+async def test_coordinator_order_is_random_or_listed(tmp_path: Path) -> None:
+    proc = await asyncio.to_thread(run_cli, ["agent", "--region", "de"], {"VANTAGE_COORDINATOR_ORDER": "first"}, tmp_path)
+    one_line_error(proc, "agent", "--coordinator-order: 'first' is not random or listed")

@@ -387,10 +387,10 @@ async def test_startup_grace_ends_after_startup_grace_s(tmp_path: Path, clock: M
 async def test_the_grace_counts_from_when_the_state_is_loaded_not_from_process_start(
     tmp_path: Path, clock: ManualClock
 ) -> None:
-    """A standby is created long before it loads the state and takes over: its start-up
-    grace begins at the takeover."""
+    """A fleet member is created long before it takes the lease and loads the state: its
+    start-up grace begins at the takeover."""
     job_id = await prior_run(tmp_path / "v.db", clock)
-    clock.now = T0 - 3600  # the standby started an hour before the owner went
+    clock.now = T0 - 3600  # it started an hour before the lease holder went
     store = SQLiteStore(tmp_path / "v.db")
     try:
         core = make_core(store, clock, startup_grace_s=20.0)

@@ -1,7 +1,7 @@
 """What only the PostgreSQL engine has to show, on a real private server
-(tests/pgserver.py): migrations raced by several coordinators, daily partitions that
---retain drops whole, writes that wait out a server restart, and a password that never
-shows."""
+(tests/pgserver.py): migrations raced by several coordinators, the fleet's lease raced by
+several and fencing the writes of a holder that lost it, daily partitions that --retain
+drops whole, writes that wait out a server restart, and a password that never shows."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from coordinator.model import Job, JobSpec, JobState, ProbeResultData, TaskResul
 from coordinator.server import CoordinatorServer, ServerConfig, StartupError
 from coordinator.store import PutJob, PutResult, StoreError, open_store
 from coordinator.store import postgres_schema as schema
-from coordinator.store.postgres import OwnerTaken, PostgresStore, redact
+from coordinator.store.postgres import PostgresStore, redact
 from coordinator.store.postgres_admin import ensure_partitions
+from coordinator.store.postgres_lease import LeaseLost
 from tests.pgserver import PgServer
 
 JOB = Job(job_id="0123456789abcdef", spec=JobSpec(kind="tcp", targets=("a:1",)), state=JobState.RUNNING,
@@ -42,23 +43,79 @@ def day_partitions(url: str) -> set[str]:
     return {str(n) for (n,) in names if schema.partition_day(str(n)) is not None}
 
 
-async def test_coordinators_starting_at_once_migrate_exactly_once_and_one_owns_the_database(pg_url: str) -> None:
+async def test_coordinators_starting_at_once_migrate_exactly_once_and_all_of_them_open(pg_url: str) -> None:
     stores = [PostgresStore(pg_url) for _ in range(6)]
     opened = await asyncio.gather(*(s.open() for s in stores), return_exceptions=True)
     try:
+        assert opened == [None] * 6  # a fleet: any number of coordinators share the database
         assert sorted(s.migrated_from for s in stores) == [0] + [schema.SCHEMA_VERSION] * 5
         assert sql(pg_url, "SELECT version FROM vantage_schema") == [(v,) for v in range(1, schema.SCHEMA_VERSION + 1)]
-        # until the fleet is built, one coordinator schedules on a database: the others are refused
-        refused = [o for o in opened if isinstance(o, OwnerTaken)]
-        assert len(refused) == 5 and opened.count(None) == 1, opened
-        assert "another coordinator already uses this database" in str(refused[0])
     finally:
-        for s, o in zip(stores, opened, strict=True):
-            if o is None:
-                await s.close()
-    again = PostgresStore(pg_url)  # the owner is gone: the database is free again
-    await again.open()
-    await again.close()
+        for s in stores:
+            await s.close()
+
+
+async def test_of_coordinators_racing_for_the_lease_exactly_one_wins_and_the_rest_see_it(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    await store.open()
+    leases = [store.lease() for _ in range(8)]
+    try:
+        for _ in range(5):  # five elections, each raced by eight
+            won = await asyncio.gather(*(le.acquire(f"c{i}", f"h{i}:1", 30.0) for i, le in enumerate(leases)))
+            winners = [i for i, epoch in enumerate(won) if epoch is not None]
+            assert len(winners) == 1, won
+            (w,) = winners
+            holder = await leases[0].current()
+            assert holder is not None and holder.valid
+            assert (holder.holder, holder.address, holder.epoch) == (f"c{w}", f"h{w}:1", won[w])
+            assert await leases[w].renew(f"c{w}", holder.epoch, 30.0)
+            assert not await leases[w - 1].renew(f"c{w - 1}", holder.epoch, 30.0)  # not the holder
+            await leases[w].release(f"c{w}", holder.epoch)
+            freed = await leases[0].current()
+            assert freed is not None and not freed.valid
+        assert holder.epoch == 5  # one epoch per election, never two winners of one
+    finally:
+        for le in leases:
+            await le.close()
+        await store.close()
+
+
+async def test_a_lease_expires_by_the_servers_clock_and_then_another_takes_it(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    await store.open()
+    a, b = store.lease(), store.lease()
+    try:
+        first = await a.acquire("a", "a:1", 1.0)
+        assert first == 1
+        assert await b.acquire("b", "b:1", 1.0) is None  # held
+        await asyncio.sleep(1.3)  # a died: it renews no more
+        assert await b.acquire("b", "b:1", 30.0) == 2
+        assert not await a.renew("a", 1, 30.0)  # a comes back: the lease is b's now
+    finally:
+        await a.close()
+        await b.close()
+        await store.close()
+
+
+async def test_the_fence_refuses_every_write_of_a_holder_whose_lease_was_taken(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    await store.open()
+    a, b = store.lease(), store.lease()
+    try:
+        epoch = await a.acquire("a", "a:1", 0.5)
+        assert epoch is not None
+        store.fence("a", epoch)
+        await store.write([PutJob.of(JOB)])  # a holds it: the write lands
+        await asyncio.sleep(0.7)
+        assert await b.acquire("b", "b:1", 30.0) == epoch + 1
+        late = Job(**{**JOB.__dict__, "job_id": "fedcba9876543210"})
+        with pytest.raises(LeaseLost, match="no longer held by a"):
+            await store.write([PutJob.of(late)])
+        assert [j.job_id for j in await store.load_jobs()] == [JOB.job_id]  # nothing of a's after
+    finally:
+        await a.close()
+        await b.close()
+        await store.close()
 
 
 async def test_a_newer_schema_is_refused_with_its_version(pg_url: str) -> None:
@@ -123,10 +180,6 @@ async def test_writes_wait_out_a_server_restart_and_nothing_acked_is_lost(pg_ser
         stored = {r[0] for r in sql(pg_url, "SELECT task_id FROM measurements")}
         assert len(acked) == 300 and stored == set(acked)
         assert await store.count_results() == 300  # the read side reconnected too
-        # the restart dropped the owner lock with its connection; maintenance takes it again
-        await store.maintain(time.time())
-        with pytest.raises(OwnerTaken):
-            await PostgresStore(pg_url).open()
     finally:
         await store.close()
 
@@ -141,38 +194,3 @@ async def test_the_password_never_shows(pg_server: PgServer) -> None:
     with pytest.raises(StartupError) as failed:
         await server.start()
     assert "--db postgresql://vantage:***@" in str(failed.value) and "s3cret" not in str(failed.value)
-
-
-async def test_a_standby_waits_for_the_owner_and_takes_over_the_moment_it_goes(pg_url: str) -> None:
-    owner = PostgresStore(pg_url)
-    await owner.open()
-    standby = PostgresStore(pg_url, standby=True)
-    with capture_logs() as logs:
-        waiting = asyncio.create_task(standby.open())
-        await asyncio.sleep(2.5)  # it polls every second; it must still be waiting
-        assert not waiting.done()
-        assert [e["event"] for e in logs].count("coordinator_standby") == 1
-        gone = time.monotonic()
-        await owner.close()
-        await asyncio.wait_for(waiting, 10)
-        took = time.monotonic() - gone
-    assert took < 2.0, took
-    assert any(e["event"] == "coordinator_taking_over" for e in logs)
-    await standby.write([PutJob.of(JOB)])  # it serves
-    assert [j.job_id for j in await standby.load_jobs()] == [JOB.job_id]
-    await standby.close()
-
-
-async def test_a_standby_that_is_cancelled_while_it_waits_leaves_nothing_open(pg_url: str) -> None:
-    owner = PostgresStore(pg_url)
-    await owner.open()
-    standby = PostgresStore(pg_url, standby=True)
-    waiting = asyncio.create_task(standby.open())
-    await asyncio.sleep(1.5)
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    await standby.close()
-    sessions = sql(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-    await owner.close()
-    assert sessions[0][0] == 3, sessions  # the owner's two (writer, lock) and this query's: none of the standby's

@@ -49,6 +49,10 @@ def register(sub: Any) -> None:
     p.add_argument("--coordinator", metavar="HOST:PORT[,HOST:PORT...]",
                    help=f"the coordinator (default {DEFAULT_COORDINATOR}), or several of one fleet: "
                    "the agent starts at a random one and moves to the next when its session ends")
+    p.add_argument("--coordinator-order", choices=("random", "listed"), default=None,
+                   help="where in the --coordinator list the agent starts: a random one (default: "
+                   "a fleet's agents spread over it), or the first (a preferred, nearby "
+                   "coordinator; the others are for failover)")
     p.add_argument("--region", help="where this agent stands, e.g. de-fra (required)")
     p.add_argument("--id", dest="agent_id", help="agent id (default: generated once, kept in --state-dir)")
     p.add_argument("--country", help="ISO country code, e.g. DE")
@@ -121,9 +125,13 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         except ValueError:
             raise UsageError(f"--resolve: {addr!r} for {name} is not an IP address") from None
         overrides[name.lower()] = addr
+    order = pick(args.coordinator_order, "VANTAGE_COORDINATOR_ORDER", toml, "coordinator_order", "random")
+    if order not in ("random", "listed"):
+        raise UsageError(f"--coordinator-order: {order!r} is not random or listed")
     return AgentConfig(
         coordinator=",".join(coordinator_list(
             pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", DEFAULT_COORDINATOR))),
+        coordinator_order=order,
         region=region,
         agent_id=agent_id,
         state_dir=state_dir,

@@ -39,6 +39,12 @@ them every --canary-every, and a failure elsewhere counts as evidence of blockin
 when the same agent reached a canary (or a throughput job's control) around it. Without
 them a region whose own network is down can read "blocked" (docs/detection.md).
 
+A fleet: several coordinators given one PostgreSQL --db share the work. The one that holds
+the fleet's lease schedules (rounds, dispatch, sweeps, the analysis, the verdict series on
+/metrics); the others relay agents and API calls to it, and one of them takes over within
+about 10 s when it dies. Give agents every coordinator's address (--coordinator A,B,C)
+and each coordinator the address the others reach it at (--advertise).
+
 Every flag can also come from VANTAGE_<FLAG> (e.g. VANTAGE_DB) or from [coordinator] in
 the --config TOML file."""
 
@@ -51,7 +57,12 @@ def register(sub: Any) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file with a [coordinator] table")
     p.add_argument("--listen", help=f"gRPC address (default {DEFAULT_LISTEN})")
     p.add_argument("--metrics-listen", help=f"Prometheus /metrics address (default {DEFAULT_METRICS_LISTEN})")
-    p.add_argument("--db", help="SQLite database file (default vantage.db)")
+    p.add_argument("--db", help="SQLite database file (default vantage.db), or "
+                   "postgresql://user:pass@host:port/dbname for PostgreSQL (a fleet)")
+    p.add_argument("--advertise", metavar="HOST:PORT",
+                   help="in a fleet: the address the other coordinators reach this one at "
+                   "(default: the --listen host, or this host's name when that is 0.0.0.0/[::], "
+                   "with the bound port)")
     p.add_argument("--tls-cert", help="PEM certificate chain for the gRPC listener")
     p.add_argument("--tls-key", help="PEM private key for the gRPC listener")
     p.add_argument("--insecure", action="store_true", default=None,
@@ -68,10 +79,6 @@ def register(sub: Any) -> None:
                    "so that a region that reaches nothing reads unreachable, not blocked "
                    "(repeatable, up to 8; VANTAGE_CANARY takes them space-separated)")
     p.add_argument("--canary-every", help="interval of the canary probes (default 10s)")
-    p.add_argument("--standby", action="store_true", default=None,
-                   help="with a PostgreSQL --db: wait while another coordinator owns the "
-                   "database, and take over (jobs, tasks, the analysis window) the moment it "
-                   "goes; agents given both addresses move over by themselves")
     p.add_argument("--retain", metavar="DURATION",
                    help="drop measurements, finished tasks and finished jobs older than this "
                    "(e.g. 30d; checked every 10 minutes; default: keep everything)")
@@ -93,6 +100,16 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             split_host_port(value, field=name)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    advertise = pick(args.advertise, "VANTAGE_ADVERTISE", toml, "advertise", None)
+    if advertise is not None:
+        try:
+            host, _port = split_host_port(str(advertise), field="--advertise", min_port=1)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if host.strip("[]") in ("", "0.0.0.0", "::"):
+            raise UsageError(f"--advertise {advertise}: must be an address the other coordinators "
+                             "can reach, not a wildcard")  # fmt: skip
+        advertise = str(advertise)
     cert = pick(args.tls_cert, "VANTAGE_TLS_CERT", toml, "tls_cert", None)
     key = pick(args.tls_key, "VANTAGE_TLS_KEY", toml, "tls_key", None)
     if (cert is None) != (key is None):
@@ -135,7 +152,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             analysis=AnalysisConfig(window_s=window, max_targets=max_targets),
             canary=canary,
             retain_s=retain,
-            standby=pick_bool(args.standby, "VANTAGE_STANDBY", toml, "standby"),
+            advertise=advertise,
         )
     except ValueError as exc:  # a config dataclass refused a value the checks above let through
         raise UsageError(str(exc)) from None
@@ -165,14 +182,31 @@ def run(args: argparse.Namespace) -> int:
     toml = load_toml(args.config, "coordinator")
     configure_logging(pick_log_level(args.log_level, toml))
     config = build_config(args, toml)
+    import structlog
+
     from coordinator.server import CoordinatorServer, StartupError
 
+    log = structlog.get_logger("vantage.coordinator")
+
     async def main() -> None:
-        server = CoordinatorServer(config)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.shutdown)
-        await server.run()
+        stopping = False
+        while True:
+            server = CoordinatorServer(config)
+
+            def stop(server: Any = server) -> None:
+                nonlocal stopping
+                stopping = True
+                server.shutdown()
+
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop)
+            await server.run()
+            if server.lost_lease is None or stopping:
+                return
+            # Another coordinator of the fleet took the lease (this one could not renew it
+            # in time): start again from scratch, as one that relays to it.
+            log.warning("coordinator_restarting", reason=server.lost_lease)
 
     # Only what stops the coordinator from starting (a port in use, a database it cannot
     # open, a certificate it cannot read) is a one-line error. Anything that goes wrong

@@ -1,0 +1,259 @@
+"""A fleet member that does not schedule relays to the one that does (``coordinator/fleet.py``).
+
+- An agent's stream: this coordinator checks the agent's token and hello itself (nothing
+  unauthenticated goes further), then opens the same ``AgentService.Connect`` call at the
+  scheduler with the agent's own credential and carries messages both ways unchanged. The
+  scheduler sees an ordinary session (its peer shown "via" this relay) and applies every
+  rule it applies to a direct one. While there is no scheduler (an election, a takeover)
+  the agent's stream waits here, up to ``PARK_S``, before its hello goes on: agents do
+  not spin through their backoff while the fleet fails over. Once a session was carried,
+  its end at the scheduler ends it here too, so that the agent says again, in a fresh
+  hello, which tasks it holds.
+- The job API: each call is checked for its token here and forwarded, with the caller's
+  credential, to the scheduler; its answer or its error comes back as it is.
+
+Coordinators reach each other at their ``--advertise`` address, over TLS when they listen
+with TLS (the peer is verified against ``--tls-cert``: give the fleet one certificate, or
+certificates whose chain file ends with the CA that signed them all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import structlog
+
+from coordinator.auth import TokenAuth
+from coordinator.core import Coordinator
+from coordinator.fleet import Fleet, Route
+from coordinator.services import EOF, PEER_KEY, RELAY_KEY, AgentServicer, JobServicer, read_hello
+from protos.vantage.v1 import vantage_pb2 as pb
+from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
+
+log = structlog.get_logger("vantage.coordinator")
+
+PARK_S = 30.0  # an agent's stream waits this long for a scheduler
+API_WAIT_S = 10.0  # an API call waits this long for a scheduler
+API_TIMEOUT_S = 30.0  # a forwarded unary call
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class Upstreams:
+    """One channel per scheduler address, reused by every relayed call."""
+
+    def __init__(self, credentials: grpc.ChannelCredentials | None, max_message: int) -> None:
+        self.credentials = credentials
+        self.options = [
+            ("grpc.max_receive_message_length", max_message),
+            ("grpc.max_send_message_length", max_message),
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        ch = self._channels.get(address)
+        if ch is None:
+            if self.credentials is not None:
+                ch = grpc.aio.secure_channel(address, self.credentials, options=self.options)
+            else:
+                ch = grpc.aio.insecure_channel(address, options=self.options)
+            self._channels[address] = ch
+        return ch
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for ch in channels:
+            await ch.close(grace=None)
+
+
+def forwarded(context: Any, me: str) -> list[tuple[str, str]]:
+    """The metadata a relayed call carries: the caller's credential, the relay's name and
+    the caller's address (for the scheduler's ListAgents)."""
+    md = [(k, v) for k, v in context.invocation_metadata() or () if k == "authorization" and isinstance(v, str)]
+    md.append((RELAY_KEY, me))
+    md.append((PEER_KEY, str(context.peer())[:60]))
+    return md
+
+
+def _details(exc: grpc.aio.AioRpcError) -> str:
+    return " ".join(str(exc.details() or exc.code().name).split())[:300]
+
+
+class FleetAgentServicer(AgentServicer):
+    """AgentService for a fleet member: served here while it schedules, relayed otherwise."""
+
+    def __init__(self, core: Coordinator, auth: TokenAuth, fleet: Fleet, upstreams: Upstreams) -> None:
+        super().__init__(core, auth)
+        self.fleet = fleet
+        self.upstreams = upstreams
+        self.relayed = 0  # sessions carried to the scheduler right now
+        self._warned: dict[str, float] = {}  # scheduler address -> when last said unreachable
+
+    async def Connect(self, request_iterator: Any, context: Any) -> None:
+        await self.auth.check(context, "agent")
+        first = await read_hello(context)
+        deadline = time.monotonic() + PARK_S
+        while True:
+            route = await self.fleet.route(max(0.0, deadline - time.monotonic()))
+            if route is None:
+                await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                    f"no coordinator of the fleet schedules yet (waited {PARK_S:g}s); retry")  # fmt: skip
+            assert route is not None
+            if route.local:
+                await self.serve(first, context)
+                return
+            if await self._relay(first, context, route):
+                return
+            # the scheduler we knew did not answer: wait for the fleet to say who does now
+            await asyncio.sleep(0.5)
+
+    async def _relay(self, first: pb.AgentMessage, context: Any, route: Route) -> bool:
+        """Carry one session to ``route``; False when the scheduler could not be reached
+        before the session began (worth another try)."""
+        stub = pb_grpc.AgentServiceStub(self.upstreams.channel(route.address))
+        call = stub.Connect(metadata=forwarded(context, self.fleet.me))
+        try:
+            try:
+                await call.write(first)
+                welcome = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in RETRYABLE:
+                    now = time.monotonic()
+                    if now - self._warned.get(route.address, -60.0) >= 5.0:  # once in 5 s, not per agent
+                        self._warned[route.address] = now
+                        log.warning("relay_scheduler_unreachable", scheduler=route.address, error=_details(exc))
+                    return False
+                await context.abort(exc.code(), _details(exc))  # e.g. the scheduler refused the token
+            if welcome is EOF:
+                return False
+            await context.write(welcome)
+            self.relayed += 1
+            try:
+                await self._pump(call, context)
+            finally:
+                self.relayed -= 1
+            return True
+        finally:
+            call.cancel()
+
+    @staticmethod
+    async def _pump(call: Any, context: Any) -> None:
+        async def up() -> None:  # agent -> scheduler
+            while (msg := await context.read()) is not EOF:
+                await call.write(msg)
+            await call.done_writing()
+
+        async def down() -> None:  # scheduler -> agent
+            while (msg := await call.read()) is not EOF:
+                await context.write(msg)
+
+        up_t, down_t = asyncio.create_task(up()), asyncio.create_task(down())
+        try:
+            done, _ = await asyncio.wait({up_t, down_t}, return_when=asyncio.FIRST_COMPLETED)
+            if up_t in done and not down_t.done() and up_t.exception() is None:
+                await asyncio.wait({down_t}, timeout=10.0)  # the agent closed: the scheduler follows
+        finally:
+            for t in (up_t, down_t):
+                t.cancel()
+            for t in (up_t, down_t):
+                with contextlib.suppress(BaseException):
+                    await t
+        ended = next((t.exception() for t in (down_t, up_t) if t.done() and not t.cancelled()
+                      and t.exception() is not None), None)  # fmt: skip
+        if isinstance(ended, grpc.aio.AioRpcError):  # the scheduler's side broke or refused
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"the fleet's scheduler ended the session ({_details(ended)}); reconnect")  # fmt: skip
+
+
+class FleetJobServicer(JobServicer):
+    """JobService for a fleet member: answered here while it schedules, forwarded otherwise."""
+
+    def __init__(self, core: Coordinator, auth: TokenAuth, fleet: Fleet, upstreams: Upstreams) -> None:
+        super().__init__(core, auth)
+        self.fleet = fleet
+        self.upstreams = upstreams
+
+    async def _route(self, context: Any) -> Route:
+        await self.auth.check(context, "api")
+        route = await self.fleet.route(API_WAIT_S)
+        if route is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "no coordinator of the fleet schedules yet (a takeover takes up to about "
+                                "10s); retry")  # fmt: skip
+        assert route is not None
+        return route
+
+    async def _forward(self, name: str, request: Any, context: Any, route: Route) -> Any:
+        stub = pb_grpc.JobServiceStub(self.upstreams.channel(route.address))
+        try:
+            return await getattr(stub, name)(request, metadata=forwarded(context, self.fleet.me),
+                                             timeout=API_TIMEOUT_S)  # fmt: skip
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in RETRYABLE:
+                await context.abort(exc.code(), f"the fleet's scheduler at {route.address}: {_details(exc)}; retry")
+            await context.abort(exc.code(), _details(exc))
+
+    async def SubmitJob(self, request: pb.SubmitJobRequest, context: Any) -> pb.Job:
+        route = await self._route(context)
+        if route.local:
+            return await super().SubmitJob(request, context)
+        answer: pb.Job = await self._forward("SubmitJob", request, context, route)
+        return answer
+
+    async def GetJob(self, request: pb.GetJobRequest, context: Any) -> pb.Job:
+        route = await self._route(context)
+        if route.local:
+            return await super().GetJob(request, context)
+        answer: pb.Job = await self._forward("GetJob", request, context, route)
+        return answer
+
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsResponse:
+        route = await self._route(context)
+        if route.local:
+            return await super().ListJobs(request, context)
+        answer: pb.ListJobsResponse = await self._forward("ListJobs", request, context, route)
+        return answer
+
+    async def CancelJob(self, request: pb.CancelJobRequest, context: Any) -> pb.Job:
+        route = await self._route(context)
+        if route.local:
+            return await super().CancelJob(request, context)
+        answer: pb.Job = await self._forward("CancelJob", request, context, route)
+        return answer
+
+    async def ListAgents(self, request: pb.ListAgentsRequest, context: Any) -> pb.ListAgentsResponse:
+        route = await self._route(context)
+        if route.local:
+            return await super().ListAgents(request, context)
+        answer: pb.ListAgentsResponse = await self._forward("ListAgents", request, context, route)
+        return answer
+
+    async def GetVerdicts(self, request: pb.GetVerdictsRequest, context: Any) -> pb.GetVerdictsResponse:
+        route = await self._route(context)
+        if route.local:
+            return await super().GetVerdicts(request, context)
+        answer: pb.GetVerdictsResponse = await self._forward("GetVerdicts", request, context, route)
+        return answer
+
+    async def WatchJob(self, request: pb.WatchJobRequest, context: Any) -> AsyncIterator[pb.WatchJobEvent]:
+        route = await self._route(context)
+        if route.local:
+            async for event in super().WatchJob(request, context):
+                yield event
+            return
+        stub = pb_grpc.JobServiceStub(self.upstreams.channel(route.address))
+        call = stub.WatchJob(request, metadata=forwarded(context, self.fleet.me))
+        try:
+            async for event in call:
+                yield event
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), _details(exc))
+        finally:
+            call.cancel()
