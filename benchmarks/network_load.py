@@ -1,4 +1,4 @@
-"""Load benchmark: one real `vantage coordinator` and a load generator in a separate
+"""Load benchmark: real `vantage coordinator` processes and a load generator in a separate
 process that simulates N agents (default 1,000) over real gRPC streams on 127.0.0.1.
 
 It prints:
@@ -9,11 +9,13 @@ It prints:
     to the last ack, and checked against the rows in SQLite;
   * the coordinator's peak RSS (VmHWM), and the ingest rate as a ratio of the 10,000/s aim;
 
-for each engine in --engines (SQLite, and PostgreSQL on a private server it starts), in
-one run, then the PostgreSQL / SQLite ratios.
+for each engine in --engines, in one run: ``sqlite`` (one coordinator), ``postgres`` (one
+coordinator on a private server it starts) and ``postgres2`` (a fleet of two on one fresh
+database: half the agents connect to the lease holder, half to the other, which relays
+them; jobs are submitted at the holder), then the ratios between them.
 
 Usage: python benchmarks/network_load.py [--agents 1000] [--targets 20] [--fanout-jobs 20]
-                                         [--engines sqlite,postgres] [--pg-url URL]
+                                         [--engines sqlite,postgres,postgres2] [--pg-url URL]
 """
 
 from __future__ import annotations
@@ -102,8 +104,11 @@ async def loadgen(address: str, n: int, targets: int, fanout_jobs: int) -> None:
     stats: dict[str, object] = {
         "last_assign": {}, "assign_count": {}, "acked": [0], "answer": False, "batch": targets,
     }
-    channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(max(1, n // 50))]
+    addresses = address.split(",")  # the agents spread over them; the API uses the first
+    channels = [grpc.aio.insecure_channel(addresses[i % len(addresses)], options=[("grpc.use_local_subchannel_pool", 1)])
+                for i in range(max(len(addresses), n // 50))]  # fmt: skip
     agents = [SimAgent(i, pb_grpc.AgentServiceStub(channels[i % len(channels)]), stats) for i in range(n)]
+    address = addresses[0]
     tasks = [asyncio.create_task(a.run()) for a in agents]
     t0 = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in agents)), 120)
@@ -153,24 +158,28 @@ async def loadgen(address: str, n: int, targets: int, fanout_jobs: int) -> None:
 
 
 def run_one(engine: str, db: str, tmp: Path, args: argparse.Namespace) -> dict[str, float] | None:
-    """One coordinator on ``db`` and the load generator against it; returns its figures."""
-    port = free_port()
+    """The coordinator(s) on ``db`` (two for ``postgres2``) and the load generator against
+    them; returns the figures."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
     env["VANTAGE_LOG_LEVEL"] = "warning"
-    coord = subprocess.Popen(
-        [sys.executable, "-m", "vantage.cli", "coordinator", "--listen", f"127.0.0.1:{port}",
-         "--metrics-listen", f"127.0.0.1:{free_port()}", "--db", db],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / f"coord-{engine}.log", "wb"),  # noqa: SIM115
-    )
+    ports: list[int] = []
+    coords: list[subprocess.Popen[bytes]] = []
     try:
-        time.sleep(2)
+        for i in range(2 if engine == "postgres2" else 1):
+            ports.append(free_port())
+            coords.append(subprocess.Popen(
+                [sys.executable, "-m", "vantage.cli", "coordinator", "--listen", f"127.0.0.1:{ports[-1]}",
+                 "--metrics-listen", f"127.0.0.1:{free_port()}", "--db", db],
+                env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / f"coord-{engine}-{i}.log", "wb"),  # noqa: SIM115
+            ))  # fmt: skip
+            time.sleep(2)  # the first takes the lease before the second starts
         out = subprocess.run(
-            [sys.executable, __file__, "--role", "loadgen", "--address", f"127.0.0.1:{port}",
+            [sys.executable, __file__, "--role", "loadgen", "--address", ",".join(f"127.0.0.1:{p}" for p in ports),
              "--agents", str(args.agents), "--targets", str(args.targets),
              "--fanout-jobs", str(args.fanout_jobs)],
             capture_output=True, text=True, timeout=900, check=False,
-        )
-        print(f"== {engine}")
+        )  # fmt: skip
+        print(f"== {engine}" + (" (two coordinators, half the agents relayed)" if len(coords) > 1 else ""))
         print(out.stdout, end="")
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
@@ -181,14 +190,19 @@ def run_one(engine: str, db: str, tmp: Path, args: argparse.Namespace) -> dict[s
         time.sleep(1)
         rows = count_rows(db, job_id)
         print(f"rows stored for the ingest job: {rows}")
-        status = Path(f"/proc/{coord.pid}/status").read_text()
-        hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
-        figures["rss_mib"] = int(hwm.split()[1]) / 1024
-        print(f"coordinator peak RSS: {figures['rss_mib']:.0f} MiB")
+        for i, coord in enumerate(coords):
+            status = Path(f"/proc/{coord.pid}/status").read_text()
+            hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+            rss = int(hwm.split()[1]) / 1024
+            figures.setdefault("rss_mib", rss)  # the first: the lease holder
+            role = "" if len(coords) == 1 else (" (lease holder)" if i == 0 else " (relay)")
+            print(f"coordinator{role} peak RSS: {rss:.0f} MiB")
         return figures
     finally:
-        coord.send_signal(signal.SIGTERM)
-        coord.wait(30)
+        for coord in coords:
+            coord.send_signal(signal.SIGTERM)
+        for coord in coords:
+            coord.wait(30)
 
 
 def count_rows(db: str, job_id: str) -> int:
@@ -206,8 +220,9 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--targets", type=int, default=20)
     parser.add_argument("--fanout-jobs", type=int, default=20)
-    parser.add_argument("--engines", default="sqlite,postgres",
-                        help="comma-separated: sqlite, postgres (default both, in one run)")
+    parser.add_argument("--engines", default="sqlite,postgres,postgres2",
+                        help="comma-separated: sqlite, postgres, postgres2 (two coordinators); "
+                        "default all three, in one run")
     parser.add_argument("--pg-url", help="a PostgreSQL database to use; default: a private "
                         "server started for the run (initdb in a temporary directory)")
     parser.add_argument("--role", choices=("main", "loadgen"), default="main")
@@ -245,10 +260,11 @@ def main() -> int:
         finally:
             if server is not None:
                 server.close()
-    if "sqlite" in results and "postgres" in results:
-        s, p = results["sqlite"], results["postgres"]
-        print(f"== postgres / sqlite: ingest {p['ingest_per_s'] / s['ingest_per_s']:.2f}, "
-              f"fan-out p99 {p['fanout_p99_ms'] / s['fanout_p99_ms']:.2f}, RSS {p['rss_mib'] / s['rss_mib']:.2f}")
+    for a, b in (("postgres", "sqlite"), ("postgres2", "sqlite"), ("postgres2", "postgres")):
+        if a in results and b in results:
+            x, y = results[a], results[b]
+            print(f"== {a} / {b}: ingest {x['ingest_per_s'] / y['ingest_per_s']:.2f}, "
+                  f"fan-out p99 {x['fanout_p99_ms'] / y['fanout_p99_ms']:.2f}, RSS {x['rss_mib'] / y['rss_mib']:.2f}")
     return 0
 
 

@@ -71,10 +71,13 @@ class LeaseHolder(Protocol):
     address: str
     epoch: int
     valid: bool
+    remaining_s: float
 
 
 class LeaseStore(Protocol):
-    async def acquire(self, holder: str, address: str, ttl_s: float) -> int | None: ...
+    async def acquire(
+        self, holder: str, address: str, ttl_s: float, *, predecessor: bool = False
+    ) -> int | None: ...
     async def current(self) -> LeaseHolder | None: ...
     async def renew(self, holder: str, epoch: int, ttl_s: float) -> bool: ...
     async def release(self, holder: str, epoch: int) -> None: ...
@@ -116,6 +119,7 @@ class Fleet:
         self.takeovers = 0
         self._valid_until = 0.0
         self._paused = False
+        self._told_same = False
         self._changed = asyncio.Event()
 
     # -- what the rest of the coordinator asks ----------------------------------------
@@ -170,7 +174,7 @@ class Fleet:
                         return
                     pause = self.renew_every_s
                 else:
-                    taking_over = await self._elect(stop)
+                    taking_over = await self._elect()
                     pause = 0.0 if taking_over is not None else self.elect_every_s
                 if taking_over is not None:
                     waits: set[asyncio.Future[Any]] = {taking_over, asyncio.ensure_future(stop.wait())}
@@ -209,24 +213,43 @@ class Fleet:
         self.role = Role.ELECTING
         await self.lease.close()
 
-    async def _elect(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    async def first_election(self, *, predecessor: bool = True) -> None:
+        """One try for the lease before serving: when it is free (a lone coordinator, or
+        the first of a fleet), the state is read back before the first request, as a
+        coordinator on SQLite does."""
+        taking_over = await self._elect(predecessor=predecessor)
+        if taking_over is not None:
+            await taking_over
+            self.takeovers += 1
+            self._set(Role.LEADING, self.address, self.me)
+
+    async def _elect(self, *, predecessor: bool = False) -> asyncio.Task[None] | None:
         """One try for the lease; when taken, the takeover (reading the state back) as a
-        task."""
+        task. ``predecessor``: at start-up, also from a holder at this very address (this
+        coordinator bound its port, so that holder is gone)."""
         started = self.clock()
         try:
-            epoch = await self.lease.acquire(self.me, self.address, self.ttl_s)
+            epoch = await self.lease.acquire(self.me, self.address, self.ttl_s, predecessor=predecessor)
             holder = None if epoch is not None else await self.lease.current()
         except Exception as exc:  # the database: keep relaying to the holder we know
             log.warning("fleet_lease_unreadable", error=" ".join(str(exc).split())[:200])
             return None
         if epoch is None:
-            if holder is not None and holder.valid and holder.holder != self.me:
+            # A holder at this coordinator's own address is a predecessor that died (a
+            # restart on the same port): wait for its lease to expire, never relay to self.
+            if holder is not None and holder.valid and holder.holder != self.me and holder.address != self.address:
                 self._set(Role.FOLLOWING, holder.address, holder.holder)
+            elif holder is not None and holder.valid and holder.holder != self.me and not self._told_same:
+                self._told_same = True  # a dead predecessor here, or two members sharing one address
+                log.error("fleet_holder_at_own_address", address=self.address, holder=holder.holder,
+                          remaining_s=round(holder.remaining_s, 1),
+                          hint="if this lasts, two coordinators advertise one address: give each its own --advertise")  # fmt: skip
+                self._set(Role.ELECTING)
             else:
                 self._set(Role.ELECTING)
             return None
         self.epoch = epoch
-        self._valid_until = started + self.ttl_s - MARGIN_S
+        self._valid_until = started + self.ttl_s - min(MARGIN_S, self.ttl_s / 4)
         self._set(Role.TAKING_OVER, self.address, self.me)
         log.warning("fleet_taking_over", epoch=epoch, me=self.me, address=self.address)
         return asyncio.create_task(self.on_elected(epoch), name="fleet-takeover")
@@ -246,7 +269,7 @@ class Fleet:
             log.error("fleet_lease_lost", epoch=self.epoch, me=self.me)
             self.on_lost("another coordinator took the fleet lease")
             return False
-        self._valid_until = started + self.ttl_s - MARGIN_S
+        self._valid_until = started + self.ttl_s - min(MARGIN_S, self.ttl_s / 4)
         if self._paused:
             self._paused = False
             log.warning("fleet_lease_confirmed", epoch=self.epoch, action="scheduling resumed")

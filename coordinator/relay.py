@@ -28,6 +28,7 @@ from typing import Any
 import grpc
 import structlog
 
+from coordinator import tail_watch
 from coordinator.auth import TokenAuth
 from coordinator.core import Coordinator
 from coordinator.fleet import Fleet, Route
@@ -82,6 +83,11 @@ def forwarded(context: Any, me: str) -> list[tuple[str, str]]:
     return md
 
 
+def relayed_already(context: Any) -> bool:
+    """The call came through another relay (it carries a relay's name)."""
+    return any(k == RELAY_KEY for k, _ in context.invocation_metadata() or ())
+
+
 def _details(exc: grpc.aio.AioRpcError) -> str:
     return " ".join(str(exc.details() or exc.code().name).split())[:300]
 
@@ -109,6 +115,8 @@ class FleetAgentServicer(AgentServicer):
             if route.local:
                 await self.serve(first, context)
                 return
+            if relayed_already(context):  # two members disagree for a moment: no relay chains
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "this coordinator does not schedule; reconnect")
             if await self._relay(first, context, route):
                 return
             # the scheduler we knew did not answer: wait for the fleet to say who does now
@@ -175,10 +183,13 @@ class FleetAgentServicer(AgentServicer):
 class FleetJobServicer(JobServicer):
     """JobService for a fleet member: answered here while it schedules, forwarded otherwise."""
 
-    def __init__(self, core: Coordinator, auth: TokenAuth, fleet: Fleet, upstreams: Upstreams) -> None:
+    def __init__(
+        self, core: Coordinator, auth: TokenAuth, fleet: Fleet, upstreams: Upstreams, tail: tail_watch.TailStore
+    ) -> None:
         super().__init__(core, auth)
         self.fleet = fleet
         self.upstreams = upstreams
+        self.tail = tail
 
     async def _route(self, context: Any) -> Route:
         await self.auth.check(context, "api")
@@ -191,6 +202,8 @@ class FleetJobServicer(JobServicer):
         return route
 
     async def _forward(self, name: str, request: Any, context: Any, route: Route) -> Any:
+        if relayed_already(context):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "this coordinator does not schedule; retry")
         stub = pb_grpc.JobServiceStub(self.upstreams.channel(route.address))
         try:
             return await getattr(stub, name)(request, metadata=forwarded(context, self.fleet.me),
@@ -243,17 +256,21 @@ class FleetJobServicer(JobServicer):
         return answer
 
     async def WatchJob(self, request: pb.WatchJobRequest, context: Any) -> AsyncIterator[pb.WatchJobEvent]:
-        route = await self._route(context)
-        if route.local:
+        """At the holder, its own watch; elsewhere the job read from the shared database
+        as it commits (coordinator/tail_watch.py), so the watch goes on through a
+        takeover."""
+        await self.auth.check(context, "api")
+        if self.fleet.leading:
             async for event in super().WatchJob(request, context):
                 yield event
             return
-        stub = pb_grpc.JobServiceStub(self.upstreams.channel(route.address))
-        call = stub.WatchJob(request, metadata=forwarded(context, self.fleet.me))
+        await self._valid_job_id(request.job_id, context)
         try:
-            async for event in call:
-                yield event
-        except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), _details(exc))
-        finally:
-            call.cancel()
+            job = await self.tail.tail_job(request.job_id)
+        except Exception as exc:  # the database: say so, as the holder's own errors would
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the fleet's database: {' '.join(str(exc).split())[:200]}; retry")
+        if job is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"job_id: no job {request.job_id}")
+        assert job is not None
+        async for event in tail_watch.watch(self.tail, job, follow=request.follow):
+            yield event

@@ -20,7 +20,6 @@ import structlog
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common.defaults import DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN
 from common.hostport import split_host_port
@@ -33,7 +32,15 @@ from coordinator.metrics import build_registry
 from coordinator.model import JobSpec
 from coordinator.relay import FleetAgentServicer, FleetJobServicer, Upstreams
 from coordinator.services import AgentServicer, JobServicer
+from coordinator.startup import (
+    StartupError,
+    advertised,
+    check_bindable,
+    read_tls_pair,
+    serve_metrics,
+)
 from coordinator.store import SharedStore, StoreError, open_store
+from coordinator.tail_watch import TailStore
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -67,69 +74,12 @@ class ServerConfig:
     advertise: str | None = None
 
 
-class StartupError(Exception):
-    """The coordinator could not start; the message names the setting to fix."""
-
-
-def _read_tls_pair(cert: Path | None, key: Path | None) -> tuple[bytes, bytes]:
-    """(key PEM, certificate chain PEM), checked to be a usable pair: gRPC would only say
-    "Failed to bind" about a bad one."""
-    import ssl
-
-    assert cert is not None and key is not None
-    try:
-        pair = (key.read_bytes(), cert.read_bytes())
-    except OSError as exc:
-        raise StartupError(f"--tls-cert/--tls-key: cannot read {exc.filename}: {exc.strerror}") from exc
-    try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
-    except (ssl.SSLError, ValueError) as exc:
-        raise StartupError(
-            f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate chain and its private key ({exc})"
-        ) from exc
-    return pair
-
-
-def advertised(listen: str, port: int) -> str:
-    """Where the fleet reaches a coordinator listening on ``listen`` (bound to ``port``):
-    its host, or this host's name when it listens on every address."""
-    import socket
-
-    from common.hostport import join_host_port
-
-    host, _ = split_host_port(listen)
-    bare = host[1:-1] if host.startswith("[") else host
-    if bare in ("", "0.0.0.0", "::"):
-        bare = socket.gethostname()
-    return join_host_port(bare, port)
-
-
-def _check_bindable(address: str, flag: str) -> None:
-    """Bind ``address`` once with a plain socket, so a port in use or an address this host
-    does not have is reported with the system's reason (gRPC reports neither well). Port 0
-    (any free port) is not checked."""
-    import socket
-
-    host, port = split_host_port(address)
-    if port == 0:
-        return
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        infos = socket.getaddrinfo(bare or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise StartupError(f"{flag} {address}: {exc.strerror}") from exc
-    family, _type, _proto, _canon, sockaddr = infos[0]
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(sockaddr)
-        except OSError as exc:
-            raise StartupError(f"{flag} {address}: {exc.strerror}") from exc
-
-
 class CoordinatorServer:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, restarted: bool = False) -> None:
         self.config = config
+        # Restarted in the same process after losing the fleet's lease: it must not take the
+        # lease back from a holder at its own address (that one is alive: it took it).
+        self.restarted = restarted
         try:
             self.store = open_store(config.db)
         except StoreError as exc:
@@ -182,7 +132,7 @@ class CoordinatorServer:
             ]
         )
         auth = TokenAuth(cfg.agent_token, cfg.api_token)
-        pair = _read_tls_pair(cfg.tls_cert, cfg.tls_key) if tls else None
+        pair = read_tls_pair(cfg.tls_cert, cfg.tls_key) if tls else None
         agents: AgentServicer
         jobs: JobServicer
         if self.store.shared:
@@ -192,7 +142,7 @@ class CoordinatorServer:
             self.fleet = Fleet(shared.lease(), address=cfg.advertise or "", on_elected=self._take_over,
                                on_lost=self._lost)  # fmt: skip
             agents = FleetAgentServicer(self.core, auth, self.fleet, self.upstreams)
-            jobs = FleetJobServicer(self.core, auth, self.fleet, self.upstreams)
+            jobs = FleetJobServicer(self.core, auth, self.fleet, self.upstreams, cast(TailStore, self.store))
         else:
             agents, jobs = AgentServicer(self.core, auth), JobServicer(self.core, auth)
         pb_grpc.add_AgentServiceServicer_to_server(agents, server)
@@ -205,7 +155,7 @@ class CoordinatorServer:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
-        _check_bindable(cfg.listen, "--listen")
+        check_bindable(cfg.listen, "--listen")
         try:
             if pair is not None:
                 self.port = server.add_secure_port(cfg.listen, grpc.ssl_server_credentials([pair]))
@@ -215,45 +165,29 @@ class CoordinatorServer:
             raise StartupError(f"--listen {cfg.listen}: could not bind ({exc})") from exc
         if self.port == 0:
             raise StartupError(f"--listen {cfg.listen}: could not bind (in use, or not an address of this host)")
-        if self.fleet is not None and not cfg.advertise:
-            self.fleet.address = advertised(cfg.listen, self.port)
+        if self.fleet is not None:
+            if not cfg.advertise:
+                self.fleet.address = advertised(cfg.listen, self.port)
+            try:
+                await self.fleet.first_election(predecessor=not self.restarted)
+            except Exception as exc:  # the state could not be read back
+                await self.fleet.close()
+                await self.store.close()
+                raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
         await server.start()
         self._server = server
         for name in ("", names[0], names[1]):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-        app = web.Application()
         registry = build_registry(self.core, self.fleet, agents)
-
-        async def metrics(_: web.Request) -> web.Response:
-            # Scrapes read the last evaluation; they never cause one (_evaluate_loop).
-            return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-        async def index(_: web.Request) -> web.Response:
-            return web.Response(text="vantage coordinator: metrics at /metrics\n")
-
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/", index)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        mhost, mport = split_host_port(cfg.metrics_listen)
         try:
-            _check_bindable(cfg.metrics_listen, "--metrics-listen")
+            runner, self.metrics_port = await serve_metrics(registry, cfg.metrics_listen)
         except StartupError:
-            await runner.cleanup()
             await server.stop(grace=None)
             self._server = None
             raise
-        site = web.TCPSite(runner, mhost, mport)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            await server.stop(grace=None)
-            self._server = None
-            raise StartupError(f"--metrics-listen {cfg.metrics_listen}: {exc.strerror or exc}") from exc
         self._runner = runner
-        self.metrics_port = runner.addresses[0][1] if runner.addresses else mport
+        mhost, _ = split_host_port(cfg.metrics_listen)
         log.info(
             "coordinator_started", listen=f"{host}:{self.port}", tls=tls,
             metrics=f"http://{mhost}:{self.metrics_port}/metrics", db=shown, engine=self.store.engine,

@@ -141,13 +141,17 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
         self.core = core
         self.auth = auth
 
-    async def _job(self, job_id: str, context: Any) -> Job:
+    @staticmethod
+    async def _valid_job_id(job_id: str, context: Any) -> None:
         if not job_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: is required")
         if not JOB_ID_RE.match(job_id):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"job_id: {job_id[:40]!r} is not a job id (16 hex digits)"
             )
+
+    async def _job(self, job_id: str, context: Any) -> Job:
+        await self._valid_job_id(job_id, context)
         job = self.core.job(job_id)
         if job is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"job_id: no job {job_id}")

@@ -19,7 +19,7 @@ import psycopg
 import structlog
 
 from coordinator.model import Job, Task
-from coordinator.store import decode
+from coordinator.store import decode, postgres_tail
 from coordinator.store import postgres_admin as admin
 from coordinator.store.postgres_admin import Conn, close_quietly, redact
 from coordinator.store.postgres_lease import Lease, fence_check
@@ -44,6 +44,7 @@ class PostgresStore:
         self._writer: Writer | None = None
         self._read: Conn | None = None
         self._read_lock = asyncio.Lock()
+        self._listener = postgres_tail.Listener(self._connect)
 
     async def _connect(self) -> Conn:
         return await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10)
@@ -169,7 +170,28 @@ class PostgresStore:
             rows = await self._query("SELECT count(*) FROM measurements WHERE job_id = %s", (job_id,))
         return int(rows[0][0])
 
+    # -- the fleet's tail (postgres_tail.py): what any coordinator committed, once --------
+
+    async def tail_horizon(self) -> int:
+        return await postgres_tail.horizon(self._query)
+
+    async def tail_xmax(self) -> int:
+        return await postgres_tail.xmax(self._query)
+
+    async def tail_job(self, job_id: str) -> Job | None:
+        return await postgres_tail.job(self._query, job_id)
+
+    def tail_results(self, job_id: str, lo: int, hi: int) -> AsyncIterator[bytes]:
+        return postgres_tail.results(self._query, job_id, lo, hi)
+
+    async def tail_failed(self, job_id: str, lo: int, hi: int) -> list[Task]:
+        return await postgres_tail.failed_tasks(self._query, job_id, lo, hi)
+
+    async def wait_results(self, within_s: float) -> None:
+        await self._listener.wait(within_s)
+
     async def close(self) -> None:
+        await self._listener.close()
         if self._writer is not None:
             await self._writer.close()
         await close_quietly(self._read)

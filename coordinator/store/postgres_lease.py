@@ -37,7 +37,8 @@ ACQUIRE = (
     "INSERT INTO vantage_lease AS l (name, holder, address, epoch, expires_at) "
     "VALUES (%(name)s, %(holder)s, %(address)s, 1, now() + %(ttl)s * interval '1 second') "
     "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, address = excluded.address, "
-    "epoch = l.epoch + 1, expires_at = excluded.expires_at WHERE l.expires_at < now() "
+    "epoch = l.epoch + 1, expires_at = excluded.expires_at "
+    "WHERE l.expires_at < now() OR (%(predecessor)s AND l.address = excluded.address) "
     "RETURNING epoch"
 )
 CURRENT = (
@@ -99,9 +100,13 @@ class Lease:
                 self._conn = None
                 raise
 
-    async def acquire(self, holder: str, address: str, ttl_s: float) -> int | None:
-        """The new epoch when the lease was free or expired and is now ``holder``'s."""
-        row = await self._one(ACQUIRE, {"name": NAME, "holder": holder, "address": address, "ttl": ttl_s})
+    async def acquire(self, holder: str, address: str, ttl_s: float, *, predecessor: bool = False) -> int | None:
+        """The new epoch when the lease was free or expired and is now ``holder``'s. With
+        ``predecessor``, also when its holder has this very address: a coordinator that
+        restarts on the port it held (which it could bind, so the old process is gone)
+        takes its own lease back at once."""
+        row = await self._one(ACQUIRE, {"name": NAME, "holder": holder, "address": address, "ttl": ttl_s,
+                                        "predecessor": predecessor})  # fmt: skip
         return int(row[0]) if row else None
 
     async def current(self) -> Holder | None:

@@ -21,6 +21,7 @@ import structlog
 
 from coordinator.store.postgres_admin import Conn, close_quietly
 from coordinator.store.postgres_schema import SQL, bulk
+from coordinator.store.postgres_tail import NOTIFY
 from coordinator.store.records import (
     AgentHello,
     AgentSeen,
@@ -173,6 +174,8 @@ class Writer:
                     await cur.execute(one[0], one[1])
                 else:
                     await cur.executemany(SQL[kind], rows)
+                if kind is PutResult:
+                    await cur.execute(NOTIFY)  # delivered at commit: tails wake (postgres_tail.py)
             for pending in batch:
                 if pending.fn is not None:
                     pending.value = await pending.fn(conn)

@@ -238,15 +238,22 @@ def test_compose_services_and_mounts_exist() -> None:
     compose = load_compose()
     services: dict[str, Any] = compose["services"]
     agents = {name: svc for name, svc in services.items() if name.startswith("agent-")}
-    assert {"coordinator", "prometheus", "grafana"} <= set(services)
+    assert {"postgres", "coordinator-1", "coordinator-2", "prometheus", "grafana"} <= set(services)
     regions = {svc["labels"]["io.vantage.region"] for svc in agents.values()}
     assert len(agents) == 3 and len(regions) == 3
     for name, svc in agents.items():
         region = svc["labels"]["io.vantage.region"]
         assert f"--region={region}" in svc["command"], name
-        assert "--coordinator=coordinator:50051" in svc["command"], name
+        assert "--coordinator=coordinator-1:50051,coordinator-2:50051" in svc["command"], name
         assert svc["healthcheck"] == {"disable": True}
-        assert svc["depends_on"]["coordinator"]["condition"] == "service_healthy"
+        assert svc["depends_on"]["coordinator-1"]["condition"] == "service_healthy"
+    # the fleet: both coordinators on the compose PostgreSQL, each advertising its own name
+    for name in ("coordinator-1", "coordinator-2"):
+        svc = services[name]
+        assert svc["environment"]["VANTAGE_DB"].startswith("postgresql://vantage:")
+        assert svc["environment"]["VANTAGE_DB"].endswith("@postgres:5432/vantage")
+        assert f"--advertise={name}:50051" in svc["command"]
+        assert svc["depends_on"]["postgres"]["condition"] == "service_healthy"
     base = COMPOSE.parent
     named_volumes = set(compose.get("volumes") or {})
     for name, svc in services.items():
@@ -284,10 +291,11 @@ def test_compose_services_and_mounts_exist() -> None:
     assert (DEPLOY / "grafana" / "dashboards" / home.removeprefix(dash_path + "/")).is_file()
     # The scrape target in the shipped config is the compose service and its metrics port.
     prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    (target,) = prom["scrape_configs"][0]["static_configs"][0]["targets"]
-    host, port = target.split(":")
-    assert host == "coordinator"
-    assert any(f"--metrics-listen=0.0.0.0:{port}" == a for a in services["coordinator"]["command"])
+    targets = prom["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == ["coordinator-1:9477", "coordinator-2:9477"]  # every coordinator of the fleet
+    for target in targets:
+        host, port = target.split(":")
+        assert any(f"--metrics-listen=0.0.0.0:{port}" == a for a in services[host]["command"])
     # The datasource URL is the compose Prometheus.
     datasources = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/vantage.yaml").read_text()
@@ -411,7 +419,8 @@ def test_docs_commands_use_known_flags() -> None:
                 for flag in (w for w in words[2:] if w.startswith("--")):
                     assert flag in known, f"`vantage {words[1]}` has no {flag} ({line})"
     # The Prometheus step is the substitution the end-to-end test makes.
-    assert "sed 's/coordinator:9477/127.0.0.1:9477/'" in DOCS[0].read_text()
-    assert '"coordinator:9477"' in (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    sed = """sed 's/"coordinator-1:9477", "coordinator-2:9477"/"127.0.0.1:9477"/'"""
+    assert sed in DOCS[0].read_text()
+    assert '"coordinator-1:9477", "coordinator-2:9477"' in (DEPLOY / "prometheus" / "prometheus.yml").read_text()
     datasource = (DEPLOY / "grafana/provisioning/datasources/vantage.yaml").read_text()
     assert "url: http://prometheus:9090" in datasource

@@ -18,9 +18,11 @@ expression must return the throttled pair, and the alert must reach "firing".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
+from coordinator.client import VantageClient
 from tests.deploy.support import (
     DEPLOY,
     free_port,
@@ -61,11 +64,12 @@ def demo_problem() -> str | None:
     return None
 
 
-def write_prometheus_config(directory: Path, metrics_address: str) -> Path:
-    """The shipped config with only the address and the two intervals changed."""
+def write_prometheus_config(directory: Path, *metrics_addresses: str) -> Path:
+    """The shipped config with only the targets and the two intervals changed."""
     text = (PROM_DIR / "prometheus.yml").read_text()
+    targets = ", ".join(f'"{a}"' for a in metrics_addresses)
     for old, new in (
-        ('"coordinator:9477"', f'"{metrics_address}"'),
+        ('targets: ["coordinator-1:9477", "coordinator-2:9477"]', f"targets: [{targets}]"),
         ("scrape_interval: 15s", "scrape_interval: 1s"),
         ("evaluation_interval: 15s", "evaluation_interval: 1s"),
     ):
@@ -258,3 +262,82 @@ def test_dashboard_and_rules_return_data_and_throttled_alert_fires(tmp_path: Pat
             assert re.search(
                 r"at \d+(\.\d+)?% of the throughput", alert["annotations"]["description"]
             ), alert
+
+
+def test_a_fleet_scraped_whole_shows_each_verdict_once_before_and_after_a_takeover(
+    tmp_path: Path, pg_server: Any
+) -> None:
+    """Two coordinators on one PostgreSQL database, four agents in two regions spread over
+    them, a periodic tcp job; the shipped config scrapes both. Of the verdict series only
+    one copy exists per (region, target), and the recording rule gives one code per pair,
+    both before and after the lease holder is killed -9 and the other takes over."""
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.skip("the prometheus server is not installed (Debian package: prometheus)")
+    from tests.e2e.harness import Targets, local_targets
+
+    db = pg_server.create_db()
+    members = [(free_port(), free_port()) for _ in range(2)]
+    argv = lambda port, metrics: [  # noqa: E731
+        *vantage_command(), "coordinator", "--listen", f"127.0.0.1:{port}", "--metrics-listen",
+        f"127.0.0.1:{metrics}", "--db", db, "--min-interval", "1s", "--reassign-after", "2s",
+    ]  # fmt: skip
+    fleet = ",".join(f"127.0.0.1:{p}" for p, _ in members)
+    (tmp_path / "targets").mkdir()
+    with contextlib.ExitStack() as stack:
+        targets: Targets = stack.enter_context(local_targets(tmp_path / "targets"))
+        coords = []
+        for i, (port, metrics) in enumerate(members):
+            coords.append(stack.enter_context(running(argv(port, metrics), log=tmp_path / f"c{i}.log")))
+            wait_for(f"coordinator {i} to serve metrics",
+                     lambda m=metrics: True if http_get(f"http://127.0.0.1:{m}/metrics")[0] == 200 else None,
+                     timeout=30)  # fmt: skip
+        for i, region in enumerate(("de", "de", "ru", "ru")):
+            stack.enter_context(running([
+                *vantage_command(), "agent", "--coordinator", fleet, "--region", region, "--id", f"{region}-{i}",
+                "--state-dir", str(tmp_path / f"a{i}"), "--allow-private-targets",
+            ], log=tmp_path / f"a{i}.log"))  # fmt: skip
+        client = stack.enter_context(VantageClient(f"127.0.0.1:{members[1][0]}"))  # the relay
+        wait_for("four agents", lambda: True if sum(a.connected for a in client.agents()) == 4 else None, timeout=45)
+        client.submit("tcp", [f"127.0.0.1:{targets.http_port}"], every_s=1.0, count=100_000)
+
+        config = write_prometheus_config(tmp_path / "prometheus", *(f"127.0.0.1:{m}" for _, m in members))
+        base = f"http://127.0.0.1:{free_port()}"
+        stack.enter_context(running([
+            prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+            f"--web.listen-address={base.removeprefix('http://')}", "--log.level=warn",
+        ], log=tmp_path / "prometheus.log"))  # fmt: skip
+        wait_for("prometheus to be ready", lambda: True if http_get(f"{base}/-/ready")[0] == 200 else None, timeout=60)
+
+        def once_each() -> dict[str, Any] | None:
+            ups = result_of(base, 'up{job="vantage-coordinator"} == 1')
+            pairs = result_of(base, "count by (region, target) (vantage_verdict_info)")
+            codes = result_of(base, "region_target:vantage_verdict:code")
+            leaders = result_of(base, "sum(vantage_fleet_leader)")
+            if len(pairs) != 2 or len(codes) != 2 or not leaders:
+                return None
+            return {"ups": len(ups), "copies": sorted(r["value"][1] for r in pairs),
+                    "leaders": leaders[0]["value"][1], "codes": sorted(r["value"][1] for r in codes)}  # fmt: skip
+
+        before = wait_for("both regions' verdicts in Prometheus", once_each, timeout=90, interval=1)
+        assert before == {"ups": 2, "copies": ["1", "1"], "leaders": "1", "codes": ["0", "0"]}, before
+        exported = [b"vantage_verdict_info{" in http_get(f"http://127.0.0.1:{m}/metrics")[1] for _, m in members]
+        assert exported == [True, False], "only the lease holder exports verdict series"
+
+        coords[0].send_signal(signal.SIGKILL)  # the lease holder
+        coords[0].wait(10)
+
+        def taken_over() -> bool | None:
+            return True if b"vantage_fleet_leader 1.0" in http_get(f"http://127.0.0.1:{members[1][1]}/metrics")[1] else None
+
+        wait_for("the other coordinator to take over", taken_over, timeout=30)
+
+        def moved() -> dict[str, Any] | None:
+            now = once_each()
+            if now is None or now["ups"] != 1:
+                return None
+            rows = result_of(base, "vantage_verdict_info")
+            return now if {r["metric"]["instance"] for r in rows} == {f"127.0.0.1:{members[1][1]}"} else None
+
+        after = wait_for("the verdicts to come from the new holder alone", moved, timeout=60, interval=1)
+        assert after == {"ups": 1, "copies": ["1", "1"], "leaders": "1", "codes": ["0", "0"]}, after

@@ -5,7 +5,8 @@ agents in three regions spread over them (coordinator/fleet.py, coordinator/rela
   every region, wherever each agent is connected.
 - The coordinator that holds the lease is killed -9 mid-job: another takes over, the
   agents move by themselves, rounds go on within 15 s, and the stored rows are exactly
-  rounds x agents x targets.
+  rounds x agents x targets; a watch of that job at a relay goes on through the takeover
+  and sees each result once.
 - PostgreSQL is restarted under load: the fleet recovers by itself and nothing acked is
   lost.
 - `vantage verdicts` gives the same table at every coordinator, and of a Prometheus-style
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -127,9 +129,21 @@ def test_a_fleet_of_three_schedules_once_survives_its_leader_and_postgres_and_ag
         assert per_agent == dict.fromkeys(AGENTS, 5), per_agent  # every round, every agent
         assert rows(n, job.job_id) == (30, 30)
 
-        # -- kill -9 the lease holder mid-job --
+        # -- kill -9 the lease holder mid-job, watched at a relay all the while --
         with members[2].client() as c2:
             job = c2.submit("tcp", [target], every_s=1.0, count=25)
+        watched: list[pb.WatchJobEvent] = []
+        watch_error: list[BaseException] = []
+
+        def watch_through_the_kill() -> None:
+            try:
+                with members[1].client() as c1:
+                    watched.extend(c1.watch(job.job_id, follow=True))
+            except BaseException as exc:  # reported below
+                watch_error.append(exc)
+
+        watcher = threading.Thread(target=watch_through_the_kill, daemon=True)
+        watcher.start()
         wait_for(lambda: (j := job_state(members, job.job_id)) is not None and j.rounds_done >= 4, 30,
                  "four rounds of the second job")  # fmt: skip
         at_kill = job_state(members, job.job_id)
@@ -149,6 +163,11 @@ def test_a_fleet_of_three_schedules_once_survives_its_leader_and_postgres_and_ag
         assert final.rounds_done == 25 and final.tasks_failed == 0, final
         assert rows(n, job.job_id) == (25 * len(AGENTS), 25 * len(AGENTS))
         assert final.tasks_done == 25 * len(AGENTS)
+        watcher.join(30)
+        assert not watcher.is_alive() and not watch_error, watch_error
+        seen = [e.result.task_id for e in watched if e.HasField("result")]
+        assert len(seen) == len(set(seen)) == 25 * len(AGENTS), "the watch at a relay saw each result once"
+        assert watched[-1].HasField("job_end") and watched[-1].job_end.state == pb.JOB_STATE_DONE
         print(f"kill -9 of the lease holder: rounds went on after {resumed:.1f} s; "
               f"{25 * len(AGENTS)} rows for 25 rounds x {len(AGENTS)} agents")  # fmt: skip
 

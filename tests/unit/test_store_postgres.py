@@ -13,7 +13,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from coordinator.model import Job, JobSpec, JobState, ProbeResultData, TaskResultData
-from coordinator.server import CoordinatorServer, ServerConfig, StartupError
+from coordinator.server import CoordinatorServer, ServerConfig
+from coordinator.startup import StartupError
 from coordinator.store import PutJob, PutResult, StoreError, open_store
 from coordinator.store import postgres_schema as schema
 from coordinator.store.postgres import PostgresStore, redact

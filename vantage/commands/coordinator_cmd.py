@@ -184,14 +184,17 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args, toml)
     import structlog
 
-    from coordinator.server import CoordinatorServer, StartupError
+    from coordinator.server import CoordinatorServer
+    from coordinator.startup import StartupError
 
     log = structlog.get_logger("vantage.coordinator")
 
     async def main() -> None:
         stopping = False
+        restarts = 0
         while True:
-            server = CoordinatorServer(config)
+            server = CoordinatorServer(config, restarted=restarts > 0)
+            restarts += 1
 
             def stop(server: Any = server) -> None:
                 nonlocal stopping
