@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -55,6 +55,11 @@ class Upstreams:
             ("grpc.keepalive_time_ms", 20_000),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # A holder that comes back at the same address is reached again within
+            # seconds, not after gRPC's default reconnect backoff (up to 2 minutes).
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.min_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
         ]
         self._channels: dict[str, grpc.aio.Channel] = {}
 
@@ -180,6 +185,21 @@ class FleetAgentServicer(AgentServicer):
                                 f"the fleet's scheduler ended the session ({_details(ended)}); reconnect")  # fmt: skip
 
 
+def _answered_by_the_holder(name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """A unary JobService method of a fleet member: the local one while this coordinator
+    holds the lease, the holder's otherwise (the same answer, or the same error)."""
+    local = getattr(JobServicer, name)
+
+    async def method(self: FleetJobServicer, request: Any, context: Any) -> Any:
+        route = await self._route(context)
+        if route.local:
+            return await local(self, request, context)
+        return await self._forward(name, request, context, route)
+
+    method.__name__ = name
+    return method
+
+
 class FleetJobServicer(JobServicer):
     """JobService for a fleet member: answered here while it schedules, forwarded otherwise."""
 
@@ -213,47 +233,13 @@ class FleetJobServicer(JobServicer):
                 await context.abort(exc.code(), f"the fleet's scheduler at {route.address}: {_details(exc)}; retry")
             await context.abort(exc.code(), _details(exc))
 
-    async def SubmitJob(self, request: pb.SubmitJobRequest, context: Any) -> pb.Job:
-        route = await self._route(context)
-        if route.local:
-            return await super().SubmitJob(request, context)
-        answer: pb.Job = await self._forward("SubmitJob", request, context, route)
-        return answer
-
-    async def GetJob(self, request: pb.GetJobRequest, context: Any) -> pb.Job:
-        route = await self._route(context)
-        if route.local:
-            return await super().GetJob(request, context)
-        answer: pb.Job = await self._forward("GetJob", request, context, route)
-        return answer
-
-    async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsResponse:
-        route = await self._route(context)
-        if route.local:
-            return await super().ListJobs(request, context)
-        answer: pb.ListJobsResponse = await self._forward("ListJobs", request, context, route)
-        return answer
-
-    async def CancelJob(self, request: pb.CancelJobRequest, context: Any) -> pb.Job:
-        route = await self._route(context)
-        if route.local:
-            return await super().CancelJob(request, context)
-        answer: pb.Job = await self._forward("CancelJob", request, context, route)
-        return answer
-
-    async def ListAgents(self, request: pb.ListAgentsRequest, context: Any) -> pb.ListAgentsResponse:
-        route = await self._route(context)
-        if route.local:
-            return await super().ListAgents(request, context)
-        answer: pb.ListAgentsResponse = await self._forward("ListAgents", request, context, route)
-        return answer
-
-    async def GetVerdicts(self, request: pb.GetVerdictsRequest, context: Any) -> pb.GetVerdictsResponse:
-        route = await self._route(context)
-        if route.local:
-            return await super().GetVerdicts(request, context)
-        answer: pb.GetVerdictsResponse = await self._forward("GetVerdicts", request, context, route)
-        return answer
+    # The unary calls: answered here at the holder, forwarded to it elsewhere.
+    SubmitJob = _answered_by_the_holder("SubmitJob")
+    GetJob = _answered_by_the_holder("GetJob")
+    ListJobs = _answered_by_the_holder("ListJobs")
+    CancelJob = _answered_by_the_holder("CancelJob")
+    ListAgents = _answered_by_the_holder("ListAgents")
+    GetVerdicts = _answered_by_the_holder("GetVerdicts")
 
     async def WatchJob(self, request: pb.WatchJobRequest, context: Any) -> AsyncIterator[pb.WatchJobEvent]:
         """At the holder, its own watch; elsewhere the job read from the shared database

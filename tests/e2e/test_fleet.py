@@ -22,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
 
 from coordinator.client import VantageClient
@@ -64,8 +65,8 @@ class Member:
         wait_for(lambda: _port_open(self.port), 20, f"coordinator {self.i} to listen")
         return self
 
-    def client(self) -> VantageClient:
-        return VantageClient(self.address)
+    def client(self, token: str = "fleet-api") -> VantageClient:
+        return VantageClient(self.address, token=token)
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
@@ -91,6 +92,13 @@ def job_state(members: list[Member], job_id: str) -> pb.Job | None:
     return None
 
 
+def execute(db: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(sql)
+
+
 def rows(n: Network, job_id: str) -> tuple[int, int]:
     total, distinct = n.query("SELECT COUNT(*), COUNT(DISTINCT task_id) FROM measurements WHERE job_id=?", (job_id,))[0]
     return int(total), int(distinct)
@@ -102,7 +110,9 @@ def test_a_fleet_of_three_schedules_once_survives_its_leader_and_postgres_and_ag
 ) -> None:
     db = pg_server.create_db()
     target = f"127.0.0.1:{targets.http_port}"
-    with network(tmp_path, db_url=db) as n:
+    # tokens as in production: a relay checks them, and the holder checks them again
+    tokens = {"VANTAGE_AGENT_TOKEN": "fleet-agents", "VANTAGE_API_TOKEN": "fleet-api"}
+    with network(tmp_path, db_url=db, extra_env=tokens) as n:
         members = [Member(n, 0).start()]
         wait_for(members[0].leads, 20, "coordinator 0 to take the lease")
         members += [Member(n, 1).start(), Member(n, 2).start()]
@@ -116,6 +126,13 @@ def test_a_fleet_of_three_schedules_once_survives_its_leader_and_postgres_and_ag
         relayed = {aid for aid, peer in peers.items() if " via " in peer}
         assert relayed == {"a-1", "a-2", "a-4", "a-5"}, peers  # they prefer coordinators 1 and 2
         assert [m.leads() for m in members] == [True, False, False]
+        # a relay answers for the holder, errors included, and checks the token itself
+        with members[2].client() as c2, pytest.raises(grpc.RpcError) as bad:
+            c2.submit("nope", [target])
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "spec.kind" in str(bad.value.details())
+        with members[2].client(token="wrong") as c2, pytest.raises(grpc.RpcError) as refused:
+            c2.agents()
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
         # -- one job, submitted at 0, watched at 1, runs every round in every region --
         with members[0].client() as c0:
@@ -204,3 +221,23 @@ def test_a_fleet_of_three_schedules_once_survives_its_leader_and_postgres_and_ag
         scraped = [m.metrics() for m in members]
         assert sum("vantage_verdict_info{" in s for s in scraped) == 1, "verdict series at exactly one coordinator"
         assert sum("vantage_fleet_leader 1.0" in s for s in scraped) == 1
+
+
+@pytest.mark.timeout(120)
+def test_a_coordinator_that_loses_its_lease_starts_again_as_a_relay_and_leads_again_when_it_can(
+    tmp_path: Path, pg_server: PgServer
+) -> None:
+    db = pg_server.create_db()
+    with network(tmp_path, db_url=db) as n:
+        m = Member(n, 0).start()
+        wait_for(m.leads, 20, "the coordinator to take the lease")
+        # another coordinator takes the lease (as after this one could not renew it in time)
+        execute(db, "UPDATE vantage_lease SET holder = 'elsewhere', address = '127.0.0.1:9', epoch = epoch + 1, "
+                "expires_at = now() + interval '1 hour'")  # fmt: skip
+        assert m.proc is not None
+        wait_for(lambda: "coordinator_restarting" in m.proc.log(), 20, "it to notice and start again")  # type: ignore[union-attr]
+        wait_for(lambda: "vantage_fleet_leader 0.0" in m.metrics(), 20, "it to serve again, as a relay")
+        assert m.proc.alive
+        execute(db, "UPDATE vantage_lease SET expires_at = now() - interval '1 second'")  # the other one is gone
+        wait_for(m.leads, 20, "it to take the lease again")
+        assert m.proc.alive and "fleet_lease_lost" in m.proc.log()

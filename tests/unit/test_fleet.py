@@ -128,3 +128,22 @@ async def test_a_holder_that_cannot_reach_the_database_pauses_and_resumes_when_i
     a.stop.set()
     await a.task  # type: ignore[misc]
     await a.fleet.close()
+
+
+async def test_a_coordinator_restarted_on_its_own_address_takes_its_lease_back_at_once(store: PostgresStore) -> None:
+    old = Member(store, "a", ttl_s=30.0)
+    await old.fleet.first_election()
+    await old.fleet.lease.close()  # killed -9: its lease would stand for 30 s more
+    other = Member(store, "b", ttl_s=30.0)
+    await other.fleet.first_election()  # another address: it must wait for the expiry
+    assert other.fleet.role is Role.FOLLOWING and other.fleet.leader == "a:50051"
+    again = Member(store, "a", ttl_s=30.0)  # the same address (it could bind the port)
+    await again.fleet.first_election()
+    assert again.fleet.leading and again.elected == [2]
+    # After losing the lease in-process it starts again without taking it from a holder
+    # at its own address (that holder is alive: it took the lease), and says so.
+    third = Member(store, "a", ttl_s=30.0)
+    await third.fleet.first_election(predecessor=False)
+    assert third.fleet.role is Role.ELECTING and third.fleet.route_now() is None and third.elected == []
+    for m in (other, again, third):
+        await m.fleet.lease.close()
