@@ -189,8 +189,7 @@ class Fleet:
                             log.error("fleet_takeover_failed", epoch=self.epoch, error=str(failed))
                             self.on_lost(f"could not take over: {failed}")
                             return
-                        self.takeovers += 1
-                        self._set(Role.LEADING, self.address, self.me)
+                        self._taken_over()
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
@@ -220,8 +219,12 @@ class Fleet:
         taking_over = await self._elect(predecessor=predecessor)
         if taking_over is not None:
             await taking_over
-            self.takeovers += 1
-            self._set(Role.LEADING, self.address, self.me)
+            self._taken_over()
+
+    def _taken_over(self) -> None:
+        """The state is read back: from now on this coordinator schedules."""
+        self.takeovers += 1
+        self._set(Role.LEADING, self.address, self.me)
 
     async def _elect(self, *, predecessor: bool = False) -> asyncio.Task[None] | None:
         """One try for the lease; when taken, the takeover (reading the state back) as a
