@@ -62,7 +62,9 @@ class Member:
             "--reassign-after", "2s", "--window", "300s",
         ], self.n.root / f"coordinator-{self.i}.log", self.n.env()).start()  # fmt: skip
         self.n.procs.append(self.proc)
-        wait_for(lambda: _port_open(self.port), 20, f"coordinator {self.i} to listen")
+        # gRPC listens a moment before /metrics does: wait for both
+        wait_for(lambda: _port_open(self.port) and _port_open(self.metrics_port), 20,
+                 f"coordinator {self.i} to listen")  # fmt: skip
         return self
 
     def client(self, token: str = "fleet-api") -> VantageClient:
