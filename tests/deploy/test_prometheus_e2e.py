@@ -319,7 +319,11 @@ def test_a_fleet_scraped_whole_shows_each_verdict_once_before_and_after_a_takeov
             return {"ups": len(ups), "copies": sorted(r["value"][1] for r in pairs),
                     "leaders": leaders[0]["value"][1], "codes": sorted(r["value"][1] for r in codes)}  # fmt: skip
 
-        before = wait_for("both regions' verdicts in Prometheus", once_each, timeout=90, interval=1)
+        def scraped_both() -> dict[str, Any] | None:  # Prometheus scrapes its two targets at its own pace
+            now = once_each()
+            return now if now is not None and now["ups"] == 2 else None
+
+        before = wait_for("both coordinators scraped and both regions' verdicts", scraped_both, timeout=90, interval=1)
         assert before == {"ups": 2, "copies": ["1", "1"], "leaders": "1", "codes": ["0", "0"]}, before
         exported = [b"vantage_verdict_info{" in http_get(f"http://127.0.0.1:{m}/metrics")[1] for _, m in members]
         assert exported == [True, False], "only the lease holder exports verdict series"
