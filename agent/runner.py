@@ -184,6 +184,10 @@ class Runner:
                 self.on_result(a.task_id)
             except asyncio.CancelledError:
                 log.info("task_cancelled")
+            except Exception as exc:
+                # Whatever else goes wrong with one task (its result cannot be encoded or
+                # stored) is logged; the runner and the other tasks go on.
+                log.error("task_crashed", error=repr(exc)[:300], kind=a.kind)
             finally:
                 self._running.pop(a.task_id, None)
                 if not self._running:
@@ -212,6 +216,14 @@ class Runner:
                 failure=f.AGENT_SPEC_ERROR,
                 failure_detail=f"the agent could not run this task: {exc}",
             )
+        except Exception as exc:  # a parser bug must not end the runner (and every task)
+            log.error("spec_parser_crashed", error=repr(exc)[:300], kind=a.kind)
+            return ProbeOutcome(
+                kind=a.kind,
+                target=a.target,
+                failure=f.AGENT_INTERNAL_ERROR,
+                failure_detail=f"the agent could not parse this task: {type(exc).__name__}",
+            )
         t0 = self.clock.monotonic()
         try:
             async with self.clock.timeout(remaining):
@@ -233,8 +245,16 @@ class Runner:
                 failure_detail="the task's deadline passed",
                 duration_s=self.clock.monotonic() - t0,
             )
+        except SpecError as exc:  # found only when the probe ran (e.g. a ca_file refused)
+            return ProbeOutcome(
+                kind=a.kind,
+                target=a.target,
+                failure=f.AGENT_SPEC_ERROR,
+                failure_detail=f"the agent could not run this task: {exc}",
+                duration_s=self.clock.monotonic() - t0,
+            )
         except Exception as exc:
-            # A probe that could not run at all (e.g. an unreadable ca_file) is this task's
+            # A probe that could not run at all (e.g. a crashed parser of a response) is this task's
             # result, never the agent's end: the other tasks keep running.
             log.warning("probe_could_not_run", error=str(exc), kind=a.kind)
             failure = f.classify(exc)

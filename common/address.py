@@ -46,3 +46,16 @@ def normal_host(host: str) -> str | None:
         return str(parsed)
     lowered = host.lower()
     return lowered if is_hostname(lowered) else None
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1, ::ffff:127.x): a peer on this
+    machine, to which a bearer token may travel in plaintext."""
+    if host == "localhost":
+        return True
+    ip = parse_address(host)
+    if ip is None:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback

@@ -31,6 +31,12 @@ REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 #: A label key of a job's selector.
 LABEL_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
+#: A label value (of an agent's hello or a job's selector): printable, bounded.
+MAX_LABEL_VALUE = 128
+#: Labels an agent may declare.
+MAX_LABELS = 16
+#: An agent's version string, as its hello gives it (``0.1.0``, ``0.2.0+dev.3``).
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+~-]{0,63}$")
 #: A job id at the coordinator's job API: what the coordinator issues (see above).
 JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 #: A task id in an assignment, at the agent: it names an outbox file (see above).
@@ -53,6 +59,27 @@ def is_country(text: str) -> bool:
 
 def is_label_key(text: str) -> bool:
     return LABEL_KEY_RE.match(text) is not None
+
+
+def is_label_value(text: str) -> bool:
+    """Printable (no control characters, so never a terminal escape) and bounded."""
+    return len(text) <= MAX_LABEL_VALUE and text.isprintable()
+
+
+def labels_problem(labels: dict[str, str]) -> str | None:
+    """Why ``labels`` cannot be an agent's (or a selector's) labels, or None."""
+    if len(labels) > MAX_LABELS:
+        return f"at most {MAX_LABELS} labels"
+    for key, value in labels.items():
+        if not is_label_key(key):
+            return f"malformed label key {key[:40]!r}"
+        if not is_label_value(value):
+            return f"label {key}: the value must be printable, at most {MAX_LABEL_VALUE} characters"
+    return None
+
+
+def is_version(text: str) -> bool:
+    return VERSION_RE.match(text) is not None
 
 
 def is_job_id(text: str) -> bool:

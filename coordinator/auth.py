@@ -9,14 +9,9 @@ from typing import Any
 
 import grpc
 
+from common.address import is_loopback_host
 
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["TokenAuth", "is_loopback_host", "peer_is_loopback"]
 
 
 def peer_is_loopback(peer: str) -> bool:

@@ -4,6 +4,11 @@ The one module that builds or reads protobuf messages; the servicers call these.
 
 from __future__ import annotations
 
+import math
+
+from google.protobuf import struct_pb2
+
+from common.ids import is_assigned_task_id
 from common.wire import dict_from_struct
 from coordinator.analysis import Snapshot
 from coordinator.model import (
@@ -21,6 +26,7 @@ from coordinator.model import (
     TaskResultData,
 )
 from coordinator.registry import AgentView
+from coordinator.vouch import MAX_RESULT_BYTES, NOT_A_NUMBER, TOO_LARGE, UNREADABLE, Refused
 from protos.vantage.v1 import vantage_pb2 as pb
 
 JOB_STATE_TO_PB = {
@@ -85,6 +91,12 @@ def spec_to_pb(s: JobSpec) -> pb.JobSpec:
     )
 
 
+def _u32(n: int) -> int:
+    """A count as the wire's uint32 holds it (saturated, never an error: a job stored
+    before the task-count bound must not break ListJobs for every caller)."""
+    return min(max(n, 0), 2**32 - 1)
+
+
 def job_to_pb(job: Job) -> pb.Job:
     return pb.Job(
         job_id=job.job_id,
@@ -92,10 +104,10 @@ def job_to_pb(job: Job) -> pb.Job:
         state=JOB_STATE_TO_PB[job.state],
         created_at=job.created_at,
         finished_at=job.finished_at,
-        tasks_expected=job.tasks_expected,
-        tasks_done=job.tasks_done,
-        tasks_failed=job.tasks_failed,
-        rounds_done=job.rounds_done,
+        tasks_expected=_u32(job.tasks_expected),
+        tasks_done=_u32(job.tasks_done),
+        tasks_failed=_u32(job.tasks_failed),
+        rounds_done=_u32(job.rounds_done),
         reason=job.reason,
     )
 
@@ -118,7 +130,33 @@ def agent_from_hello(m: pb.Hello) -> AgentInfo:
 ANALYSED_DATA_KINDS = frozenset({"throughput"})
 
 
+# Nesting of a result's data (the probes' own data is at most three deep).
+MAX_DATA_DEPTH = 16
+
+
+def _check_numbers(value: struct_pb2.Value | struct_pb2.Struct, depth: int = 0) -> None:
+    """Every number in a result's data is finite (JSON, and so ``vantage results --json``
+    and the analysis, has no NaN or infinity)."""
+    if depth > MAX_DATA_DEPTH:
+        raise Refused(UNREADABLE, f"data nested more than {MAX_DATA_DEPTH} deep")
+    if isinstance(value, struct_pb2.Struct):
+        for item in value.fields.values():
+            _check_numbers(item, depth + 1)
+        return
+    which = value.WhichOneof("kind")
+    if which == "number_value":
+        if not math.isfinite(value.number_value):
+            raise Refused(NOT_A_NUMBER, "data holds a number that is not finite")
+    elif which == "struct_value":
+        _check_numbers(value.struct_value, depth + 1)
+    elif which == "list_value":
+        for item in value.list_value.values:
+            _check_numbers(item, depth + 1)
+
+
 def probe_result_from_pb(m: pb.ProbeResult) -> ProbeResultData:
+    """Raises :class:`Refused` when the data holds a number that is not finite."""
+    _check_numbers(m.data)
     return ProbeResultData(
         kind=m.kind,
         target=m.target,
@@ -129,7 +167,19 @@ def probe_result_from_pb(m: pb.ProbeResult) -> ProbeResultData:
     )
 
 
+def task_id_of(m: pb.TaskResult) -> str | None:
+    """The task id of a result from an agent, or None when it cannot be one of ours (it is
+    then neither stored nor acked)."""
+    return m.task_id if is_assigned_task_id(m.task_id) else None
+
+
 def task_result_from_pb(m: pb.TaskResult) -> TaskResultData:
+    """A result as an agent sent it; raises :class:`Refused` when it cannot be stored
+    (too large, or a number in its data that is not finite). The fields the coordinator
+    vouches for are set later (``coordinator/vouch.py``, then :func:`sealed`)."""
+    raw = m.SerializeToString()
+    if len(raw) > MAX_RESULT_BYTES:
+        raise Refused(TOO_LARGE, f"{len(raw)} bytes, more than {MAX_RESULT_BYTES}")
     return TaskResultData(
         task_id=m.task_id,
         job_id=m.job_id,
@@ -137,8 +187,25 @@ def task_result_from_pb(m: pb.TaskResult) -> TaskResultData:
         started_at=m.started_at,
         finished_at=m.finished_at,
         result=probe_result_from_pb(m.result),
-        raw=m.SerializeToString(),
+        raw=raw,
     )
+
+
+def sealed(r: TaskResultData) -> bytes:
+    """The stored bytes of a vouched result: the agent's message with the fields the
+    coordinator vouches for replaced by ``r``'s."""
+    m = pb.TaskResult.FromString(r.raw)
+    m.job_id = r.job_id
+    m.agent_id = r.agent_id
+    m.started_at = r.started_at
+    m.finished_at = r.finished_at
+    p = r.result
+    m.result.kind = p.kind
+    m.result.target = p.target
+    m.result.failure = p.failure
+    m.result.failure_detail = p.failure_detail
+    m.result.duration_s = p.duration_s
+    return m.SerializeToString()
 
 
 def task_result_from_bytes(raw: bytes) -> TaskResultData:

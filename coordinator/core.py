@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -38,10 +38,14 @@ from coordinator.queries import Queries
 from coordinator.registry import Registry, Session
 from coordinator.store import AgentHello, AgentSeen, Change, PutJob, Store, TaskProgress
 from coordinator.tasks import TaskEvent, apply
-from coordinator.validation import JobLimits, validate_job
+from coordinator.validation import JobLimits, check_task_count, validate_job
+from coordinator.vouch import Refused
 from coordinator.watch import Watchers, WatchEvent
 
 log = structlog.get_logger("vantage.coordinator")
+
+# How often the registry is swept for agents to forget.
+FORGET_EVERY_S = 60.0
 
 @dataclass(frozen=True, kw_only=True)
 class CoordinatorConfig:
@@ -57,6 +61,9 @@ class CoordinatorConfig:
     tick_s: float = 0.25
     evaluate_every_s: float = 1.0
     group_by: str = "region"  # or "asn"
+    # An agent not seen for this long is forgotten: it leaves ListAgents and the metrics
+    # (a region with no agent left leaves vantage_agents_connected).
+    forget_agents_after_s: float = 7 * 86400.0
     job_limits: JobLimits = field(default_factory=JobLimits)
 
 
@@ -68,7 +75,14 @@ class Coordinator(Queries):
         config: CoordinatorConfig,
         *,
         clock: Callable[[], float] = time.time,
+        seal: Callable[[TaskResultData], bytes] | None = None,
     ) -> None:
+        """``seal`` gives the stored bytes of a vouched result; by default
+        ``coordinator.convert.sealed`` (the one place that speaks protobuf)."""
+        if seal is None:
+            from coordinator.convert import sealed
+
+            seal = sealed
         self.store = store
         self.analyzer = analyzer
         self.config = config
@@ -81,12 +95,13 @@ class Coordinator(Queries):
         self.ingest_results = Ingest(
             book=self.book, store=store, registry=self.registry, counters=self.counters,
             analyzer=analyzer, watchers=self.watchers, clock=clock, group_by=config.group_by,
-            on_done=self._slots_freed,
+            on_done=self._slots_freed, seal=seal,
         )  # fmt: skip
         self.accepting = True
         self.started_at = clock()
         self._awaited_agents: set[str] = set()
         self._waiting_for_slot: set[str] = set()  # agents with due tasks held for a slot
+        self._forgot_at = 0.0
 
     # ------------------------------------------------------------------ start-up
 
@@ -168,6 +183,7 @@ class Coordinator(Queries):
         now = self.clock()
         matched = validate_job(spec, self.registry.connected(), self.config.job_limits, now=now)
         per_round = len(scheduler.select_agents(matched, spec.selector, spec.kind)) * len(spec.targets)
+        check_task_count(spec, per_round)
         job = self.book.new_job(spec, now, per_round=per_round)
         await self.store.write([PutJob.of(job)])  # accepted means durable
         self.book.add(job)
@@ -210,6 +226,9 @@ class Coordinator(Queries):
                 )
                 changes.extend(self.book.create_round(job, agents, now, self.rng))
         changes.extend(self._expire_lost_agents(now))
+        if now - self._forgot_at >= FORGET_EVERY_S:
+            self._forgot_at = now
+            self._forget_agents(now)
         self._waiting_for_slot.clear()  # a full pass: it finds them all again
         changes.extend(self._dispatch(self.book.tasks.values(), now))
         ended, finished = self.book.finish_jobs(now)
@@ -217,6 +236,12 @@ class Coordinator(Queries):
         for job in ended:
             self.watchers.notify(job.job_id, WatchEvent(job_end=job))
         self._persist(changes)
+
+    def _forget_agents(self, now: float) -> None:
+        busy = {t.agent_id for t in self.book.tasks.values()}
+        gone = self.registry.forget(now - self.config.forget_agents_after_s, keep=busy)
+        if gone:
+            log.info("agents_forgotten", agents=len(gone), after_s=self.config.forget_agents_after_s)
 
     def _expire_lost_agents(self, now: float) -> list[Change]:
         changes: list[Change] = []
@@ -284,8 +309,13 @@ class Coordinator(Queries):
 
     # ------------------------------------------------------------------ results
 
-    async def ingest(self, session: Session, results: list[TaskResultData]) -> IngestOutcome:
-        return await self.ingest_results.ingest(session, results)
+    async def ingest(
+        self,
+        session: Session,
+        results: list[TaskResultData],
+        refused: Sequence[tuple[str, Refused]] = (),
+    ) -> IngestOutcome:
+        return await self.ingest_results.ingest(session, results, refused)
 
     async def prune(self, retain_s: float) -> None:
         """Drop what is older than ``retain_s`` (``--retain``), in the store and here."""

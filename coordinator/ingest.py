@@ -1,11 +1,15 @@
 """Ingest: results from an agent, checked, stored once by task id, acked only once
-committed, then counted, fed to the analysis and announced to watchers."""
+committed, then counted, fed to the analysis and announced to watchers.
+
+What of a result the coordinator takes from the agent and what it sets itself is
+``coordinator/vouch.py``'s rule; a refused result is acked, counted and fails its task."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -17,6 +21,7 @@ from coordinator.observe import Counters, measurement_from_result
 from coordinator.registry import Registry, Session
 from coordinator.store import Change, JobProgress, PutResult, Store, TaskLookup, TaskProgress
 from coordinator.tasks import TaskEvent, apply
+from coordinator.vouch import Refused, vouched
 from coordinator.watch import Watchers, WatchEvent
 
 log = structlog.get_logger("vantage.coordinator")
@@ -43,6 +48,7 @@ class Ingest:
         clock: Callable[[], float],
         group_by: str,
         on_done: Callable[[str], None],
+        seal: Callable[[TaskResultData], bytes],
     ) -> None:
         self.book = book
         self.store = store
@@ -53,9 +59,19 @@ class Ingest:
         self.clock = clock
         self.group_by = group_by
         self.on_done = on_done  # called with the agent id once its results are committed
+        self.seal = seal  # the stored bytes of a vouched result (coordinator/convert.py)
 
-    async def ingest(self, session: Session, results: list[TaskResultData]) -> IngestOutcome:
+    async def ingest(
+        self,
+        session: Session,
+        results: list[TaskResultData],
+        refused: Sequence[tuple[str, Refused]] = (),
+    ) -> IngestOutcome:
         """Store what ``session``'s agent may report; returns the task ids to ack.
+
+        ``refused`` are results (by task id) that could not even be read; they, and
+        results that fail ``vouch.vouched``, are acked, counted and fail their task when
+        it is this agent's.
 
         Every await that may be interrupted (the reader is cancelled when its session
         ends) comes before any state changes; the commit and what follows it run shielded,
@@ -66,11 +82,17 @@ class Ingest:
         fresh: dict[str, TaskResultData] = {}
         for result in results:
             fresh.setdefault(result.task_id, result)
+        acked: list[str] = []
+        dropped = 0
+        for task_id, why in refused:
+            if task_id not in fresh:
+                self._refuse(task_id, agent_id, why)
+                acked.append(task_id)
+                dropped += 1
         unknown = [tid for tid in fresh if tid not in tasks]
         looked_up = await self.store.lookup_tasks(unknown) if unknown else []
         # From here on no await until the shielded commit: the checks below still hold.
-        acked: list[str] = []
-        duplicates = dropped = 0
+        duplicates = 0
         for lookup in looked_up:
             acked.append(lookup.task_id)
             if lookup.result_stored:
@@ -91,7 +113,12 @@ class Ingest:
                 self._drop(result, agent_id, "task is assigned to another agent")
                 acked.append(result.task_id)
             else:
-                accepted.append((result, task))
+                try:
+                    accepted.append((self._vouched(result, task, agent_id), task))
+                except Refused as why:
+                    dropped += 1
+                    self._refuse(result.task_id, agent_id, why)
+                    acked.append(result.task_id)
         self.counters.duplicate += duplicates
         if accepted:
             # Marked done now, before any await, so a cancel or a racing batch sees it.
@@ -139,11 +166,33 @@ class Ingest:
         self.on_done(agent.agent_id)
         return True
 
+    def _vouched(self, result: TaskResultData, task: Task, agent_id: str) -> TaskResultData:
+        job = self.book.jobs[task.job_id]
+        fixed, invalid = vouched(
+            result, task, kind=job.spec.kind, agent_id=agent_id, received_at=self.clock()
+        )
+        if invalid:
+            self.counters.invalid_failures += 1
+        return dataclasses.replace(fixed, raw=self.seal(fixed), invalid_failure=invalid)
+
+    def _refuse(self, task_id: str, agent_id: str, why: Refused) -> None:
+        """Count a result that is not stored; its task, when it is this agent's open task,
+        fails with the reason (the agent will not send another)."""
+        self.counters.dropped[why.reason] += 1
+        log.warning("result_refused", agent_id=agent_id, task_id=task_id, reason=why.reason, detail=why.detail)
+        task = self.book.tasks.get(task_id)
+        if task is None or task.agent_id != agent_id:
+            return
+        if task.state not in (TaskState.ASSIGNED, TaskState.PENDING):
+            return
+        changes = self.book.fail_task(task, f"result refused: {why.detail}")
+        self.store.write_nowait(changes, _write_failed)
+        self.watchers.notify(task.job_id, WatchEvent(failed_task=task))
+
     def _drop(self, result: TaskResultData, agent_id: str, why: str) -> None:
         self.counters.dropped[why] += 1
         log.warning(
-            "result_dropped", agent_id=agent_id, task_id=result.task_id, job_id=result.job_id,
-            reason=why,
+            "result_dropped", agent_id=agent_id, task_id=result.task_id, reason=why,
         )  # fmt: skip
 
     def observe(
@@ -165,6 +214,10 @@ class Ingest:
             # stop ingestion. Counted and logged so it is seen.
             self.counters.not_analysed += 1
             log.warning("result_not_analysable", task_id=result.task_id, error=str(exc))
+
+
+def _write_failed(error: BaseException, changes: int) -> None:
+    log.error("store_write_failed", error=str(error), changes=changes)
 
 
 def _why_unknown(lookup: TaskLookup, agent_id: str) -> str:

@@ -137,8 +137,13 @@ class TaskResultData:
     started_at: float
     finished_at: float
     result: ProbeResultData
-    # The result as the agent sent it (a serialized vantage.v1.TaskResult): stored whole.
+    # The result as stored and shown to watchers (a serialized vantage.v1.TaskResult):
+    # what the agent sent, with the fields the coordinator vouches for set by it
+    # (coordinator/vouch.py).
     raw: bytes = b""
+    # The agent's failure string was not one of the closed set (stored as unknown_failure,
+    # counted under the outcome "invalid").
+    invalid_failure: bool = False
 
 
 # What the coordinator sends down an agent's stream, before it becomes protobuf

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from common.failures import AGENT_ERRORS, FAILURES
 from coordinator.analysis import Measurement
 from coordinator.model import AgentInfo, TaskResultData
+from coordinator.vouch import INVALID
 
 # Upper bounds (seconds) of the probe duration histogram.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -25,13 +26,16 @@ class Counters:
     dropped: Counter[str] = field(default_factory=Counter)
     duplicate: int = 0
     not_analysed: int = 0
+    # Results whose failure string was not one of the closed set (coordinator/vouch.py).
+    invalid_failures: int = 0
     # Tasks the agents could not run (failure class agent_*), per (region, reason).
     agent_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def count(self, result: TaskResultData, agent: AgentInfo) -> str | None:
         """Count one stored result; returns its agent-error reason, if it is one."""
         r = result.result
-        self.measurements[(agent.region, r.kind, r.failure or "ok")] += 1
+        outcome = INVALID if result.invalid_failure else (r.failure or "ok")
+        self.measurements[(agent.region, r.kind, outcome)] += 1
         key = (agent.region, r.kind)
         buckets = self.duration_buckets.get(key)
         if buckets is None:
@@ -63,8 +67,8 @@ def measurement_from_result(
     control_failure = None
     if r.kind == "throughput":
         bps = data.get("bytes_per_second")
-        if not r.failure:
-            throughput = float(bps) if isinstance(bps, int | float) else None
+        if not r.failure and isinstance(bps, int | float) and bps >= 0:
+            throughput = float(bps)
         ctl = data.get("control")
         if isinstance(ctl, dict):
             failure = ctl.get("failure")

@@ -126,6 +126,17 @@ class Registry:
         record.last_seen = now
         return True
 
+    def forget(self, before: float, *, keep: set[str]) -> list[str]:
+        """Drop the records of agents not connected and not seen since ``before`` (unless
+        in ``keep``: agents that still hold tasks); returns their ids."""
+        gone = [
+            agent_id for agent_id, r in self._records.items()
+            if r.session is None and r.last_seen < before and agent_id not in keep
+        ]  # fmt: skip
+        for agent_id in gone:
+            del self._records[agent_id]
+        return gone
+
     def session(self, agent_id: str) -> Session | None:
         record = self._records.get(agent_id)
         return record.session if record is not None else None

@@ -7,19 +7,29 @@ They check who calls and what they send, call the coordinator, and translate wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
 import structlog
 
-from common.ids import AGENT_ID_RE, COUNTRY_RE, JOB_ID_RE, REGION_RE
+from common.ids import (
+    AGENT_ID_RE,
+    COUNTRY_RE,
+    JOB_ID_RE,
+    REGION_RE,
+    is_assigned_task_id,
+    is_version,
+    labels_problem,
+)
+from common.kinds import KINDS
 from coordinator import convert
 from coordinator.auth import TokenAuth
 from coordinator.core import Coordinator
-from coordinator.model import Acknowledgement, Job
+from coordinator.model import Acknowledgement, Job, TaskResultData
 from coordinator.registry import Session
 from coordinator.validation import InvalidJob
+from coordinator.vouch import MAX_BATCH, Refused
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -27,6 +37,9 @@ log = structlog.get_logger("vantage.coordinator")
 EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (missing from the stubs)
 
 MAX_LIST = 1000
+# Reasons of vantage_results_dropped_total counted here (before ingest).
+BATCH_TOO_LONG = "batch over the limit"
+MALFORMED_TASK_ID = "malformed task id"
 HELLO_TIMEOUT_S = 10.0
 # A watcher catching up on stored results dedupes the live ones against those stored
 # since it began, less this margin (longer than a write can wait out a database outage:
@@ -74,8 +87,34 @@ async def read_hello(context: Any) -> pb.AgentMessage:
             grpc.StatusCode.INVALID_ARGUMENT,
             "hello.country: must be empty or a two-letter country code",
         )
+    problem = _hello_problem(hello)
+    if problem is not None:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
     msg: pb.AgentMessage = first
     return msg
+
+
+# What a hello may carry, beyond the id, region and country checked above.
+MAX_HELD = 100_000
+MAX_CONCURRENCY = 10_000
+
+
+def _hello_problem(hello: pb.Hello) -> str | None:
+    """The first field of ``hello`` that is out of bounds, as "hello.<field>: <why>"."""
+    problem = labels_problem(dict(hello.labels))
+    if problem is not None:
+        return f"hello.labels: {problem}"
+    if hello.version and not is_version(hello.version):
+        return "hello.version: malformed (letters, digits and ._+~- only, at most 64)"
+    if len(hello.kinds) > len(KINDS) or any(k not in KINDS for k in hello.kinds):
+        return f"hello.kinds: each must be one of {', '.join(KINDS)}"
+    if hello.concurrency > MAX_CONCURRENCY:
+        return f"hello.concurrency: at most {MAX_CONCURRENCY}"
+    if len(hello.held_task_ids) > MAX_HELD:
+        return f"hello.held_task_ids: at most {MAX_HELD}"
+    if not all(is_assigned_task_id(t) for t in hello.held_task_ids):
+        return "hello.held_task_ids: a malformed task id"
+    return None
 
 
 class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
@@ -130,10 +169,33 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             if which == "heartbeat":
                 self.core.heartbeat(session, msg.heartbeat.running, msg.heartbeat.outbox)
             elif which == "results":
-                results = [convert.task_result_from_pb(r) for r in msg.results.results]
-                outcome = await self.core.ingest(session, results)
+                results, refused = self._results(session, msg.results.results)
+                outcome = await self.core.ingest(session, results, refused)
                 if outcome.acked:
                     session.send(Acknowledgement(task_ids=outcome.acked))
+
+    def _results(
+        self, session: Session, batch: Sequence[pb.TaskResult]
+    ) -> tuple[list[TaskResultData], list[tuple[str, Refused]]]:
+        """A batch's results, and those refused before ingest (by task id). Past
+        ``MAX_BATCH`` nothing is read (nor acked: a real agent resends them); a result whose
+        task id cannot be ours is skipped without an ack."""
+        counters = self.core.counters
+        if len(batch) > MAX_BATCH:
+            counters.dropped[BATCH_TOO_LONG] += len(batch) - MAX_BATCH
+            log.warning("result_batch_too_long", agent_id=session.info.agent_id, results=len(batch))
+        results: list[TaskResultData] = []
+        refused: list[tuple[str, Refused]] = []
+        for m in batch[:MAX_BATCH]:
+            task_id = convert.task_id_of(m)
+            if task_id is None:
+                counters.dropped[MALFORMED_TASK_ID] += 1
+                continue
+            try:
+                results.append(convert.task_result_from_pb(m))
+            except Refused as why:
+                refused.append((task_id, why))
+        return results, refused
 
 
 class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]

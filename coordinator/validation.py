@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from common.ids import COUNTRY_RE, REGION_RE, is_country, is_label_key, is_region
+from common.ids import COUNTRY_RE, REGION_RE, is_country, is_region, labels_problem
 from common.specs import KINDS, Limits, SpecError, parse_spec
 from coordinator.model import AgentInfo, JobSpec
 from coordinator.scheduler import agent_matches
@@ -28,11 +28,27 @@ __all__ = [
     "REGION_RE",
     "InvalidJob",
     "JobLimits",
+    "check_task_count",
     "validate_job",
 ]
 
 MAX_TIMEOUT_S = 600.0
 MAX_SPREAD_S = 3600.0
+#: Rounds of one periodic job.
+MAX_COUNT = 100_000
+#: How far ahead ``until`` may be (a year and a day).
+MAX_HORIZON_S = 366 * 86400.0
+#: Characters of one option value (a URL, a list of names); every assignment copies them.
+MAX_OPTION_VALUE = 2048
+#: Characters of a target, and of an option name.
+MAX_TARGET = 2048
+MAX_OPTION_NAME = 64
+#: The whole spec: targets and options, as characters.
+MAX_SPEC_CHARS = 256 * 1024
+#: Regions, countries, ASNs or agent ids in a selector.
+MAX_SELECTOR_ITEMS = 1000
+#: A job's task count must fit the wire's uint32 (Job.tasks_expected).
+MAX_TASKS_PER_JOB = 2**32 - 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +88,19 @@ def validate_job(
         raise InvalidJob("spec.targets", "a target is listed twice")
     if len(spec.options) > limits.max_options:
         raise InvalidJob("spec.options", f"more than {limits.max_options} options")
+    for i, target in enumerate(spec.targets):
+        if len(target) > MAX_TARGET:
+            raise InvalidJob(f"spec.targets[{i}]", f"longer than {MAX_TARGET} characters")
+    for name, value in spec.options.items():
+        if len(name) > MAX_OPTION_NAME:
+            raise InvalidJob("spec.options", f"an option name is longer than {MAX_OPTION_NAME} characters")
+        if len(value) > MAX_OPTION_VALUE:
+            raise InvalidJob(
+                f"spec.options.{name}", f"{len(value)} characters, more than {MAX_OPTION_VALUE}"
+            )
+    size = sum(map(len, spec.targets)) + sum(len(k) + len(v) for k, v in spec.options.items())
+    if size > MAX_SPEC_CHARS:
+        raise InvalidJob("spec", f"targets and options hold {size} characters, more than {MAX_SPEC_CHARS}")
     lenient = Limits(allow_private_targets=True)
     for i, target in enumerate(spec.targets):
         try:
@@ -98,6 +127,10 @@ def validate_job(
         raise InvalidJob("spec.count", "a periodic job needs count or until")
     if spec.until and spec.until <= now:
         raise InvalidJob("spec.until", "is in the past")
+    if spec.until > now + MAX_HORIZON_S:
+        raise InvalidJob("spec.until", f"is more than {MAX_HORIZON_S / 86400:g} days ahead")
+    if spec.count > MAX_COUNT:
+        raise InvalidJob("spec.count", f"at most {MAX_COUNT} rounds")
     if spec.spread_s < 0 or spec.spread_s > MAX_SPREAD_S:
         raise InvalidJob("spec.spread_s", f"must be between 0 and {MAX_SPREAD_S:g} seconds")
     if spec.every_s and spec.spread_s >= spec.every_s:
@@ -114,9 +147,13 @@ def validate_job(
             raise InvalidJob(
                 "spec.selector.countries", f"{country!r} is not a two-letter country code"
             )
-    for key in sel.labels:
-        if not is_label_key(key):
-            raise InvalidJob("spec.selector.labels", f"malformed label key {key!r}")
+    problem = labels_problem(dict(sel.labels))
+    if problem is not None:
+        raise InvalidJob("spec.selector.labels", problem)
+    if len(sel.regions) > MAX_SELECTOR_ITEMS or len(sel.agent_ids) > MAX_SELECTOR_ITEMS:
+        raise InvalidJob("spec.selector", f"at most {MAX_SELECTOR_ITEMS} regions and agent ids")
+    if len(sel.countries) > MAX_SELECTOR_ITEMS or len(sel.asns) > MAX_SELECTOR_ITEMS:
+        raise InvalidJob("spec.selector", f"at most {MAX_SELECTOR_ITEMS} countries and ASNs")
     if sel.per_region < 0:
         raise InvalidJob("spec.selector.per_region", "must not be negative")
     known = {a.agent_id for a in agents}
@@ -129,3 +166,15 @@ def validate_job(
             "spec.selector", f"matches no connected agent that can run {spec.kind!r} probes"
         )
     return matched
+
+
+def check_task_count(spec: JobSpec, per_round: int) -> None:
+    """The job's expected task count fits ``Job.tasks_expected`` (uint32): a job that did
+    not once made ``ListJobs`` fail for every caller."""
+    rounds = spec.rounds
+    if rounds is not None and per_round * rounds > MAX_TASKS_PER_JOB:
+        raise InvalidJob(
+            "spec.count",
+            f"{rounds} rounds of {per_round} tasks is {per_round * rounds} tasks, more than "
+            f"{MAX_TASKS_PER_JOB} in one job",
+        )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from vantage import __version__
 from vantage.commands import COMMAND_MODULES
 from vantage.errors import UsageError
+from vantage.terminal import clean
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except UsageError as exc:
-        print(f"vantage {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vantage {args.command}: error: {clean(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

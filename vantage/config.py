@@ -173,3 +173,24 @@ def pick_log_level(flag: str | None, toml: Mapping[str, Any] | None = None) -> s
     if level not in LOG_LEVELS:
         raise UsageError(f"--log-level: {value!r}{source} is not one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def require_tls_off_loopback(addresses: list[str], *, tls: bool, insecure: bool, flag: str) -> None:
+    """Refuse plaintext to a coordinator that is not on this machine: the bearer token would
+    cross the network in the clear. ``--insecure`` allows it (a lab's private network)."""
+    from common.address import is_loopback_host
+    from common.hostport import split_host_port
+
+    if tls or insecure:
+        return
+    for address in addresses:
+        try:
+            host, _port = split_host_port(address, field=flag)
+        except ValueError:
+            continue  # the caller reports a malformed address itself
+        if not is_loopback_host(host):
+            raise UsageError(
+                f"{flag}: {address} is not on this machine and the connection would be "
+                "plaintext (the token in the clear); use TLS (--tls or --ca FILE), or "
+                "--insecure on a network you trust (a lab)"
+            )

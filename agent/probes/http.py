@@ -160,10 +160,13 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     url = URL(spec.target)
     try:
         context = await asyncio.to_thread(
-            make_context, verify=spec.verify, sni="x", ca_file=spec.ca_file, alpn=("http/1.1",)
+            make_context, verify=spec.verify, sni="x", ca_file=spec.ca_file, alpn=("http/1.1",),
+            ca_dir=limits.ca_dir,
         )
-    except (OSError, ValueError) as exc:
-        raise SpecError("options.ca_file", f"cannot load {spec.ca_file!r}: {exc}") from exc
+    except SpecError:
+        raise
+    except (OSError, ValueError) as exc:  # the system's roots could not be loaded
+        raise SpecError("options.ca_file", f"cannot load the CA certificates: {exc}") from exc
     connector = TimedConnector(
         marks=marks,
         resolver=PolicyResolver(

@@ -62,6 +62,8 @@ from common.specs.throughput import NAME, Spec
 
 BUFFER_SIZE = 1024 * 1024
 MAX_HEAD = 64 * 1024
+# Interim (1xx) responses accepted before the real one.
+MAX_INTERIM = 8
 
 
 class HTTPProtocolError(Exception):
@@ -85,6 +87,7 @@ class _Download(asyncio.BufferedProtocol):
         self._stall_threshold = stall_threshold
         self._state = _HEAD
         self._head = bytearray()
+        self._interim = 0
         self._remaining = 0  # body bytes left (Content-Length) or in the current chunk
         self._line = bytearray()  # a chunk-size line being assembled
         self.transport: asyncio.BaseTransport | None = None
@@ -189,33 +192,37 @@ class _Download(asyncio.BufferedProtocol):
     # parsing
     def _on_head(self, nbytes: int, t: float) -> None:
         self._head += self._view[:nbytes]
-        end = self._head.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._head) > MAX_HEAD:
-                raise HTTPProtocolError("response headers larger than 64 KiB")
-            return
-        head = bytes(self._head[:end]).decode("latin-1")
-        rest = bytes(self._head[end + 4 :])
-        self._head = bytearray()
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise HTTPProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-        self.status = int(parts[1])
-        self.reason = parts[2] if len(parts) > 2 else ""
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise HTTPProtocolError(f"bad header line: {line[:80]!r}")
-            key = name.strip().lower()
-            value = value.strip()
-            self.headers[key] = f"{self.headers[key]}, {value}" if key in self.headers else value
-        if 100 <= self.status < 200:  # an interim response: the real one follows
+        while True:  # one pass per response head; interim (1xx) heads loop, bounded
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._head) > MAX_HEAD:
+                    raise HTTPProtocolError("response headers larger than 64 KiB")
+                return
+            head = bytes(self._head[:end]).decode("latin-1")
+            rest = bytes(self._head[end + 4 :])
+            self._head = bytearray()
+            lines = head.split("\r\n")
+            parts = lines[0].split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+                raise HTTPProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+            self.status = int(parts[1])
+            self.reason = parts[2] if len(parts) > 2 else ""
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if not sep:
+                    raise HTTPProtocolError(f"bad header line: {line[:80]!r}")
+                key = name.strip().lower()
+                value = value.strip()
+                self.headers[key] = f"{self.headers[key]}, {value}" if key in self.headers else value
+            if not 100 <= self.status < 200:
+                break
+            # An interim response: the real one follows (a server that sends nothing but
+            # interim heads is not answering).
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise HTTPProtocolError(f"more than {MAX_INTERIM} interim (1xx) responses")
             self.status, self.reason, self.headers = 0, "", {}
-            if rest:
-                self._view[: len(rest)] = rest
-                self._on_head(len(rest), t)
-            return
+            self._head = bytearray(rest)
         if not self.headers_done.done():
             self.headers_done.set_result(None)
         encoding = self.headers.get("transfer-encoding", "").lower()
@@ -366,10 +373,13 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fet
     if url.scheme == "https":
         try:
             context = await asyncio.to_thread(
-                make_context, verify=spec.verify, sni=sni, ca_file=spec.ca_file, alpn=("http/1.1",)
+                make_context, verify=spec.verify, sni=sni, ca_file=spec.ca_file, alpn=("http/1.1",),
+                ca_dir=limits.ca_dir,
             )
-        except (OSError, ValueError) as exc:
-            raise SpecError("options.ca_file", f"cannot load {spec.ca_file!r}: {exc}") from exc
+        except SpecError:
+            raise
+        except (OSError, ValueError) as exc:  # the system's roots could not be loaded
+            raise SpecError("options.ca_file", f"cannot load the CA certificates: {exc}") from exc
     proto = _Download(max_bytes=spec.max_bytes, stall_threshold=spec.stall_threshold_s)
     series = _Series(spec.interval_s)
     sampler: asyncio.Task[None] | None = None

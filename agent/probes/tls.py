@@ -14,8 +14,12 @@ certificate chain is still verified (when ``verify`` is on) but the name cannot 
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import stat
 from typing import Any
+
+import structlog
 
 from agent.policy import resolve_checked
 from agent.probes.base import Limits, ProbeOutcome, SpecError
@@ -24,11 +28,57 @@ from agent.probes.tcp import connect
 from agent.probes.x509 import summarize
 from common.specs.tls import NAME, Spec
 
+log = structlog.get_logger("vantage.agent")
 
-def make_context(*, verify: bool, sni: str, ca_file: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:
-    """A client context; blocking (reads ``ca_file``): call it in a thread."""
+
+#: The largest CA bundle read for a task's ``ca_file``.
+MAX_CA_BYTES = 1024 * 1024
+#: What a task's submitter learns of a ca_file that cannot be used, whatever the reason:
+#: never whether a path exists or what it holds (the agent logs the reason itself).
+CA_FILE_UNUSABLE = (
+    "not usable: it must name a readable PEM file of CA certificates in the agent's --ca-dir"
+)
+
+
+def read_ca_file(ca_file: str, ca_dir: str | None) -> str:
+    """The PEM text of a task's ``ca_file``: only a regular file (no FIFO or device, which
+    would pin a thread) of at most 1 MiB, inside ``ca_dir`` after symbolic links are
+    resolved. Blocking: call it in a thread. Raises ``SpecError`` with a generic reason."""
+    try:
+        if ca_dir is None:
+            raise PermissionError("the agent has no --ca-dir")
+        root = os.path.realpath(ca_dir)
+        path = os.path.realpath(os.path.join(root, ca_file))
+        if os.path.commonpath([root, path]) != root:
+            raise PermissionError("outside --ca-dir")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise PermissionError("not a regular file")
+            data = f.read(MAX_CA_BYTES + 1)
+        if len(data) > MAX_CA_BYTES:
+            raise ValueError("larger than 1 MiB")
+        text = data.decode("ascii")
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            raise ValueError("no PEM certificate")
+        return text
+    except (OSError, ValueError) as exc:
+        log.warning("ca_file_refused", ca_file=ca_file[:200], reason=str(exc)[:200])
+        raise SpecError("options.ca_file", CA_FILE_UNUSABLE) from None
+
+
+def make_context(
+    *, verify: bool, sni: str, ca_file: str | None, alpn: tuple[str, ...], ca_dir: str | None = None
+) -> ssl.SSLContext:
+    """A client context; blocking (reads ``ca_file``, see :func:`read_ca_file`): call it in
+    a thread. Raises ``SpecError`` for a ca_file that cannot be used."""
     if verify:
-        context = ssl.create_default_context(cafile=ca_file)
+        cadata = read_ca_file(ca_file, ca_dir) if ca_file else None
+        try:
+            context = ssl.create_default_context(cadata=cadata)
+        except (ssl.SSLError, ValueError):
+            log.warning("ca_file_refused", ca_file=(ca_file or "")[:200], reason="bad PEM")
+            raise SpecError("options.ca_file", CA_FILE_UNUSABLE) from None
         context.check_hostname = bool(sni)
     else:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -65,10 +115,11 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     loop = asyncio.get_running_loop()
     try:
         context = await asyncio.to_thread(
-            make_context, verify=spec.verify, sni=spec.sni, ca_file=spec.ca_file, alpn=spec.alpn
+            make_context, verify=spec.verify, sni=spec.sni, ca_file=spec.ca_file, alpn=spec.alpn,
+            ca_dir=limits.ca_dir,
         )
-    except (OSError, ssl.SSLError) as exc:
-        raise SpecError("options.ca_file", f"cannot load {spec.ca_file!r}: {exc}") from exc
+    except (OSError, ssl.SSLError) as exc:  # the system's roots could not be loaded
+        raise SpecError("options.ca_file", f"cannot load the CA certificates: {exc}") from exc
     try:
         async with asyncio.timeout(spec.timeout_s):
             addresses = await resolve_checked(

@@ -38,6 +38,9 @@ class Limits:
     # policy still applies to the address. Labs and the demo use it to give one region a
     # different path to a target.
     host_overrides: Mapping[str, str] = field(default_factory=dict)
+    # The directory a task's ``ca_file`` may name a file in (the agent's --ca-dir); None:
+    # no ca_file is accepted. ``vantage probe`` (the operator's own command) uses "/".
+    ca_dir: str | None = None
 
 
 class SpecKind(Protocol):

@@ -122,7 +122,11 @@ def parse_http_url(text: str, field: str = "target") -> URL:
         raise SpecError(field, f"{text!r} is not a URL: {exc}") from None
     if url.scheme not in ("http", "https"):
         raise SpecError(field, f"{text!r}: expected an http:// or https:// URL")
-    if not url.host:
+    try:
+        host = url.host  # decodes IDNA: a malformed A-label (xn--) raises UnicodeError
+    except ValueError:
+        raise SpecError(field, f"{text[:200]!r}: the host is not a valid (IDNA) name") from None
+    if not host:
         raise SpecError(field, f"{text!r}: the URL has no host")
     try:
         port = url.port
@@ -130,7 +134,7 @@ def parse_http_url(text: str, field: str = "target") -> URL:
         raise SpecError(field, f"{text!r}: bad port") from None
     if port is not None and not 1 <= port <= 65535:
         raise SpecError(field, f"{text!r}: port must be from 1 to 65535")
-    check_host(url.host, field)
+    check_host(host, field)
     return url
 
 

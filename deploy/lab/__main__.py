@@ -124,7 +124,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(lab.describe())
         print(
             f"client: sudo ip netns exec {lab.core_ns} env VANTAGE_API_TOKEN={lab.api_token} "
-            f"vantage submit ... --coordinator {lab.coordinator}"
+            f"vantage submit ... --coordinator {lab.coordinator} --insecure"
         )
         print(f"tc:     sudo tc -n {lab.core_ns} -s class show dev vh1")
         asyncio.run(_serve_until_stopped(lab, args.expose_metrics))

@@ -637,6 +637,10 @@ class Lab:
                 "--region", host.region, "--id", host.agent_id,
                 "--state-dir", str(state),
                 "--allow-private-targets",
+                # The lab's private network (namespaces on one host): plaintext is fine.
+                "--insecure",
+                # Jobs name the lab's CA with -o ca_file=<lab dir>/ca.pem.
+                "--ca-dir", str(self.dir),
                 *self._country_args(host.region),
                 *self.agent_args,
                 *self.agent_args_by_id.get(host.agent_id, ()),
@@ -709,6 +713,7 @@ class Lab:
         """Run a ``vantage`` client command in the core namespace with the API token."""
         env = self._env()
         env["VANTAGE_COORDINATOR"] = self.coordinator
+        env["VANTAGE_INSECURE"] = "1"  # the lab's private network
         return subprocess.run(
             ["ip", "netns", "exec", self.core_ns, *self._vantage(), *args],
             capture_output=True, text=True, timeout=timeout_s, env=env, cwd=self.dir,

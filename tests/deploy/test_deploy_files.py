@@ -332,7 +332,11 @@ def test_cloud_init_runs_the_installer_with_flags_it_knows() -> None:
     argv = install[0]
     assert argv[0].endswith("/deploy/install-agent.sh")
     script = (DEPLOY / "install-agent.sh").read_text()
-    for flag in (a for a in argv if a.startswith("--")):
+    # Every flag the installer gets is one it knows (each of these flags takes a value,
+    # which may itself look like a flag: --agent-args "--tls").
+    flags = argv[1::2]
+    assert all(f.startswith("--") for f in flags), argv
+    for flag in flags:
         assert re.search(rf"^\s+{re.escape(flag)}\)", script, re.M), f"install-agent.sh: no {flag}"
     token_file = argv[argv.index("--token-file") + 1]
     assert token_file in {f["path"] for f in config["write_files"]}

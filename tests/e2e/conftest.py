@@ -39,7 +39,9 @@ def db_url(request: pytest.FixtureRequest) -> str | None:
 
 @pytest.fixture(scope="session", params=ENGINES)
 def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Iterator[Network]:
-    with network(tmp_path_factory.mktemp("net"), db_url=_db_url(request, request.param)) as n:
+    assert targets.ca_file is not None
+    ca_dir = targets.ca_file.parent
+    with network(tmp_path_factory.mktemp("net"), db_url=_db_url(request, request.param), ca_dir=ca_dir) as n:
         n.start_coordinator()
         n.start_agent("de-1", "de")
         n.start_agent("de-2", "de")

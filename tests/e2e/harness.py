@@ -97,6 +97,8 @@ class Network:
     extra_env: dict[str, str] = field(default_factory=dict)
     # A postgresql:// URL for the coordinator's --db; None: SQLite in root/vantage.db.
     db_url: str | None = None
+    # The agents' --ca-dir: where jobs' ca_file may point (the local targets' CA).
+    ca_dir: Path | None = None
 
     @property
     def address(self) -> str:
@@ -130,7 +132,8 @@ class Network:
         args = [
             *VANTAGE, "agent", "--coordinator", self.address, "--region", region,
             "--id", agent_id, "--state-dir", str(self.root / agent_id),
-            "--allow-private-targets", *extra,
+            "--allow-private-targets",
+            *(("--ca-dir", str(self.ca_dir)) if self.ca_dir is not None else ()), *extra,
         ]
         proc = Proc(agent_id, args, self.root / f"{agent_id}.log", {**self.env(), **(env or {})}).start()
         self.procs.append(proc)

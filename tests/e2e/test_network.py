@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from agent.probes.tls import CA_FILE_UNUSABLE
 from protos.vantage.v1 import vantage_pb2 as pb
 from tests.e2e.conftest import DE, RU
 from tests.e2e.harness import Network, Targets, network, wait_for
@@ -260,12 +261,21 @@ def test_agent_sigterm_drains_its_running_task(tmp_path: Path, db_url: str | Non
 
 
 def test_a_probe_that_cannot_run_is_a_result_not_an_agent_crash(net: Network, targets: Targets) -> None:
+    """A ca_file outside the agents' --ca-dir (or missing) is the agents' spec error, and
+    its detail says the same for both: whether a file exists is not the submitter's to learn."""
     url = f"https://127.0.0.1:{targets.https_port}/"
-    with net.client() as c:
-        job = c.submit("http", [url], options={"ca_file": "/nonexistent/ca.pem"}, regions=["de"])
-    results, end = collect(net, job.job_id)
-    assert end.state == pb.JOB_STATE_DONE and {r.agent_id for r in results} == DE
-    for r in results:
-        assert r.result.failure == "agent_internal_error" and "ca_file" in r.result.failure_detail
+    assert targets.ca_file is not None
+    outside = targets.ca_file.parent.parent / "elsewhere.pem"
+    outside.write_bytes(targets.ca_file.read_bytes())
+    details = set()
+    for ca_file in ("/nonexistent/ca.pem", str(outside), "/etc/passwd"):
+        with net.client() as c:
+            job = c.submit("http", [url], options={"ca_file": ca_file}, regions=["de"])
+        results, end = collect(net, job.job_id)
+        assert end.state == pb.JOB_STATE_DONE and {r.agent_id for r in results} == DE
+        for r in results:
+            assert r.result.failure == "agent_spec_error", r.result
+            details.add(r.result.failure_detail)
+    assert details == {f"the agent could not run this task: options.ca_file: {CA_FILE_UNUSABLE}"}
     with net.client() as c:
         assert {a.agent_id for a in c.agents() if a.connected} >= DE | RU

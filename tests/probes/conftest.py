@@ -13,8 +13,10 @@ from agent.probes.base import Limits
 
 @pytest.fixture
 def limits() -> Limits:
-    """Tests talk to 127.0.0.1, which the target policy refuses unless told otherwise."""
-    return Limits(allow_private_targets=True, max_timeout_s=30.0)
+    """Tests talk to 127.0.0.1, which the target policy refuses unless told otherwise; their
+    CA files lie in temporary directories, so any directory may hold one (as for `vantage
+    probe`; the agent's --ca-dir rule has its own tests in test_ca_file.py)."""
+    return Limits(allow_private_targets=True, max_timeout_s=30.0, ca_dir="/")
 
 
 @dataclass(frozen=True)

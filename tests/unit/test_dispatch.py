@@ -172,7 +172,7 @@ def assignments(session: Session) -> list[str]:
 
 def ok(task_id: str, job_id: str) -> TaskResultData:
     return TaskResultData(
-        task_id=task_id, job_id=job_id, agent_id="a", started_at=T0, finished_at=T0 + 0.1, raw=b"x",
+        task_id=task_id, job_id=job_id, agent_id="a", started_at=T0, finished_at=T0 + 0.1,
         result=ProbeResultData(kind="tcp", target="h:1", failure="", failure_detail="", duration_s=0.1, data={}),
     )  # fmt: skip
 

@@ -35,7 +35,7 @@ async def core(tmp_path: Path) -> AsyncIterator[Coordinator]:
 
 def result_for(task_id: str, job_id: str, agent_id: str) -> TaskResultData:
     return TaskResultData(
-        task_id=task_id, job_id=job_id, agent_id=agent_id, started_at=1, finished_at=2, raw=b"r",
+        task_id=task_id, job_id=job_id, agent_id=agent_id, started_at=1, finished_at=2,
         result=ProbeResultData(kind="tcp", target="h:1", failure="", failure_detail="", duration_s=0.1, data={}),
     )
 

@@ -5,6 +5,7 @@ before and during a probe, cancel, malformed ids, probes that cannot run, and th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import math
 from collections.abc import AsyncIterator
@@ -369,3 +370,17 @@ async def test_the_fake_timeout_behaves_like_asyncio_timeout() -> None:
         assert task is not None and task.cancelling() == 0, make
     with pytest.raises(ValueError, match="finite"):
         await clock.sleep(math.nan)
+
+
+async def test_an_idna_invalid_host_from_a_coordinator_is_a_spec_error_not_the_runners_end(rig: Rig) -> None:
+    """A coordinator (buggy or hostile) that sends http://xn--/: parsing it once raised
+    UnicodeError, which ended the runner and every task with it."""
+    for kind in ("http", "throughput"):
+        bad = dataclasses.replace(rig.assignment(f"idna-{kind}", kind=kind), target="http://xn--/")
+        assert rig.runner.submit(bad)
+    await rig.reported_n(2)
+    for kind in ("http", "throughput"):
+        r = rig.result(f"idna-{kind}").result
+        assert r.failure == "agent_spec_error" and "IDNA" in r.failure_detail, r
+    assert rig.runner.submit(rig.assignment("after"))
+    await rig.probe.wait_started(1)

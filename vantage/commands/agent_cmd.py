@@ -12,7 +12,7 @@ from typing import Any
 
 from common.defaults import DEFAULT_COORDINATOR
 from common.hostport import split_host_port
-from common.ids import is_agent_id, is_country, is_region
+from common.ids import is_agent_id, is_country, is_region, labels_problem
 from vantage.config import (
     load_toml,
     parse_key_values,
@@ -20,6 +20,7 @@ from vantage.config import (
     pick_bool,
     pick_int,
     pick_log_level,
+    require_tls_off_loopback,
     secret,
     toml_table,
 )
@@ -65,6 +66,13 @@ def register(sub: Any) -> None:
     p.add_argument("--ca", help="PEM CA bundle to verify the coordinator's TLS certificate")
     p.add_argument("--tls", action="store_true", default=None,
                    help="use TLS, verifying the coordinator with the system's CA certificates")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="allow plaintext to a coordinator that is not on this machine (a lab's "
+                   "private network; the token travels in the clear)")
+    p.add_argument("--ca-dir", metavar="DIR",
+                   help="the directory a task's ca_file option may name files in (default: none, "
+                   "so tasks with ca_file are refused; the coordinator's submitters must not "
+                   "read other files of this host)")
     p.add_argument("--resolve", action="append", metavar="NAME=ADDR",
                    help="connect to ADDR when a probe target names NAME, keeping NAME for SNI "
                    "and Host (like curl --resolve; repeatable; labs and the demo use it)")
@@ -118,6 +126,16 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     outbox_max = pick_int(args.outbox_max, "VANTAGE_OUTBOX_MAX", toml, "outbox_max", 10_000,
                           field="--outbox-max", minimum=1)
     labels = parse_key_values(args.label, "--label") or toml_table(toml, "labels")
+    problem = labels_problem(labels)
+    if problem is not None:
+        raise UsageError(f"--label: {problem}")
+    ca_dir_value = pick(args.ca_dir, "VANTAGE_CA_DIR", toml, "ca_dir", None)
+    ca_dir = None
+    if ca_dir_value:
+        ca_dir = Path(str(ca_dir_value))
+        if not ca_dir.is_dir():
+            raise UsageError(f"--ca-dir: {ca_dir} is not a directory")
+        ca_dir = ca_dir.resolve()
     overrides = {}
     for name, addr in (parse_key_values(args.resolve, "--resolve") or toml_table(toml, "resolve")).items():
         try:
@@ -128,9 +146,15 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     order = pick(args.coordinator_order, "VANTAGE_COORDINATOR_ORDER", toml, "coordinator_order", "random")
     if order not in ("random", "listed"):
         raise UsageError(f"--coordinator-order: {order!r} is not random or listed")
+    coordinators = coordinator_list(
+        pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", DEFAULT_COORDINATOR))
+    tls = pick_bool(args.tls, "VANTAGE_TLS", toml, "tls")
+    require_tls_off_loopback(
+        coordinators, tls=tls or ca is not None,
+        insecure=pick_bool(args.insecure, "VANTAGE_INSECURE", toml, "insecure"), flag="--coordinator",
+    )
     return AgentConfig(
-        coordinator=",".join(coordinator_list(
-            pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", DEFAULT_COORDINATOR))),
+        coordinator=",".join(coordinators),
         coordinator_order=order,
         region=region,
         agent_id=agent_id,
@@ -139,10 +163,11 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         asn=asn,
         labels=labels,
         concurrency=concurrency,
-        limits=Limits(allow_private_targets=allow, host_overrides=overrides),
+        limits=Limits(allow_private_targets=allow, host_overrides=overrides,
+                      ca_dir=str(ca_dir) if ca_dir else None),
         token=secret("VANTAGE_AGENT_TOKEN"),
         ca_file=Path(ca) if ca else None,
-        tls=pick_bool(args.tls, "VANTAGE_TLS", toml, "tls"),
+        tls=tls,
         outbox_max=outbox_max,
     )
 

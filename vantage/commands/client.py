@@ -21,8 +21,16 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from common.defaults import DEFAULT_COORDINATOR
-from vantage.config import parse_duration, parse_key_values, pick, pick_bool, secret
+from vantage.config import (
+    parse_duration,
+    parse_key_values,
+    pick,
+    pick_bool,
+    require_tls_off_loopback,
+    secret,
+)
 from vantage.errors import UsageError
+from vantage.terminal import clean
 
 STATE_NAMES = {0: "unspecified", 1: "pending", 2: "running", 3: "done", 4: "cancelled", 5: "failed"}
 
@@ -31,6 +39,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coordinator", help=f"HOST:PORT (default $VANTAGE_COORDINATOR or {DEFAULT_COORDINATOR})")
     p.add_argument("--ca", help="PEM CA bundle: use TLS and verify the coordinator with it")
     p.add_argument("--tls", action="store_true", default=None, help="use TLS with the system's CA certificates")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="allow plaintext to a coordinator that is not on this machine (a lab's "
+                   "private network; the API token travels in the clear)")
 
 
 def register(sub: Any) -> None:
@@ -110,9 +121,13 @@ def _client(args: argparse.Namespace) -> Any:
     ca = pick(args.ca, "VANTAGE_CA", {}, "", None)
     if ca is not None and not Path(ca).is_file():
         raise UsageError(f"--ca: no such file {ca}")
+    tls = pick_bool(args.tls, "VANTAGE_TLS", {}, "tls")
+    require_tls_off_loopback(
+        [address], tls=tls or ca is not None,
+        insecure=pick_bool(args.insecure, "VANTAGE_INSECURE", {}, "insecure"), flag="--coordinator",
+    )
     return VantageClient(
-        address, token=secret("VANTAGE_API_TOKEN"), ca_file=Path(ca) if ca else None,
-        tls=pick_bool(args.tls, "VANTAGE_TLS", {}, "tls"),
+        address, token=secret("VANTAGE_API_TOKEN"), ca_file=Path(ca) if ca else None, tls=tls,
     )
 
 
@@ -146,7 +161,7 @@ def _ts(t: float) -> str:
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Any = None) -> None:
     out = out or sys.stdout
-    cells = [[str(c) for c in row] for row in rows]
+    cells = [[clean(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -219,7 +234,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(_job_dict(job), indent=2))
             else:
-                print(f"job {job.job_id} accepted: {job.tasks_expected or 'open-ended'} tasks expected")
+                print(f"job {clean(job.job_id)} accepted: {job.tasks_expected or 'open-ended'} tasks expected")
             return 0
         final = _wait(client, job, quiet=args.json)
         if args.json:
@@ -294,7 +309,7 @@ def cmd_job(args: argparse.Namespace) -> int:
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
-        print(f"{key.ljust(width)}  {value}")
+        print(f"{key.ljust(width)}  {clean(value)}")
     return 0
 
 
@@ -311,8 +326,8 @@ def cmd_results(args: argparse.Namespace) -> int:
                         print(json.dumps(_dict(r)), flush=True)
                     elif args.follow:
                         print(
-                            f"{_ts(r.finished_at)}  {r.agent_id}  {r.result.target}  "
-                            f"{r.result.failure or 'ok'}  {_result_summary(r)}",
+                            clean(f"{_ts(r.finished_at)}  {r.agent_id}  {r.result.target}  "
+                                  f"{r.result.failure or 'ok'}  {_result_summary(r)}"),
                             flush=True,
                         )
                     else:
@@ -321,7 +336,8 @@ def cmd_results(args: argparse.Namespace) -> int:
                              r.result.failure or "ok", f"{r.result.duration_s:.3f}s", _result_summary(r))
                         )
                 elif which == "task_failed" and not args.json:
-                    print(f"task {event.task_failed.task_id} failed: {event.task_failed.reason}", file=sys.stderr)
+                    failed = event.task_failed
+                    print(clean(f"task {failed.task_id} failed: {failed.reason}"), file=sys.stderr)
 
         _call(consume)
     if rows:
@@ -346,7 +362,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
     )  # fmt: skip
     for a in agents:
         if a.health == "unhealthy":
-            print(f"  {a.agent_id}: {a.health_reason}")
+            print(clean(f"  {a.agent_id}: {a.health_reason}"))
     return 0
 
 
@@ -388,15 +404,15 @@ def print_verdicts(resp: Any) -> None:
         ],
     )
     down = [r for r in resp.region_health if not r.reachable]
-    print(f"unreachable regions: {', '.join(r.region for r in down) if down else 'none'}")
+    print(clean(f"unreachable regions: {', '.join(r.region for r in down) if down else 'none'}"))
     for r in down:
-        print(f"  {r.region}: {r.reason}")
+        print(clean(f"  {r.region}: {r.reason}"))
     outages = [t.target for t in resp.targets if t.outage]
-    print(f"outage: {', '.join(outages) if outages else 'none'}")
+    print(clean(f"outage: {', '.join(outages) if outages else 'none'}"))
     degraded = [t for t in resp.targets if t.degraded]
-    print(f"degraded: {', '.join(t.target for t in degraded) if degraded else 'none'}")
+    print(clean(f"degraded: {', '.join(t.target for t in degraded) if degraded else 'none'}"))
     for t in degraded:
-        print(f"  {t.target}: {t.degraded_reason}")
+        print(clean(f"  {t.target}: {t.degraded_reason}"))
 
 
 def main_verdicts(address: str) -> None:

@@ -74,6 +74,9 @@ def register(sub: Any) -> None:
     p.add_argument("--reassign-after", help="wait this long for a lost agent before its tasks "
                    "go to another agent (default 10s)")
     p.add_argument("--min-interval", help="smallest interval of a periodic job (default 5s)")
+    p.add_argument("--forget-agents-after", metavar="DURATION",
+                   help="an agent not seen for this long leaves `vantage agents` and the metrics "
+                   "(its region too, once it has no agent left; default 7d, at least 1h)")
     p.add_argument("--canary", action="append", metavar="URL",
                    help="a canary: a small page no censor blocks, probed (http) from every agent "
                    "so that a region that reaches nothing reads unreachable, not blocked "
@@ -128,6 +131,10 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
                            field="--max-targets", minimum=1)
     reassign = parse_duration(str(pick(args.reassign_after, "VANTAGE_REASSIGN_AFTER", toml, "reassign_after", "10s")), "--reassign-after")
     min_interval = parse_duration(str(pick(args.min_interval, "VANTAGE_MIN_INTERVAL", toml, "min_interval", "5s")), "--min-interval")
+    forget = parse_duration(str(pick(args.forget_agents_after, "VANTAGE_FORGET_AGENTS_AFTER", toml, "forget_agents_after", "7d")), "--forget-agents-after")
+    if forget < 3600:
+        raise UsageError("--forget-agents-after: at least 1h (agents that are merely lost for a "
+                         "while must keep their records)")
     canary = _canary(args, toml)
     retain_text = pick(args.retain, "VANTAGE_RETAIN", toml, "retain", None)
     retain = parse_duration(str(retain_text), "--retain") if retain_text is not None else 0.0
@@ -147,6 +154,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             core=CoordinatorConfig(
                 group_by=group_by,
                 reassign_after_s=reassign,
+                forget_agents_after_s=forget,
                 job_limits=JobLimits(min_interval_s=min_interval),
             ),
             analysis=AnalysisConfig(window_s=window, max_targets=max_targets),

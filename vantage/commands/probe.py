@@ -89,11 +89,11 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    limits = Limits(allow_private_targets=args.allow_private_targets)
+    limits = Limits(allow_private_targets=args.allow_private_targets, ca_dir="/")
     if args.max_bytes_cap is not None:
         if args.max_bytes_cap <= 0:
             raise UsageError("--max-bytes-cap: must be positive")
-        limits = Limits(allow_private_targets=args.allow_private_targets, max_bytes_cap=args.max_bytes_cap)
+        limits = Limits(allow_private_targets=args.allow_private_targets, max_bytes_cap=args.max_bytes_cap, ca_dir="/")
     options = parse_options(args.option)
     try:
         spec = parse_spec(args.kind, args.target, options, limits)
