@@ -82,17 +82,16 @@ class Ingest:
         fresh: dict[str, TaskResultData] = {}
         for result in results:
             fresh.setdefault(result.task_id, result)
+        unknown = [tid for tid in fresh if tid not in tasks]
+        looked_up = await self.store.lookup_tasks(unknown) if unknown else []
+        # From here on no await until the shielded commit: the checks below still hold.
         acked: list[str] = []
-        dropped = 0
+        duplicates = dropped = 0
         for task_id, why in refused:
             if task_id not in fresh:
                 self._refuse(task_id, agent_id, why)
                 acked.append(task_id)
                 dropped += 1
-        unknown = [tid for tid in fresh if tid not in tasks]
-        looked_up = await self.store.lookup_tasks(unknown) if unknown else []
-        # From here on no await until the shielded commit: the checks below still hold.
-        duplicates = 0
         for lookup in looked_up:
             acked.append(lookup.task_id)
             if lookup.result_stored:

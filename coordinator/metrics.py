@@ -71,7 +71,9 @@ class CoordinatorCollector(Collector):
 
         dropped = CounterMetricFamily(
             "vantage_results_dropped",
-            "Results refused: not the reporting agent's task, unknown or already finished.",
+            "Results refused, by a fixed reason: not the reporting agent's task, unknown or "
+            "already finished, a bad number, another kind than the task, too large, past a "
+            "batch's limit, a malformed task id (coordinator/vouch.py).",
             labels=["reason"],
         )
         for reason, n in sorted(stats.dropped.items()):
