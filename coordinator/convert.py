@@ -4,8 +4,6 @@ The one module that builds or reads protobuf messages; the servicers call these.
 
 from __future__ import annotations
 
-import math
-
 from google.protobuf import struct_pb2
 
 from common.ids import is_assigned_task_id
@@ -134,24 +132,25 @@ ANALYSED_DATA_KINDS = frozenset({"throughput"})
 MAX_DATA_DEPTH = 16
 
 
-def _check_numbers(value: struct_pb2.Value | struct_pb2.Struct, depth: int = 0) -> None:
+def _check_numbers(value: struct_pb2.Struct | struct_pb2.ListValue, depth: int = 0) -> None:
     """Every number in a result's data is finite (JSON, and so ``vantage results --json``
-    and the analysis, has no NaN or infinity)."""
+    and the analysis, has no NaN or infinity). On the ingest path: a non-zero
+    ``number_value`` is a number (NaN and infinity included, and ``n - n`` is NaN for both),
+    so only zeros and non-numbers pay for ``WhichOneof``."""
     if depth > MAX_DATA_DEPTH:
         raise Refused(UNREADABLE, f"data nested more than {MAX_DATA_DEPTH} deep")
-    if isinstance(value, struct_pb2.Struct):
-        for item in value.fields.values():
-            _check_numbers(item, depth + 1)
-        return
-    which = value.WhichOneof("kind")
-    if which == "number_value":
-        if not math.isfinite(value.number_value):
-            raise Refused(NOT_A_NUMBER, "data holds a number that is not finite")
-    elif which == "struct_value":
-        _check_numbers(value.struct_value, depth + 1)
-    elif which == "list_value":
-        for item in value.list_value.values:
-            _check_numbers(item, depth + 1)
+    items = value.fields.values() if isinstance(value, struct_pb2.Struct) else value.values
+    for item in items:
+        n = item.number_value
+        if n:
+            if n - n != 0.0:
+                raise Refused(NOT_A_NUMBER, "data holds a number that is not finite")
+            continue
+        which = item.WhichOneof("kind")
+        if which == "struct_value":
+            _check_numbers(item.struct_value, depth + 1)
+        elif which == "list_value":
+            _check_numbers(item.list_value, depth + 1)
 
 
 def probe_result_from_pb(m: pb.ProbeResult) -> ProbeResultData:

@@ -7,7 +7,6 @@ What of a result the coordinator takes from the agent and what it sets itself is
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -167,12 +166,13 @@ class Ingest:
 
     def _vouched(self, result: TaskResultData, task: Task, agent_id: str) -> TaskResultData:
         job = self.book.jobs[task.job_id]
-        fixed, invalid = vouched(
-            result, task, kind=job.spec.kind, agent_id=agent_id, received_at=self.clock()
-        )
-        if invalid:
+        fixed = vouched(
+            result, task, kind=job.spec.kind, agent_id=agent_id, received_at=self.clock(),
+            seal=self.seal,
+        )  # fmt: skip
+        if fixed.invalid_failure:
             self.counters.invalid_failures += 1
-        return dataclasses.replace(fixed, raw=self.seal(fixed), invalid_failure=invalid)
+        return fixed
 
     def _refuse(self, task_id: str, agent_id: str, why: Refused) -> None:
         """Count a result that is not stored; its task, when it is this agent's open task,

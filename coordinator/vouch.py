@@ -31,8 +31,8 @@ vouched fields.
 
 from __future__ import annotations
 
-import dataclasses
 import math
+from collections.abc import Callable
 
 from common.failures import FAILURES, UNKNOWN_FAILURE
 from coordinator.model import ProbeResultData, Task, TaskResultData
@@ -71,10 +71,17 @@ TOO_LARGE = "result too large"
 
 
 def vouched(
-    result: TaskResultData, task: Task, *, kind: str, agent_id: str, received_at: float
-) -> tuple[TaskResultData, bool]:
+    result: TaskResultData,
+    task: Task,
+    *,
+    kind: str,
+    agent_id: str,
+    received_at: float,
+    seal: Callable[[TaskResultData], bytes] | None = None,
+) -> TaskResultData:
     """``result`` with the fields the coordinator knows set from ``task``, ``kind`` and
-    ``agent_id``, and its times clamped; and whether its failure class was invalid.
+    ``agent_id``, its times clamped, ``invalid_failure`` set when its failure class was not
+    one of the closed set, and (with ``seal``) its stored bytes re-encoded from these.
     Raises :class:`Refused` for a result that cannot be stored."""
     r = result.result
     for name, value in (
@@ -104,10 +111,13 @@ def vouched(
         duration_s=min(r.duration_s, MAX_DURATION_S),
         data=r.data,
     )
-    return (
-        dataclasses.replace(
-            result, job_id=task.job_id, agent_id=agent_id, started_at=started,
-            finished_at=finished, result=probe,
-        ),
-        invalid,
+    fixed = TaskResultData(
+        task_id=result.task_id, job_id=task.job_id, agent_id=agent_id, started_at=started,
+        finished_at=finished, result=probe, raw=result.raw, invalid_failure=invalid,
+    )  # fmt: skip
+    if seal is None:
+        return fixed
+    return TaskResultData(
+        task_id=fixed.task_id, job_id=fixed.job_id, agent_id=agent_id, started_at=started,
+        finished_at=finished, result=probe, raw=seal(fixed), invalid_failure=invalid,
     )  # fmt: skip

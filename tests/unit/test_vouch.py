@@ -25,7 +25,8 @@ def claim(**kw: object) -> TaskResultData:
 
 
 def test_job_agent_target_and_kind_come_from_the_task_and_the_session() -> None:
-    r, invalid = vouched(claim(), TASK, kind="tcp", agent_id="a-1", received_at=NOW)
+    r = vouched(claim(), TASK, kind="tcp", agent_id="a-1", received_at=NOW)
+    invalid = r.invalid_failure
     assert (r.job_id, r.agent_id, r.result.target, r.result.kind) == ("job-a", "a-1", "127.0.0.1:9", "tcp")
     assert (r.started_at, r.finished_at, r.result.duration_s) == (NOW - 2, NOW - 1, 0.5)
     assert not invalid
@@ -42,7 +43,7 @@ def test_job_agent_target_and_kind_come_from_the_task_and_the_session() -> None:
     ],
 )
 def test_times_are_clamped(started: float, finished: float, expect: tuple[float, float]) -> None:
-    r, _ = vouched(claim(started_at=started, finished_at=finished), TASK, kind="tcp", agent_id="a-1", received_at=NOW)
+    r = vouched(claim(started_at=started, finished_at=finished), TASK, kind="tcp", agent_id="a-1", received_at=NOW)
     assert (r.started_at, r.finished_at) == expect
 
 
@@ -64,12 +65,23 @@ def test_bad_numbers_and_a_wrong_kind_are_refused(fields: dict[str, object], rea
 
 
 def test_an_unknown_failure_class_is_stored_as_unknown_failure_and_flagged() -> None:
-    r, invalid = vouched(
+    r = vouched(
         claim(result={"failure": "pwned" * 100, "failure_detail": "d" * 10_000, "duration_s": 1e9}),
         TASK, kind="tcp", agent_id="a-1", received_at=NOW,
     )  # fmt: skip
-    assert invalid and r.result.failure == "unknown_failure"
+    assert r.invalid_failure and r.result.failure == "unknown_failure"
     assert len(r.result.failure_detail) == MAX_DETAIL and "pwnedpwned" in r.result.failure_detail
     assert r.result.duration_s == MAX_DURATION_S
-    known, invalid = vouched(claim(result={"failure": "connection_reset"}), TASK, kind="tcp", agent_id="a-1", received_at=NOW)
-    assert not invalid and known.result.failure == "connection_reset"
+    known = vouched(claim(result={"failure": "connection_reset"}), TASK, kind="tcp", agent_id="a-1", received_at=NOW)
+    assert not known.invalid_failure and known.result.failure == "connection_reset"
+
+
+def test_with_a_seal_the_stored_bytes_are_made_from_the_vouched_fields() -> None:
+    seen: list[TaskResultData] = []
+
+    def seal(r: TaskResultData) -> bytes:
+        seen.append(r)
+        return f"{r.job_id}|{r.agent_id}|{r.finished_at}".encode()
+
+    r = vouched(claim(finished_at=NOW + 50), TASK, kind="tcp", agent_id="a-1", received_at=NOW, seal=seal)
+    assert r.raw == f"job-a|a-1|{NOW}".encode() and seen[0].job_id == "job-a"
