@@ -117,26 +117,26 @@ def submit(net: Network, **spec: object) -> pb.Job:
 
 async def test_a_forged_job_agent_and_target_are_replaced_by_what_the_task_says(trust: Network) -> None:
     async with RawAgent(trust.address, "evil-1", "ru") as evil:
-        mine = submit(trust, kind="tcp", targets=["127.0.0.1:9"], selector=pb.Selector(agent_ids=["evil-1"]))
-        victim = submit(trust, kind="tcp", targets=["127.0.0.1:7"], selector=pb.Selector(agent_ids=["h-1"]))
+        mine = await asyncio.to_thread(submit, trust, kind="tcp", targets=["127.0.0.1:9"], selector=pb.Selector(agent_ids=["evil-1"]))
+        victim = await asyncio.to_thread(submit, trust, kind="tcp", targets=["127.0.0.1:7"], selector=pb.Selector(agent_ids=["h-1"]))
         a = await evil.assignment()
         assert a.job_id == mine.job_id
         forged = answer(a, job_id=victim.job_id, agent_id="h-1", result={"target": "twitter.com:443"})
         await evil.send(forged)
         await evil.until_acked({a.task_id})
-    stored = [e.result for e in ended(trust, mine.job_id) if e.HasField("result")]
+    stored = [e.result for e in await asyncio.to_thread(ended, trust, mine.job_id) if e.HasField("result")]
     assert [(r.job_id, r.agent_id, r.result.target, r.result.kind) for r in stored] == [
         (mine.job_id, "evil-1", "127.0.0.1:9", "tcp")
     ]
-    planted = [e.result for e in watch(trust, victim.job_id) if e.HasField("result")]
+    planted = [e.result for e in await asyncio.to_thread(watch, trust, victim.job_id) if e.HasField("result")]
     assert all(r.task_id != a.task_id and r.agent_id == "h-1" for r in planted), planted
-    rows = trust.query("SELECT job_id, agent_id, target, kind FROM measurements WHERE task_id = ?", (a.task_id,))
+    rows = await asyncio.to_thread(trust.query, "SELECT job_id, agent_id, target, kind FROM measurements WHERE task_id = ?", (a.task_id,))
     assert rows == [(mine.job_id, "evil-1", "127.0.0.1:9", "tcp")]
 
 
 async def test_far_future_and_ancient_times_are_clamped_and_the_cli_still_prints(trust: Network) -> None:
     async with RawAgent(trust.address, "evil-2", "ru") as evil:
-        job = submit(trust, kind="tcp", targets=["127.0.0.1:9", "127.0.0.1:10"], selector=pb.Selector(agent_ids=["evil-2"]))
+        job = await asyncio.to_thread(submit, trust, kind="tcp", targets=["127.0.0.1:9", "127.0.0.1:10"], selector=pb.Selector(agent_ids=["evil-2"]))
         first, second = await evil.assignment(), await evil.assignment()
         before = time.time()
         await evil.send(
@@ -145,16 +145,15 @@ async def test_far_future_and_ancient_times_are_clamped_and_the_cli_still_prints
         )
         await evil.until_acked({first.task_id, second.task_id})
         after = time.time()
-    rows = dict(
-        (t, (s, f)) for t, s, f in trust.query(
-            "SELECT task_id, started_at, finished_at FROM measurements WHERE job_id = ?", (job.job_id,)
-        )
-    )  # fmt: skip
+    stored = await asyncio.to_thread(
+        trust.query, "SELECT task_id, started_at, finished_at FROM measurements WHERE job_id = ?", (job.job_id,)
+    )
+    rows = {t: (s, f) for t, s, f in stored}
     s, f = rows[first.task_id]
     assert before - 1 <= f <= after + 1 and s <= f, "a future time is clamped to the receive time"
     s, f = rows[second.task_id]
     assert f >= before - 120 and s >= before - 120, "an ancient time is pulled up to the task's due time less the skew"
-    out = trust.cli("results", job.job_id)
+    out = await asyncio.to_thread(trust.cli, "results", job.job_id)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     assert "9999" not in out.stdout and "1970" not in out.stdout
 
@@ -178,38 +177,41 @@ async def test_nan_negative_and_wrong_kind_results_are_acked_counted_and_fail_th
             await evil.until_acked({r.task_id})
         await evil.heartbeat()
         # The same session still carries good work.
-        more = submit(trust, kind="tcp", targets=["127.0.0.1:16"], selector=pb.Selector(agent_ids=["evil-3"]))
+        more = await asyncio.to_thread(submit, trust, kind="tcp", targets=["127.0.0.1:16"], selector=pb.Selector(agent_ids=["evil-3"]))
         good = await evil.assignment()
         assert good.job_id == more.job_id
         await evil.send(answer(good))
         await evil.until_acked({good.task_id})
-    events = ended(trust, job.job_id)
+    events = await asyncio.to_thread(ended, trust, job.job_id)
     assert not [e for e in events if e.HasField("result")], "nothing refused is stored"
     reasons = sorted(
-        r for (r,) in trust.query("SELECT reason FROM tasks WHERE job_id = ? AND state = 'failed'", (job.job_id,))
+        r for (r,) in await asyncio.to_thread(trust.query, "SELECT reason FROM tasks WHERE job_id = ? AND state = 'failed'", (job.job_id,))
     )
     assert len(reasons) == 5 and all(r.startswith("result refused: ") for r in reasons), reasons
     assert any("not a finite number" in r for r in reasons) and any("negative" in r for r in reasons)
     (end,) = [e.job_end for e in events if e.HasField("job_end")]
     assert end.tasks_failed == 5 and end.tasks_done == 0
-    text = metrics(trust)
+    text = await asyncio.to_thread(metrics, trust)
     assert 'vantage_results_dropped_total{reason="result has a bad number"} 4.0' in text
     assert 'vantage_results_dropped_total{reason="result is of another kind than its task"} 1.0' in text
-    with trust.client() as c:
-        assert "evil-3" in {a.agent_id for a in c.agents()}
+    def listed() -> set[str]:
+        with trust.client() as c:
+            return {a.agent_id for a in c.agents()}
+
+    assert "evil-3" in await asyncio.to_thread(listed)
 
 
 async def test_an_unknown_failure_class_is_counted_as_invalid_never_as_its_own_label(trust: Network) -> None:
     label = "x" * 5000 + ESCAPE
     async with RawAgent(trust.address, "evil-4", "ru") as evil:
-        job = submit(trust, kind="tcp", targets=["127.0.0.1:17"], selector=pb.Selector(agent_ids=["evil-4"]))
+        job = await asyncio.to_thread(submit, trust, kind="tcp", targets=["127.0.0.1:17"], selector=pb.Selector(agent_ids=["evil-4"]))
         a = await evil.assignment()
         await evil.send(answer(a, result={"failure": label, "failure_detail": "y" * 100_000}))
         await evil.until_acked({a.task_id})
-    text = metrics(trust)
+    text = await asyncio.to_thread(metrics, trust)
     assert 'vantage_measurements_total{kind="tcp",outcome="invalid",region="ru"} 1.0' in text
     assert "xxxxxxxxxx" not in text
-    (stored,) = [e.result for e in ended(trust, job.job_id) if e.HasField("result")]
+    (stored,) = [e.result for e in await asyncio.to_thread(ended, trust, job.job_id) if e.HasField("result")]
     assert stored.result.failure == "unknown_failure"
     assert len(stored.result.failure_detail) <= 1024 and "unknown failure class" in stored.result.failure_detail
 
@@ -222,7 +224,7 @@ async def test_a_batch_over_the_cap_is_read_up_to_the_cap(trust: Network) -> Non
         await evil.heartbeat()
         await asyncio.sleep(0.5)
         assert not {f"fake-{i}" for i in range(1000, 1500)} & evil.acked, "past the cap nothing is acked"
-    assert 'vantage_results_dropped_total{reason="batch over the limit"} 500.0' in metrics(trust)
+    assert 'vantage_results_dropped_total{reason="batch over the limit"} 500.0' in await asyncio.to_thread(metrics, trust)
 
 
 async def test_hello_fields_are_bounded_like_selectors(trust: Network) -> None:
@@ -248,7 +250,8 @@ async def test_a_job_whose_task_count_overflows_uint32_is_refused_and_list_jobs_
     agents = [RawAgent(trust.address, f"swarm-{i}", "swarm", kinds=("tcp",)) for i in range(45)]
     for a in agents:
         await a.__aenter__()
-    try:
+
+    def overflow_then_list() -> None:  # blocking gRPC calls: in a thread, not on the loop
         targets = [f"h{i}.example:80" for i in range(1000)]
         channel, jobs = stub(trust)
         with channel, pytest.raises(grpc.RpcError) as info:
@@ -259,10 +262,13 @@ async def test_a_job_whose_task_count_overflows_uint32_is_refused_and_list_jobs_
         with stub(trust)[0] as channel:
             listed = pb_grpc.JobServiceStub(channel).ListJobs(pb.ListJobsRequest(limit=1000), timeout=10)
         assert listed.jobs is not None
+
+    try:
+        await asyncio.to_thread(overflow_then_list)
     finally:
         for a in agents:
             await a.__aexit__(None, None, None)
-    out = trust.cli("jobs")
+    out = await asyncio.to_thread(trust.cli, "jobs")
     assert out.returncode == 0, out.stderr
 
 
