@@ -7,6 +7,7 @@ They check who calls and what they send, call the coordinator, and translate wit
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -22,7 +23,6 @@ from common.ids import (
     is_version,
     labels_problem,
 )
-from common.kinds import KINDS
 from coordinator import convert
 from coordinator.auth import TokenAuth
 from coordinator.core import Coordinator
@@ -97,6 +97,8 @@ async def read_hello(context: Any) -> pb.AgentMessage:
 # What a hello may carry, beyond the id, region and country checked above.
 MAX_HELD = 100_000
 MAX_CONCURRENCY = 10_000
+MAX_KINDS = 64
+KIND_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 def _hello_problem(hello: pb.Hello) -> str | None:
@@ -106,8 +108,10 @@ def _hello_problem(hello: pb.Hello) -> str | None:
         return f"hello.labels: {problem}"
     if hello.version and not is_version(hello.version):
         return "hello.version: malformed (letters, digits and ._+~- only, at most 64)"
-    if len(hello.kinds) > len(KINDS) or any(k not in KINDS for k in hello.kinds):
-        return f"hello.kinds: each must be one of {', '.join(KINDS)}"
+    # Kinds this coordinator does not know are kept (no job of theirs is ever accepted),
+    # so a newer agent still serves the kinds both know; each must look like a kind's name.
+    if len(hello.kinds) > MAX_KINDS or not all(KIND_NAME_RE.match(k) for k in hello.kinds):
+        return f"hello.kinds: at most {MAX_KINDS} names of lower-case letters, digits and _"
     if hello.concurrency > MAX_CONCURRENCY:
         return f"hello.concurrency: at most {MAX_CONCURRENCY}"
     if len(hello.held_task_ids) > MAX_HELD:

@@ -233,6 +233,7 @@ async def test_hello_fields_are_bounded_like_selectors(trust: Network) -> None:
         (pb.Hello(agent_id="evil-6", region="de", labels={f"k{i}": "v" for i in range(17)}), "hello.labels: at most 16"),
         (pb.Hello(agent_id="evil-6", region="de", version="v" * 100), "hello.version"),
         (pb.Hello(agent_id="evil-6", region="de", kinds=["tcp", "rm -rf"]), "hello.kinds"),
+        (pb.Hello(agent_id="evil-6", region="de", kinds=[f"k{i}" for i in range(65)]), "hello.kinds: at most 64"),
         (pb.Hello(agent_id="evil-6", region="de", held_task_ids=["../../etc"]), "hello.held_task_ids"),
     ]
     for hello, message in cases:
@@ -241,6 +242,14 @@ async def test_hello_fields_are_bounded_like_selectors(trust: Network) -> None:
                 pass
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
         assert message in (info.value.details() or ""), info.value.details()
+    # A newer agent's kinds this coordinator does not know are kept, not refused.
+    newer = pb.Hello(agent_id="newer-1", region="de", kinds=["tcp", "traceroute"], version="0.9.0")
+    async with RawAgent(trust.address, "", "", hello=newer):
+        def kinds() -> list[list[str]]:
+            with trust.client() as c:
+                return [list(a.kinds) for a in c.agents() if a.agent_id == "newer-1"]
+
+        assert await asyncio.to_thread(kinds) == [["tcp", "traceroute"]]
 
 
 # ---------------------------------------------------------------- an API caller
