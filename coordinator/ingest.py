@@ -166,13 +166,10 @@ class Ingest:
 
     def _vouched(self, result: TaskResultData, task: Task, agent_id: str) -> TaskResultData:
         job = self.book.jobs[task.job_id]
-        fixed = vouched(
+        return vouched(
             result, task, kind=job.spec.kind, agent_id=agent_id, received_at=self.clock(),
             seal=self.seal,
         )  # fmt: skip
-        if fixed.invalid_failure:
-            self.counters.invalid_failures += 1
-        return fixed
 
     def _refuse(self, task_id: str, agent_id: str, why: Refused) -> None:
         """Count a result that is not stored; its task, when it is this agent's open task,

@@ -26,8 +26,6 @@ class Counters:
     dropped: Counter[str] = field(default_factory=Counter)
     duplicate: int = 0
     not_analysed: int = 0
-    # Results whose failure string was not one of the closed set (coordinator/vouch.py).
-    invalid_failures: int = 0
     # Tasks the agents could not run (failure class agent_*), per (region, reason).
     agent_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
 
