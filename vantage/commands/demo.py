@@ -75,12 +75,18 @@ def _free_port(host: str = "127.0.0.1") -> int:
 
 
 def _port(address: str, field: str) -> tuple[str, int]:
-    """HOST:PORT as the coordinator the demo starts will read it; port 0 picks a free one."""
+    """HOST and PORT as the coordinator the demo starts will read them; port 0: a free one,
+    picked when the coordinator starts (``_start_coordinator``)."""
     try:
-        host, port = split_host_port(address, field=field)
+        return split_host_port(address, field=field)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return host, port or _free_port(host)
+
+
+# A free port is found by binding port 0 and letting it go, so another process may take
+# it before the coordinator binds it: the coordinator is then started again on others.
+START_ATTEMPTS = 3
+START_WAIT_S = 30.0
 
 
 def say(text: str = "") -> None:
@@ -115,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
     duration = parse_duration(args.duration, "--duration")
     if duration < ROUND_S:
         raise UsageError(f"--duration: at least {ROUND_S:g}s (one round)")
-    host, port = _port(args.listen, "--listen")
-    mhost, mport = _port(args.metrics_listen, "--metrics-listen")
+    want = (_port(args.listen, "--listen"), _port(args.metrics_listen, "--metrics-listen"))
     temporary = not args.state_dir
     state = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="vantage-demo-"))
     try:
@@ -127,10 +132,7 @@ def run(args: argparse.Namespace) -> int:
     code = 1
     try:
         code = asyncio.run(
-            _demo(
-                duration, join_host_port(host, port), join_host_port(mhost, mport), state,
-                args.keep_running, args.verbose,
-            )
+            _demo(duration, want, state, args.keep_running, args.verbose)
         )
         return code
     except KeyboardInterrupt:
@@ -176,7 +178,11 @@ async def _serve_targets() -> tuple[Any, dict[str, int]]:
 
 
 async def _demo(
-    duration: float, listen: str, metrics: str, state: Path, keep: bool, verbose: bool = False
+    duration: float,
+    want: tuple[tuple[str, int], tuple[str, int]],
+    state: Path,
+    keep: bool,
+    verbose: bool = False,
 ) -> int:
     from coordinator.client import VantageClient
     from vantage.relay import ThrottlingRelay
@@ -190,27 +196,24 @@ async def _demo(
     env["VANTAGE_LOG_LEVEL"] = "info" if verbose else "warning"
     procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(name: str, argv: list[str]) -> None:
+    def spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = open(state / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "vantage.cli", *argv], stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
-            )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vantage.cli", *argv], stdout=log, stderr=subprocess.STDOUT,
+            env=env, start_new_session=True,
         )
+        procs.append(proc)
         log.close()
+        return proc
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = VantageClient(listen)
+    client: Any = None
     try:
-        say(f"  starting the coordinator on {listen} (metrics: http://{metrics}/metrics)")
-        spawn("coordinator", [
-            "coordinator", "--listen", listen, "--metrics-listen", metrics,
-            "--db", str(state / "vantage.db"), "--window", "40s",
-        ])
+        listen, metrics = await _start_coordinator(spawn, procs, want, state)
+        client = VantageClient(listen)
         agent_ids = []
         for r, region in enumerate(REGIONS):
             for i in (1, 2):
@@ -273,7 +276,8 @@ async def _demo(
             await stop.wait()
         return 0
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         for proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -285,6 +289,42 @@ async def _demo(
         for relay in relays:
             await relay.aclose()
         await runner.cleanup()
+
+
+async def _start_coordinator(
+    spawn: Any, procs: list[subprocess.Popen[bytes]], want: tuple[tuple[str, int], tuple[str, int]], state: Path
+) -> tuple[str, str]:
+    """Start the coordinator and wait until it serves; its gRPC and metrics addresses.
+    Ports left to the demo (0) are picked here, and picked again should another process
+    take one first (the coordinator then exits at once, unable to bind)."""
+    from coordinator.client import VantageClient
+
+    (host, port), (mhost, mport) = want
+    for _ in range(START_ATTEMPTS):
+        listen = join_host_port(host, port or _free_port(host))
+        metrics = join_host_port(mhost, mport or _free_port(mhost))
+        say(f"  starting the coordinator on {listen} (metrics: http://{metrics}/metrics)")
+        proc = spawn("coordinator", [
+            "coordinator", "--listen", listen, "--metrics-listen", metrics,
+            "--db", str(state / "vantage.db"), "--window", "40s",
+        ])  # fmt: skip
+        client = VantageClient(listen)
+        try:
+            deadline = time.monotonic() + START_WAIT_S
+            while proc.poll() is None and time.monotonic() < deadline:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.agents)
+                    return listen, metrics
+                await asyncio.sleep(0.2)
+        finally:
+            client.close()
+        if proc.poll() is None:
+            raise UsageError(f"the coordinator did not answer within {START_WAIT_S:g}s; see coordinator.log in the state dir")
+        procs.remove(proc)
+        if port and mport:  # the addresses were given: nothing else to try
+            break
+        say("  a port was taken meanwhile: trying others")
+    raise UsageError("the coordinator could not start; see coordinator.log in the state dir")
 
 
 async def _wait_agents(client: Any, ids: set[str], procs: list[subprocess.Popen[bytes]]) -> None:
