@@ -191,7 +191,7 @@ class Agent:
                 await self._session()
             except grpc.aio.AioRpcError as exc:
                 reason = f"{exc.code().name}: {exc.details()}"
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
                     log.error("coordinator_refused_agent", reason=reason)
             except Exception as exc:  # any end of a session is a reason to reconnect
                 reason = f"{type(exc).__name__}: {exc}"

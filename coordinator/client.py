@@ -46,6 +46,7 @@ class VantageClient:
         else:
             self._channel = grpc.insecure_channel(address)
         self.jobs = pb_grpc.JobServiceStub(self._channel)
+        self.admin = pb_grpc.AdminServiceStub(self._channel)
 
     def __enter__(self) -> VantageClient:
         return self
@@ -134,3 +135,49 @@ class VantageClient:
             pb.GetVerdictsRequest(), metadata=self._metadata, timeout=self.timeout_s
         )
         return resp
+
+    # -- administration (the admin role) ------------------------------------------------
+
+    def enroll_agent(
+        self, agent_id: str, region: str, *, country: str = "", asn: int = 0, labels: Mapping[str, str] | None = None
+    ) -> pb.EnrollAgentResponse:
+        """Enrol an agent; the answer's ``token`` is shown this once."""
+        req = pb.EnrollAgentRequest(agent_id=agent_id, region=region, country=country, asn=asn, labels=dict(labels or {}))
+        resp: pb.EnrollAgentResponse = self.admin.EnrollAgent(req, metadata=self._metadata, timeout=self.timeout_s)
+        return resp
+
+    def revoke_agent(self, agent_id: str) -> pb.Enrollment:
+        resp: pb.Enrollment = self.admin.RevokeAgent(
+            pb.RevokeAgentRequest(agent_id=agent_id), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return resp
+
+    def enrollments(self) -> list[pb.Enrollment]:
+        resp = self.admin.ListEnrollments(pb.ListEnrollmentsRequest(), metadata=self._metadata, timeout=self.timeout_s)
+        return list(resp.enrollments)
+
+    def add_token(
+        self, name: str, role: str, *, max_active_jobs: int = 0, max_tasks_per_hour: int = 0
+    ) -> pb.AddTokenResponse:
+        """Make an API token; the answer's ``secret`` is shown this once."""
+        req = pb.AddTokenRequest(
+            name=name, role=role, max_active_jobs=max_active_jobs, max_tasks_per_hour=max_tasks_per_hour
+        )
+        resp: pb.AddTokenResponse = self.admin.AddToken(req, metadata=self._metadata, timeout=self.timeout_s)
+        return resp
+
+    def revoke_token(self, name: str) -> pb.ApiToken:
+        resp: pb.ApiToken = self.admin.RevokeToken(
+            pb.RevokeTokenRequest(name=name), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return resp
+
+    def tokens(self) -> list[pb.ApiToken]:
+        resp = self.admin.ListTokens(pb.ListTokensRequest(), metadata=self._metadata, timeout=self.timeout_s)
+        return list(resp.tokens)
+
+    def audit(self, since: float = 0.0, limit: int = 0) -> list[pb.AuditRecord]:
+        resp = self.admin.ListAudit(
+            pb.ListAuditRequest(since=since, limit=limit), metadata=self._metadata, timeout=self.timeout_s
+        )
+        return list(resp.records)

@@ -12,6 +12,7 @@ read-only queries at the end of this class; protobuf stays in ``coordinator/conv
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -19,13 +20,15 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from coordinator import dispatch, restore, scheduler
+from coordinator import dispatch, quotas, restore, scheduler
 from coordinator.analysis import Analyzer
 from coordinator.ingest import Ingest, IngestOutcome
 from coordinator.lifecycle import Book
 from coordinator.model import (
     AgentInfo,
+    ApiToken,
     Assignment,
+    AuditEntry,
     Cancellation,
     Job,
     JobSpec,
@@ -36,7 +39,7 @@ from coordinator.model import (
 from coordinator.observe import Counters
 from coordinator.queries import Queries
 from coordinator.registry import Registry, Session
-from coordinator.store import AgentHello, AgentSeen, Change, PutJob, Store, TaskProgress
+from coordinator.store import AgentHello, AgentSeen, Change, PutAudit, PutJob, Store, TaskProgress
 from coordinator.tasks import TaskEvent, apply
 from coordinator.validation import JobLimits, check_task_count, validate_job
 from coordinator.vouch import Refused
@@ -46,6 +49,10 @@ log = structlog.get_logger("vantage.coordinator")
 
 # How often the registry is swept for agents to forget.
 FORGET_EVERY_S = 60.0
+
+
+class AgentRefused(Exception):
+    """A hello this coordinator does not take; the message says why."""
 
 @dataclass(frozen=True, kw_only=True)
 class CoordinatorConfig:
@@ -135,9 +142,23 @@ class Coordinator(Queries):
 
     # ------------------------------------------------------------------ agents
 
-    def agent_connected(self, info: AgentInfo, peer: str, held_task_ids: Iterable[str]) -> Session:
+    def agent_connected(
+        self, info: AgentInfo, peer: str, held_task_ids: Iterable[str], credential: str = ""
+    ) -> Session:
+        """A session for ``info``, proven by ``credential`` (coordinator/access.py). A
+        session of the same agent id with the same credential is replaced (the agent came
+        back, e.g. after a network change); one with another credential is not taken over:
+        AgentRefused."""
         now = self.clock()
+        live = self.registry.session(info.agent_id)
+        if live is not None and not live.closed.is_set() and live.credential != credential:
+            log.warning("agent_takeover_refused", agent_id=info.agent_id, peer=peer, connected_from=live.peer)
+            raise AgentRefused(
+                f"hello.agent_id: agent {info.agent_id} is connected with another credential; "
+                "a second session needs the same one"
+            )
         session, old = self.registry.connect(info, peer, now)
+        session.credential = credential
         if old is not None:
             log.info("agent_replaced", agent_id=info.agent_id, old_session=old.session_id)
             old.close()
@@ -177,15 +198,39 @@ class Coordinator(Queries):
 
     # ------------------------------------------------------------------ jobs
 
-    async def submit_job(self, spec: JobSpec) -> Job:
+    def end_session(self, agent_id: str, reason: str) -> bool:
+        """Close ``agent_id``'s session now (its enrolment was revoked); False without one."""
+        session = self.registry.session(agent_id)
+        if session is None:
+            return False
+        session.close()
+        self.agent_disconnected(session, reason)
+        return True
+
+    def audit(self, actor: str, action: str, subject: str, **detail: object) -> PutAudit:
+        return PutAudit(AuditEntry(at=self.clock(), actor=actor, action=action, subject=subject,
+                                   detail=json.dumps(detail, sort_keys=True)))  # fmt: skip
+
+    async def submit_job(self, spec: JobSpec, *, owner: str = "", token: ApiToken | None = None) -> Job:
+        """Accept ``spec`` for ``owner`` (an API token's name; its quotas in ``token``):
+        durable, with its audit record, before it returns. Raises InvalidJob,
+        QuotaExceeded, or RuntimeError while shutting down."""
         if not self.accepting:
             raise RuntimeError("coordinator is shutting down")
         now = self.clock()
         matched = validate_job(spec, self.registry.connected(), self.config.job_limits, now=now)
         per_round = len(scheduler.select_agents(matched, spec.selector, spec.kind)) * len(spec.targets)
         check_task_count(spec, per_round)
+        cost = quotas.hourly_cost(spec, per_round)
+        if token is not None:
+            quotas.check(token, self.book.jobs.values(), cost, now)
         job = self.book.new_job(spec, now, per_round=per_round)
-        await self.store.write([PutJob.of(job)])  # accepted means durable
+        job.owner, job.hourly_cost = owner, cost
+        entry = self.audit(
+            owner, "submit", job.job_id, kind=spec.kind, targets=len(spec.targets), tasks_per_round=per_round,
+            hourly_cost=cost, every_s=spec.every_s, count=spec.count,
+        )  # fmt: skip
+        await self.store.write([PutJob.of(job), entry])  # accepted means durable
         self.book.add(job)
         log.info(
             "job_accepted", job_id=job.job_id, kind=spec.kind, targets=len(spec.targets),
@@ -194,7 +239,7 @@ class Coordinator(Queries):
         self.run_due(now)
         return job
 
-    def cancel_job(self, job_id: str) -> Job:
+    def cancel_job(self, job_id: str, *, actor: str = "") -> Job:
         job = self.book.jobs[job_id]
         if job.state.finished:
             return job
@@ -202,8 +247,9 @@ class Coordinator(Queries):
         for task in assigned:
             if session := self.registry.session(task.agent_id):
                 session.send(Cancellation(task_id=task.task_id, reason="job cancelled"))
+        changes.append(self.audit(actor, "cancel", job_id, owner=job.owner, tasks_cancelled=len(assigned)))
         self._persist(changes)
-        log.info("job_cancelled", job_id=job_id)
+        log.info("job_cancelled", job_id=job_id, by=actor)
         self.watchers.notify(job_id, WatchEvent(job_end=job))
         return job
 

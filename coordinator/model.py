@@ -89,6 +89,10 @@ class Job:
     tasks_done: int = 0
     tasks_failed: int = 0
     reason: str = ""
+    # The API token that submitted it ("" for the canary; "bootstrap", "loopback"), and
+    # what it counts against that token's tasks-per-hour quota (coordinator/quotas.py).
+    owner: str = ""
+    hourly_cost: int = 0
 
 
 @dataclass(kw_only=True)
@@ -144,6 +148,47 @@ class TaskResultData:
     # The agent's failure string was not one of the closed set (stored as unknown_failure,
     # counted under the outcome "invalid").
     invalid_failure: bool = False
+
+
+# Credentials (coordinator/access.py) and the audit record: only hashes of tokens.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Enrollment:
+    """An enrolled agent: its token (as a hash) bound to its id and where it stands."""
+
+    agent_id: str
+    token_hash: str
+    region: str
+    country: str = ""
+    asn: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    revoked_at: float = 0.0
+    created_by: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiToken:
+    """An API token (as a hash) with its role and quotas."""
+
+    name: str
+    token_hash: str
+    role: str
+    max_active_jobs: int = 0  # 0: no limit
+    max_tasks_per_hour: int = 0  # 0: no limit
+    created_at: float = 0.0
+    revoked_at: float = 0.0
+    created_by: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEntry:
+    at: float
+    actor: str  # the API token's name (coordinator/access.py Principal.name)
+    action: str  # submit, cancel, enroll_agent, revoke_agent, add_token, revoke_token
+    subject: str  # the job id, agent id or token name
+    detail: str = "{}"  # a JSON object
 
 
 # What the coordinator sends down an agent's stream, before it becomes protobuf

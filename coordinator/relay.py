@@ -29,10 +29,19 @@ import grpc
 import structlog
 
 from coordinator import tail_watch
-from coordinator.auth import TokenAuth
+from coordinator.access import Access, caller
+from coordinator.admin import AdminServicer
 from coordinator.core import Coordinator
 from coordinator.fleet import Fleet, Route
-from coordinator.services import EOF, PEER_KEY, RELAY_KEY, AgentServicer, JobServicer, read_hello
+from coordinator.services import (
+    EOF,
+    PEER_KEY,
+    RELAY_KEY,
+    AgentServicer,
+    JobServicer,
+    bound_agent,
+    read_hello,
+)
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -100,16 +109,17 @@ def _details(exc: grpc.aio.AioRpcError) -> str:
 class FleetAgentServicer(AgentServicer):
     """AgentService for a fleet member: served here while it schedules, relayed otherwise."""
 
-    def __init__(self, core: Coordinator, auth: TokenAuth, fleet: Fleet, upstreams: Upstreams) -> None:
-        super().__init__(core, auth)
+    def __init__(self, core: Coordinator, access: Access, fleet: Fleet, upstreams: Upstreams) -> None:
+        super().__init__(core, access)
         self.fleet = fleet
         self.upstreams = upstreams
         self.relayed = 0  # sessions carried to the scheduler right now
         self._warned: dict[str, float] = {}  # scheduler address -> when last said unreachable
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:
-        await self.auth.check(context, "agent")
+        principal = caller()
         first = await read_hello(context)
+        info = await bound_agent(self.access, principal, first.hello, context)
         deadline = time.monotonic() + PARK_S
         while True:
             route = await self.fleet.route(max(0.0, deadline - time.monotonic()))
@@ -118,7 +128,7 @@ class FleetAgentServicer(AgentServicer):
                                     f"no coordinator of the fleet schedules yet (waited {PARK_S:g}s); retry")  # fmt: skip
             assert route is not None
             if route.local:
-                await self.serve(first, context)
+                await self.serve(first, info, principal, context)
                 return
             if relayed_already(context):  # two members disagree for a moment: no relay chains
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "this coordinator does not schedule; reconnect")
@@ -185,34 +195,31 @@ class FleetAgentServicer(AgentServicer):
                                 f"the fleet's scheduler ended the session ({_details(ended)}); reconnect")  # fmt: skip
 
 
-def _answered_by_the_holder(name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
-    """A unary JobService method of a fleet member: the local one while this coordinator
-    holds the lease, the holder's otherwise (the same answer, or the same error)."""
-    local = getattr(JobServicer, name)
+def _answered_by_the_holder(name: str, local_class: type = JobServicer, stub_class: Any = pb_grpc.JobServiceStub
+                             ) -> Callable[..., Coroutine[Any, Any, Any]]:  # fmt: skip
+    """A unary method of a fleet member (JobService, AdminService): the local one while
+    this coordinator holds the lease, the holder's otherwise (the same answer, or the
+    same error)."""
+    local = getattr(local_class, name)
 
-    async def method(self: FleetJobServicer, request: Any, context: Any) -> Any:
+    async def method(self: Forwarding, request: Any, context: Any) -> Any:
         route = await self._route(context)
         if route.local:
             return await local(self, request, context)
-        return await self._forward(name, request, context, route)
+        return await self._forward(stub_class, name, request, context, route)
 
     method.__name__ = name
     return method
 
 
-class FleetJobServicer(JobServicer):
-    """JobService for a fleet member: answered here while it schedules, forwarded otherwise."""
+class Forwarding:
+    """What a fleet member's API servicers share: the route to the holder, and a call
+    forwarded to it with the caller's credential."""
 
-    def __init__(
-        self, core: Coordinator, auth: TokenAuth, fleet: Fleet, upstreams: Upstreams, tail: tail_watch.TailStore
-    ) -> None:
-        super().__init__(core, auth)
-        self.fleet = fleet
-        self.upstreams = upstreams
-        self.tail = tail
+    fleet: Fleet
+    upstreams: Upstreams
 
     async def _route(self, context: Any) -> Route:
-        await self.auth.check(context, "api")
         route = await self.fleet.route(API_WAIT_S)
         if route is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE,
@@ -221,10 +228,10 @@ class FleetJobServicer(JobServicer):
         assert route is not None
         return route
 
-    async def _forward(self, name: str, request: Any, context: Any, route: Route) -> Any:
+    async def _forward(self, stub_class: Any, name: str, request: Any, context: Any, route: Route) -> Any:
         if relayed_already(context):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "this coordinator does not schedule; retry")
-        stub = pb_grpc.JobServiceStub(self.upstreams.channel(route.address))
+        stub = stub_class(self.upstreams.channel(route.address))
         try:
             return await getattr(stub, name)(request, metadata=forwarded(context, self.fleet.me),
                                              timeout=API_TIMEOUT_S)  # fmt: skip
@@ -232,6 +239,18 @@ class FleetJobServicer(JobServicer):
             if exc.code() in RETRYABLE:
                 await context.abort(exc.code(), f"the fleet's scheduler at {route.address}: {_details(exc)}; retry")
             await context.abort(exc.code(), _details(exc))
+
+
+class FleetJobServicer(Forwarding, JobServicer):
+    """JobService for a fleet member: answered here while it schedules, forwarded otherwise."""
+
+    def __init__(
+        self, core: Coordinator, access: Access, fleet: Fleet, upstreams: Upstreams, tail: tail_watch.TailStore
+    ) -> None:
+        super().__init__(core, access)
+        self.fleet = fleet
+        self.upstreams = upstreams
+        self.tail = tail
 
     # The unary calls: answered here at the holder, forwarded to it elsewhere.
     SubmitJob = _answered_by_the_holder("SubmitJob")
@@ -245,7 +264,6 @@ class FleetJobServicer(JobServicer):
         """At the holder, its own watch; elsewhere the job read from the shared database
         as it commits (coordinator/tail_watch.py), so the watch goes on through a
         takeover."""
-        await self.auth.check(context, "api")
         if self.fleet.leading:
             async for event in super().WatchJob(request, context):
                 yield event
@@ -260,3 +278,17 @@ class FleetJobServicer(JobServicer):
         assert job is not None
         async for event in tail_watch.watch(self.tail, job, follow=request.follow):
             yield event
+
+
+class FleetAdminServicer(Forwarding, AdminServicer):
+    """AdminService for a fleet member: the holder writes every credential (and closes a
+    revoked agent's session, which it serves); the others forward to it."""
+
+    def __init__(self, core: Coordinator, access: Access, fleet: Fleet, upstreams: Upstreams) -> None:
+        super().__init__(core, access)
+        self.fleet = fleet
+        self.upstreams = upstreams
+
+
+for _name in ("EnrollAgent", "RevokeAgent", "ListEnrollments", "AddToken", "RevokeToken", "ListTokens", "ListAudit"):
+    setattr(FleetAdminServicer, _name, _answered_by_the_holder(_name, AdminServicer, pb_grpc.AdminServiceStub))

@@ -24,13 +24,15 @@ from grpc_reflection.v1alpha import reflection
 from common.defaults import DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN
 from common.hostport import split_host_port
 from coordinator import convert
+from coordinator.access import Access, Guard
+from coordinator.admin import AdminServicer
 from coordinator.analysis import AnalysisConfig, Analyzer
-from coordinator.auth import TokenAuth, is_loopback_host
+from coordinator.auth import is_loopback_host
 from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.fleet import Fleet
 from coordinator.metrics import build_registry
 from coordinator.model import JobSpec
-from coordinator.relay import FleetAgentServicer, FleetJobServicer, Upstreams
+from coordinator.relay import FleetAdminServicer, FleetAgentServicer, FleetJobServicer, Upstreams
 from coordinator.services import AgentServicer, JobServicer
 from coordinator.startup import (
     StartupError,
@@ -50,6 +52,9 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # How often the store is maintained (PostgreSQL: the coming days' partitions) and, with
 # --retain, pruned.
 PRUNE_EVERY_S = 600.0
+# How often a fleet member reads the credentials again (enrolments and tokens another
+# member made or revoked; an unknown token also makes it read them, at most every 2 s).
+CREDENTIALS_EVERY_S = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +105,10 @@ class CoordinatorServer:
         # Why this coordinator stopped scheduling (the lease was taken): the CLI then
         # starts it again, as a relay.
         self.lost_lease: str | None = None
+        self.access = Access(
+            config.agent_token, config.api_token,
+            reload=self.store.load_credentials if self.store.shared else None,
+        )  # fmt: skip
 
     async def start(self) -> None:
         cfg = self.config
@@ -115,6 +124,14 @@ class CoordinatorServer:
             await self.store.open()
         except Exception as exc:  # any engine's error: the server refused, the schema is newer
             raise StartupError(f"--db {shown}: {' '.join(str(exc).split())}") from exc  # one line
+        try:
+            if self.store.shared:
+                await self.access.refresh()
+            else:
+                self.access.load(*await self.store.load_credentials())
+        except Exception as exc:  # any engine's error
+            await self.store.close()
+            raise StartupError(f"--db {shown}: cannot read the credentials: {exc}") from exc
         if not self.store.shared:
             try:
                 await self._load()
@@ -122,6 +139,7 @@ class CoordinatorServer:
                 await self.store.close()
                 raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
         server = grpc.aio.server(
+            interceptors=[Guard(self.access)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.keepalive_time_ms", 30_000),
@@ -131,26 +149,31 @@ class CoordinatorServer:
                 ("grpc.http2.max_ping_strikes", 0),
             ]
         )
-        auth = TokenAuth(cfg.agent_token, cfg.api_token)
+        access = self.access
         pair = read_tls_pair(cfg.tls_cert, cfg.tls_key) if tls else None
         agents: AgentServicer
         jobs: JobServicer
+        admin: AdminServicer
         if self.store.shared:
             roots = grpc.ssl_channel_credentials(root_certificates=pair[1]) if pair is not None else None
             self.upstreams = Upstreams(roots, MAX_MESSAGE_BYTES)
             shared = cast(SharedStore, self.store)
             self.fleet = Fleet(shared.lease(), address=cfg.advertise or "", on_elected=self._take_over,
                                on_lost=self._lost)  # fmt: skip
-            agents = FleetAgentServicer(self.core, auth, self.fleet, self.upstreams)
-            jobs = FleetJobServicer(self.core, auth, self.fleet, self.upstreams, cast(TailStore, self.store))
+            agents = FleetAgentServicer(self.core, access, self.fleet, self.upstreams)
+            jobs = FleetJobServicer(self.core, access, self.fleet, self.upstreams, cast(TailStore, self.store))
+            admin = FleetAdminServicer(self.core, access, self.fleet, self.upstreams)
         else:
-            agents, jobs = AgentServicer(self.core, auth), JobServicer(self.core, auth)
+            agents, jobs = AgentServicer(self.core, access), JobServicer(self.core, access)
+            admin = AdminServicer(self.core, access)
         pb_grpc.add_AgentServiceServicer_to_server(agents, server)
         pb_grpc.add_JobServiceServicer_to_server(jobs, server)
+        pb_grpc.add_AdminServiceServicer_to_server(admin, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             pb.DESCRIPTOR.services_by_name["AgentService"].full_name,
             pb.DESCRIPTOR.services_by_name["JobService"].full_name,
+            pb.DESCRIPTOR.services_by_name["AdminService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
@@ -176,7 +199,7 @@ class CoordinatorServer:
                 raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
         await server.start()
         self._server = server
-        for name in ("", names[0], names[1]):
+        for name in ("", names[0], names[1], names[2]):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
         registry = build_registry(self.core, self.fleet, agents)
@@ -187,6 +210,12 @@ class CoordinatorServer:
             self._server = None
             raise
         self._runner = runner
+        if cfg.agent_token is not None and not is_loopback_host(host):
+            log.warning(
+                "shared_agent_token_off_loopback", listen=cfg.listen,
+                advice="any holder of VANTAGE_AGENT_TOKEN may connect as any agent that is not enrolled, "
+                "in any region it names; enrol each agent (vantage agents add) and drop the shared token",
+            )  # fmt: skip
         mhost, _ = split_host_port(cfg.metrics_listen)
         log.info(
             "coordinator_started", listen=f"{host}:{self.port}", tls=tls,
@@ -197,6 +226,8 @@ class CoordinatorServer:
     async def _load(self) -> None:
         """Read the state back (a start, or a takeover in a fleet), judge the refilled
         window at once (verdicts stand from the first request on), start the canaries."""
+        if self.store.shared:  # a takeover: what the last holder made or revoked
+            await self.access.refresh()
         await self.core.load(convert.task_result_from_bytes)
         self.analyzer.evaluate(time.time())
         await self.core.start_canaries(self.config.canary)
@@ -223,6 +254,8 @@ class CoordinatorServer:
                         self.core.run_due(time.time())
                 elif step == "evaluate":
                     self.analyzer.evaluate(time.time())
+                elif step == "credentials":
+                    await self.access.refresh()
                 else:
                     await self.store.maintain(time.time())
                     if self.config.retain_s > 0:
@@ -252,7 +285,10 @@ class CoordinatorServer:
             await stopping
         starting.result()  # a StartupError goes to the caller
         if self.fleet is not None:
-            loops = [asyncio.create_task(self.fleet.run(self._stop), name="fleet")]
+            loops = [
+                asyncio.create_task(self.fleet.run(self._stop), name="fleet"),
+                asyncio.create_task(self._every(CREDENTIALS_EVERY_S, "credentials")),
+            ]
         else:
             loops = self.start_loops()
         try:

@@ -24,9 +24,10 @@ from common.ids import (
     labels_problem,
 )
 from coordinator import convert
-from coordinator.auth import TokenAuth
-from coordinator.core import Coordinator
-from coordinator.model import Acknowledgement, Job, TaskResultData
+from coordinator.access import Access, Denied, Principal, bind_agent, caller
+from coordinator.core import AgentRefused, Coordinator
+from coordinator.model import Acknowledgement, AgentInfo, Job, TaskResultData
+from coordinator.quotas import QuotaExceeded
 from coordinator.registry import Session
 from coordinator.validation import InvalidJob
 from coordinator.vouch import MAX_BATCH, Refused
@@ -121,20 +122,39 @@ def _hello_problem(hello: pb.Hello) -> str | None:
     return None
 
 
+async def bound_agent(access: Access, principal: Principal, hello: pb.Hello, context: Any) -> AgentInfo:
+    """The agent ``hello`` may be for this caller (coordinator/access.py ``bind_agent``);
+    the stream is aborted otherwise."""
+    try:
+        return bind_agent(principal, convert.agent_from_hello(hello), access)
+    except Denied as why:
+        log.warning("agent_hello_refused", agent_id=hello.agent_id, by=principal.name, reason=why.message)
+        await context.abort(why.code, why.message)
+        raise  # not reached: abort raises
+
+
 class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
-    def __init__(self, core: Coordinator, auth: TokenAuth) -> None:
+    """The agents' stream. The caller was authenticated by the interceptor
+    (coordinator/access.py ``Guard``) before ``Connect`` runs."""
+
+    def __init__(self, core: Coordinator, access: Access) -> None:
         self.core = core
-        self.auth = auth
+        self.access = access
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:
-        await self.auth.check(context, "agent")
-        await self.serve(await read_hello(context), context)
+        principal = caller()
+        first = await read_hello(context)
+        info = await bound_agent(self.access, principal, first.hello, context)
+        await self.serve(first, info, principal, context)
 
-    async def serve(self, first: pb.AgentMessage, context: Any) -> None:
-        """One agent's session, from its checked hello (``read_hello``) on."""
+    async def serve(self, first: pb.AgentMessage, info: AgentInfo, principal: Principal, context: Any) -> None:
+        """One agent's session, from its checked hello (``read_hello``) and the identity
+        it may have (``bound_agent``) on."""
         hello = first.hello
-        info = convert.agent_from_hello(hello)
-        session = self.core.agent_connected(info, peer_of(context), hello.held_task_ids)
+        try:
+            session = self.core.agent_connected(info, peer_of(context), hello.held_task_ids, principal.credential)
+        except AgentRefused as why:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(why))
         structlog.contextvars.bind_contextvars(agent_id=info.agent_id)
         reader: asyncio.Task[None] | None = None
         reason = "session closed by coordinator"
@@ -203,9 +223,12 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
 
 
 class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
-    def __init__(self, core: Coordinator, auth: TokenAuth) -> None:
+    """The job API. Each call's caller was authenticated, and its role checked, by the
+    interceptor (coordinator/access.py ``Guard``) before its handler runs."""
+
+    def __init__(self, core: Coordinator, access: Access) -> None:
         self.core = core
-        self.auth = auth
+        self.access = access
 
     @staticmethod
     async def _valid_job_id(job_id: str, context: Any) -> None:
@@ -225,42 +248,46 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
         return job
 
     async def SubmitJob(self, request: pb.SubmitJobRequest, context: Any) -> pb.Job:
-        await self.auth.check(context, "api")
+        who = caller()
         if not request.HasField("spec"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "spec: is required")
         try:
-            job = await self.core.submit_job(convert.spec_from_pb(request.spec))
+            job = await self.core.submit_job(convert.spec_from_pb(request.spec), owner=who.name, token=who.token)
         except InvalidJob as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except QuotaExceeded as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except RuntimeError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return convert.job_to_pb(job)
 
     async def GetJob(self, request: pb.GetJobRequest, context: Any) -> pb.Job:
-        await self.auth.check(context, "api")
         return convert.job_to_pb(await self._job(request.job_id, context))
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsResponse:
-        await self.auth.check(context, "api")
         if request.limit > MAX_LIST:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"limit: at most {MAX_LIST}")
         return convert.jobs_to_pb(self.core.recent_jobs(request.limit or 100))
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: Any) -> pb.Job:
-        await self.auth.check(context, "api")
+        who = caller()
         job = await self._job(request.job_id, context)
+        if not who.may("admin") and job.owner != who.name:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"job_id: job {job.job_id} was submitted by another token; only its own token or an admin cancels it",
+            )
         if job.state.finished:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION, f"job_id: job {job.job_id} is already {job.state}"
             )
-        return convert.job_to_pb(self.core.cancel_job(job.job_id))
+        return convert.job_to_pb(self.core.cancel_job(job.job_id, actor=who.name))
 
     async def WatchJob(
         self, request: pb.WatchJobRequest, context: Any
     ) -> AsyncIterator[pb.WatchJobEvent]:
         """The job's stored results, read page by page, then (with ``follow``) the live
         ones until the job ends. A live result already sent from the store is skipped."""
-        await self.auth.check(context, "api")
         job = await self._job(request.job_id, context)
         watchers = self.core.watchers
         queue = watchers.watch(job.job_id) if request.follow else None
@@ -294,9 +321,7 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
                 watchers.unwatch(job.job_id, queue)
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: Any) -> pb.ListAgentsResponse:
-        await self.auth.check(context, "api")
         return convert.agents_to_pb(self.core.agents(), self.core.snapshot)
 
     async def GetVerdicts(self, request: pb.GetVerdictsRequest, context: Any) -> pb.GetVerdictsResponse:
-        await self.auth.check(context, "api")
         return convert.verdicts_to_pb(self.core.snapshot)

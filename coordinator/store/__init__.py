@@ -23,13 +23,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
-from coordinator.model import Job, Task
+from coordinator.model import ApiToken, AuditEntry, Enrollment, Job, Task
 from coordinator.store.records import (
     AgentHello,
     AgentSeen,
     Change,
     JobProgress,
     Pruned,
+    PutApiToken,
+    PutAudit,
+    PutEnrollment,
     PutJob,
     PutResult,
     PutTask,
@@ -46,6 +49,9 @@ __all__ = [
     "Change",
     "JobProgress",
     "Pruned",
+    "PutApiToken",
+    "PutAudit",
+    "PutEnrollment",
     "PutJob",
     "PutResult",
     "PutTask",
@@ -80,6 +86,8 @@ class Store(Protocol):
     async def load_jobs(self) -> list[Job]: ...
     async def load_open_tasks(self) -> list[Task]: ...
     async def load_agents(self) -> list[StoredAgent]: ...
+    async def load_credentials(self) -> tuple[list[Enrollment], list[ApiToken]]: ...
+    async def read_audit(self, since: float, *, limit: int) -> list[AuditEntry]: ...
     def iter_results(
         self, job_id: str, *, page: int = 500
     ) -> AsyncIterator[tuple[bytes, float]]: ...

@@ -7,13 +7,22 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from coordinator.model import AgentInfo, Job, JobState, Task, TaskState
+from coordinator.model import (
+    AgentInfo,
+    ApiToken,
+    AuditEntry,
+    Enrollment,
+    Job,
+    JobState,
+    Task,
+    TaskState,
+)
 from coordinator.store.codec import spec_from_json
 from coordinator.store.records import RecentResult, StoredAgent, TaskLookup
 
 JOB_COLUMNS = (
     "job_id, spec, state, created_at, finished_at, next_round_at, rounds_done, tasks_created, "
-    "tasks_expected, tasks_done, tasks_failed, reason"
+    "tasks_expected, tasks_done, tasks_failed, reason, owner, hourly_cost"
 )
 TASK_COLUMNS = (
     "task_id, job_id, round, target, agent_id, region, state, due_at, deadline, assigned_at, "
@@ -31,6 +40,7 @@ def job(r: Sequence[Any]) -> Job:
         job_id=r[0], spec=spec_from_json(r[1]), state=JobState(r[2]), created_at=r[3],
         finished_at=r[4] or 0.0, next_round_at=r[5], rounds_done=r[6], tasks_created=r[7],
         tasks_expected=r[8], tasks_done=r[9], tasks_failed=r[10], reason=r[11] or "",
+        owner=r[12] or "", hourly_cost=r[13] or 0,
     )  # fmt: skip
 
 
@@ -70,3 +80,26 @@ def lookups(
             )
         )
     return out
+
+
+ENROLLMENT_COLUMNS = "agent_id, token_hash, region, country, asn, labels, created_at, revoked_at, created_by"
+TOKEN_COLUMNS = "name, token_hash, role, max_active_jobs, max_tasks_per_hour, created_at, revoked_at, created_by"
+AUDIT_COLUMNS = "at, actor, action, subject, detail"
+
+
+def enrollment(r: Sequence[Any]) -> Enrollment:
+    return Enrollment(
+        agent_id=r[0], token_hash=r[1], region=r[2], country=r[3] or "", asn=r[4] or 0,
+        labels=json.loads(r[5] or "{}"), created_at=r[6] or 0.0, revoked_at=r[7] or 0.0, created_by=r[8] or "",
+    )  # fmt: skip
+
+
+def api_token(r: Sequence[Any]) -> ApiToken:
+    return ApiToken(
+        name=r[0], token_hash=r[1], role=r[2], max_active_jobs=r[3] or 0, max_tasks_per_hour=r[4] or 0,
+        created_at=r[5] or 0.0, revoked_at=r[6] or 0.0, created_by=r[7] or "",
+    )  # fmt: skip
+
+
+def audit(r: Sequence[Any]) -> AuditEntry:
+    return AuditEntry(at=r[0], actor=r[1], action=r[2], subject=r[3], detail=r[4] or "{}")

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import structlog
 
-from coordinator.model import Job, Task
+from coordinator.model import ApiToken, AuditEntry, Enrollment, Job, Task
 from coordinator.store import decode, postgres_tail
 from coordinator.store import postgres_admin as admin
 from coordinator.store.postgres_admin import Conn, close_quietly, redact
@@ -131,6 +131,19 @@ class PostgresStore:
 
     async def load_agents(self) -> list[StoredAgent]:
         return [decode.agent(r) for r in await self._query(f"SELECT {decode.AGENT_COLUMNS} FROM agents")]
+
+    async def load_credentials(self) -> tuple[list[Enrollment], list[ApiToken]]:
+        """Every enrolment and API token, revoked ones too (their hashes, never a token)."""
+        enrolled = await self._query(f"SELECT {decode.ENROLLMENT_COLUMNS} FROM enrollments")
+        tokens = await self._query(f"SELECT {decode.TOKEN_COLUMNS} FROM api_tokens")
+        return [decode.enrollment(r) for r in enrolled], [decode.api_token(r) for r in tokens]
+
+    async def read_audit(self, since: float, *, limit: int) -> list[AuditEntry]:
+        """Audit records at or after ``since``, oldest first: the newest ``limit``."""
+        rows = await self._query(
+            f"SELECT {decode.AUDIT_COLUMNS} FROM audit WHERE at >= %s ORDER BY seq DESC LIMIT %s", (since, limit)
+        )
+        return [decode.audit(r) for r in reversed(rows)]
 
     async def iter_results(self, job_id: str, *, page: int = 500) -> AsyncIterator[tuple[bytes, float]]:
         after = 0

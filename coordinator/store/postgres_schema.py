@@ -23,6 +23,9 @@ from coordinator.store.records import (
     AgentHello,
     AgentSeen,
     JobProgress,
+    PutApiToken,
+    PutAudit,
+    PutEnrollment,
     PutJob,
     PutResult,
     PutTask,
@@ -84,6 +87,27 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tasks ALTER COLUMN tx SET DEFAULT pg_current_xact_id();
     CREATE INDEX tasks_job_tx ON tasks (job_id, tx);
     """,
+    # v3, trust (coordinator/access.py): who submitted a job, enrolled agents, API tokens
+    # (hashes only) and the audit record.
+    """
+    ALTER TABLE jobs ADD COLUMN owner text NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN hourly_cost bigint NOT NULL DEFAULT 0;
+    CREATE TABLE enrollments (
+        agent_id text PRIMARY KEY, token_hash text NOT NULL, region text NOT NULL, country text,
+        asn bigint, labels text, created_at double precision, revoked_at double precision,
+        created_by text
+    );
+    CREATE TABLE api_tokens (
+        name text PRIMARY KEY, token_hash text NOT NULL, role text NOT NULL,
+        max_active_jobs bigint, max_tasks_per_hour bigint, created_at double precision,
+        revoked_at double precision, created_by text
+    );
+    CREATE TABLE audit (
+        seq bigserial PRIMARY KEY, at double precision NOT NULL, actor text NOT NULL,
+        action text NOT NULL, subject text, detail text
+    );
+    CREATE INDEX audit_at ON audit (at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 FINISHED_TASKS = [s.value for s in TaskState if s.finished]
@@ -91,12 +115,13 @@ FINISHED_JOBS = [s.value for s in JobState if s.finished]
 
 SQL: dict[type, str] = {
     PutJob: (
-        "INSERT INTO jobs VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id) DO UPDATE SET "
+        "INSERT INTO jobs VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id) DO UPDATE SET "
         "spec=excluded.spec, state=excluded.state, created_at=excluded.created_at, "
         "finished_at=excluded.finished_at, next_round_at=excluded.next_round_at, "
         "rounds_done=excluded.rounds_done, tasks_created=excluded.tasks_created, "
         "tasks_expected=excluded.tasks_expected, tasks_done=excluded.tasks_done, "
-        "tasks_failed=excluded.tasks_failed, reason=excluded.reason"
+        "tasks_failed=excluded.tasks_failed, reason=excluded.reason, owner=excluded.owner, "
+        "hourly_cost=excluded.hourly_cost"
     ),
     JobProgress: (
         "UPDATE jobs SET state=%s, finished_at=%s, next_round_at=%s, rounds_done=%s, "
@@ -132,6 +157,19 @@ SQL: dict[type, str] = {
         "INSERT INTO measurements (task_id, job_id, agent_id, region, kind, target, failure, "
         "started_at, finished_at, received_at, result) SELECT v.* FROM v JOIN fresh USING (task_id)"
     ),
+    PutEnrollment: (
+        "INSERT INTO enrollments VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (agent_id) DO UPDATE SET "
+        "token_hash=excluded.token_hash, region=excluded.region, country=excluded.country, "
+        "asn=excluded.asn, labels=excluded.labels, created_at=excluded.created_at, "
+        "revoked_at=excluded.revoked_at, created_by=excluded.created_by"
+    ),
+    PutApiToken: (
+        "INSERT INTO api_tokens VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (name) DO UPDATE SET "
+        "token_hash=excluded.token_hash, role=excluded.role, max_active_jobs=excluded.max_active_jobs, "
+        "max_tasks_per_hour=excluded.max_tasks_per_hour, created_at=excluded.created_at, "
+        "revoked_at=excluded.revoked_at, created_by=excluded.created_by"
+    ),
+    PutAudit: "INSERT INTO audit (at, actor, action, subject, detail) VALUES (%s,%s,%s,%s,%s)",
 }
 
 

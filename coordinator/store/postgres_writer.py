@@ -27,6 +27,9 @@ from coordinator.store.records import (
     AgentSeen,
     Change,
     JobProgress,
+    PutApiToken,
+    PutAudit,
+    PutEnrollment,
     PutJob,
     PutResult,
     PutTask,
@@ -70,7 +73,10 @@ class _Pending:
 # absolute update, so applying them by kind in this order, each kind in queue order, ends
 # where applying them one by one would, in a few statements per batch instead of a few
 # per caller; agents' last_seen only ever moves forward (GREATEST), whatever the order.
-KIND_ORDER = (PutJob, JobProgress, PutTask, TaskProgress, AgentHello, AgentSeen, PutResult)
+KIND_ORDER = (
+    PutJob, JobProgress, PutTask, TaskProgress, AgentHello, AgentSeen, PutResult, PutEnrollment, PutApiToken,
+    PutAudit,
+)  # fmt: skip
 
 
 def by_kind(batches: Iterable[Sequence[Change]]) -> list[tuple[type, list[tuple[Any, ...]]]]:

@@ -11,7 +11,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from coordinator.model import AgentInfo, Job, Task, TaskResultData, TaskState
+from coordinator.model import (
+    AgentInfo,
+    ApiToken,
+    AuditEntry,
+    Enrollment,
+    Job,
+    Task,
+    TaskResultData,
+    TaskState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +92,29 @@ class PutResult:
     received_at: float
 
 
-Change = PutJob | JobProgress | PutTask | TaskProgress | AgentHello | AgentSeen | PutResult
+@dataclass(frozen=True, slots=True)
+class PutEnrollment:
+    """An agent enrolled, or its enrolment revoked (``revoked_at``): the whole record."""
+
+    enrollment: Enrollment
+
+
+@dataclass(frozen=True, slots=True)
+class PutApiToken:
+    """An API token made, or revoked (``revoked_at``): the whole record."""
+
+    token: ApiToken
+
+
+@dataclass(frozen=True, slots=True)
+class PutAudit:
+    entry: AuditEntry
+
+
+Change = (
+    PutJob | JobProgress | PutTask | TaskProgress | AgentHello | AgentSeen | PutResult
+    | PutEnrollment | PutApiToken | PutAudit
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

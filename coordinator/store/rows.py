@@ -13,6 +13,9 @@ from coordinator.store.records import (
     AgentSeen,
     Change,
     JobProgress,
+    PutApiToken,
+    PutAudit,
+    PutEnrollment,
     PutJob,
     PutResult,
     PutTask,
@@ -26,7 +29,7 @@ def row(change: Change) -> tuple[Any, ...]:
             return (
                 j.job_id, spec_to_json(j.spec), j.state.value, j.created_at, j.finished_at,
                 j.next_round_at, j.rounds_done, j.tasks_created, j.tasks_expected, j.tasks_done,
-                j.tasks_failed, j.reason,
+                j.tasks_failed, j.reason, j.owner, j.hourly_cost,
             )  # fmt: skip
         case JobProgress(job=j):
             return (
@@ -53,6 +56,18 @@ def row(change: Change) -> tuple[Any, ...]:
                 r.task_id, r.job_id, r.agent_id, region, p.kind, p.target, p.failure, r.started_at,
                 r.finished_at, received_at, r.raw,
             )  # fmt: skip
+        case PutEnrollment(enrollment=e):
+            return (
+                e.agent_id, e.token_hash, e.region, e.country, e.asn,
+                json.dumps(dict(e.labels), sort_keys=True), e.created_at, e.revoked_at, e.created_by,
+            )  # fmt: skip
+        case PutApiToken(token=t):
+            return (
+                t.name, t.token_hash, t.role, t.max_active_jobs, t.max_tasks_per_hour, t.created_at,
+                t.revoked_at, t.created_by,
+            )  # fmt: skip
+        case PutAudit(entry=a):
+            return (a.at, a.actor, a.action, a.subject, a.detail)
     raise TypeError(f"not a store change: {change!r}")
 
 

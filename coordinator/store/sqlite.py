@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from coordinator.model import Job, Task
+from coordinator.model import ApiToken, AuditEntry, Enrollment, Job, Task
 from coordinator.store import decode
 from coordinator.store.records import (
     Change,
@@ -110,6 +110,19 @@ class SQLiteStore:
     async def load_agents(self) -> list[StoredAgent]:
         """Every agent seen, with when it was first and last seen."""
         return [decode.agent(r) for r in await self._query(f"SELECT {decode.AGENT_COLUMNS} FROM agents")]
+
+    async def load_credentials(self) -> tuple[list[Enrollment], list[ApiToken]]:
+        """Every enrolment and API token, revoked ones too (their hashes, never a token)."""
+        enrolled = await self._query(f"SELECT {decode.ENROLLMENT_COLUMNS} FROM enrollments")
+        tokens = await self._query(f"SELECT {decode.TOKEN_COLUMNS} FROM api_tokens")
+        return [decode.enrollment(r) for r in enrolled], [decode.api_token(r) for r in tokens]
+
+    async def read_audit(self, since: float, *, limit: int) -> list[AuditEntry]:
+        """Audit records at or after ``since``, oldest first: the newest ``limit``."""
+        rows = await self._query(
+            f"SELECT {decode.AUDIT_COLUMNS} FROM audit WHERE at >= ? ORDER BY seq DESC LIMIT ?", (since, limit)
+        )
+        return [decode.audit(r) for r in reversed(rows)]
 
     async def iter_results(
         self, job_id: str, *, page: int = 500

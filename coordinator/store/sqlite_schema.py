@@ -14,6 +14,9 @@ from coordinator.store.records import (
     AgentHello,
     AgentSeen,
     JobProgress,
+    PutApiToken,
+    PutAudit,
+    PutEnrollment,
     PutJob,
     PutResult,
     PutTask,
@@ -51,13 +54,33 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS measurements_received ON measurements(received_at);
     CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due_at);
     """,
+    # 3: trust (coordinator/access.py): who submitted a job, enrolled agents, API tokens
+    # (hashes only) and the audit record.
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN hourly_cost INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE enrollments (
+        agent_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, region TEXT NOT NULL, country TEXT,
+        asn INTEGER, labels TEXT, created_at REAL, revoked_at REAL, created_by TEXT
+    );
+    CREATE TABLE api_tokens (
+        name TEXT PRIMARY KEY, token_hash TEXT NOT NULL, role TEXT NOT NULL,
+        max_active_jobs INTEGER, max_tasks_per_hour INTEGER, created_at REAL, revoked_at REAL,
+        created_by TEXT
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, subject TEXT, detail TEXT
+    );
+    CREATE INDEX audit_at ON audit(at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 FINISHED_TASKS = tuple(s.value for s in TaskState if s.finished)
 FINISHED_JOBS = tuple(s.value for s in JobState if s.finished)
 
 SQL: dict[type, str] = {
-    PutJob: "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    PutJob: "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     JobProgress: (
         "UPDATE jobs SET state=?, finished_at=?, next_round_at=?, rounds_done=?, "
         "tasks_created=?, tasks_expected=?, tasks_done=?, tasks_failed=?, reason=? WHERE job_id=?"
@@ -75,6 +98,9 @@ SQL: dict[type, str] = {
     ),
     AgentSeen: "UPDATE agents SET last_seen=? WHERE agent_id=?",
     PutResult: "INSERT OR IGNORE INTO measurements VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    PutEnrollment: "INSERT OR REPLACE INTO enrollments VALUES (?,?,?,?,?,?,?,?,?)",
+    PutApiToken: "INSERT OR REPLACE INTO api_tokens VALUES (?,?,?,?,?,?,?,?)",
+    PutAudit: "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?,?,?,?,?)",
 }
 
 

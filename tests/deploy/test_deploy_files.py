@@ -413,14 +413,22 @@ def test_docs_commands_use_known_flags() -> None:
             words = part.split()
             if any(w.endswith("install-agent.sh") for w in words):
                 i = next(i for i, w in enumerate(words) if w.endswith("install-agent.sh"))
-                for flag in (w for w in words[i + 1 :] if w.startswith("--") and "=" not in w):
-                    if flag == '"--ca':  # the value of --agent-args
+                quoted = False  # the value of --agent-args: the agent's flags, not the script's
+                for w in words[i + 1 :]:
+                    starts, ends = w.startswith('"'), w.endswith('"') and len(w) > 1
+                    if quoted or starts:
+                        quoted = not ends if not quoted else not w.endswith('"')
                         continue
-                    assert re.search(rf"^\s+{re.escape(flag)}\)", script, re.M), flag
+                    if w.startswith("--") and "=" not in w:
+                        assert re.search(rf"^\s+{re.escape(w)}\)", script, re.M), w
             elif words and words[0].endswith("/bin/vantage"):
                 command = choices[words[1]]
+                subs = [a for a in command._actions if a.__class__.__name__ == "_SubParsersAction"]
+                rest = words[2:]
+                if subs and rest and rest[0] in subs[0].choices:  # e.g. `vantage agents add`
+                    command, rest = subs[0].choices[rest[0]], rest[1:]
                 known = {o for a in command._actions for o in a.option_strings}
-                for flag in (w for w in words[2:] if w.startswith("--")):
+                for flag in (w for w in rest if w.startswith("--")):
                     assert flag in known, f"`vantage {words[1]}` has no {flag} ({line})"
     # The Prometheus step is the substitution the end-to-end test makes.
     sed = """sed 's/"coordinator-1:9477", "coordinator-2:9477"/"127.0.0.1:9477"/'"""

@@ -141,7 +141,7 @@ def test_tokens_tls_and_loopback_rules(tmp_path: Path, targets: Targets) -> None
         creds = grpc.ssl_channel_credentials(ca.cert_pem.bytes())
         with grpc.secure_channel(n.address, creds) as channel:
             stub = pb_grpc.JobServiceStub(channel)
-            for metadata, word in (((), "missing api token"), ((("authorization", "Bearer nope"),), "wrong api token")):
+            for metadata, word in (((), "missing API token"), ((("authorization", "Bearer nope"),), "wrong API token")):
                 with pytest.raises(grpc.RpcError) as info:
                     stub.ListAgents(pb.ListAgentsRequest(), metadata=metadata, timeout=5)
                 assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -154,7 +154,8 @@ def test_tokens_tls_and_loopback_rules(tmp_path: Path, targets: Targets) -> None
             # The agent token is not an API token.
             with pytest.raises(grpc.RpcError) as info:
                 stub.ListJobs(pb.ListJobsRequest(), metadata=(("authorization", "Bearer agent-secret-1"),), timeout=5)
-            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "this is an agent token" in (info.value.details() or "")
         # The CLI verifies the coordinator with --ca and sends VANTAGE_API_TOKEN.
         out = n.cli("agents", "--ca", str(ca_file))
         assert out.returncode == 0 and "t-1" in out.stdout, out.stderr

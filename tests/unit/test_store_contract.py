@@ -14,6 +14,9 @@ import pytest
 
 from coordinator.model import (
     AgentInfo,
+    ApiToken,
+    AuditEntry,
+    Enrollment,
     Job,
     JobSpec,
     JobState,
@@ -27,6 +30,9 @@ from coordinator.store import (
     AgentHello,
     AgentSeen,
     JobProgress,
+    PutApiToken,
+    PutAudit,
+    PutEnrollment,
     PutJob,
     PutResult,
     PutTask,
@@ -92,6 +98,28 @@ async def test_jobs_tasks_and_agents_round_trip(store: Store) -> None:
     await store.write([AgentHello(info, 7.0, "ipv4:1.2.3.4:6"), AgentSeen("de-1", 9.0)])
     [agent] = await store.load_agents()
     assert agent.info == info and agent.first_seen == 5.0 and agent.last_seen == 9.0
+
+
+async def test_credentials_owners_and_the_audit_round_trip(store: Store) -> None:
+    """Enrolments and tokens come back whole (a revocation is the same record, later), a
+    job keeps its owner and hourly cost, and the audit reads back oldest first, newest kept."""
+    e = Enrollment(agent_id="ru-1", token_hash="ab" * 32, region="ru-msk", country="RU", asn=12389,
+                   labels={"provider": "x"}, created_at=3.0, created_by="bootstrap")  # fmt: skip
+    t = ApiToken(name="news", token_hash="cd" * 32, role="submit", max_active_jobs=2, max_tasks_per_hour=100,
+                 created_at=4.0, created_by="bootstrap")  # fmt: skip
+    await store.write([PutEnrollment(e), PutApiToken(t), PutJob.of(job(owner="news", hourly_cost=12))])
+    revoked = Enrollment(**{**e.__dict__, "revoked_at": 9.0})
+    await store.write([PutEnrollment(revoked)])
+    enrolled, tokens = await store.load_credentials()
+    assert enrolled == [revoked] and tokens == [t]
+    [loaded] = await store.load_jobs()
+    assert (loaded.owner, loaded.hourly_cost) == ("news", 12)
+    entries = [AuditEntry(at=float(i), actor="news", action="submit", subject=f"job{i}", detail='{"n": 1}')
+               for i in range(5)]  # fmt: skip
+    await store.write([PutAudit(a) for a in entries])
+    assert await store.read_audit(0.0, limit=10) == entries
+    assert await store.read_audit(0.0, limit=2) == entries[-2:]
+    assert await store.read_audit(3.0, limit=10) == entries[3:]
 
 
 async def test_a_change_is_snapshotted_when_made_not_when_committed(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""Client commands: submit, jobs, job, results, agents, cancel, verdicts.
+"""Client commands: submit, jobs, job, results, agents, cancel, verdicts; and for the
+admin role agents add/revoke/enrolled, tokens add/list/revoke, audit.
 
 Tables for people, ``--json`` for scripts (field names as in the protos). The coordinator
 comes from --coordinator or VANTAGE_COORDINATOR (default 127.0.0.1:50051), the token from
@@ -8,6 +9,7 @@ VANTAGE_API_TOKEN (or VANTAGE_API_TOKEN_FILE), the CA from --ca or VANTAGE_CA.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -94,10 +96,92 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_results)
 
-    p = sub.add_parser("agents", help="list agents")
+    p = sub.add_parser(
+        "agents", help="list agents; enrol and revoke them (admin)",
+        description="List the agents the coordinator knows. With a subcommand (admin role): "
+        "enrol an agent, giving it a token of its own bound to its id and to where it stands, "
+        "revoke one, or list the enrolments.",
+        epilog="examples:\n"
+        "  vantage agents\n"
+        "  vantage agents add ru-msk-1 --region ru-msk --country RU --asn 12389 --label provider=ovh\n"
+        "  vantage agents revoke ru-msk-1\n"
+        "  vantage agents enrolled --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     _common(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_agents)
+    actions = p.add_subparsers(dest="action", metavar="{add,revoke,enrolled}")
+    a = actions.add_parser(
+        "add", help="enrol an agent and print its token (once)",
+        description="Enrol agent ID: the coordinator makes a token bound to ID and to the region, "
+        "country, ASN and labels given here, keeps only its hash, and prints it this once. Give it "
+        "to the agent as VANTAGE_AGENT_TOKEN; what the agent then says in its hello about where "
+        "it stands is ignored.",
+    )  # fmt: skip
+    _common(a)
+    a.add_argument("agent_id", metavar="ID")
+    a.add_argument("--region", required=True, help="the region the agent measures from, e.g. ru-msk")
+    a.add_argument("--country", default="", help="ISO 3166 two-letter code")
+    a.add_argument("--asn", type=int, default=0, help="the AS number of the agent's network")
+    a.add_argument("--label", action="append", metavar="K=V", help="a label (repeatable)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_agents_add)
+    a = actions.add_parser("revoke", help="end an agent's session and refuse its token from now on")
+    _common(a)
+    a.add_argument("agent_id", metavar="ID")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_agents_revoke)
+    a = actions.add_parser("enrolled", help="list the enrolments (revoked ones too)")
+    _common(a)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_agents_enrolled)
+
+    p = sub.add_parser(
+        "tokens", help="API tokens with roles and quotas (admin)",
+        description="API tokens (admin role). Roles: read (jobs, results, agents, verdicts), "
+        "submit (read, and submit and cancel its own jobs), admin (everything, any job). "
+        "VANTAGE_API_TOKEN on the coordinator is the bootstrap admin.",
+        epilog="examples:\n"
+        "  vantage tokens add grafana --role read\n"
+        "  vantage tokens add newsroom --role submit --max-active-jobs 5 --max-tasks-per-hour 2000\n"
+        "  vantage tokens list\n"
+        "  vantage tokens revoke newsroom",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    _common(p)
+    p.set_defaults(func=_tokens_usage)
+    actions = p.add_subparsers(dest="action", metavar="{add,list,revoke}")
+    a = actions.add_parser("add", help="make a token and print it (once)")
+    _common(a)
+    a.add_argument("name", metavar="NAME", help="lower-case letters, digits and ._- (shown in the audit)")
+    a.add_argument("--role", required=True, choices=("read", "submit", "admin"))
+    a.add_argument("--max-active-jobs", type=int, default=0, metavar="N",
+                   help="at most N of its jobs running at once (default 0: no limit)")
+    a.add_argument("--max-tasks-per-hour", type=int, default=0, metavar="N",
+                   help="at most N tasks an hour from its jobs (default 0: no limit)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_tokens_add)
+    a = actions.add_parser("list", help="list the tokens (revoked ones too; never a secret)")
+    _common(a)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_tokens_list)
+    a = actions.add_parser("revoke", help="refuse a token from its next call on")
+    _common(a)
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_tokens_revoke)
+
+    p = sub.add_parser(
+        "audit", help="who submitted and cancelled what (admin)",
+        description="The audit record: every submit and cancel, and every change to enrolments "
+        "and tokens, with the API token's name, oldest first.",
+    )  # fmt: skip
+    _common(p)
+    p.add_argument("--since", default="24h", help="how far back, e.g. 1h or 7d (default 24h; 0: all)")
+    p.add_argument("--limit", type=int, default=1000, help="the newest N records (default 1000, at most 10000)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("cancel", help="cancel a job")
     _common(p)
@@ -363,6 +447,118 @@ def cmd_agents(args: argparse.Namespace) -> int:
     for a in agents:
         if a.health == "unhealthy":
             print(clean(f"  {a.agent_id}: {a.health_reason}"))
+    return 0
+
+
+def _tokens_usage(_: argparse.Namespace) -> int:
+    raise UsageError("give a subcommand: add, list or revoke (vantage tokens --help)")
+
+
+def _enrollment_row(e: Any) -> tuple[Any, ...]:
+    labels = ",".join(f"{k}={e.labels[k]}" for k in sorted(e.labels)) or "-"
+    state = f"revoked {_ts(e.revoked_at)}" if e.revoked_at else "in force"
+    return (e.agent_id, e.region, e.country or "-", e.asn or "-", labels, _ts(e.created_at), e.created_by, state)
+
+
+ENROLLMENT_HEADERS = ["agent", "region", "country", "asn", "labels", "enrolled", "by", "state"]
+
+
+def cmd_agents_add(args: argparse.Namespace) -> int:
+    if args.asn < 0 or args.asn > 0xFFFFFFFF:
+        raise UsageError("--asn: an AS number, 0 to 4294967295")
+    labels = parse_key_values(args.label or [], "--label")
+    with _client(args) as client:
+        resp = _call(lambda: client.enroll_agent(args.agent_id, args.region, country=args.country,
+                                                 asn=args.asn, labels=labels))  # fmt: skip
+    if args.json:
+        print(json.dumps({"enrollment": _dict(resp.enrollment), "token": resp.token}, indent=2))
+        return 0
+    print(clean(f"enrolled agent {resp.enrollment.agent_id} in {resp.enrollment.region}; its token (shown once):"))
+    print(resp.token)
+    print("start the agent with VANTAGE_AGENT_TOKEN set to it (or VANTAGE_AGENT_TOKEN_FILE naming a file that holds it)")
+    return 0
+
+
+def cmd_agents_revoke(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        e = _call(lambda: client.revoke_agent(args.agent_id))
+    if args.json:
+        print(json.dumps(_dict(e), indent=2))
+    else:
+        print(clean(f"agent {e.agent_id} revoked: its session is ended and its token refused"))
+    return 0
+
+
+def cmd_agents_enrolled(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        rows = _call(client.enrollments)
+    if args.json:
+        print(json.dumps([_dict(e) for e in rows], indent=2))
+    else:
+        print_table(ENROLLMENT_HEADERS, [_enrollment_row(e) for e in rows])
+    return 0
+
+
+def _token_row(t: Any) -> tuple[Any, ...]:
+    state = f"revoked {_ts(t.revoked_at)}" if t.revoked_at else "in force"
+    return (t.name, t.role, t.max_active_jobs or "-", t.max_tasks_per_hour or "-", _ts(t.created_at), t.created_by, state)
+
+
+TOKEN_HEADERS = ["name", "role", "max active jobs", "max tasks/hour", "created", "by", "state"]
+
+
+def cmd_tokens_add(args: argparse.Namespace) -> int:
+    for flag, value in (("--max-active-jobs", args.max_active_jobs), ("--max-tasks-per-hour", args.max_tasks_per_hour)):
+        if value < 0:
+            raise UsageError(f"{flag}: 0 (no limit) or more")
+    with _client(args) as client:
+        resp = _call(lambda: client.add_token(args.name, args.role, max_active_jobs=args.max_active_jobs,
+                                              max_tasks_per_hour=args.max_tasks_per_hour))  # fmt: skip
+    if args.json:
+        print(json.dumps({"token": _dict(resp.token), "secret": resp.secret}, indent=2))
+        return 0
+    print(clean(f"token {resp.token.name} ({resp.token.role}); its secret (shown once):"))
+    print(resp.secret)
+    print("callers give it as VANTAGE_API_TOKEN (or VANTAGE_API_TOKEN_FILE naming a file that holds it)")
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        rows = _call(client.tokens)
+    if args.json:
+        print(json.dumps([_dict(t) for t in rows], indent=2))
+    else:
+        print_table(TOKEN_HEADERS, [_token_row(t) for t in rows])
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        t = _call(lambda: client.revoke_token(args.name))
+    if args.json:
+        print(json.dumps(_dict(t), indent=2))
+    else:
+        print(clean(f"token {t.name} revoked"))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    back = parse_duration(args.since, "--since") if args.since not in ("0", "") else 0.0
+    if not 0 < args.limit <= 10_000:
+        raise UsageError("--limit: 1 to 10000")
+    since = time.time() - back if back else 0.0
+    with _client(args) as client:
+        rows = _call(lambda: client.audit(since, args.limit))
+    if args.json:
+        for r in rows:
+            d = _dict(r)
+            with contextlib.suppress(ValueError):
+                d["detail"] = json.loads(r.detail)
+            print(json.dumps(d))
+        return 0
+    print_table(["at", "actor", "action", "subject", "detail"],
+                [(_ts(r.at), r.actor, r.action, r.subject, r.detail) for r in rows])  # fmt: skip
     return 0
 
 

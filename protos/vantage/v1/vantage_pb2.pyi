@@ -440,3 +440,157 @@ class GetVerdictsResponse(_message.Message):
     evaluated_at: float
     region_health: _containers.RepeatedCompositeFieldContainer[RegionHealth]
     def __init__(self, regions: _Optional[_Iterable[_Union[RegionVerdict, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetVerdict, _Mapping]]] = ..., evaluated_at: _Optional[float] = ..., region_health: _Optional[_Iterable[_Union[RegionHealth, _Mapping]]] = ...) -> None: ...
+
+class EnrollAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "region", "country", "asn", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    ASN_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    region: str
+    country: str
+    asn: int
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, agent_id: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Enrollment(_message.Message):
+    __slots__ = ("agent_id", "region", "country", "asn", "labels", "created_at", "revoked_at", "created_by")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    ASN_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    region: str
+    country: str
+    asn: int
+    labels: _containers.ScalarMap[str, str]
+    created_at: float
+    revoked_at: float
+    created_by: str
+    def __init__(self, agent_id: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class EnrollAgentResponse(_message.Message):
+    __slots__ = ("enrollment", "token")
+    ENROLLMENT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    enrollment: Enrollment
+    token: str
+    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ..., token: _Optional[str] = ...) -> None: ...
+
+class RevokeAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class ListEnrollmentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListEnrollmentsResponse(_message.Message):
+    __slots__ = ("enrollments",)
+    ENROLLMENTS_FIELD_NUMBER: _ClassVar[int]
+    enrollments: _containers.RepeatedCompositeFieldContainer[Enrollment]
+    def __init__(self, enrollments: _Optional[_Iterable[_Union[Enrollment, _Mapping]]] = ...) -> None: ...
+
+class ApiToken(_message.Message):
+    __slots__ = ("name", "role", "max_active_jobs", "max_tasks_per_hour", "created_at", "revoked_at", "created_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    MAX_ACTIVE_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TASKS_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    max_active_jobs: int
+    max_tasks_per_hour: int
+    created_at: float
+    revoked_at: float
+    created_by: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., max_active_jobs: _Optional[int] = ..., max_tasks_per_hour: _Optional[int] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class AddTokenRequest(_message.Message):
+    __slots__ = ("name", "role", "max_active_jobs", "max_tasks_per_hour")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    MAX_ACTIVE_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TASKS_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    max_active_jobs: int
+    max_tasks_per_hour: int
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., max_active_jobs: _Optional[int] = ..., max_tasks_per_hour: _Optional[int] = ...) -> None: ...
+
+class AddTokenResponse(_message.Message):
+    __slots__ = ("token", "secret")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    token: ApiToken
+    secret: str
+    def __init__(self, token: _Optional[_Union[ApiToken, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[ApiToken]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[ApiToken, _Mapping]]] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("at", "actor", "action", "subject", "detail")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    at: float
+    actor: str
+    action: str
+    subject: str
+    detail: str
+    def __init__(self, at: _Optional[float] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., subject: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ListAuditRequest(_message.Message):
+    __slots__ = ("since", "limit")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    since: float
+    limit: int
+    def __init__(self, since: _Optional[float] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListAuditResponse(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ...) -> None: ...

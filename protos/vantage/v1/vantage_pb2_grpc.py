@@ -441,3 +441,342 @@ class JobService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AdminServiceStub:
+    """---------------------------------------------------------------- administration
+
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.EnrollAgent = channel.unary_unary(
+                '/vantage.v1.AdminService/EnrollAgent',
+                request_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.EnrollAgentRequest.SerializeToString,
+                response_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.EnrollAgentResponse.FromString,
+                _registered_method=True)
+        self.RevokeAgent = channel.unary_unary(
+                '/vantage.v1.AdminService/RevokeAgent',
+                request_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.RevokeAgentRequest.SerializeToString,
+                response_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.Enrollment.FromString,
+                _registered_method=True)
+        self.ListEnrollments = channel.unary_unary(
+                '/vantage.v1.AdminService/ListEnrollments',
+                request_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListEnrollmentsRequest.SerializeToString,
+                response_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListEnrollmentsResponse.FromString,
+                _registered_method=True)
+        self.AddToken = channel.unary_unary(
+                '/vantage.v1.AdminService/AddToken',
+                request_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.AddTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.AddTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/vantage.v1.AdminService/RevokeToken',
+                request_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ApiToken.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/vantage.v1.AdminService/ListTokens',
+                request_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/vantage.v1.AdminService/ListAudit',
+                request_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
+
+
+class AdminServiceServicer:
+    """---------------------------------------------------------------- administration
+
+    """
+
+    def EnrollAgent(self, request, context):
+        """Enrolls an agent: its id bound to where it stands. The token is in the answer only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAgent(self, request, context):
+        """Ends the agent's session now and refuses its token from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEnrollments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudit(self, request, context):
+        """Submits, cancels and changes to enrolments and tokens, newest last.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'EnrollAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrollAgent,
+                    request_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.EnrollAgentRequest.FromString,
+                    response_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.EnrollAgentResponse.SerializeToString,
+            ),
+            'RevokeAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAgent,
+                    request_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.RevokeAgentRequest.FromString,
+                    response_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.Enrollment.SerializeToString,
+            ),
+            'ListEnrollments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnrollments,
+                    request_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListEnrollmentsRequest.FromString,
+                    response_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListEnrollmentsResponse.SerializeToString,
+            ),
+            'AddToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddToken,
+                    request_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.AddTokenRequest.FromString,
+                    response_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.AddTokenResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ApiToken.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListTokensRequest.FromString,
+                    response_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListAuditRequest.FromString,
+                    response_serializer=protos_dot_vantage_dot_v1_dot_vantage__pb2.ListAuditResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vantage.v1.AdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vantage.v1.AdminService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AdminService:
+    """---------------------------------------------------------------- administration
+
+    """
+
+    @staticmethod
+    def EnrollAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vantage.v1.AdminService/EnrollAgent',
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.EnrollAgentRequest.SerializeToString,
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.EnrollAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vantage.v1.AdminService/RevokeAgent',
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.RevokeAgentRequest.SerializeToString,
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.Enrollment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnrollments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vantage.v1.AdminService/ListEnrollments',
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.ListEnrollmentsRequest.SerializeToString,
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.ListEnrollmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vantage.v1.AdminService/AddToken',
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.AddTokenRequest.SerializeToString,
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.AddTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vantage.v1.AdminService/RevokeToken',
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.RevokeTokenRequest.SerializeToString,
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.ApiToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vantage.v1.AdminService/ListTokens',
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.ListTokensRequest.SerializeToString,
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vantage.v1.AdminService/ListAudit',
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.ListAuditRequest.SerializeToString,
+            protos_dot_vantage_dot_v1_dot_vantage__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,0 +1,388 @@
+"""Who may call what: agent and API credentials, their roles, and the interceptor that
+checks them before any handler runs.
+
+Credentials
+- **Enrolled agents** (``vantage agents add``): a token of their own, bound to the agent
+  id and to where the agent stands (region, country, ASN, labels). What such an agent
+  says in its hello about where it stands is ignored.
+- **The shared agent token** (``VANTAGE_AGENT_TOKEN``): any holder may connect under any
+  id that is not enrolled, in any region it names. For labs and the demo; a coordinator
+  that serves it off loopback says so in its log at start-up.
+- **API tokens** (``vantage tokens add``): a name, a role (``read`` < ``submit`` <
+  ``admin``) and quotas.
+- **The bootstrap token** (``VANTAGE_API_TOKEN``): the admin, without quotas; it makes
+  the first API tokens and enrols the first agents.
+- **No token at all**: served only from loopback (the agent role, or the admin role for
+  the API), and only while no shared token of that kind is configured.
+
+The coordinator keeps a SHA-256 of each token, never the token: the tokens are 256
+random bits, so a fast hash is enough (nothing to guess), and a lookup by hash does not
+compare secrets byte by byte. The shared and bootstrap tokens are compared in constant
+time.
+
+The interceptor (``Guard``) takes every call of the three Vantage services before its
+handler: unary requests arrive as bytes and are parsed only once the caller is known
+and allowed, so an unauthenticated peer costs no parsing. Health and reflection stay
+open; they say nothing about agents or jobs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import grpc
+import structlog
+
+from coordinator.auth import peer_is_loopback
+from coordinator.model import AgentInfo, ApiToken, Enrollment
+
+log = structlog.get_logger("vantage.coordinator")
+
+ROLES = ("read", "submit", "admin")
+AGENT = "agent"
+_RANK = {"read": 0, "submit": 1, "admin": 2}
+AGENT_TOKEN_PREFIX = "vantage-agent-"
+API_TOKEN_PREFIX = "vantage-api-"
+MAX_TOKEN_CHARS = 256  # a presented token longer than this is not looked at
+# A fleet member that does not know a token reads the credentials again (the holder may
+# have made it a moment ago) at most this often for unknown tokens, so guesses cannot load
+# the database; a token made within this long of someone's wrong guess may need a retry.
+REFRESH_ON_MISS_S = 1.0
+
+# The role each method needs: the agents' stream, the job API's reads and writes, and
+# administration. A method of these services missing here is refused (tests hold the
+# table to the proto).
+METHOD_ROLES: dict[str, str] = {
+    "/vantage.v1.AgentService/Connect": AGENT,
+    "/vantage.v1.JobService/SubmitJob": "submit",
+    "/vantage.v1.JobService/CancelJob": "submit",
+    "/vantage.v1.JobService/GetJob": "read",
+    "/vantage.v1.JobService/ListJobs": "read",
+    "/vantage.v1.JobService/WatchJob": "read",
+    "/vantage.v1.JobService/ListAgents": "read",
+    "/vantage.v1.JobService/GetVerdicts": "read",
+    **{
+        f"/vantage.v1.AdminService/{m}": "admin"
+        for m in (
+            "EnrollAgent",
+            "RevokeAgent",
+            "ListEnrollments",
+            "AddToken",
+            "RevokeToken",
+            "ListTokens",
+            "ListAudit",
+        )
+    },
+}
+GUARDED_PREFIX = "/vantage.v1."
+
+
+def new_token(prefix: str) -> str:
+    """A fresh token: the prefix says what it is for (and lets secret scanners find it)."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """The caller of one call, as the interceptor found it."""
+
+    name: str  # the audit's actor: a token's name, "bootstrap", "loopback", an agent id
+    role: str  # AGENT or one of ROLES
+    # What proved it, for the one-session-per-agent rule: "enrolled:<agent id>",
+    # "shared", "loopback".
+    credential: str
+    enrollment: Enrollment | None = None
+    token: ApiToken | None = None  # an API token's quotas
+
+    def may(self, role: str) -> bool:
+        if role == AGENT or self.role == AGENT:
+            return role == self.role
+        return _RANK[self.role] >= _RANK[role]
+
+
+BOOTSTRAP = "bootstrap"
+LOOPBACK = "loopback"
+_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "vantage_principal", default=None
+)
+
+
+def caller() -> Principal:
+    """The caller of the call being served (set by ``Guard`` before the handler runs)."""
+    p = _principal.get()
+    if p is None:  # a handler reached without the interceptor: a wiring bug, never a pass
+        raise RuntimeError("no authenticated caller: the access interceptor is not installed")
+    return p
+
+
+class Denied(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Access:
+    """The credentials this coordinator knows, and the check of a presented token."""
+
+    def __init__(
+        self,
+        agent_token: str | None,
+        api_token: str | None,
+        *,
+        reload: Callable[[], Awaitable[tuple[list[Enrollment], list[ApiToken]]]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.shared_agent_token = agent_token
+        self.bootstrap_token = api_token
+        self.enrollments: dict[str, Enrollment] = {}
+        self.tokens: dict[str, ApiToken] = {}
+        self._by_hash: dict[str, Enrollment | ApiToken] = {}
+        self._reload = reload
+        self._clock = clock
+        self._missed_at = -REFRESH_ON_MISS_S  # the last read for an unknown token
+
+    def load(self, enrollments: list[Enrollment], tokens: list[ApiToken]) -> None:
+        self.enrollments = {e.agent_id: e for e in enrollments}
+        self.tokens = {t.name: t for t in tokens}
+        self._reindex()
+
+    def _reindex(self) -> None:
+        index: dict[str, Enrollment | ApiToken] = {}
+        for e in self.enrollments.values():
+            if not e.revoked_at:
+                index[e.token_hash] = e
+        for t in self.tokens.values():
+            if not t.revoked_at:
+                index[t.token_hash] = t
+        self._by_hash = index
+
+    def put_enrollment(self, e: Enrollment) -> None:
+        self.enrollments[e.agent_id] = e
+        self._reindex()
+
+    def put_token(self, t: ApiToken) -> None:
+        self.tokens[t.name] = t
+        self._reindex()
+
+    def enrolled(self, agent_id: str) -> Enrollment | None:
+        """The enrolment in force for ``agent_id``, if any."""
+        e = self.enrollments.get(agent_id)
+        return e if e is not None and not e.revoked_at else None
+
+    async def refresh(self) -> None:
+        if self._reload is not None:
+            self.load(*await self._reload())
+
+    async def authenticate(self, role: str, given: str | None, peer: str) -> Principal:
+        """The caller presenting ``given`` (None: no token) from ``peer``, allowed ``role``;
+        raises Denied otherwise."""
+        if given is None:
+            return self._without_token(role, peer)
+        if len(given) > MAX_TOKEN_CHARS:
+            raise Denied(
+                grpc.StatusCode.UNAUTHENTICATED, "the token is not one this coordinator made"
+            )
+        shared = self.shared_agent_token if role == AGENT else self.bootstrap_token
+        if shared is not None and hmac.compare_digest(given.encode(), shared.encode()):
+            if role == AGENT:
+                return Principal(name="shared agent token", role=AGENT, credential="shared")
+            return Principal(name=BOOTSTRAP, role="admin", credential=BOOTSTRAP)
+        h = digest(given)
+        found = self._by_hash.get(h)
+        if found is None and self._reload is not None and self._clock() - self._missed_at >= REFRESH_ON_MISS_S:
+            self._missed_at = self._clock()
+            try:
+                await self.refresh()  # another member of the fleet may have made it just now
+            except Exception as exc:  # the database: the caller hears it is unavailable
+                raise Denied(
+                    grpc.StatusCode.UNAVAILABLE, f"cannot read the credentials: {exc}"[:200]
+                ) from exc
+            found = self._by_hash.get(h)
+        if found is None:
+            other = self.bootstrap_token if role == AGENT else self.shared_agent_token
+            if other is not None and hmac.compare_digest(given.encode(), other.encode()):
+                raise Denied(grpc.StatusCode.PERMISSION_DENIED, _wrong_kind(role))
+            raise Denied(grpc.StatusCode.UNAUTHENTICATED, f"wrong {'agent' if role == AGENT else 'API'} token "
+                         "(unknown or revoked)")  # fmt: skip
+        if isinstance(found, Enrollment):
+            if role != AGENT:
+                raise Denied(grpc.StatusCode.PERMISSION_DENIED, _wrong_kind(role))
+            return Principal(
+                name=found.agent_id,
+                role=AGENT,
+                credential=f"enrolled:{found.agent_id}",
+                enrollment=found,
+            )
+        if role == AGENT:
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED, _wrong_kind(role))
+        p = Principal(
+            name=found.name, role=found.role, credential=f"token:{found.name}", token=found
+        )
+        if not p.may(role):
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED,
+                         f"token {found.name!r} has the role {found.role!r}; this call needs {role!r}")  # fmt: skip
+        return p
+
+    def _without_token(self, role: str, peer: str) -> Principal:
+        kind = "agent" if role == AGENT else "API"
+        configured = self.shared_agent_token if role == AGENT else self.bootstrap_token
+        if configured is not None:
+            raise Denied(grpc.StatusCode.UNAUTHENTICATED, f"missing {kind} token")
+        if not peer_is_loopback(peer):
+            env = "VANTAGE_AGENT_TOKEN" if role == AGENT else "VANTAGE_API_TOKEN"
+            raise Denied(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"no {kind} token was given, and without one only loopback clients are served "
+                f"(give an enrolled token, or set {env} on both sides)",
+            )
+        if role == AGENT:
+            return Principal(name=LOOPBACK, role=AGENT, credential=LOOPBACK)
+        return Principal(name=LOOPBACK, role="admin", credential=LOOPBACK)
+
+
+def bind_agent(principal: Principal, info: AgentInfo, access: Access) -> AgentInfo:
+    """The agent a hello may be: an enrolled token's own id, with where it stands as it
+    was enrolled (what the hello claims about that is ignored, and a mismatch logged); with
+    the shared token or on loopback, any id that was never enrolled, as the hello says.
+    Raises Denied otherwise."""
+    e = principal.enrollment
+    if e is None:
+        known = access.enrollments.get(info.agent_id)  # a revoked id is not up for grabs either
+        if known is not None and not known.revoked_at:
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED,
+                         f"hello.agent_id: agent {info.agent_id} is enrolled; it connects with its own token")  # fmt: skip
+        if known is not None:
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED,
+                         f"hello.agent_id: agent {info.agent_id} was enrolled and revoked; enrol it again "
+                         "(vantage agents add) to bring it back")  # fmt: skip
+        return info
+    if info.agent_id != e.agent_id:
+        raise Denied(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"hello.agent_id: this token is enrolled for agent {e.agent_id}, not {info.agent_id}",
+        )
+    bound = replace(info, region=e.region, country=e.country, asn=e.asn, labels=dict(e.labels))
+    differ = [
+        f for f in ("region", "country", "asn", "labels") if getattr(info, f) != getattr(bound, f)
+    ]
+    claimed = {f: getattr(info, f) for f in differ if getattr(info, f)}
+    if claimed:  # an agent that claims nothing (no --region) just takes its enrolment
+        log.warning(
+            "agent_claims_ignored", agent_id=e.agent_id, claimed=claimed,
+            enrolled={f: getattr(bound, f) for f in claimed},
+        )  # fmt: skip
+    return bound
+
+
+def _wrong_kind(role: str) -> str:
+    if role == AGENT:
+        return "this is an API token; AgentService takes an agent token"
+    return "this is an agent token; the job and admin APIs take an API token"
+
+
+def bearer(metadata: Any) -> str | None:
+    """The token of an ``authorization: Bearer ...`` header; None without one."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            token = value.removeprefix("Bearer ").strip()
+            return token or None
+    return None
+
+
+class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
+    """Authenticates every call of the Vantage services before its handler runs, and
+    parses a unary request only once its caller is allowed. Health and reflection pass."""
+
+    def __init__(self, access: Access) -> None:
+        self.access = access
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
+        method = str(details.method)
+        if handler is None or not method.startswith(GUARDED_PREFIX):
+            return handler
+        role = METHOD_ROLES.get(method)
+        given = bearer(details.invocation_metadata)
+        access = self.access
+
+        async def admit(context: Any) -> None:
+            if role is None:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method}: not open to any role")
+                return
+            try:
+                principal = await access.authenticate(role, given, str(context.peer()))
+            except Denied as why:
+                await context.abort(why.code, why.message)
+            _principal.set(principal)
+
+        if handler.unary_unary is not None:
+            return _unary(handler, admit)
+        if handler.unary_stream is not None:
+            return _unary_stream(handler, admit)
+        if handler.stream_stream is not None:
+            inner_ss = handler.stream_stream
+
+            async def stream_stream(request_iterator: Any, context: Any) -> Any:
+                await admit(context)
+                return await inner_ss(request_iterator, context)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )  # fmt: skip
+        return handler  # stream-unary: no such method in the Vantage services
+
+
+def _parse(handler: Any, raw: bytes) -> Any:
+    return handler.request_deserializer(raw) if handler.request_deserializer else raw
+
+
+async def _bad_request(context: Any, exc: Exception) -> None:
+    await context.abort(
+        grpc.StatusCode.INVALID_ARGUMENT, f"the request does not parse: {type(exc).__name__}"
+    )
+
+
+def _unary(handler: Any, admit: Callable[[Any], Awaitable[None]]) -> Any:
+    inner = handler.unary_unary
+
+    async def unary_unary(raw: bytes, context: Any) -> Any:
+        await admit(context)
+        try:
+            request = _parse(handler, raw)
+        except Exception as exc:
+            await _bad_request(context, exc)
+        return await inner(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        unary_unary, response_serializer=handler.response_serializer
+    )
+
+
+def _unary_stream(handler: Any, admit: Callable[[Any], Awaitable[None]]) -> Any:
+    inner = handler.unary_stream
+
+    async def unary_stream(raw: bytes, context: Any) -> Any:
+        await admit(context)
+        try:
+            request = _parse(handler, raw)
+        except Exception as exc:
+            await _bad_request(context, exc)
+        async for item in inner(request, context):
+            yield item
+
+    return grpc.unary_stream_rpc_method_handler(
+        unary_stream, response_serializer=handler.response_serializer
+    )

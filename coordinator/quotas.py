@@ -1,0 +1,82 @@
+"""An API token's quotas: how many of its jobs may run at once, and how many tasks its
+jobs may create in an hour.
+
+A job's **hourly cost** is the tasks it creates in an hour: a one-off job its tasks (all
+matched agents times targets); a periodic job its tasks per round times the rounds it
+runs in an hour (at most its ``count``). A job counts against its token's hourly quota
+while it runs and for an hour after it was submitted, whichever is longer: so a periodic
+job counts its rate for as long as it runs, and a one-off job its tasks for the hour it
+was made in. That bounds the tasks a token's jobs create in any hour by its quota, and
+says exactly when room frees up: an hour after a finished job was submitted, or when a
+running job ends or is cancelled.
+
+The quotas are checked when a job is submitted, against the jobs this coordinator holds
+(restored from the store after a restart or a takeover: each job keeps its owner and
+cost). The bootstrap token and loopback callers without a token have no quotas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+
+from coordinator.model import ApiToken, Job, JobSpec
+
+HOUR_S = 3600.0
+
+
+class QuotaExceeded(Exception):
+    """A submit over one of the token's quotas; the message names it and when it frees up."""
+
+
+def hourly_cost(spec: JobSpec, per_round: int) -> int:
+    if not spec.periodic:
+        return per_round
+    rounds = math.ceil(HOUR_S / spec.every_s)
+    if spec.rounds is not None:
+        rounds = min(rounds, spec.rounds)
+    return per_round * rounds
+
+
+def _when(at: float, now: float) -> str:
+    stamp = dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    minutes = max(1, math.ceil((at - now) / 60))
+    return f"{stamp} (in {minutes} min)"
+
+
+def check(token: ApiToken, jobs: Iterable[Job], cost: int, now: float) -> None:
+    """Raise QuotaExceeded when a new job of ``cost`` tasks an hour would take ``token``
+    over a quota, given every job the coordinator holds."""
+    mine = [j for j in jobs if j.owner == token.name]
+    running = [j for j in mine if not j.state.finished]
+    if token.max_active_jobs and len(running) >= token.max_active_jobs:
+        raise QuotaExceeded(
+            f"max_active_jobs: token {token.name!r} has {len(running)} running jobs, its quota is "
+            f"{token.max_active_jobs}; room frees up when one ends or is cancelled (vantage cancel JOB_ID)"
+        )
+    limit = token.max_tasks_per_hour
+    if not limit:
+        return
+    if cost > limit:
+        raise QuotaExceeded(
+            f"max_tasks_per_hour: this job alone creates {cost} tasks an hour, over token "
+            f"{token.name!r}'s quota of {limit}; submit fewer targets, rounds or agents"
+        )
+    counted = [j for j in mine if not j.state.finished or j.created_at > now - HOUR_S]
+    used = sum(j.hourly_cost for j in counted)
+    if used + cost <= limit:
+        return
+    need = used + cost - limit
+    freed = 0
+    for j in sorted((j for j in counted if j.state.finished), key=lambda j: j.created_at):
+        freed += j.hourly_cost
+        if freed >= need:
+            frees = f"enough frees up at {_when(j.created_at + HOUR_S, now)}"
+            break
+    else:
+        frees = "room frees up when its running jobs end or are cancelled"
+    raise QuotaExceeded(
+        f"max_tasks_per_hour: token {token.name!r} has {used} of its {limit} tasks an hour in use "
+        f"and this job needs {cost}; {frees}"
+    )

@@ -1,0 +1,179 @@
+"""Who may call what (coordinator/access.py) and the quotas (coordinator/quotas.py), on
+their own: every role against every kind of token, the identity an enrolled agent gets,
+and the quota messages. The end-to-end tests run the same rules through real processes
+(tests/e2e/test_trust_identity.py)."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from coordinator import quotas
+from coordinator.access import (
+    AGENT,
+    METHOD_ROLES,
+    Access,
+    Denied,
+    Principal,
+    bind_agent,
+    digest,
+    new_token,
+)
+from coordinator.model import AgentInfo, ApiToken, Enrollment, Job, JobSpec, JobState
+from protos.vantage.v1 import vantage_pb2 as pb
+
+LOCAL = "ipv4:127.0.0.1:4000"
+REMOTE = "ipv4:198.51.100.7:4000"
+
+
+def test_every_method_of_the_vantage_services_needs_a_role() -> None:
+    """The interceptor refuses a method missing from the table; the table must hold every
+    method of the proto, and nothing else."""
+    methods = {
+        f"/{s.full_name}/{m.name}" for s in pb.DESCRIPTOR.services_by_name.values() for m in s.methods
+    }
+    assert set(METHOD_ROLES) == methods
+    assert METHOD_ROLES["/vantage.v1.AgentService/Connect"] == AGENT
+    assert {METHOD_ROLES[m] for m in methods if ".AdminService/" in m} == {"admin"}
+
+
+def _access(agent: str | None = "shared-agent", api: str | None = "boot") -> tuple[Access, dict[str, str]]:
+    a = Access(agent, api)
+    secrets = {name: new_token("vantage-api-") for name in ("r", "s", "a", "old")}
+    secrets["agent"] = new_token("vantage-agent-")
+    a.load(
+        [Enrollment(agent_id="ru-1", token_hash=digest(secrets["agent"]), region="ru-msk", country="RU", asn=12389)],
+        [
+            ApiToken(name="r", token_hash=digest(secrets["r"]), role="read"),
+            ApiToken(name="s", token_hash=digest(secrets["s"]), role="submit", max_active_jobs=1),
+            ApiToken(name="a", token_hash=digest(secrets["a"]), role="admin"),
+            ApiToken(name="old", token_hash=digest(secrets["old"]), role="admin", revoked_at=5.0),
+        ],
+    )
+    return a, secrets
+
+
+async def _denied(access: Access, role: str, token: str | None, peer: str = LOCAL) -> Denied:
+    with pytest.raises(Denied) as caught:
+        await access.authenticate(role, token, peer)
+    return caught.value
+
+
+async def test_each_role_gets_what_it_may_and_nothing_more() -> None:
+    access, t = _access()
+    for role in ("read", "submit", "admin"):
+        assert (await access.authenticate(role, t["a"], REMOTE)).name == "a"
+        assert (await access.authenticate(role, "boot", REMOTE)).name == "bootstrap"
+    assert (await access.authenticate("read", t["r"], REMOTE)).role == "read"
+    assert (await access.authenticate("submit", t["s"], REMOTE)).token is not None
+    for token, role in ((t["r"], "submit"), (t["r"], "admin"), (t["s"], "admin")):
+        why = await _denied(access, role, token)
+        assert why.code is grpc.StatusCode.PERMISSION_DENIED and f"needs {role!r}" in why.message
+
+
+async def test_wrong_revoked_missing_and_misplaced_tokens_are_refused() -> None:
+    access, t = _access()
+    assert (await _denied(access, "read", "nope")).code is grpc.StatusCode.UNAUTHENTICATED
+    assert (await _denied(access, "read", t["old"])).code is grpc.StatusCode.UNAUTHENTICATED  # revoked
+    assert (await _denied(access, "read", None)).message == "missing API token"
+    assert (await _denied(access, AGENT, None)).message == "missing agent token"
+    assert (await _denied(access, "read", "x" * 10_000)).code is grpc.StatusCode.UNAUTHENTICATED
+    # an agent's token on the API and an API token on the agents' stream: wrong kind
+    for role, token in (("read", t["agent"]), ("read", "shared-agent"), (AGENT, t["a"]), (AGENT, "boot")):
+        why = await _denied(access, role, token)
+        assert why.code is grpc.StatusCode.PERMISSION_DENIED and "token" in why.message
+
+
+async def test_without_configured_tokens_only_loopback_is_served_without_one() -> None:
+    access, t = _access(agent=None, api=None)
+    assert (await access.authenticate("admin", None, LOCAL)).name == "loopback"
+    assert (await access.authenticate(AGENT, None, "ipv6:%5B::1%5D:5000")).credential == "loopback"
+    why = await _denied(access, "read", None, REMOTE)
+    assert why.code is grpc.StatusCode.UNAUTHENTICATED and "loopback" in why.message
+    # a token that is given must be right, loopback or not
+    assert (await _denied(access, "read", "wrong", LOCAL)).code is grpc.StatusCode.UNAUTHENTICATED
+    assert (await access.authenticate(AGENT, t["agent"], REMOTE)).credential == "enrolled:ru-1"
+
+
+async def test_a_fleet_member_reads_the_credentials_again_for_a_token_it_does_not_know() -> None:
+    made = new_token("vantage-api-")
+    reads = []
+
+    async def reload() -> tuple[list[Enrollment], list[ApiToken]]:
+        reads.append(1)
+        return [], [ApiToken(name="new", token_hash=digest(made), role="read")]
+
+    now = [100.0]
+    access = Access(None, "boot", reload=reload, clock=lambda: now[0])
+    assert (await access.authenticate("read", made, REMOTE)).name == "new"
+    assert len(reads) == 1
+    # unknown tokens do not make it read the database more than once per REFRESH_ON_MISS_S
+    for _ in range(5):
+        await _denied(access, "read", "guess")
+    assert len(reads) == 1
+    now[0] += 1.5
+    await _denied(access, "read", "guess")
+    assert len(reads) == 2
+
+
+def _agent(agent_id: str = "ru-1", region: str = "de-fra", **kw: object) -> AgentInfo:
+    return AgentInfo(agent_id=agent_id, region=region, **kw)  # type: ignore[arg-type]
+
+
+async def test_an_enrolled_agent_is_where_it_was_enrolled_whatever_its_hello_says() -> None:
+    access, t = _access()
+    me = await access.authenticate(AGENT, t["agent"], REMOTE)
+    bound = bind_agent(me, _agent(country="DE", asn=3320, labels={"evil": "1"}, version="1.0"), access)
+    assert (bound.region, bound.country, bound.asn, dict(bound.labels)) == ("ru-msk", "RU", 12389, {})
+    assert bound.version == "1.0"  # what it runs is its own to say
+    with pytest.raises(Denied, match="enrolled for agent ru-1, not de-1"):
+        bind_agent(me, _agent("de-1"), access)
+
+
+async def test_an_enrolled_id_cannot_be_taken_with_the_shared_token_or_on_loopback() -> None:
+    access, _ = _access()
+    shared = await access.authenticate(AGENT, "shared-agent", REMOTE)
+    with pytest.raises(Denied, match="ru-1 is enrolled") as caught:
+        bind_agent(shared, _agent("ru-1"), access)
+    assert caught.value.code is grpc.StatusCode.PERMISSION_DENIED
+    assert bind_agent(shared, _agent("lab-1", "anywhere"), access).region == "anywhere"
+    loopback = Principal(name="loopback", role=AGENT, credential="loopback")
+    with pytest.raises(Denied):
+        bind_agent(loopback, _agent("ru-1"), access)
+
+
+def _job(n: int, owner: str, cost: int, *, created: float, finished: bool = False) -> Job:
+    return Job(
+        job_id=f"{n:016x}", spec=JobSpec(kind="tcp", targets=("a:1",)), owner=owner, hourly_cost=cost,
+        state=JobState.DONE if finished else JobState.RUNNING, created_at=created, next_round_at=created,
+    )  # fmt: skip
+
+
+def test_a_periodic_job_costs_its_tasks_per_hour_a_one_off_job_its_tasks() -> None:
+    assert quotas.hourly_cost(JobSpec(kind="tcp", targets=("a:1",)), 6) == 6
+    assert quotas.hourly_cost(JobSpec(kind="tcp", targets=("a:1",), every_s=60, count=1000), 6) == 360
+    assert quotas.hourly_cost(JobSpec(kind="tcp", targets=("a:1",), every_s=60, count=5), 6) == 30
+    assert quotas.hourly_cost(JobSpec(kind="tcp", targets=("a:1",), every_s=7, until=1e12), 1) == 515
+
+
+def test_quotas_name_the_quota_and_when_it_frees_up() -> None:
+    now = 1_000_000.0
+    token = ApiToken(name="news", token_hash="", role="submit", max_active_jobs=2, max_tasks_per_hour=100)
+    other = [_job(9, "someone-else", 10_000, created=now)]
+    quotas.check(token, other, 100, now)  # others' jobs never count
+    running = [_job(1, "news", 10, created=now - 10), _job(2, "news", 10, created=now - 5)]
+    with pytest.raises(quotas.QuotaExceeded, match=r"max_active_jobs: token 'news' has 2 running jobs"):
+        quotas.check(token, running, 1, now)
+    with pytest.raises(quotas.QuotaExceeded, match="this job alone creates 101 tasks an hour"):
+        quotas.check(token, [], 101, now)
+    done = [_job(3, "news", 40, created=now - 3000, finished=True), _job(4, "news", 40, created=now - 600, finished=True)]
+    quotas.check(token, done, 20, now)  # 80 + 20 fits
+    with pytest.raises(quotas.QuotaExceeded) as caught:
+        quotas.check(token, done, 30, now)  # 80 + 30: the older one ages out in 10 minutes
+    assert "80 of its 100 tasks an hour in use and this job needs 30" in str(caught.value)
+    assert "(in 10 min)" in str(caught.value)
+    old = [_job(5, "news", 100, created=now - 3601, finished=True)]
+    quotas.check(token, old, 100, now)  # out of the hour
+    busy = [_job(6, "news", 90, created=now - 7200)]  # a periodic job still running: counts on
+    with pytest.raises(quotas.QuotaExceeded, match="when its running jobs end or are cancelled"):
+        quotas.check(token, busy, 20, now)
