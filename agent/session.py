@@ -81,6 +81,9 @@ class AgentConfig:
     token: str | None = None
     ca_file: Path | None = None
     tls: bool = False  # TLS with the system's CA certificates (implied by ca_file)
+    # (certificate chain, private key) for a coordinator with mutual TLS: the
+    # certificate's subject CN is this agent's id.
+    client_cert: tuple[Path, Path] | None = None
     outbox_max: int = 10_000
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
@@ -242,7 +245,12 @@ class Agent:
         ]
         if self.config.ca_file is not None or self.config.tls:
             roots = self.config.ca_file.read_bytes() if self.config.ca_file else None
-            creds = grpc.ssl_channel_credentials(root_certificates=roots)
+            pair = self.config.client_cert
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=roots,
+                private_key=pair[1].read_bytes() if pair else None,
+                certificate_chain=pair[0].read_bytes() if pair else None,
+            )
             return grpc.aio.secure_channel(self.current, creds, options=options)
         return grpc.aio.insecure_channel(self.current, options=options)
 

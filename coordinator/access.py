@@ -104,6 +104,7 @@ class Principal:
     credential: str
     enrollment: Enrollment | None = None
     token: ApiToken | None = None  # an API token's quotas
+    certified: str | None = None  # an agent id its verified client certificate names
 
     def may(self, role: str) -> bool:
         if role == AGENT or self.role == AGENT:
@@ -185,9 +186,12 @@ class Access:
         if self._reload is not None:
             self.load(*await self._reload())
 
-    async def authenticate(self, role: str, given: str | None, peer: str) -> Principal:
+    async def authenticate(self, role: str, given: str | None, peer: str, cert: str | None = None) -> Principal:
         """The caller presenting ``given`` (None: no token) from ``peer``, allowed ``role``;
-        raises Denied otherwise."""
+        raises Denied otherwise. ``cert``: the subject CN of the client certificate the TLS
+        layer verified (mutual TLS, ``--client-ca``), or None."""
+        if given is None and cert is not None and role == AGENT:
+            return self._by_certificate(cert)
         if given is None:
             return self._without_token(role, peer)
         if len(given) > MAX_TOKEN_CHARS:
@@ -196,8 +200,8 @@ class Access:
             )
         shared = self.shared_agent_token if role == AGENT else self.bootstrap_token
         if shared is not None and hmac.compare_digest(given.encode(), shared.encode()):
-            if role == AGENT:
-                return Principal(name="shared agent token", role=AGENT, credential="shared")
+            if role == AGENT:  # with mutual TLS, still only as the id its certificate names
+                return Principal(name="shared agent token", role=AGENT, credential="shared", certified=cert)
             return Principal(name=BOOTSTRAP, role="admin", credential=BOOTSTRAP)
         h = digest(given)
         found = self._by_hash.get(h)
@@ -219,6 +223,10 @@ class Access:
         if isinstance(found, Enrollment):
             if role != AGENT:
                 raise Denied(grpc.StatusCode.PERMISSION_DENIED, _wrong_kind(role))
+            if cert is not None and cert != found.agent_id:
+                raise Denied(grpc.StatusCode.PERMISSION_DENIED,
+                             f"the client certificate names {cert[:128]!r}; this token is enrolled for agent "
+                             f"{found.agent_id}")  # fmt: skip
             return Principal(
                 name=found.agent_id,
                 role=AGENT,
@@ -234,6 +242,20 @@ class Access:
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                          f"token {found.name!r} has the role {found.role!r}; this call needs {role!r}")  # fmt: skip
         return p
+
+    def _by_certificate(self, cert: str) -> Principal:
+        """An agent known by its client certificate alone: the CA vouches for its id; where
+        it stands comes from its enrolment when it has one (which also makes it revocable),
+        from its hello otherwise."""
+        from common.ids import AGENT_ID_RE
+
+        if not AGENT_ID_RE.match(cert):
+            raise Denied(grpc.StatusCode.UNAUTHENTICATED,
+                         f"the client certificate's subject CN {cert[:64]!r} is not an agent id")  # fmt: skip
+        known = self.enrollments.get(cert)
+        if known is not None and known.revoked_at:
+            raise Denied(grpc.StatusCode.UNAUTHENTICATED, f"agent {cert} was revoked")
+        return Principal(name=cert, role=AGENT, credential=f"cert:{cert}", enrollment=known, certified=cert)
 
     def _without_token(self, role: str, peer: str) -> Principal:
         kind = "agent" if role == AGENT else "API"
@@ -257,16 +279,24 @@ def bind_agent(principal: Principal, info: AgentInfo, access: Access) -> AgentIn
     was enrolled (what the hello claims about that is ignored, and a mismatch logged); with
     the shared token or on loopback, any id that was never enrolled, as the hello says.
     Raises Denied otherwise."""
+    cert = principal.certified
+    if cert is not None and info.agent_id != cert:
+        raise Denied(grpc.StatusCode.PERMISSION_DENIED,
+                     f"hello.agent_id: the client certificate names agent {cert}, not {info.agent_id}")  # fmt: skip
+    known = access.enrollments.get(info.agent_id)  # a revoked id is not up for grabs either
     e = principal.enrollment
+    if e is None and known is not None and known.revoked_at:
+        raise Denied(grpc.StatusCode.PERMISSION_DENIED,
+                     f"hello.agent_id: agent {info.agent_id} was enrolled and revoked; enrol it again "
+                     "(vantage agents add) to bring it back")  # fmt: skip
+    if e is None and cert is not None:
+        e = known  # the CA vouches for the id; an enrolment, if any, says where it stands
+        if e is None:
+            return info
     if e is None:
-        known = access.enrollments.get(info.agent_id)  # a revoked id is not up for grabs either
-        if known is not None and not known.revoked_at:
-            raise Denied(grpc.StatusCode.PERMISSION_DENIED,
-                         f"hello.agent_id: agent {info.agent_id} is enrolled; it connects with its own token")  # fmt: skip
         if known is not None:
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
-                         f"hello.agent_id: agent {info.agent_id} was enrolled and revoked; enrol it again "
-                         "(vantage agents add) to bring it back")  # fmt: skip
+                         f"hello.agent_id: agent {info.agent_id} is enrolled; it connects with its own token")  # fmt: skip
         return info
     if info.agent_id != e.agent_id:
         raise Denied(
@@ -322,7 +352,7 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method}: not open to any role")
                 return
             try:
-                principal = await access.authenticate(role, given, str(context.peer()))
+                principal = await access.authenticate(role, given, str(context.peer()), _certified_name(context))
             except Denied as why:
                 await context.abort(why.code, why.message)
             _principal.set(principal)
@@ -343,6 +373,21 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
                 response_serializer=handler.response_serializer,
             )  # fmt: skip
         return handler  # stream-unary: no such method in the Vantage services
+
+
+def _certified_name(context: Any) -> str | None:
+    """The subject CN of the client certificate the TLS layer verified, or None (no mutual
+    TLS, or no CN)."""
+    try:
+        names = context.auth_context().get("x509_common_name") or ()
+    except Exception:  # no auth context: plaintext
+        return None
+    for name in names:
+        try:
+            return str(name.decode("utf-8"))
+        except (AttributeError, UnicodeDecodeError):
+            return None
+    return None
 
 
 def _parse(handler: Any, raw: bytes) -> Any:

@@ -35,13 +35,20 @@ class VantageClient:
         ca_file: Path | None = None,
         tls: bool = False,
         timeout_s: float = 15.0,
+        client_cert: tuple[Path, Path] | None = None,
     ) -> None:
+        """``client_cert``: (certificate chain, private key) PEM files, for a coordinator
+        with mutual TLS (``--client-ca``)."""
         self.address = address
         self.timeout_s = timeout_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         if ca_file is not None or tls:
             roots = ca_file.read_bytes() if ca_file is not None else None
-            creds = grpc.ssl_channel_credentials(root_certificates=roots)
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=roots,
+                private_key=client_cert[1].read_bytes() if client_cert else None,
+                certificate_chain=client_cert[0].read_bytes() if client_cert else None,
+            )
             self._channel = grpc.secure_channel(address, creds)
         else:
             self._channel = grpc.insecure_channel(address)

@@ -64,6 +64,9 @@ class ServerConfig:
     db: str = "vantage.db"
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # --client-ca: mutual TLS. Every client presents a certificate this CA signed; an
+    # agent's names its id (coordinator/access.py).
+    client_ca: Path | None = None
     insecure: bool = False
     agent_token: str | None = None
     api_token: str | None = None
@@ -120,6 +123,19 @@ class CoordinatorServer:
                 "TLS; give --tls-cert and --tls-key, or --insecure for a lab"
             )
         shown = self.store.safe_url  # never the password
+        client_ca = None
+        if cfg.client_ca is not None:
+            if self.store.shared:
+                raise StartupError(
+                    "--client-ca: not in a fleet yet (a relay cannot vouch for an agent's certificate "
+                    "to the coordinator that schedules); give the agents enrolled tokens instead"
+                )
+            try:
+                client_ca = cfg.client_ca.read_bytes()
+            except OSError as exc:
+                raise StartupError(f"--client-ca: cannot read {cfg.client_ca}: {exc.strerror}") from exc
+            if b"-----BEGIN CERTIFICATE-----" not in client_ca:
+                raise StartupError(f"--client-ca: {cfg.client_ca} holds no PEM certificate")
         try:
             await self.store.open()
         except Exception as exc:  # any engine's error: the server refused, the schema is newer
@@ -181,7 +197,10 @@ class CoordinatorServer:
         check_bindable(cfg.listen, "--listen")
         try:
             if pair is not None:
-                self.port = server.add_secure_port(cfg.listen, grpc.ssl_server_credentials([pair]))
+                creds = grpc.ssl_server_credentials(
+                    [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+                )
+                self.port = server.add_secure_port(cfg.listen, creds)
             else:
                 self.port = server.add_insecure_port(cfg.listen)
         except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
@@ -218,7 +237,7 @@ class CoordinatorServer:
             )  # fmt: skip
         mhost, _ = split_host_port(cfg.metrics_listen)
         log.info(
-            "coordinator_started", listen=f"{host}:{self.port}", tls=tls,
+            "coordinator_started", listen=f"{host}:{self.port}", tls=tls, mutual_tls=client_ca is not None,
             metrics=f"http://{mhost}:{self.metrics_port}/metrics", db=shown, engine=self.store.engine,
             fleet=None if self.fleet is None else self.fleet.address,
         )

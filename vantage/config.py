@@ -194,3 +194,28 @@ def require_tls_off_loopback(addresses: list[str], *, tls: bool, insecure: bool,
                 "plaintext (the token in the clear); use TLS (--tls or --ca FILE), or "
                 "--insecure on a network you trust (a lab)"
             )
+
+
+def client_certificate(
+    cert: Any, key: Any, toml: Mapping[str, Any] | None = None
+) -> tuple[Path, Path] | None:
+    """``--cert``/``--key`` (or VANTAGE_CERT/VANTAGE_KEY, or the --config file's cert/key):
+    the PEM client certificate and key for a coordinator with mutual TLS (``--client-ca``),
+    checked to go together and to exist; None when neither is given."""
+    toml = toml or {}
+    cert = pick(cert, "VANTAGE_CERT", toml, "cert", None)
+    key = pick(key, "VANTAGE_KEY", toml, "key", None)
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError("--cert and --key go together (a client certificate and its private key)")
+    for flag, path in (("--cert", cert), ("--key", key)):
+        if not Path(str(path)).is_file():
+            raise UsageError(f"{flag}: no such file {path}")
+    return Path(str(cert)), Path(str(key))
+
+
+def add_client_certificate_flags(p: Any) -> None:
+    p.add_argument("--cert", metavar="FILE", help="PEM client certificate, for a coordinator with "
+                   "mutual TLS (--client-ca); an agent's names its id (subject CN)")
+    p.add_argument("--key", metavar="FILE", help="the PEM private key of --cert")

@@ -338,3 +338,80 @@ def n_at(n: Network, member: Any) -> Network:
     import dataclasses
 
     return dataclasses.replace(n, port=member.port, procs=[])
+
+
+def test_with_mutual_tls_an_agent_is_the_id_its_certificate_names(tmp_path: Path) -> None:
+    """--client-ca: every connection needs a certificate the CA signed. An agent may come
+    with its certificate alone: it is the id the certificate names (where an enrolment
+    says, when it has one; revocable then); another id is refused."""
+    import trustme
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    files: dict[str, Path] = {}
+
+    def issue(name: str) -> tuple[Path, Path]:
+        cert = ca.issue_cert(f"{name}.agents.test", common_name=name)
+        files[name] = tmp_path / f"{name}.pem"
+        cert.cert_chain_pems[0].write_to_path(str(files[name]))
+        cert.private_key_pem.write_to_path(str(tmp_path / f"{name}.key"))
+        return files[name], tmp_path / f"{name}.key"
+
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ca_file = str(tmp_path / "ca.pem")
+    m1, m2, ops = issue("m-1"), issue("m-2"), issue("ops-laptop")
+    with network(tmp_path / "net", extra_env={"VANTAGE_API_TOKEN": BOOT}) as n:
+        n.start_coordinator("--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server.key"),
+                            "--client-ca", ca_file)  # fmt: skip
+        tls = ("--ca", ca_file, "--cert", str(ops[0]), "--key", str(ops[1]))
+        enrolled = cli_json(n, "agents", "add", "m-1", "--region", "ru-msk", *tls)
+        assert enrolled["enrollment"]["agent_id"] == "m-1"
+        # Without a client certificate nothing gets through, not even a good token.
+        refused(cli(n, "agents", "--ca", ca_file), "UNAVAILABLE")
+        n.start_agent("m-1", "de-fra", "--ca", ca_file, "--cert", str(m1[0]), "--key", str(m1[1]))
+        n.start_agent("m-2", "us", "--ca", ca_file, "--cert", str(m2[0]), "--key", str(m2[1]))
+
+        def seen() -> dict[str, Any]:
+            return {a["agent_id"]: a for a in cli_json(n, "agents", *tls) if a["connected"]}
+
+        both = wait_for(lambda: (s := seen()).keys() >= {"m-1", "m-2"} and s, 30, "the certified agents")
+        assert both["m-1"]["region"] == "ru-msk"  # enrolled: where its enrolment says
+        assert both["m-2"]["region"] == "us"  # not enrolled: the CA vouches for its id only
+
+        pems = {p: p.read_bytes() for p in (Path(ca_file), *m1, *m2)}
+
+        async def claim(agent_id: str, pair: tuple[Path, Path]) -> str:
+            creds = grpc.ssl_channel_credentials(pems[Path(ca_file)], pems[pair[1]], pems[pair[0]])
+            async with grpc.aio.secure_channel(n.address, creds) as channel:
+                call = channel.stream_stream("/vantage.v1.AgentService/Connect",
+                                             request_serializer=pb.AgentMessage.SerializeToString,
+                                             response_deserializer=pb.CoordinatorMessage.FromString)()  # fmt: skip
+                await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, region="ru-msk", kinds=["tcp"])))
+                try:
+                    first = await asyncio.wait_for(call.read(), 10)
+                    return "welcome" if first.HasField("welcome") else str(first)
+                except grpc.aio.AioRpcError as exc:
+                    return f"{exc.code().name}: {exc.details()}"
+                finally:
+                    call.cancel()
+
+        took = asyncio.run(claim("m-1", m2))
+        assert took == "PERMISSION_DENIED: hello.agent_id: the client certificate names agent m-2, not m-1"
+        assert cli_json(n, "agents", "revoke", "m-1", *tls)["revoked_at"] > 0
+        wait_for(lambda: "m-1" not in seen(), 5, "the revoked certified agent's session to end")
+        assert asyncio.run(claim("m-1", m1)) == "UNAUTHENTICATED: agent m-1 was revoked"
+        assert "m-2" in seen()
+
+
+def test_mutual_tls_is_refused_in_a_fleet_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "x.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    proc = subprocess.run(
+        [*VANTAGE, "coordinator", "--db", "postgresql://vantage@127.0.0.1:1/none", "--listen", "127.0.0.1:0",
+         "--metrics-listen", "127.0.0.1:0", "--tls-cert", str(tmp_path / "x.pem"), "--tls-key",
+         str(tmp_path / "x.pem"), "--client-ca", str(tmp_path / "x.pem")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "--client-ca: not in a fleet yet" in proc.stderr and "Traceback" not in proc.stderr

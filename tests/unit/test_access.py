@@ -177,3 +177,24 @@ def test_quotas_name_the_quota_and_when_it_frees_up() -> None:
     busy = [_job(6, "news", 90, created=now - 7200)]  # a periodic job still running: counts on
     with pytest.raises(quotas.QuotaExceeded, match="when its running jobs end or are cancelled"):
         quotas.check(token, busy, 20, now)
+
+
+async def test_a_client_certificate_names_the_only_id_its_agent_may_be() -> None:
+    access, t = _access()
+    me = await access.authenticate(AGENT, None, REMOTE, cert="m-1")  # not enrolled: its hello says where
+    assert me.credential == "cert:m-1" and bind_agent(me, _agent("m-1", "us"), access).region == "us"
+    with pytest.raises(Denied, match="certificate names agent m-1, not ru-1"):
+        bind_agent(me, _agent("ru-1"), access)
+    enrolled = await access.authenticate(AGENT, None, REMOTE, cert="ru-1")  # enrolled: where it was enrolled
+    assert bind_agent(enrolled, _agent("ru-1", "us"), access).region == "ru-msk"
+    with pytest.raises(Denied, match="this token is enrolled for agent ru-1") as caught:
+        await access.authenticate(AGENT, t["agent"], REMOTE, cert="m-1")  # a token for another id
+    assert caught.value.code is grpc.StatusCode.PERMISSION_DENIED
+    shared = await access.authenticate(AGENT, "shared-agent", REMOTE, cert="m-1")
+    with pytest.raises(Denied, match="certificate names agent m-1"):
+        bind_agent(shared, _agent("lab-9"), access)
+    with pytest.raises(Denied, match="not an agent id"):
+        await access.authenticate(AGENT, None, REMOTE, cert="bad name!")
+    access.put_enrollment(Enrollment(agent_id="m-1", token_hash="x", region="r", revoked_at=1.0))
+    with pytest.raises(Denied, match="m-1 was revoked"):
+        await access.authenticate(AGENT, None, REMOTE, cert="m-1")

@@ -14,6 +14,8 @@ from common.defaults import DEFAULT_COORDINATOR
 from common.hostport import split_host_port
 from common.ids import is_agent_id, is_country, is_region, labels_problem
 from vantage.config import (
+    add_client_certificate_flags,
+    client_certificate,
     load_toml,
     parse_key_values,
     pick,
@@ -69,6 +71,7 @@ def register(sub: Any) -> None:
     p.add_argument("--insecure", action="store_true", default=None,
                    help="allow plaintext to a coordinator that is not on this machine (a lab's "
                    "private network; the token travels in the clear)")
+    add_client_certificate_flags(p)
     p.add_argument("--ca-dir", metavar="DIR",
                    help="the directory a task's ca_file option may name files in (default: none, "
                    "so tasks with ca_file are refused; the coordinator's submitters must not "
@@ -149,6 +152,9 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     coordinators = coordinator_list(
         pick(args.coordinator, "VANTAGE_COORDINATOR", toml, "coordinator", DEFAULT_COORDINATOR))
     tls = pick_bool(args.tls, "VANTAGE_TLS", toml, "tls")
+    pair = client_certificate(args.cert, args.key, toml)
+    if pair is not None and not (tls or ca is not None):
+        raise UsageError("--cert: a client certificate is for TLS; give --ca or --tls too")
     require_tls_off_loopback(
         coordinators, tls=tls or ca is not None,
         insecure=pick_bool(args.insecure, "VANTAGE_INSECURE", toml, "insecure"), flag="--coordinator",
@@ -168,6 +174,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         token=secret("VANTAGE_AGENT_TOKEN"),
         ca_file=Path(ca) if ca else None,
         tls=tls,
+        client_cert=pair,
         outbox_max=outbox_max,
     )
 

@@ -24,6 +24,8 @@ from google.protobuf.message import Message
 
 from common.defaults import DEFAULT_COORDINATOR
 from vantage.config import (
+    add_client_certificate_flags,
+    client_certificate,
     parse_duration,
     parse_key_values,
     pick,
@@ -44,6 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--insecure", action="store_true", default=None,
                    help="allow plaintext to a coordinator that is not on this machine (a lab's "
                    "private network; the API token travels in the clear)")
+    add_client_certificate_flags(p)
 
 
 def register(sub: Any) -> None:
@@ -206,12 +209,16 @@ def _client(args: argparse.Namespace) -> Any:
     if ca is not None and not Path(ca).is_file():
         raise UsageError(f"--ca: no such file {ca}")
     tls = pick_bool(args.tls, "VANTAGE_TLS", {}, "tls")
+    pair = client_certificate(args.cert, args.key)
+    if pair is not None and not (tls or ca is not None):
+        raise UsageError("--cert: a client certificate is for TLS; give --ca or --tls too")
     require_tls_off_loopback(
         [address], tls=tls or ca is not None,
         insecure=pick_bool(args.insecure, "VANTAGE_INSECURE", {}, "insecure"), flag="--coordinator",
     )
     return VantageClient(
         address, token=secret("VANTAGE_API_TOKEN"), ca_file=Path(ca) if ca else None, tls=tls,
+        client_cert=pair,
     )
 
 

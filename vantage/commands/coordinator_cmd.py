@@ -65,6 +65,10 @@ def register(sub: Any) -> None:
                    "with the bound port)")
     p.add_argument("--tls-cert", help="PEM certificate chain for the gRPC listener")
     p.add_argument("--tls-key", help="PEM private key for the gRPC listener")
+    p.add_argument("--client-ca", metavar="FILE",
+                   help="mutual TLS: every client must present a certificate signed by this CA "
+                   "(PEM); an agent's certificate names its id (subject CN) and may stand in for "
+                   "its token. Needs --tls-cert/--tls-key; one coordinator only, not a fleet")
     p.add_argument("--insecure", action="store_true", default=None,
                    help="allow a non-loopback listener without TLS (labs only)")
     p.add_argument("--window", help="analysis window: verdicts use measurements this recent (default 60s)")
@@ -120,6 +124,11 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     for name, path in (("--tls-cert", cert), ("--tls-key", key)):
         if path is not None and not Path(path).is_file():
             raise UsageError(f"{name}: no such file {path}")
+    client_ca = pick(args.client_ca, "VANTAGE_CLIENT_CA", toml, "client_ca", None)
+    if client_ca is not None and cert is None:
+        raise UsageError("--client-ca: needs --tls-cert and --tls-key (mutual TLS is TLS first)")
+    if client_ca is not None and not Path(client_ca).is_file():
+        raise UsageError(f"--client-ca: no such file {client_ca}")
     insecure = pick_bool(args.insecure, "VANTAGE_INSECURE", toml, "insecure")
     window = parse_duration(str(pick(args.window, "VANTAGE_WINDOW", toml, "window", "60s")), "--window")
     if window <= 0:
@@ -148,6 +157,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
             db=str(pick(args.db, "VANTAGE_DB", toml, "db", "vantage.db")),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
+            client_ca=Path(client_ca) if client_ca else None,
             insecure=insecure,
             agent_token=secret("VANTAGE_AGENT_TOKEN"),
             api_token=secret("VANTAGE_API_TOKEN"),

@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.defaults import DEFAULT_COORDINATOR
 from common.hostport import split_host_port
+from vantage.config import add_client_certificate_flags, client_certificate
 from vantage.errors import UsageError
 
 
@@ -55,6 +56,7 @@ def register(sub: Any) -> None:
         default=None,
         help="with --ca: the name the certificate must carry when it differs from HOST",
     )
+    add_client_certificate_flags(parser)
     parser.add_argument(
         "--timeout",
         metavar="S",
@@ -75,9 +77,12 @@ def _address(args: argparse.Namespace) -> str:
 
 
 def _channel(address: str, args: argparse.Namespace) -> grpc.Channel:
+    pair = client_certificate(args.cert, args.key)
     if args.ca is None:
         if args.server_name is not None:
             raise UsageError("--server-name: only meaningful with --ca (TLS)")
+        if pair is not None:
+            raise UsageError("--cert: only meaningful with --ca (TLS)")
         return grpc.insecure_channel(address)
     try:
         root = args.ca.read_bytes()
@@ -86,7 +91,11 @@ def _channel(address: str, args: argparse.Namespace) -> grpc.Channel:
     options: list[tuple[str, Any]] = []
     if args.server_name:
         options.append(("grpc.ssl_target_name_override", args.server_name))
-    credentials = grpc.ssl_channel_credentials(root_certificates=root)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=root,
+        private_key=pair[1].read_bytes() if pair else None,
+        certificate_chain=pair[0].read_bytes() if pair else None,
+    )
     return grpc.secure_channel(address, credentials, options=options)
 
 
