@@ -183,8 +183,23 @@ class Access:
         return e if e is not None and not e.revoked_at else None
 
     async def refresh(self) -> None:
-        if self._reload is not None:
-            self.load(*await self._reload())
+        """Read the credentials again (a fleet: another member may have changed them). A
+        revocation this member made while the read was under way is kept: the read may
+        have begun before it committed."""
+        if self._reload is None:
+            return
+        enrollments, tokens = await self._reload()
+        merged_e = {e.agent_id: e for e in enrollments}
+        for agent_id, mine in self.enrollments.items():
+            read = merged_e.get(agent_id)
+            if mine.revoked_at and read is not None and read.token_hash == mine.token_hash and not read.revoked_at:
+                merged_e[agent_id] = mine
+        merged_t = {t.name: t for t in tokens}
+        for name, t in self.tokens.items():
+            read_t = merged_t.get(name)
+            if t.revoked_at and read_t is not None and read_t.token_hash == t.token_hash and not read_t.revoked_at:
+                merged_t[name] = t
+        self.load(list(merged_e.values()), list(merged_t.values()))
 
     async def authenticate(self, role: str, given: str | None, peer: str, cert: str | None = None) -> Principal:
         """The caller presenting ``given`` (None: no token) from ``peer``, allowed ``role``;
@@ -194,25 +209,22 @@ class Access:
             return self._by_certificate(cert)
         if given is None:
             return self._without_token(role, peer)
-        if len(given) > MAX_TOKEN_CHARS:
-            raise Denied(
-                grpc.StatusCode.UNAUTHENTICATED, "the token is not one this coordinator made"
-            )
         shared = self.shared_agent_token if role == AGENT else self.bootstrap_token
         if shared is not None and hmac.compare_digest(given.encode(), shared.encode()):
             if role == AGENT:  # with mutual TLS, still only as the id its certificate names
                 return Principal(name="shared agent token", role=AGENT, credential="shared", certified=cert)
             return Principal(name=BOOTSTRAP, role="admin", credential=BOOTSTRAP)
+        if len(given) > MAX_TOKEN_CHARS:  # not one this coordinator made (those are 56)
+            raise Denied(grpc.StatusCode.UNAUTHENTICATED, "wrong token (not one this coordinator made)")
         h = digest(given)
         found = self._by_hash.get(h)
         if found is None and self._reload is not None and self._clock() - self._missed_at >= REFRESH_ON_MISS_S:
             self._missed_at = self._clock()
             try:
                 await self.refresh()  # another member of the fleet may have made it just now
-            except Exception as exc:  # the database: the caller hears it is unavailable
-                raise Denied(
-                    grpc.StatusCode.UNAVAILABLE, f"cannot read the credentials: {exc}"[:200]
-                ) from exc
+            except Exception as exc:  # the database: logged here; the caller (unknown yet) hears no more
+                log.warning("credentials_unreadable", error=" ".join(str(exc).split())[:300])
+                raise Denied(grpc.StatusCode.UNAVAILABLE, "the credentials cannot be read right now; retry") from exc
             found = self._by_hash.get(h)
         if found is None:
             other = self.bootstrap_token if role == AGENT else self.shared_agent_token
@@ -227,12 +239,10 @@ class Access:
                 raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                              f"the client certificate names {cert[:128]!r}; this token is enrolled for agent "
                              f"{found.agent_id}")  # fmt: skip
-            return Principal(
-                name=found.agent_id,
-                role=AGENT,
-                credential=f"enrolled:{found.agent_id}",
-                enrollment=found,
-            )
+            # The credential names the token too: a stream opened with a token since revoked
+            # (or replaced by a new enrolment) is never "the same credential" as the new one.
+            return Principal(name=found.agent_id, role=AGENT, enrollment=found,
+                             credential=f"enrolled:{found.agent_id}:{found.token_hash[:16]}")  # fmt: skip
         if role == AGENT:
             raise Denied(grpc.StatusCode.PERMISSION_DENIED, _wrong_kind(role))
         p = Principal(
@@ -285,6 +295,10 @@ def bind_agent(principal: Principal, info: AgentInfo, access: Access) -> AgentIn
                      f"hello.agent_id: the client certificate names agent {cert}, not {info.agent_id}")  # fmt: skip
     known = access.enrollments.get(info.agent_id)  # a revoked id is not up for grabs either
     e = principal.enrollment
+    current = access.enrollments.get(e.agent_id) if e is not None else None
+    if e is not None and (current is None or current.revoked_at or current.token_hash != e.token_hash):
+        # revoked (or enrolled anew) between the stream's opening and its hello
+        raise Denied(grpc.StatusCode.UNAUTHENTICATED, f"agent {e.agent_id}: this credential was revoked")
     if e is None and known is not None and known.revoked_at:
         raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                      f"hello.agent_id: agent {info.agent_id} was enrolled and revoked; enrol it again "

@@ -72,6 +72,15 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
     async def _invalid(context: Any, message: str) -> None:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
+    async def _store(self, context: Any, changes: list[Any], kept: str = "") -> None:
+        """Write ``changes`` durably; on a store error answer UNAVAILABLE (``kept`` says
+        what holds here even so)."""
+        try:
+            await self.core.store.write(changes)
+        except Exception as exc:  # any engine's error, or a fleet's fence
+            log.error("admin_write_failed", error=" ".join(str(exc).split())[:300])
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"could not store it{kept}; retry")
+
     async def EnrollAgent(
         self, request: pb.EnrollAgentRequest, context: Any
     ) -> pb.EnrollAgentResponse:
@@ -104,9 +113,12 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
         audit = self.core.audit(
             who, "enroll_agent", e.agent_id, region=e.region, country=e.country, asn=e.asn
         )
-        await self.core.store.write([PutEnrollment(e), audit])
+        await self._store(context, [PutEnrollment(e), audit])
         self.access.put_enrollment(e)
-        log.info("agent_enrolled", agent_id=e.agent_id, region=e.region, by=who)
+        # A session under this id (the shared token, a certificate, an older token) ends: from
+        # now on the id is the enrolled agent's, where it was enrolled.
+        ended = self.core.end_session(e.agent_id, "enrolled: the agent connects with its own token")
+        log.info("agent_enrolled", agent_id=e.agent_id, region=e.region, by=who, session_ended=ended)
         return pb.EnrollAgentResponse(enrollment=enrollment_to_pb(e), token=token)
 
     async def RevokeAgent(self, request: pb.RevokeAgentRequest, context: Any) -> pb.Enrollment:
@@ -119,11 +131,11 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
             )
         assert e is not None
         revoked = dataclasses.replace(e, revoked_at=self.clock())
-        await self.core.store.write(
-            [PutEnrollment(revoked), self.core.audit(who, "revoke_agent", e.agent_id)]
-        )
+        # In force here at once (nothing awaited before the session ends), stored after.
         self.access.put_enrollment(revoked)
         ended = self.core.end_session(e.agent_id, "enrolment revoked")
+        await self._store(context, [PutEnrollment(revoked), self.core.audit(who, "revoke_agent", e.agent_id)],
+                          kept=" (it is revoked on this coordinator until it restarts)")  # fmt: skip
         log.warning("agent_revoked", agent_id=e.agent_id, by=who, session_ended=ended)
         return enrollment_to_pb(revoked)
 
@@ -151,6 +163,12 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
                 grpc.StatusCode.ALREADY_EXISTS,
                 f"name: a token {request.name!r} is in force; revoke it first (vantage tokens revoke {request.name})",
             )
+        if old is not None:  # its jobs, quota use and audit stay its own: a name is never reused
+            await context.abort(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"name: a token {request.name!r} existed and was revoked; names are not reused (its jobs "
+                "and audit record stay its own): pick another",
+            )
         secret = new_token(API_TOKEN_PREFIX)
         t = ApiToken(
             name=request.name, token_hash=digest(secret), role=request.role,
@@ -161,7 +179,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
             who, "add_token", t.name, role=t.role, max_active_jobs=t.max_active_jobs,
             max_tasks_per_hour=t.max_tasks_per_hour,
         )  # fmt: skip
-        await self.core.store.write([PutApiToken(t), audit])
+        await self._store(context, [PutApiToken(t), audit])
         self.access.put_token(t)
         log.info("api_token_added", name=t.name, role=t.role, by=who)
         return pb.AddTokenResponse(token=token_to_pb(t), secret=secret)
@@ -175,10 +193,9 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
             )
         assert t is not None
         revoked = dataclasses.replace(t, revoked_at=self.clock())
-        await self.core.store.write(
-            [PutApiToken(revoked), self.core.audit(who, "revoke_token", t.name)]
-        )
-        self.access.put_token(revoked)
+        self.access.put_token(revoked)  # refused from the next call on, before the write
+        await self._store(context, [PutApiToken(revoked), self.core.audit(who, "revoke_token", t.name)],
+                          kept=" (it is revoked on this coordinator until it restarts)")  # fmt: skip
         log.warning("api_token_revoked", name=t.name, by=who)
         return token_to_pb(revoked)
 

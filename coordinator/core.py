@@ -54,6 +54,10 @@ FORGET_EVERY_S = 60.0
 class AgentRefused(Exception):
     """A hello this coordinator does not take; the message says why."""
 
+
+class NotStored(Exception):
+    """A job could not be written (the database, or a fleet's fence), so it was not accepted."""
+
 @dataclass(frozen=True, kw_only=True)
 class CoordinatorConfig:
     heartbeat_interval_s: float = 5.0
@@ -109,6 +113,7 @@ class Coordinator(Queries):
         self._awaited_agents: set[str] = set()
         self._waiting_for_slot: set[str] = set()  # agents with due tasks held for a slot
         self._forgot_at = 0.0
+        self._writing: list[Job] = []  # jobs accepted but not yet committed (quotas count them)
 
     # ------------------------------------------------------------------ start-up
 
@@ -222,15 +227,22 @@ class Coordinator(Queries):
         per_round = len(scheduler.select_agents(matched, spec.selector, spec.kind)) * len(spec.targets)
         check_task_count(spec, per_round)
         cost = quotas.hourly_cost(spec, per_round)
-        if token is not None:
-            quotas.check(token, self.book.jobs.values(), cost, now)
+        if token is not None:  # jobs still being written count too: concurrent submits race no quota
+            quotas.check(token, [*self.book.jobs.values(), *self._writing], cost, now)
         job = self.book.new_job(spec, now, per_round=per_round)
         job.owner, job.hourly_cost = owner, cost
         entry = self.audit(
             owner, "submit", job.job_id, kind=spec.kind, targets=len(spec.targets), tasks_per_round=per_round,
             hourly_cost=cost, every_s=spec.every_s, count=spec.count,
         )  # fmt: skip
-        await self.store.write([PutJob.of(job), entry])  # accepted means durable
+        self._writing.append(job)
+        try:
+            await self.store.write([PutJob.of(job), entry])  # accepted means durable
+        except Exception as exc:  # any engine's error
+            log.error("job_not_stored", error=" ".join(str(exc).split())[:300])
+            raise NotStored(str(exc)) from exc
+        finally:
+            self._writing.remove(job)
         self.book.add(job)
         log.info(
             "job_accepted", job_id=job.job_id, kind=spec.kind, targets=len(spec.targets),
@@ -271,6 +283,9 @@ class Coordinator(Queries):
                     self.registry.connected(), job.spec.selector, job.spec.kind, load=load, rng=self.rng
                 )
                 changes.extend(self.book.create_round(job, agents, now, self.rng))
+                # a round larger than the one the job was admitted with (more agents since)
+                # counts against its token's hourly quota from now on
+                job.hourly_cost = max(job.hourly_cost, quotas.hourly_cost(job.spec, len(agents) * len(job.spec.targets)))
         changes.extend(self._expire_lost_agents(now))
         if now - self._forgot_at >= FORGET_EVERY_S:
             self._forgot_at = now

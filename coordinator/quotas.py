@@ -3,12 +3,13 @@ jobs may create in an hour.
 
 A job's **hourly cost** is the tasks it creates in an hour: a one-off job its tasks (all
 matched agents times targets); a periodic job its tasks per round times the rounds it
-runs in an hour (at most its ``count``). A job counts against its token's hourly quota
-while it runs and for an hour after it was submitted, whichever is longer: so a periodic
-job counts its rate for as long as it runs, and a one-off job its tasks for the hour it
-was made in. That bounds the tasks a token's jobs create in any hour by its quota, and
-says exactly when room frees up: an hour after a finished job was submitted, or when a
-running job ends or is cancelled.
+runs in an hour (at most its ``count``), at the largest round it has had (a job for every
+agent of a region grows as agents join). A job counts against its token's hourly quota
+while it runs and for an hour after it ended: so a periodic job counts its rate for as
+long as it runs and the hour after, and a one-off job its tasks for about the hour it
+was made in. That bounds the tasks a token's jobs create in any hour by its quota (but
+for rounds that grew after admission, which count from then on), and says exactly when
+room frees up: an hour after a job ended, or when a running job ends or is cancelled.
 
 The quotas are checked when a job is submitted, against the jobs this coordinator holds
 (restored from the store after a restart or a takeover: each job keeps its owner and
@@ -45,6 +46,10 @@ def _when(at: float, now: float) -> str:
     return f"{stamp} (in {minutes} min)"
 
 
+def _ended(job: Job) -> float:
+    return max(job.created_at, job.finished_at)
+
+
 def check(token: ApiToken, jobs: Iterable[Job], cost: int, now: float) -> None:
     """Raise QuotaExceeded when a new job of ``cost`` tasks an hour would take ``token``
     over a quota, given every job the coordinator holds."""
@@ -63,16 +68,16 @@ def check(token: ApiToken, jobs: Iterable[Job], cost: int, now: float) -> None:
             f"max_tasks_per_hour: this job alone creates {cost} tasks an hour, over token "
             f"{token.name!r}'s quota of {limit}; submit fewer targets, rounds or agents"
         )
-    counted = [j for j in mine if not j.state.finished or j.created_at > now - HOUR_S]
+    counted = [j for j in mine if not j.state.finished or _ended(j) > now - HOUR_S]
     used = sum(j.hourly_cost for j in counted)
     if used + cost <= limit:
         return
     need = used + cost - limit
     freed = 0
-    for j in sorted((j for j in counted if j.state.finished), key=lambda j: j.created_at):
+    for j in sorted((j for j in counted if j.state.finished), key=_ended):
         freed += j.hourly_cost
         if freed >= need:
-            frees = f"enough frees up at {_when(j.created_at + HOUR_S, now)}"
+            frees = f"enough frees up at {_when(_ended(j) + HOUR_S, now)}"
             break
     else:
         frees = "room frees up when its running jobs end or are cancelled"

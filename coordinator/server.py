@@ -53,7 +53,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # --retain, pruned.
 PRUNE_EVERY_S = 600.0
 # How often a fleet member reads the credentials again (enrolments and tokens another
-# member made or revoked; an unknown token also makes it read them, at most every 2 s).
+# member made or revoked; an unknown token also makes it read them, at most once a second).
 CREDENTIALS_EVERY_S = 10.0
 
 

@@ -25,7 +25,7 @@ from common.ids import (
 )
 from coordinator import convert
 from coordinator.access import Access, Denied, Principal, bind_agent, caller
-from coordinator.core import AgentRefused, Coordinator
+from coordinator.core import AgentRefused, Coordinator, NotStored
 from coordinator.model import Acknowledgement, AgentInfo, Job, TaskResultData
 from coordinator.quotas import QuotaExceeded
 from coordinator.registry import Session
@@ -259,6 +259,8 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except RuntimeError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except NotStored:  # logged by the coordinator
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the job could not be stored, so it was not accepted; retry")
         return convert.job_to_pb(job)
 
     async def GetJob(self, request: pb.GetJobRequest, context: Any) -> pb.Job:

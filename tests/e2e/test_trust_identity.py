@@ -62,18 +62,18 @@ def cli_json(n: Network, *args: str, token: str | None = BOOT) -> Any:
     return json.loads(proc.stdout)
 
 
-def hello(n: Network, agent_id: str, region: str, token: str | None) -> str:
+async def try_hello(n: Network, agent_id: str, region: str, token: str | None) -> str:
     """Open a session as ``agent_id`` in ``region`` with ``token``: "welcome", or the
     status code the coordinator refused it with, and its message."""
+    try:
+        async with RawAgent(n.address, agent_id, region, token=token):
+            return "welcome"
+    except grpc.aio.AioRpcError as exc:
+        return f"{exc.code().name}: {exc.details()}"
 
-    async def run() -> str:
-        try:
-            async with RawAgent(n.address, agent_id, region, token=token):
-                return "welcome"
-        except grpc.aio.AioRpcError as exc:
-            return f"{exc.code().name}: {exc.details()}"
 
-    return asyncio.run(run())
+def hello(n: Network, agent_id: str, region: str, token: str | None) -> str:
+    return asyncio.run(try_hello(n, agent_id, region, token))
 
 
 def agents(n: Network, token: str = BOOT) -> dict[str, pb.AgentInfo]:
@@ -114,30 +114,38 @@ def test_an_agent_is_who_and_where_it_was_enrolled(guarded: Network) -> None:
     assert seen["ru-1"].connected  # the real agent was never displaced
 
     # A live session: the same credential replaces it (a network change); another is refused.
-    async def replace_with_same_token() -> None:
+    async def replace_with_same_token() -> bool:
         # entered in order: the second session opens while the first is live
         async with RawAgent(n.address, "evil-1", "x", token=evil) as first, RawAgent(n.address, "evil-1", "x", token=evil):
             with pytest.raises((AssertionError, grpc.aio.AioRpcError)):  # the first one's stream ends
                 for _ in range(10):
                     await first.read(5)
+            return await asyncio.to_thread(lambda: agents(n)["evil-1"].connected)  # the second one is served
 
-    asyncio.run(replace_with_same_token())
+    assert asyncio.run(replace_with_same_token())
 
-    async def take_over_with_another_credential() -> str:
+    async def another_credential() -> tuple[str, str]:
         async with RawAgent(n.address, "lab-1", "lab", token=SHARED) as lab:
+            # ... a second shared-token agent is the same credential; an enrolled token is not:
+            took = await try_hello(n, "lab-1", "lab", "vantage-agent-not-enrolled")
+            assert took.startswith("UNAUTHENTICATED")
+            # Enrolling lab-1 ends the session under its id that the shared token opened ...
             lab_token = await asyncio.to_thread(
-                lambda: cli_json(n, "agents", "add", "lab-1", "--region", "lab")["token"]
+                lambda: cli_json(n, "agents", "add", "lab-1", "--region", "lab-ber")["token"]
             )
-            try:
-                async with RawAgent(n.address, "lab-1", "lab", token=lab_token):
-                    return "welcome"
-            except grpc.aio.AioRpcError as exc:
-                await lab.heartbeat()  # the live session was not disturbed
-                return f"{exc.code().name}: {exc.details()}"
+            with pytest.raises((AssertionError, grpc.aio.AioRpcError)):
+                for _ in range(10):
+                    await lab.read(5)
+            # ... and the id is the enrolled agent's from now on, where it was enrolled.
+            async with RawAgent(n.address, "lab-1", "lab", token=lab_token) as enrolled:
+                await enrolled.heartbeat()
+                region = await asyncio.to_thread(lambda: agents(n)["lab-1"].region)
+                shared = await try_hello(n, "lab-1", "lab", SHARED)
+                return region, shared
 
-    assert asyncio.run(take_over_with_another_credential()).startswith(
-        "ALREADY_EXISTS: hello.agent_id: agent lab-1 is connected with another credential"
-    )
+    region, shared = asyncio.run(another_credential())
+    assert region == "lab-ber"
+    assert shared.startswith("PERMISSION_DENIED: hello.agent_id: agent lab-1 is enrolled")
 
     # Revocation cuts the agent off at once, and its token stays refused.
     revoked = cli_json(n, "agents", "revoke", "ru-1")
@@ -215,6 +223,8 @@ def test_each_role_may_what_it_says_quotas_say_when_and_the_audit_names_who(guar
     assert cli_json(n, "cancel", j4, token=ops)["state"] == "cancelled"
     assert cli(n, "tokens", "revoke", "newsroom", token=ops).returncode == 0
     refused(cli(n, "jobs", token=news), "UNAUTHENTICATED", "wrong API token")
+    # its name is never given to another token: its jobs and audit stay its own
+    refused(cli(n, "tokens", "add", "newsroom", "--role", "admin", token=ops), "ALREADY_EXISTS", "not reused")
 
     # The audit: every submit and cancel, with the token's name.
     lines = cli(n, "audit", "--since", "1h", "--json", token=ops)
@@ -388,8 +398,8 @@ def test_with_mutual_tls_an_agent_is_the_id_its_certificate_names(tmp_path: Path
                 call = channel.stream_stream("/vantage.v1.AgentService/Connect",
                                              request_serializer=pb.AgentMessage.SerializeToString,
                                              response_deserializer=pb.CoordinatorMessage.FromString)()  # fmt: skip
-                await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, region="ru-msk", kinds=["tcp"])))
-                try:
+                try:  # refused at once: the write may already see it
+                    await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, region="ru-msk", kinds=["tcp"])))
                     first = await asyncio.wait_for(call.read(), 10)
                     return "welcome" if first.HasField("welcome") else str(first)
                 except grpc.aio.AioRpcError as exc:

@@ -5,6 +5,9 @@ and the quota messages. The end-to-end tests run the same rules through real pro
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import grpc
 import pytest
 
@@ -19,7 +22,10 @@ from coordinator.access import (
     digest,
     new_token,
 )
+from coordinator.analysis import AnalysisConfig, Analyzer
+from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.model import AgentInfo, ApiToken, Enrollment, Job, JobSpec, JobState
+from coordinator.store import SQLiteStore
 from protos.vantage.v1 import vantage_pb2 as pb
 
 LOCAL = "ipv4:127.0.0.1:4000"
@@ -92,7 +98,7 @@ async def test_without_configured_tokens_only_loopback_is_served_without_one() -
     assert why.code is grpc.StatusCode.UNAUTHENTICATED and "loopback" in why.message
     # a token that is given must be right, loopback or not
     assert (await _denied(access, "read", "wrong", LOCAL)).code is grpc.StatusCode.UNAUTHENTICATED
-    assert (await access.authenticate(AGENT, t["agent"], REMOTE)).credential == "enrolled:ru-1"
+    assert (await access.authenticate(AGENT, t["agent"], REMOTE)).credential.startswith("enrolled:ru-1:")
 
 
 async def test_a_fleet_member_reads_the_credentials_again_for_a_token_it_does_not_know() -> None:
@@ -198,3 +204,61 @@ async def test_a_client_certificate_names_the_only_id_its_agent_may_be() -> None
     access.put_enrollment(Enrollment(agent_id="m-1", token_hash="x", region="r", revoked_at=1.0))
     with pytest.raises(Denied, match="m-1 was revoked"):
         await access.authenticate(AGENT, None, REMOTE, cert="m-1")
+
+
+def test_a_finished_periodic_job_counts_for_the_hour_after_it_ended() -> None:
+    now = 1_000_000.0
+    token = ApiToken(name="news", token_hash="", role="submit", max_tasks_per_hour=100)
+    ran_two_hours = _job(7, "news", 60, created=now - 7200, finished=True)
+    ran_two_hours.finished_at = now - 600  # cancelled ten minutes ago: its last hour had 60 tasks
+    with pytest.raises(quotas.QuotaExceeded, match=r"frees up at .*\(in 50 min\)"):
+        quotas.check(token, [ran_two_hours], 50, now)
+    quotas.check(token, [ran_two_hours], 40, now)
+
+
+async def test_concurrent_submits_cannot_race_past_a_quota(tmp_path: Path) -> None:
+    """Every submit awaits its write; the jobs still being written count against the quota."""
+    store = SQLiteStore(tmp_path / "v.db")
+    try:
+        core = Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig())
+        core.agent_connected(AgentInfo(agent_id="a-1", region="de", kinds=("tcp",)), LOCAL, [])
+        token = ApiToken(name="news", token_hash="", role="submit", max_active_jobs=1)
+        spec = JobSpec(kind="tcp", targets=("127.0.0.1:1",), every_s=60, count=3)
+        outcomes = await asyncio.gather(
+            *(core.submit_job(spec, owner="news", token=token) for _ in range(8)), return_exceptions=True
+        )
+        accepted = [o for o in outcomes if isinstance(o, Job)]
+        assert len(accepted) == 1, outcomes
+        assert all(isinstance(o, quotas.QuotaExceeded) for o in outcomes if o not in accepted)
+        assert not core._writing  # every reservation released
+    finally:
+        await store.close()
+
+
+async def test_a_revocation_between_a_streams_opening_and_its_hello_holds() -> None:
+    access, t = _access()
+    opened = await access.authenticate(AGENT, t["agent"], REMOTE)  # the stream passed the check ...
+    e = access.enrollments["ru-1"]
+    access.put_enrollment(Enrollment(**{**e.__dict__, "revoked_at": 9.0}))  # ... then it was revoked
+    with pytest.raises(Denied, match="this credential was revoked") as caught:
+        bind_agent(opened, _agent("ru-1"), access)
+    assert caught.value.code is grpc.StatusCode.UNAUTHENTICATED
+    # enrolled again with a new token: the old one's stream is still not the agent
+    access.put_enrollment(Enrollment(**{**e.__dict__, "token_hash": digest("new")}))
+    with pytest.raises(Denied, match="this credential was revoked"):
+        bind_agent(opened, _agent("ru-1"), access)
+
+
+async def test_a_fleet_read_that_began_before_a_revocation_does_not_undo_it() -> None:
+    secret = new_token("vantage-api-")
+    before = ApiToken(name="news", token_hash=digest(secret), role="read")
+
+    async def stale() -> tuple[list[Enrollment], list[ApiToken]]:
+        return [], [before]  # read before the revocation committed
+
+    access = Access(None, "boot", reload=stale)
+    access.load([], [before])
+    access.put_token(ApiToken(**{**before.__dict__, "revoked_at": 5.0}))
+    await access.refresh()
+    assert access.tokens["news"].revoked_at == 5.0
+    assert (await _denied(access, "read", secret)).code is grpc.StatusCode.UNAUTHENTICATED

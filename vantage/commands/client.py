@@ -24,7 +24,6 @@ from google.protobuf.message import Message
 
 from common.defaults import DEFAULT_COORDINATOR
 from vantage.config import (
-    add_client_certificate_flags,
     client_certificate,
     parse_duration,
     parse_key_values,
@@ -39,14 +38,25 @@ from vantage.terminal import clean
 STATE_NAMES = {0: "unspecified", 1: "pending", 2: "running", 3: "done", 4: "cancelled", 5: "failed"}
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--coordinator", help=f"HOST:PORT (default $VANTAGE_COORDINATOR or {DEFAULT_COORDINATOR})")
-    p.add_argument("--ca", help="PEM CA bundle: use TLS and verify the coordinator with it")
-    p.add_argument("--tls", action="store_true", default=None, help="use TLS with the system's CA certificates")
-    p.add_argument("--insecure", action="store_true", default=None,
+def _common(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """The connection options. ``sub``: a subcommand's (``vantage agents add``), which
+    leave what was given before the subcommand (``vantage agents --coordinator X add``)
+    as it is when not given again."""
+    unset = argparse.SUPPRESS if sub else None
+    p.add_argument("--coordinator", default=unset,
+                   help=f"HOST:PORT (default $VANTAGE_COORDINATOR or {DEFAULT_COORDINATOR})")
+    p.add_argument("--ca", default=unset, help="PEM CA bundle: use TLS and verify the coordinator with it")
+    p.add_argument("--tls", action="store_true", default=unset, help="use TLS with the system's CA certificates")
+    p.add_argument("--insecure", action="store_true", default=unset,
                    help="allow plaintext to a coordinator that is not on this machine (a lab's "
                    "private network; the API token travels in the clear)")
-    add_client_certificate_flags(p)
+    p.add_argument("--cert", metavar="FILE", default=unset, help="PEM client certificate, for a coordinator "
+                   "with mutual TLS (--client-ca)")
+    p.add_argument("--key", metavar="FILE", default=unset, help="the PEM private key of --cert")
+
+
+def _json_flag(p: argparse.ArgumentParser, *, sub: bool = False, help: str | None = None) -> None:
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS if sub else False, help=help)
 
 
 def register(sub: Any) -> None:
@@ -122,22 +132,22 @@ def register(sub: Any) -> None:
         "to the agent as VANTAGE_AGENT_TOKEN; what the agent then says in its hello about where "
         "it stands is ignored.",
     )  # fmt: skip
-    _common(a)
+    _common(a, sub=True)
     a.add_argument("agent_id", metavar="ID")
     a.add_argument("--region", required=True, help="the region the agent measures from, e.g. ru-msk")
     a.add_argument("--country", default="", help="ISO 3166 two-letter code")
     a.add_argument("--asn", type=int, default=0, help="the AS number of the agent's network")
     a.add_argument("--label", action="append", metavar="K=V", help="a label (repeatable)")
-    a.add_argument("--json", action="store_true")
+    _json_flag(a, sub=True)
     a.set_defaults(func=cmd_agents_add)
     a = actions.add_parser("revoke", help="end an agent's session and refuse its token from now on")
-    _common(a)
+    _common(a, sub=True)
     a.add_argument("agent_id", metavar="ID")
-    a.add_argument("--json", action="store_true")
+    _json_flag(a, sub=True)
     a.set_defaults(func=cmd_agents_revoke)
     a = actions.add_parser("enrolled", help="list the enrolments (revoked ones too)")
-    _common(a)
-    a.add_argument("--json", action="store_true")
+    _common(a, sub=True)
+    _json_flag(a, sub=True)
     a.set_defaults(func=cmd_agents_enrolled)
 
     p = sub.add_parser(
@@ -153,26 +163,27 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     _common(p)
+    _json_flag(p)
     p.set_defaults(func=_tokens_usage)
     actions = p.add_subparsers(dest="action", metavar="{add,list,revoke}")
     a = actions.add_parser("add", help="make a token and print it (once)")
-    _common(a)
+    _common(a, sub=True)
     a.add_argument("name", metavar="NAME", help="lower-case letters, digits and ._- (shown in the audit)")
     a.add_argument("--role", required=True, choices=("read", "submit", "admin"))
     a.add_argument("--max-active-jobs", type=int, default=0, metavar="N",
                    help="at most N of its jobs running at once (default 0: no limit)")
     a.add_argument("--max-tasks-per-hour", type=int, default=0, metavar="N",
                    help="at most N tasks an hour from its jobs (default 0: no limit)")
-    a.add_argument("--json", action="store_true")
+    _json_flag(a, sub=True)
     a.set_defaults(func=cmd_tokens_add)
     a = actions.add_parser("list", help="list the tokens (revoked ones too; never a secret)")
-    _common(a)
-    a.add_argument("--json", action="store_true")
+    _common(a, sub=True)
+    _json_flag(a, sub=True)
     a.set_defaults(func=cmd_tokens_list)
     a = actions.add_parser("revoke", help="refuse a token from its next call on")
-    _common(a)
+    _common(a, sub=True)
     a.add_argument("name", metavar="NAME")
-    a.add_argument("--json", action="store_true")
+    _json_flag(a, sub=True)
     a.set_defaults(func=cmd_tokens_revoke)
 
     p = sub.add_parser(
@@ -516,8 +527,8 @@ TOKEN_HEADERS = ["name", "role", "max active jobs", "max tasks/hour", "created",
 
 def cmd_tokens_add(args: argparse.Namespace) -> int:
     for flag, value in (("--max-active-jobs", args.max_active_jobs), ("--max-tasks-per-hour", args.max_tasks_per_hour)):
-        if value < 0:
-            raise UsageError(f"{flag}: 0 (no limit) or more")
+        if not 0 <= value <= 10_000_000:
+            raise UsageError(f"{flag}: 0 (no limit) to 10000000")
     with _client(args) as client:
         resp = _call(lambda: client.add_token(args.name, args.role, max_active_jobs=args.max_active_jobs,
                                               max_tasks_per_hour=args.max_tasks_per_hour))  # fmt: skip
