@@ -262,3 +262,26 @@ async def test_a_fleet_read_that_began_before_a_revocation_does_not_undo_it() ->
     await access.refresh()
     assert access.tokens["news"].revoked_at == 5.0
     assert (await _denied(access, "read", secret)).code is grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(("listen", "warned"), [("0.0.0.0:0", True), ("127.0.0.1:0", False)])
+async def test_the_shared_agent_token_off_loopback_is_said_at_start_up(
+    tmp_path: Path, listen: str, warned: bool
+) -> None:
+    """Binds a port on every address for a moment (nothing connects to it)."""
+    from structlog.testing import capture_logs
+
+    from coordinator.server import CoordinatorServer, ServerConfig
+
+    server = CoordinatorServer(ServerConfig(listen=listen, metrics_listen="127.0.0.1:0", insecure=True,
+                                            agent_token="shared", db=str(tmp_path / "v.db")))  # fmt: skip
+    with capture_logs() as logs:
+        await server.start()
+    try:
+        said = [e for e in logs if e["event"] == "shared_agent_token_off_loopback"]
+        assert bool(said) is warned
+        if warned:
+            assert "vantage agents add" in said[0]["advice"]
+    finally:
+        server.shutdown()
+        await server._drain([])

@@ -255,3 +255,24 @@ async def test_advertise_must_be_a_reachable_host_and_port(tmp_path: Path) -> No
 async def test_coordinator_order_is_random_or_listed(tmp_path: Path) -> None:
     proc = await asyncio.to_thread(run_cli, ["agent", "--region", "de"], {"VANTAGE_COORDINATOR_ORDER": "first"}, tmp_path)
     one_line_error(proc, "agent", "--coordinator-order: 'first' is not random or listed")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["agents", "--coordinator", "10.9.8.7:1", "--json", "add", "ru-1", "--region", "ru"],
+        ["agents", "add", "ru-1", "--region", "ru", "--coordinator", "10.9.8.7:1", "--json"],
+        ["tokens", "--coordinator", "10.9.8.7:1", "add", "n", "--role", "read", "--json"],
+    ],
+)
+def test_options_given_before_or_after_a_subcommand_both_count(argv: list[str]) -> None:
+    from vantage.cli import build_parser
+
+    ns = build_parser().parse_args(argv)
+    assert ns.coordinator == "10.9.8.7:1" and ns.json is True
+
+
+def test_a_quota_out_of_range_is_a_usage_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["tokens", "add", "x", "--role", "read", "--max-active-jobs", "5000000000"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--max-active-jobs: 0 (no limit) to 10000000" in err and "Traceback" not in err
