@@ -128,6 +128,8 @@ class FleetAgentServicer(AgentServicer):
                                     f"no coordinator of the fleet schedules yet (waited {PARK_S:g}s); retry")  # fmt: skip
             assert route is not None
             if route.local:
+                # checked again: the wait for a scheduler may have outlasted a revocation
+                info = await bound_agent(self.access, principal, first.hello, context)
                 await self.serve(first, info, principal, context)
                 return
             if relayed_already(context):  # two members disagree for a moment: no relay chains
