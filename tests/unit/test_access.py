@@ -285,3 +285,22 @@ async def test_the_shared_agent_token_off_loopback_is_said_at_start_up(
     finally:
         server.shutdown()
         await server._drain([])
+
+
+async def test_a_live_session_is_taken_over_only_with_its_own_credential(tmp_path: Path) -> None:
+    from coordinator.core import AgentRefused
+
+    store = SQLiteStore(tmp_path / "v.db")
+    try:
+        core = Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig())
+        info = AgentInfo(agent_id="m-1", region="de", kinds=("tcp",))
+        first = core.agent_connected(info, LOCAL, [], "cert:m-1")
+        with pytest.raises(AgentRefused, match="connected with another credential"):
+            core.agent_connected(info, LOCAL, [], "enrolled:m-1:0123456789abcdef")
+        assert core.registry.session("m-1") is first and not first.closed.is_set()
+        again = core.agent_connected(info, LOCAL, [], "cert:m-1")  # the same one: it came back
+        assert first.closed.is_set() and core.registry.session("m-1") is again
+        again.close()  # a session that ended frees the id for any credential that may have it
+        assert core.agent_connected(info, LOCAL, [], "enrolled:m-1:0123456789abcdef") is not again
+    finally:
+        await store.close()
