@@ -21,7 +21,7 @@ from agent.probes import failures as f
 from agent.probes import parse_spec, run_probe
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from common.ids import is_assigned_job_id, is_assigned_task_id
-from common.wire import struct_from_dict
+from protos.results import probe_result_to_pb
 from protos.vantage.v1 import vantage_pb2 as pb
 
 log = structlog.get_logger("vantage.agent")
@@ -161,14 +161,7 @@ class Runner:
                     agent_id=self.agent_id,
                     started_at=started,
                     finished_at=finished,
-                    result=pb.ProbeResult(
-                        kind=outcome.kind,
-                        target=outcome.target,
-                        failure=outcome.failure or "",
-                        failure_detail=outcome.failure_detail,
-                        duration_s=outcome.duration_s,
-                        data=struct_from_dict(outcome.data),
-                    ),
+                    result=wire_result(outcome),
                 )
                 await self.outbox.put(a.task_id, result.SerializeToString())
                 self.completed += 1
@@ -265,3 +258,22 @@ class Runner:
                 failure_detail=f"the probe could not run: {exc}",
                 duration_s=self.clock.monotonic() - t0,
             )
+
+
+def wire_result(outcome: ProbeOutcome) -> pb.ProbeResult:
+    """The outcome as the wire's typed ProbeResult. A probe whose data does not fit the
+    contract is the agent's bug: the task is reported as ``agent_internal_error`` saying
+    which field (and logged), never lost and never read as evidence about the target."""
+    try:
+        return probe_result_to_pb(
+            kind=outcome.kind, target=outcome.target, failure=outcome.failure,
+            failure_detail=outcome.failure_detail, duration_s=outcome.duration_s,
+            data=outcome.data,
+        )  # fmt: skip
+    except ValueError as exc:
+        log.error("probe_result_off_contract", kind=outcome.kind, error=str(exc)[:300])
+        return probe_result_to_pb(
+            kind=outcome.kind, target=outcome.target, failure=f.AGENT_INTERNAL_ERROR,
+            failure_detail=f"the probe's result does not fit the wire contract: {exc}"[:1024],
+            duration_s=outcome.duration_s, data={},
+        )  # fmt: skip

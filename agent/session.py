@@ -194,7 +194,10 @@ class Agent:
                 await self._session()
             except grpc.aio.AioRpcError as exc:
                 reason = f"{exc.code().name}: {exc.details()}"
-                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                if exc.code() in (
+                    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                ):
                     log.error("coordinator_refused_agent", reason=reason)
             except Exception as exc:  # any end of a session is a reason to reconnect
                 reason = f"{type(exc).__name__}: {exc}"
@@ -269,6 +272,7 @@ class Agent:
                         agent_id=cfg.agent_id, region=cfg.region, country=cfg.country, asn=cfg.asn,
                         labels=cfg.labels, version=__version__, kinds=list(KINDS),
                         concurrency=cfg.concurrency, held_task_ids=self.runner.held_task_ids(),
+                        result_format=pb.RESULT_FORMAT_TYPED,
                     )
                 )
             )

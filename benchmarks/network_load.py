@@ -62,6 +62,7 @@ class SimAgent:
         call = self.stub.Connect()
         await call.write(pb.AgentMessage(hello=pb.Hello(
             agent_id=f"sim-{self.idx:05d}", region=f"r{self.idx % 10}", kinds=["tcp"], concurrency=64,
+            result_format=pb.RESULT_FORMAT_TYPED,
         )))
         welcome = await call.read()
         assert welcome.HasField("welcome")
@@ -87,7 +88,7 @@ class SimAgent:
                     r.result.kind = "tcp"
                     r.result.target = a.target
                     r.result.duration_s = 0.001
-                    r.result.data.update({"address": "192.0.2.1", "port": 80, "connect_s": 0.001})
+                    r.result.tcp.address, r.result.tcp.port, r.result.tcp.connect_s = "192.0.2.1", 80, 0.001
                     pending.append(r)
                     # Each agent gets `batch` tasks per job: one ResultBatch for them all.
                     if len(pending) >= int(self.stats["batch"]):  # type: ignore[call-overload]

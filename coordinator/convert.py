@@ -4,10 +4,16 @@ The one module that builds or reads protobuf messages; the servicers call these.
 
 from __future__ import annotations
 
-from google.protobuf import struct_pb2
+from typing import Any
 
+from google.protobuf import struct_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
+
+from common.failures import UNKNOWN_FAILURE
 from common.ids import is_assigned_task_id
-from common.wire import dict_from_struct
 from coordinator.analysis import Snapshot
 from coordinator.model import (
     Acknowledgement,
@@ -24,7 +30,8 @@ from coordinator.model import (
     TaskResultData,
 )
 from coordinator.registry import AgentView
-from coordinator.vouch import MAX_RESULT_BYTES, NOT_A_NUMBER, TOO_LARGE, UNREADABLE, Refused
+from coordinator.vouch import MAX_RESULT_BYTES, NOT_A_NUMBER, TOO_LARGE, WRONG_KIND, Refused
+from protos.results import DATA_FIELDS, FAILURE_NUMBERS, data_to_pb, failure_name, failure_number
 from protos.vantage.v1 import vantage_pb2 as pb
 
 JOB_STATE_TO_PB = {
@@ -123,46 +130,74 @@ def agent_from_hello(m: pb.Hello) -> AgentInfo:
     )
 
 
-# Kinds whose data the analysis reads; other kinds' data stays in the raw bytes only, so
-# ingestion does not pay for converting fields nobody reads on the hot path.
-ANALYSED_DATA_KINDS = frozenset({"throughput"})
+_DOUBLE = FieldDescriptor.TYPE_DOUBLE
 
 
-# Nesting of a result's data (the probes' own data is at most three deep).
-MAX_DATA_DEPTH = 16
+def _nonfinite(m: Message) -> str | None:
+    """The first field of ``m`` (a typed data message) holding a number that is not
+    finite, as a dotted path; None when every number is finite. JSON, and so ``vantage
+    results --json`` and the analysis, has no NaN or infinity. Only the fields that are set
+    are walked (``ListFields``); ``n - n`` is NaN for both NaN and the infinities."""
+    for fd, value in m.ListFields():
+        if fd.type == _DOUBLE:
+            if fd.is_repeated:
+                if any(v - v != 0.0 for v in value):
+                    return fd.name
+            elif value - value != 0.0:
+                return fd.name
+        elif fd.message_type is not None:
+            if fd.message_type.GetOptions().map_entry:
+                value_fd = fd.message_type.fields_by_name["value"]
+                if value_fd.message_type is None:
+                    continue  # the maps of scalars hold strings only
+                items = list(value.values())
+            else:
+                items = list(value) if fd.is_repeated else [value]
+            for item in items:
+                inner = _nonfinite(item)
+                if inner is not None:
+                    return f"{fd.name}.{inner}"
+    return None
 
 
-def _check_numbers(value: struct_pb2.Struct | struct_pb2.ListValue, depth: int = 0) -> None:
-    """Every number in a result's data is finite (JSON, and so ``vantage results --json``
-    and the analysis, has no NaN or infinity). On the ingest path: a non-zero
-    ``number_value`` is a number (NaN and infinity included, and ``n - n`` is NaN for both),
-    so only zeros and non-numbers pay for ``WhichOneof``."""
-    if depth > MAX_DATA_DEPTH:
-        raise Refused(UNREADABLE, f"data nested more than {MAX_DATA_DEPTH} deep")
-    items = value.fields.values() if isinstance(value, struct_pb2.Struct) else value.values
-    for item in items:
-        n = item.number_value
-        if n:
-            if n - n != 0.0:
-                raise Refused(NOT_A_NUMBER, "data holds a number that is not finite")
-            continue
-        which = item.WhichOneof("kind")
-        if which == "struct_value":
-            _check_numbers(item.struct_value, depth + 1)
-        elif which == "list_value":
-            _check_numbers(item.list_value, depth + 1)
+def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
+    """What the analysis reads of a result's data (coordinator/observe.py): a throughput
+    result's rate and its control's outcome; nothing of the other kinds, so ingestion does
+    not pay for converting fields nobody reads on the hot path."""
+    if m.kind != "throughput" or m.WhichOneof("data") != "throughput":
+        return {}
+    t = m.throughput
+    data: dict[str, Any] = {
+        "bytes_per_second": t.bytes_per_second if t.HasField("bytes_per_second") else None,
+    }
+    if t.HasField("control"):
+        c = t.control
+        data["control"] = {
+            "failure": failure_name(c.failure) if failure_name(c.failure) is not None else UNKNOWN_FAILURE,
+            "bytes_per_second": c.bytes_per_second if c.HasField("bytes_per_second") else None,
+        }
+    return data
 
 
 def probe_result_from_pb(m: pb.ProbeResult) -> ProbeResultData:
-    """Raises :class:`Refused` when the data holds a number that is not finite."""
-    _check_numbers(m.data)
+    """Raises :class:`Refused` when the data holds a number that is not finite, or is data
+    of another kind than the result says. A failure number this contract does not know
+    comes out as a string outside the closed set, for ``vouch`` to mark invalid."""
+    which = m.WhichOneof("data")
+    if which is not None:
+        if which != m.kind:
+            raise Refused(WRONG_KIND, f"the result says {m.kind[:32]!r} but carries {which} data")
+        bad = _nonfinite(getattr(m, which))
+        if bad is not None:
+            raise Refused(NOT_A_NUMBER, f"data.{which}.{bad} is not a finite number")
+    failure = failure_name(m.failure)
     return ProbeResultData(
         kind=m.kind,
         target=m.target,
-        failure=m.failure,
+        failure=failure if failure is not None else f"failure number {m.failure}",
         failure_detail=m.failure_detail,
         duration_s=m.duration_s,
-        data=dict_from_struct(m.data) if m.kind in ANALYSED_DATA_KINDS else {},
+        data=_analysed_data(m),
     )
 
 
@@ -174,11 +209,15 @@ def task_id_of(m: pb.TaskResult) -> str | None:
 
 def task_result_from_pb(m: pb.TaskResult) -> TaskResultData:
     """A result as an agent sent it; raises :class:`Refused` when it cannot be stored
-    (too large, or a number in its data that is not finite). The fields the coordinator
-    vouches for are set later (``coordinator/vouch.py``, then :func:`sealed`)."""
+    (too large, data of another kind, or a number in its data that is not finite). The
+    fields the coordinator vouches for are set later (``coordinator/vouch.py``, then
+    :func:`sealed`)."""
     raw = m.SerializeToString()
     if len(raw) > MAX_RESULT_BYTES:
         raise Refused(TOO_LARGE, f"{len(raw)} bytes, more than {MAX_RESULT_BYTES}")
+    if UnknownFieldSet(m.result):
+        upgrade_legacy(m)  # an upgraded agent's outbox may still hold the earlier form
+        raw = m.SerializeToString()
     return TaskResultData(
         task_id=m.task_id,
         job_id=m.job_id,
@@ -187,32 +226,78 @@ def task_result_from_pb(m: pb.TaskResult) -> TaskResultData:
         finished_at=m.finished_at,
         result=probe_result_from_pb(m.result),
         raw=raw,
+        region=m.place.region,
+        country=m.place.country,
+        asn=m.place.asn,
     )
 
 
 def sealed(r: TaskResultData) -> bytes:
     """The stored bytes of a vouched result: the agent's message with the fields the
-    coordinator vouches for replaced by ``r``'s."""
+    coordinator vouches for (place included) replaced by ``r``'s, and every field this
+    contract does not know dropped (what is stored is what was checked)."""
     m = pb.TaskResult.FromString(r.raw)
+    m.DiscardUnknownFields()
     m.job_id = r.job_id
     m.agent_id = r.agent_id
     m.started_at = r.started_at
     m.finished_at = r.finished_at
+    m.place.region = r.region
+    m.place.country = r.country
+    m.place.asn = r.asn
     p = r.result
     m.result.kind = p.kind
     m.result.target = p.target
-    m.result.failure = p.failure
+    m.result.failure = failure_number(p.failure)
     m.result.failure_detail = p.failure_detail
     m.result.duration_s = p.duration_s
     return m.SerializeToString()
 
 
+# The earlier form of ProbeResult (before typed data): the failure as a string in field 3,
+# the data as a google.protobuf.Struct in field 6. Rows stored by an earlier version hold
+# it, and so do the outboxes of agents upgraded from one (they send what they kept).
+_LEGACY_FAILURE = 3
+_LEGACY_DATA = 6
+_LENGTH_DELIMITED = 2
+
+
+def upgrade_legacy(m: pb.TaskResult) -> None:
+    """Move a result of the earlier form into this contract, in place: its string failure
+    into ``failure`` (one outside the closed set as ``unknown_failure``) and its Struct data
+    into the kind's data member (data that does not fit the contract is left out; the
+    failure is always kept). A result of this contract is left as it is. It gives an agent
+    nothing it could not say with the typed fields: the result is checked the same way."""
+    unknown = UnknownFieldSet(m.result)
+    legacy = [unknown[i] for i in range(len(unknown)) if unknown[i].wire_type == _LENGTH_DELIMITED]
+    if not legacy:
+        return
+    for f in legacy:
+        if f.field_number == _LEGACY_FAILURE:
+            name = bytes(f.data).decode("utf-8", "replace")
+            m.result.failure = failure_number(name if name in FAILURE_NUMBERS else UNKNOWN_FAILURE)
+        elif f.field_number == _LEGACY_DATA and m.result.kind in DATA_FIELDS:
+            try:
+                values = MessageToDict(struct_pb2.Struct.FromString(bytes(f.data)))
+                data_to_pb(m.result.kind, values, m.result)
+            except (ValueError, DecodeError):
+                m.result.ClearField(m.result.kind)  # type: ignore[arg-type]
+    m.result.DiscardUnknownFields()
+
+
+def stored_result(raw: bytes) -> pb.TaskResult:
+    """A stored result as this contract reads it (:func:`upgrade_legacy` for rows stored
+    before typed results). DecodeError when the bytes do not parse."""
+    m = pb.TaskResult.FromString(raw)
+    upgrade_legacy(m)
+    return m
+
+
 def task_result_from_bytes(raw: bytes) -> TaskResultData:
-    """A stored result (the agent's serialized TaskResult) back as a result; ValueError
-    when the bytes do not parse."""
+    """A stored result back as a result; ValueError when the bytes do not parse."""
     try:
-        return task_result_from_pb(pb.TaskResult.FromString(raw))
-    except Exception as exc:  # protobuf's DecodeError, or a bad Struct inside
+        return task_result_from_pb(stored_result(raw))
+    except Exception as exc:  # protobuf's DecodeError, or data that cannot be read
         raise ValueError(f"stored result does not parse: {exc}") from exc
 
 
@@ -240,8 +325,10 @@ def welcome_to_pb(session_id: str, heartbeat_interval_s: float) -> pb.Coordinato
 
 
 def watch_result(raw: bytes) -> pb.WatchJobEvent:
-    """A stored or fresh result as the agent sent it."""
-    return pb.WatchJobEvent(result=pb.TaskResult.FromString(raw))
+    """A stored or fresh result as stored: the agent's message with what the coordinator
+    vouches for. (Rows stored before results carried their place have an empty one; their
+    region is in the store's ``region`` column.)"""
+    return pb.WatchJobEvent(result=stored_result(raw))
 
 
 def watch_failure(task: Task) -> pb.WatchJobEvent:

@@ -112,7 +112,7 @@ class Ingest:
                 acked.append(result.task_id)
             else:
                 try:
-                    accepted.append((self._vouched(result, task, agent_id), task))
+                    accepted.append((self._vouched(result, task, session.info), task))
                 except Refused as why:
                     dropped += 1
                     self._refuse(result.task_id, agent_id, why)
@@ -140,7 +140,7 @@ class Ingest:
         write the tasks go back as they were and nothing is acked: the agent sends again."""
         now = self.clock()
         jobs = self.book.jobs
-        changes: list[Change] = [PutResult(r, t.region, now) for r, t in accepted]
+        changes: list[Change] = [PutResult(r, r.region, now) for r, _ in accepted]
         changes.extend(TaskProgress.of(t) for _, t in accepted)
         counts = Counter(t.job_id for _, t in accepted)
         for job_id, n in counts.items():
@@ -164,11 +164,11 @@ class Ingest:
         self.on_done(agent.agent_id)
         return True
 
-    def _vouched(self, result: TaskResultData, task: Task, agent_id: str) -> TaskResultData:
+    def _vouched(self, result: TaskResultData, task: Task, agent: AgentInfo) -> TaskResultData:
         job = self.book.jobs[task.job_id]
         return vouched(
-            result, task, kind=job.spec.kind, agent_id=agent_id, received_at=self.clock(),
-            seal=self.seal,
+            result, task, kind=job.spec.kind, agent_id=agent.agent_id, received_at=self.clock(),
+            place=agent, seal=self.seal,
         )  # fmt: skip
 
     def _refuse(self, task_id: str, agent_id: str, why: Refused) -> None:

@@ -148,6 +148,11 @@ class TaskResultData:
     # The agent's failure string was not one of the closed set (stored as unknown_failure,
     # counted under the outcome "invalid").
     invalid_failure: bool = False
+    # Where the agent stood when it measured (TaskResult.place): set by the coordinator
+    # from the session's agent (its enrolment, or its hello) when it vouches for the result.
+    region: str = ""
+    country: str = ""
+    asn: int = 0
 
 
 # Credentials (coordinator/access.py) and the audit record: only hashes of tokens.

@@ -3,13 +3,14 @@ canary job.
 
 Jobs, their open tasks and every known agent come back as they were. The analysis
 window is refilled from the stored results of the last window (plus the health horizon
-and the reassignment grace), judged with the agents' stored facts and each job's
-purpose, so a restart, or a rolling upgrade of a fleet, does not blank any verdict.
+and the reassignment grace), judged where each was measured (its place; rows from before
+results carried one take the agent's stored facts) and with each job's purpose, so a restart, or a rolling upgrade of a fleet, does not blank any verdict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -55,6 +56,8 @@ async def refill(core: Coordinator, decode: Callable[[bytes], TaskResultData], n
         except ValueError:
             continue  # it was counted as not analysable when it first arrived
         agent = core.registry.info(row.agent_id) or AgentInfo(agent_id=row.agent_id, region=row.region)
+        if result.region:  # judged where it was measured, not where the agent is now
+            agent = replace(agent, region=result.region, country=result.country, asn=result.asn)
         job = core.book.jobs.get(row.job_id)
         is_canary = job is not None and job.spec.purpose == CANARY_PURPOSE
         core.ingest_results.analyse(result, agent, row.target, canary=is_canary)

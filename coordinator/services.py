@@ -91,6 +91,14 @@ async def read_hello(context: Any) -> pb.AgentMessage:
     problem = _hello_problem(hello)
     if problem is not None:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+    if hello.result_format != pb.RESULT_FORMAT_TYPED:
+        # An agent from before typed results: its string failures and Struct data would
+        # read as successes without data. It must be upgraded, not half-understood.
+        await context.abort(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"hello.result_format: {hello.result_format} is not {pb.RESULT_FORMAT_TYPED} "
+            "(typed results); this agent is older than the coordinator: upgrade it",
+        )
     msg: pb.AgentMessage = first
     return msg
 

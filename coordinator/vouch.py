@@ -5,9 +5,11 @@ An agent may be seized or copied, so its results are claims. Of a result the coo
 keeps only what the agent alone can know (what the probe measured) and sets the rest
 itself:
 
-- **Job, agent, target and kind** come from the task the result answers and from the
-  session that carried it, never from the agent's message: a result cannot land in another
-  job, speak for another agent or rename what was measured.
+- **Job, agent, target, kind and place** come from the task the result answers and from
+  the session that carried it, never from the agent's message: a result cannot land in
+  another job, speak for another agent, rename what was measured or claim to have been
+  measured elsewhere. The place (region, country, ASN) is the agent's as the coordinator
+  knows it when the result arrives: its enrolment, or its hello when not enrolled.
 - **Times are clamped.** ``finished_at`` is at most the time the coordinator received the
   result: an agent's clock that runs ahead (or lies) cannot date a sample into the future
   and keep it in the analysis window for ever. Neither time may be earlier than the task's
@@ -33,9 +35,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from common.failures import FAILURES, UNKNOWN_FAILURE
-from coordinator.model import ProbeResultData, Task, TaskResultData
+from coordinator.model import AgentInfo, ProbeResultData, Task, TaskResultData
 
 #: How far behind the coordinator an agent's clock may be before its times are pulled
 #: forward to the task's due time less this.
@@ -77,10 +80,12 @@ def vouched(
     kind: str,
     agent_id: str,
     received_at: float,
+    place: AgentInfo | None = None,
     seal: Callable[[TaskResultData], bytes] | None = None,
 ) -> TaskResultData:
-    """``result`` with the fields the coordinator knows set from ``task``, ``kind`` and
-    ``agent_id``, its times clamped, ``invalid_failure`` set when its failure class was not
+    """``result`` with the fields the coordinator knows set from ``task``, ``kind``,
+    ``agent_id`` and ``place`` (the session's agent: region, country and ASN), its times
+    clamped, ``invalid_failure`` set when its failure class was not
     one of the closed set, and (with ``seal``) its stored bytes re-encoded from these.
     Raises :class:`Refused` for a result that cannot be stored."""
     r = result.result
@@ -111,13 +116,12 @@ def vouched(
         duration_s=min(r.duration_s, MAX_DURATION_S),
         data=r.data,
     )
+    region, country, asn = (place.region, place.country, place.asn) if place else (task.region, "", 0)
     fixed = TaskResultData(
         task_id=result.task_id, job_id=task.job_id, agent_id=agent_id, started_at=started,
         finished_at=finished, result=probe, raw=result.raw, invalid_failure=invalid,
+        region=region, country=country, asn=asn,
     )  # fmt: skip
     if seal is None:
         return fixed
-    return TaskResultData(
-        task_id=fixed.task_id, job_id=fixed.job_id, agent_id=agent_id, started_at=started,
-        finished_at=finished, result=probe, raw=seal(fixed), invalid_failure=invalid,
-    )  # fmt: skip
+    return replace(fixed, raw=seal(fixed))

@@ -31,7 +31,8 @@ TASK_COLUMNS = (
 AGENT_COLUMNS = "agent_id, region, country, asn, labels, version, kinds, first_seen, last_seen"
 # measurements m LEFT JOIN tasks t: the target as its job named it when the task is known
 RECENT_COLUMNS = (
-    "m.result, m.job_id, coalesce(t.target, m.target), m.agent_id, m.region, m.received_at"
+    "m.result, m.job_id, coalesce(t.target, m.target), m.agent_id, m.region, m.received_at, "
+    "m.country, m.asn"
 )
 
 
@@ -62,7 +63,8 @@ def agent(r: Sequence[Any]) -> StoredAgent:
 
 def recent(r: Sequence[Any]) -> RecentResult:
     return RecentResult(raw=bytes(r[0]), job_id=r[1], target=r[2] or "", agent_id=r[3],
-                        region=r[4] or "", received_at=r[5] or 0.0)  # fmt: skip
+                        region=r[4] or "", received_at=r[5] or 0.0, country=r[6] or "",
+                        asn=r[7] or 0)  # fmt: skip
 
 
 def lookups(

@@ -108,6 +108,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_at ON audit (at);
     """,
+    # v4, typed results: where each was measured (TaskResult.place), beside its region. A
+    # constant default: no rewrite of the partitions.
+    """
+    ALTER TABLE measurements ADD COLUMN country text NOT NULL DEFAULT '';
+    ALTER TABLE measurements ADD COLUMN asn bigint NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 FINISHED_TASKS = [s.value for s in TaskState if s.finished]
@@ -150,12 +156,14 @@ SQL: dict[type, str] = {
     # Stored only when its task id is new to result_ids, in one statement.
     PutResult: (
         "WITH v (task_id, job_id, agent_id, region, kind, target, failure, started_at, "
-        "finished_at, received_at, result) AS (VALUES (%s::text, %s::text, %s::text, %s::text, "
-        "%s::text, %s::text, %s::text, %s::float8, %s::float8, %s::float8, %s::bytea)), "
+        "finished_at, received_at, result, country, asn) AS (VALUES (%s::text, %s::text, "
+        "%s::text, %s::text, %s::text, %s::text, %s::text, %s::float8, %s::float8, %s::float8, "
+        "%s::bytea, %s::text, %s::bigint)), "
         "fresh AS (INSERT INTO result_ids SELECT task_id, received_at FROM v "
         "ON CONFLICT (task_id) DO NOTHING RETURNING task_id) "
         "INSERT INTO measurements (task_id, job_id, agent_id, region, kind, target, failure, "
-        "started_at, finished_at, received_at, result) SELECT v.* FROM v JOIN fresh USING (task_id)"
+        "started_at, finished_at, received_at, result, country, asn) "
+        "SELECT v.* FROM v JOIN fresh USING (task_id)"
     ),
     PutEnrollment: (
         "INSERT INTO enrollments VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (agent_id) DO UPDATE SET "
@@ -212,12 +220,13 @@ BULK: dict[type, tuple[str, int, str]] = {
     PutResult: (
         "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
         "%s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[], %s::float8[], "
-        "%s::bytea[]) AS v (task_id, job_id, agent_id, region, kind, target, failure, "
-        "started_at, finished_at, received_at, result)), "
+        "%s::bytea[], %s::text[], %s::bigint[]) AS v (task_id, job_id, agent_id, region, kind, "
+        "target, failure, started_at, finished_at, received_at, result, country, asn)), "
         "fresh AS (INSERT INTO result_ids SELECT task_id, received_at FROM v "
         "ON CONFLICT (task_id) DO NOTHING RETURNING task_id) "
         "INSERT INTO measurements (task_id, job_id, agent_id, region, kind, target, failure, "
-        "started_at, finished_at, received_at, result) SELECT v.* FROM v JOIN fresh USING (task_id)",
+        "started_at, finished_at, received_at, result, country, asn) "
+        "SELECT v.* FROM v JOIN fresh USING (task_id)",
         0,
         "first",
     ),

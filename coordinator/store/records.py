@@ -145,6 +145,8 @@ class RecentResult:
     agent_id: str
     region: str
     received_at: float
+    country: str = ""
+    asn: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ def row(change: Change) -> tuple[Any, ...]:
             p = r.result
             return (
                 r.task_id, r.job_id, r.agent_id, region, p.kind, p.target, p.failure, r.started_at,
-                r.finished_at, received_at, r.raw,
+                r.finished_at, received_at, r.raw, r.country, r.asn,
             )  # fmt: skip
         case PutEnrollment(enrollment=e):
             return (

@@ -74,6 +74,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_at ON audit(at);
     """,
+    # 4: typed results: where each was measured (TaskResult.place), beside its region.
+    """
+    ALTER TABLE measurements ADD COLUMN country TEXT NOT NULL DEFAULT '';
+    ALTER TABLE measurements ADD COLUMN asn INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 FINISHED_TASKS = tuple(s.value for s in TaskState if s.finished)
@@ -97,7 +102,7 @@ SQL: dict[type, str] = {
         "last_seen=excluded.last_seen, peer=excluded.peer"
     ),
     AgentSeen: "UPDATE agents SET last_seen=? WHERE agent_id=?",
-    PutResult: "INSERT OR IGNORE INTO measurements VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    PutResult: "INSERT OR IGNORE INTO measurements VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     PutEnrollment: "INSERT OR REPLACE INTO enrollments VALUES (?,?,?,?,?,?,?,?,?)",
     PutApiToken: "INSERT OR REPLACE INTO api_tokens VALUES (?,?,?,?,?,?,?,?)",
     PutAudit: "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?,?,?,?,?)",

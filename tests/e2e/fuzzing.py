@@ -245,7 +245,7 @@ class FuzzAgent:
         self._out: queue.Queue[pb.AgentMessage | None] = queue.Queue()
         self._out.put(pb.AgentMessage(hello=pb.Hello(
             agent_id="fuzz-holder", region=FUZZ_REGION, version="0.1.0", concurrency=10_000,
-            kinds=["dns", "tcp", "tls", "http", "throughput"],
+            kinds=["dns", "tcp", "tls", "http", "throughput"], result_format=pb.RESULT_FORMAT_TYPED,
         )))  # fmt: skip
         self._stop = threading.Event()
         self.welcomed = threading.Event()

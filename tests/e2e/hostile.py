@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 
+from protos.results import FAILURE_NUMBERS, data_to_pb
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -27,7 +28,8 @@ class RawAgent:
     ) -> None:
         self.address = address
         self.hello = hello or pb.Hello(
-            agent_id=agent_id, region=region, kinds=list(kinds), concurrency=64, version="0.1.0"
+            agent_id=agent_id, region=region, kinds=list(kinds), concurrency=64, version="0.1.0",
+            result_format=pb.RESULT_FORMAT_TYPED,
         )
         self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.channel: grpc.aio.Channel | None = None
@@ -90,7 +92,9 @@ class RawAgent:
 
 def answer(a: pb.TaskAssignment, **fields: Any) -> pb.TaskResult:
     """A plausible result for assignment ``a`` (a tcp connect that worked), with ``fields``
-    overriding the TaskResult's fields and ``result`` a dict of ProbeResult fields."""
+    overriding the TaskResult's fields and ``result`` a dict of ProbeResult fields: its
+    ``failure`` a class name or an enum number, its ``data`` the typed data of the kind (or
+    of ``data_kind``) as a dict."""
     import time
 
     now = time.time()
@@ -99,12 +103,15 @@ def answer(a: pb.TaskAssignment, **fields: Any) -> pb.TaskResult:
     }  # fmt: skip
     probe.update(fields.pop("result", {}))
     data = probe.pop("data", None)
+    member = probe.pop("data_kind", probe["kind"])
+    if isinstance(probe["failure"], str):
+        probe["failure"] = FAILURE_NUMBERS[probe["failure"]]
     r = pb.TaskResult(
         task_id=a.task_id, job_id=a.job_id, agent_id="", started_at=now - 0.01, finished_at=now,
         result=pb.ProbeResult(**probe),
     )  # fmt: skip
     if data is not None:
-        r.result.data.update(data)
+        data_to_pb(member, data, r.result)  # NaN and infinities pass: the coordinator must refuse them
     for key, value in fields.items():
         setattr(r, key, value)
     return r

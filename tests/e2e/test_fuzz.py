@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.client import VantageClient
+from protos.results import failure_name
 from protos.vantage.v1 import vantage_pb2 as pb
 from tests.e2e.fuzzing import WELL_BEHAVED_REGION, Target, campaign
 from tests.e2e.harness import network, wait_for
@@ -54,6 +55,6 @@ def test_the_coordinator_survives_the_fuzzer_and_keeps_serving_a_good_agent(
             done = wait_for(lambda: (j := c.get(job.job_id)).state == pb.JOB_STATE_DONE and j, 30, "the good agent's job")
             assert done.tasks_done == 1
             [event, _end] = list(c.watch(job.job_id, follow=False))
-            assert event.result.agent_id == "h-1" and event.result.result.failure == ""
+            assert event.result.agent_id == "h-1" and failure_name(event.result.result.failure) == ""
         log = proc.log()
         assert "Traceback" not in log and '"tick_failed"' not in log, log[-3000:]

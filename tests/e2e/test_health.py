@@ -15,6 +15,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from protos.results import failure_name
 from protos.vantage.v1 import vantage_pb2 as pb
 from tests.e2e.harness import Network, Targets, network, wait_for
 
@@ -113,7 +114,7 @@ def test_canaries_give_agent_and_region_health_end_to_end(
         results = [e.result for e in events if e.HasField("result")]
         assert len(failed) + len(results) == 3 and len(failed) >= 1, events
         assert all(r.startswith("waiting for a free slot on agent d-1 (concurrency 1)") for r in failed), failed
-        assert all(r.result.failure != "agent_deadline_missed" for r in results), results
+        assert all(failure_name(r.result.failure) != "agent_deadline_missed" for r in results), results
         with n.client() as c:
             (d1,) = [a for a in c.agents() if a.agent_id == "d-1"]
         assert "deadline_missed" not in d1.errors, d1.errors

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from agent.probes.tls import CA_FILE_UNUSABLE
+from protos.results import failure_name
 from protos.vantage.v1 import vantage_pb2 as pb
 from tests.e2e.conftest import DE, RU
 from tests.e2e.harness import Network, Targets, network, wait_for
@@ -60,13 +61,18 @@ def test_one_off_job_of_each_kind_reaches_exactly_the_selected_agents(
     assert len(results) == 2
     for r in results:
         assert r.result.kind == kind
-        assert r.result.failure == "", (r.result.failure, r.result.failure_detail)
+        assert failure_name(r.result.failure) == "", (failure_name(r.result.failure), r.result.failure_detail)
     # The same results through the CLI.
     out = net.cli("results", job.job_id, "--json")
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert {r["task_id"] for r in rows} == {r.task_id for r in results}
     assert {r["agent_id"] for r in rows} == DE
+    # Each result says where it was measured, as the coordinator knows the agent.
+    assert [r["place"] for r in rows] == [{"region": "de", "country": "", "asn": 0}] * 2
+    assert all(r.place.region == "de" for r in results)
+    if kind == "tcp":  # typed data: a port is an integer, not the 50992.0 of a Struct
+        assert all(type(r["result"]["data"]["port"]) is int for r in rows), rows
     if kind == "throughput":
         data = rows[0]["result"]["data"]
         assert data["bytes"] == 2_000_000 and data["control"]["bytes"] == 1_000_000
@@ -80,7 +86,10 @@ def test_selector_by_agent_id_and_country(net: Network, targets: Targets) -> Non
         by_country = c.submit("tcp", [target], countries=["RU"])
         per_region = c.submit("tcp", [target], per_region=1)
     assert {r.agent_id for r in collect(net, by_id.job_id)[0]} == {"de-2"}
-    assert {r.agent_id for r in collect(net, by_country.job_id)[0]} == {"ru-1"}
+    (ru,) = collect(net, by_country.job_id)[0]
+    assert ru.agent_id == "ru-1" and (ru.place.region, ru.place.country, ru.place.asn) == ("ru", "RU", 25159)
+    out = net.cli("results", by_country.job_id)
+    assert out.returncode == 0 and "ru RU AS25159" in out.stdout, out.stdout
     per = collect(net, per_region.job_id)[0]
     assert len(per) == 2 and {r.agent_id for r in per} & RU and len({r.agent_id for r in per} & DE) == 1
 
@@ -255,7 +264,7 @@ def test_agent_sigterm_drains_its_running_task(tmp_path: Path, db_url: str | Non
             assert agent.popen is not None and agent.popen.wait(20) == 0
             results, end = collect(n, job.job_id)
         assert end.state == pb.JOB_STATE_DONE and [r.agent_id for r in results] == ["d-1"]
-        assert results[0].result.failure == ""
+        assert failure_name(results[0].result.failure) == ""
         assert not list((tmp_path / "d-1" / "outbox").glob("*.result")), "acked before exit"
         assert "agent_draining" in agent.log()
 
@@ -274,7 +283,7 @@ def test_a_probe_that_cannot_run_is_a_result_not_an_agent_crash(net: Network, ta
         results, end = collect(net, job.job_id)
         assert end.state == pb.JOB_STATE_DONE and {r.agent_id for r in results} == DE
         for r in results:
-            assert r.result.failure == "agent_spec_error", r.result
+            assert failure_name(r.result.failure) == "agent_spec_error", r.result
             details.add(r.result.failure_detail)
     assert details == {f"the agent could not run this task: options.ca_file: {CA_FILE_UNUSABLE}"}
     with net.client() as c:

@@ -73,7 +73,8 @@ def hello(
         connect = channel.stream_stream("/vantage.v1.AgentService/Connect",
                                         request_serializer=pb.AgentMessage.SerializeToString,
                                         response_deserializer=pb.CoordinatorMessage.FromString)  # fmt: skip
-        first = pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, region=region, kinds=["tcp"], version="0.1.0"))
+        first = pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, region=region, kinds=["tcp"], version="0.1.0",
+                                                      result_format=pb.RESULT_FORMAT_TYPED))
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
         call = connect(iter([first]), metadata=metadata, timeout=10)
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from protos.results import failure_name
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 from tests.e2e.harness import VANTAGE, Network, network, wait_for
@@ -161,16 +162,18 @@ async def test_far_future_and_ancient_times_are_clamped_and_the_cli_still_prints
 async def test_nan_negative_and_wrong_kind_results_are_acked_counted_and_fail_their_task(trust: Network) -> None:
     async with RawAgent(trust.address, "evil-3", "ru") as evil:
         job = submit(
-            trust, kind="tcp", targets=[f"127.0.0.1:{p}" for p in (11, 12, 13, 14, 15)],
+            trust, kind="tcp", targets=[f"127.0.0.1:{p}" for p in (10, 11, 12, 13, 14, 15)],
             selector=pb.Selector(agent_ids=["evil-3"]),
         )  # fmt: skip
-        tasks = [await evil.assignment() for _ in range(5)]
+        tasks = [await evil.assignment() for _ in range(6)]
         bad = [
-            answer(tasks[0], result={"data": {"rtt_s": math.nan}}),
-            answer(tasks[1], result={"data": {"nested": {"deeper": [1.0, math.inf]}}}),
+            answer(tasks[0], result={"data": {"connect_s": math.nan}}),
+            answer(tasks[1], result={"data": {"resolve_s": math.inf, "addresses": ["192.0.2.1"]}}),
             answer(tasks[2], result={"duration_s": -1.0}),
             answer(tasks[3], finished_at=math.nan),
             answer(tasks[4], result={"kind": "throughput"}),
+            # a tcp result that carries dns data
+            answer(tasks[5], result={"data_kind": "dns", "data": {"answers": ["192.0.2.1"]}}),
         ]
         for r in bad:  # one at a time: each is acked, and the session goes on
             await evil.send(r)
@@ -187,13 +190,13 @@ async def test_nan_negative_and_wrong_kind_results_are_acked_counted_and_fail_th
     reasons = sorted(
         r for (r,) in await asyncio.to_thread(trust.query, "SELECT reason FROM tasks WHERE job_id = ? AND state = 'failed'", (job.job_id,))
     )
-    assert len(reasons) == 5 and all(r.startswith("result refused: ") for r in reasons), reasons
+    assert len(reasons) == 6 and all(r.startswith("result refused: ") for r in reasons), reasons
     assert any("not a finite number" in r for r in reasons) and any("negative" in r for r in reasons)
     (end,) = [e.job_end for e in events if e.HasField("job_end")]
-    assert end.tasks_failed == 5 and end.tasks_done == 0
+    assert end.tasks_failed == 6 and end.tasks_done == 0
     text = await asyncio.to_thread(metrics, trust)
     assert 'vantage_results_dropped_total{reason="result has a bad number"} 4.0' in text
-    assert 'vantage_results_dropped_total{reason="result is of another kind than its task"} 1.0' in text
+    assert 'vantage_results_dropped_total{reason="result is of another kind than its task"} 2.0' in text
     def listed() -> set[str]:
         with trust.client() as c:
             return {a.agent_id for a in c.agents()}
@@ -202,17 +205,17 @@ async def test_nan_negative_and_wrong_kind_results_are_acked_counted_and_fail_th
 
 
 async def test_an_unknown_failure_class_is_counted_as_invalid_never_as_its_own_label(trust: Network) -> None:
-    label = "x" * 5000 + ESCAPE
     async with RawAgent(trust.address, "evil-4", "ru") as evil:
         job = await asyncio.to_thread(submit, trust, kind="tcp", targets=["127.0.0.1:17"], selector=pb.Selector(agent_ids=["evil-4"]))
         a = await evil.assignment()
-        await evil.send(answer(a, result={"failure": label, "failure_detail": "y" * 100_000}))
+        # The wire carries failures as enum numbers: one this contract does not know.
+        await evil.send(answer(a, result={"failure": 5000, "failure_detail": "x" * 100_000 + ESCAPE}))
         await evil.until_acked({a.task_id})
     text = await asyncio.to_thread(metrics, trust)
     assert 'vantage_measurements_total{kind="tcp",outcome="invalid",region="ru"} 1.0' in text
-    assert "xxxxxxxxxx" not in text
+    assert "xxxxxxxxxx" not in text and "5000" not in text
     (stored,) = [e.result for e in await asyncio.to_thread(ended, trust, job.job_id) if e.HasField("result")]
-    assert stored.result.failure == "unknown_failure"
+    assert failure_name(stored.result.failure) == "unknown_failure"
     assert len(stored.result.failure_detail) <= 1024 and "unknown failure class" in stored.result.failure_detail
 
 
@@ -242,8 +245,17 @@ async def test_hello_fields_are_bounded_like_selectors(trust: Network) -> None:
                 pass
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
         assert message in (info.value.details() or ""), info.value.details()
+    # An agent from before typed results (no result_format) is told to upgrade: its string
+    # failures would otherwise read as successes.
+    older = pb.Hello(agent_id="older-1", region="de", kinds=["tcp"], version="0.1.0")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async with RawAgent(trust.address, "", "", hello=older):
+            pass
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION, info.value
+    assert "hello.result_format" in (info.value.details() or "") and "upgrade" in (info.value.details() or "")
     # A newer agent's kinds this coordinator does not know are kept, not refused.
-    newer = pb.Hello(agent_id="newer-1", region="de", kinds=["tcp", "traceroute"], version="0.9.0")
+    newer = pb.Hello(agent_id="newer-1", region="de", kinds=["tcp", "traceroute"], version="0.9.0",
+                     result_format=pb.RESULT_FORMAT_TYPED)
     async with RawAgent(trust.address, "", "", hello=newer):
         def kinds() -> list[list[str]]:
             with trust.client() as c:
@@ -311,7 +323,7 @@ def test_escape_sequences_in_a_reason_phrase_never_reach_the_terminal(trust: Net
     try:
         job = submit(trust, kind="http", targets=[f"http://127.0.0.1:{server.port}/"], selector=pb.Selector(agent_ids=["h-1"]))
         (r,) = [e.result for e in ended(trust, job.job_id) if e.HasField("result")]
-        assert r.result.failure == "http_error" and "\x1b" in r.result.failure_detail, "the data keeps what the server said"
+        assert failure_name(r.result.failure) == "http_error" and "\x1b" in r.result.failure_detail, "the data keeps what the server said"
         for args in (("results", job.job_id), ("results", job.job_id, "--follow"), ("job", job.job_id)):
             out = trust.cli(*args)
             assert out.returncode == 0, out.stderr
@@ -333,7 +345,7 @@ def test_repeated_100_continue_is_an_http_error_and_the_agent_lives_on(trust: Ne
             selector=pb.Selector(agent_ids=["h-1"]), timeout_s=20,
         )  # fmt: skip
         (r,) = [e.result for e in ended(trust, job.job_id) if e.HasField("result")]
-        assert r.result.failure == "http_error", r.result
+        assert failure_name(r.result.failure) == "http_error", r.result
         assert "interim" in r.result.failure_detail, r.result.failure_detail
     finally:
         server.close()

@@ -192,26 +192,38 @@ def test_an_error_while_serving_is_not_called_a_usage_error(
 
 
 def test_results_summarise_each_kind_by_the_probes_own_field_names() -> None:
-    """`vantage results` reads the same names the probes write (docs/probes.md)."""
-    from common.wire import struct_from_dict
+    """`vantage results` reads the typed data the probes' dicts become (docs/probes.md)."""
+    from protos.results import probe_result_to_pb
     from protos.vantage.v1 import vantage_pb2 as pb
-    from vantage.commands.client import _result_summary
+    from vantage.commands.client import _outcome, _place, _result_summary
+
+    def result(kind: str, data: dict[str, object], failure: str = "", detail: str = "") -> pb.TaskResult:
+        return pb.TaskResult(result=probe_result_to_pb(kind=kind, target="t", failure=failure,
+                                                       failure_detail=detail, duration_s=0.1, data=data))
 
     def summary(kind: str, data: dict[str, object], failure: str = "", detail: str = "") -> str:
-        r = pb.TaskResult(result=pb.ProbeResult(kind=kind, failure=failure, failure_detail=detail,
-                                                data=struct_from_dict(data)))
-        return _result_summary(r)
+        return _result_summary(result(kind, data, failure, detail))
 
     assert summary("tls", {"tls_version": "TLSv1.3", "alpn": "h2"}) == "TLSv1.3 h2"
     assert summary("tls", {"tls_version": "TLSv1.2", "alpn": ""}) == "TLSv1.2"
     assert summary("http", {"status": 200, "body_length": 512}) == "HTTP 200 512 bytes"
     assert summary("throughput", {"bytes_per_second": 16250.0, "ratio": 0.018}) == "16.2 kB/s ratio 0.02"
     assert summary("throughput", {"bytes_per_second": 900000.0}) == "900.0 kB/s"
+    assert summary("throughput", {"bytes_per_second": None}) == "no rate"
     assert summary("dns", {"answers": ["192.0.2.1", "192.0.2.2"], "rcode": "NOERROR"}) == "192.0.2.1 192.0.2.2"
     assert summary("dns", {"answers": [], "rcode": "NXDOMAIN"}) == "NXDOMAIN"
     assert summary("tcp", {"address": "192.0.2.1"}) == "192.0.2.1"
     assert summary("tcp", {}) == "ok"
     assert summary("tcp", {}, "connection_refused", "refused") == "connection_refused refused"
+    assert _outcome(result("tcp", {}, "connection_refused")) == "connection_refused"
+    # A failure number from a newer (or hostile) agent is shown as a number, not as success.
+    odd = result("tcp", {})
+    odd.result.failure = 99  # type: ignore[assignment]
+    assert _outcome(odd) == "failure#99" and _result_summary(odd).startswith("failure#99")
+    placed = result("tcp", {})
+    assert _place(placed) == "-"
+    placed.place.region, placed.place.country, placed.place.asn = "ru-msk", "RU", 12389
+    assert _place(placed) == "ru-msk RU AS12389"
 
 
 async def test_a_database_the_coordinator_cannot_use_is_one_line_without_its_password(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 
 from coordinator import convert
 from coordinator.analysis import AnalysisConfig, Analyzer
@@ -20,6 +19,7 @@ from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.model import AgentInfo, Assignment, JobSpec
 from coordinator.server import CoordinatorServer, ServerConfig
 from coordinator.store import Store, open_store
+from protos.results import probe_result_to_pb
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -36,11 +36,11 @@ class Clock:
 
 
 def throughput_result(a: Assignment, agent_id: str, bps: float, at: float) -> pb.TaskResult:
-    data = struct_pb2.Struct()
-    data.update({"bytes_per_second": bps, "control": {"failure": "", "bytes_per_second": 1e6}})
+    data = {"bytes_per_second": bps, "control": {"failure": "", "bytes_per_second": 1e6}}
     return pb.TaskResult(
         task_id=a.task_id, job_id=a.job_id, agent_id=agent_id, started_at=at - 1, finished_at=at,
-        result=pb.ProbeResult(kind="throughput", target=a.target, duration_s=1.0, data=data),
+        result=probe_result_to_pb(kind="throughput", target=a.target, failure="", failure_detail="",
+                                  duration_s=1.0, data=data),
     )  # fmt: skip
 
 

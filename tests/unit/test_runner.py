@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 from agent.outbox import Outbox
 from agent.probes.base import Limits, ProbeOutcome
 from agent.runner import Assignment, Runner
+from protos.results import failure_name
 from protos.vantage.v1 import vantage_pb2 as pb
 from tests.fakes import REAL_WAIT_S, FakeClock
 
@@ -148,7 +149,7 @@ async def test_a_task_starts_no_earlier_than_not_before(rig: Rig) -> None:
     result = rig.result("later")
     assert result.started_at == pytest.approx(start_at)
     assert (result.task_id, result.job_id, result.agent_id) == ("later", "0123456789abcdef", "ru-1")
-    assert result.result.kind == "tcp" and result.result.failure == ""
+    assert result.result.kind == "tcp" and failure_name(result.result.failure) == ""
     assert result.result.duration_s == 0.25
 
 
@@ -159,7 +160,7 @@ async def test_a_deadline_passed_before_the_start_is_reported_without_probing(ri
     assert rig.probe.started == []
     r = rig.result("late").result
     # about the agent (it was busy), never evidence about the target
-    assert r.failure == "agent_deadline_missed"
+    assert failure_name(r.failure) == "agent_deadline_missed"
     assert r.failure_detail.startswith("the task's deadline passed before it could start")
 
 
@@ -178,7 +179,7 @@ async def test_a_task_that_waited_for_a_slot_and_ran_out_of_time_is_the_agents_m
     rig.clock.advance(10.0)
     await rig.reported_n(2)
     r = rig.result("w").result
-    assert r.failure == "agent_deadline_missed"
+    assert failure_name(r.failure) == "agent_deadline_missed"
     assert "waited for a free slot" in r.failure_detail and "10.0 s" in r.failure_detail
 
 
@@ -194,7 +195,7 @@ async def test_a_task_dispatched_late_but_started_at_once_is_a_timeout_when_it_r
     await rig.clock.armed(5.0)
     rig.clock.advance(5.0)
     await rig.reported_n(1)
-    assert rig.result("re").result.failure == "generic_timeout"
+    assert failure_name(rig.result("re").result.failure) == "generic_timeout"
 
 
 async def test_a_task_that_started_on_time_and_ran_out_of_time_is_a_timeout(rig: Rig) -> None:
@@ -204,7 +205,7 @@ async def test_a_task_that_started_on_time_and_ran_out_of_time_is_a_timeout(rig:
     await rig.clock.armed(10.0)
     rig.clock.advance(10.0)
     await rig.reported_n(1)
-    assert rig.result("ontime").result.failure == "generic_timeout"
+    assert failure_name(rig.result("ontime").result.failure) == "generic_timeout"
 
 
 async def test_a_probe_still_running_at_the_deadline_is_stopped(rig: Rig) -> None:
@@ -214,7 +215,7 @@ async def test_a_probe_still_running_at_the_deadline_is_stopped(rig: Rig) -> Non
     rig.clock.advance(30.0)
     await rig.reported_n(1)
     r = rig.result("slow").result
-    assert r.failure == "generic_timeout" and r.failure_detail == "the task's deadline passed"
+    assert failure_name(r.failure) == "generic_timeout" and r.failure_detail == "the task's deadline passed"
     assert r.duration_s == pytest.approx(30.0)
 
 
@@ -275,7 +276,7 @@ async def test_a_spec_the_agent_cannot_run_is_a_result(rig: Rig) -> None:
     assert rig.runner.submit(rig.assignment("bad", kind="carrier-pigeon"))
     await rig.reported_n(1)
     r = rig.result("bad").result
-    assert r.failure == "agent_spec_error"
+    assert failure_name(r.failure) == "agent_spec_error"
     assert r.failure_detail.startswith("the agent could not run this task: kind: unknown probe kind")
     assert rig.probe.started == []
 
@@ -286,7 +287,7 @@ async def test_a_probe_that_raises_is_a_result_and_the_runner_goes_on(rig: Rig) 
         assert rig.runner.submit(rig.assignment("boom"))
         await rig.reported_n(1)
     r = rig.result("boom").result
-    assert r.failure == "agent_internal_error"
+    assert failure_name(r.failure) == "agent_internal_error"
     assert r.failure_detail == "the probe could not run: ca_file: /etc/ca.pem is not readable"
     assert any(e["event"] == "probe_could_not_run" for e in logs)
     rig.probe.fail_with = None
@@ -310,7 +311,7 @@ async def test_what_escapes_a_probe_is_an_agent_error(
     rig.probe.fail_with = exc
     assert rig.runner.submit(rig.assignment("x"))
     await rig.reported_n(1)
-    assert rig.result("x").result.failure == failure
+    assert failure_name(rig.result("x").result.failure) == failure
 
 
 async def test_stopping_the_runner_cancels_what_runs(tmp_path: Path) -> None:
@@ -381,6 +382,6 @@ async def test_an_idna_invalid_host_from_a_coordinator_is_a_spec_error_not_the_r
     await rig.reported_n(2)
     for kind in ("http", "throughput"):
         r = rig.result(f"idna-{kind}").result
-        assert r.failure == "agent_spec_error" and "IDNA" in r.failure_detail, r
+        assert failure_name(r.failure) == "agent_spec_error" and "IDNA" in r.failure_detail, r
     assert rig.runner.submit(rig.assignment("after"))
     await rig.probe.wait_started(1)

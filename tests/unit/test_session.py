@@ -26,6 +26,7 @@ from agent.session import (
     backoff_delay,
     heartbeat_interval,
 )
+from protos.results import failure_name
 from protos.vantage.v1 import vantage_pb2 as pb
 from tests.fakes import REAL_WAIT_S, FakeClock, FakeCoordinator, FakeStream, expect
 
@@ -249,7 +250,7 @@ async def test_an_assignment_runs_and_its_result_is_sent_then_acked(tmp_path: Pa
         not_before=now, deadline=now + 30)))
     msg = await expect(stream, "results")
     (result,) = msg.results.results
-    assert (result.task_id, result.agent_id, result.result.failure) == ("job1-0-0-aa", "de-1", "connection_refused")
+    assert (result.task_id, result.agent_id, failure_name(result.result.failure)) == ("job1-0-0-aa", "de-1", "connection_refused")
     assert seen == ["192.0.2.1:80"]
     assert rig.agent.outbox.task_ids() == ["job1-0-0-aa"]
     stream.inbound.put_nowait(pb.CoordinatorMessage(ack=pb.Ack(task_ids=["job1-0-0-aa"])))

@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,20 @@ async def test_recent_results_carry_the_jobs_target_oldest_first_newest_kept(sto
     rows = await store.recent_results(0.0, limit=10)
     assert rows[0].raw == b"t1" and rows[0].target == "as.the.job.named:1" and rows[0].region == "de"
     assert rows[1].target == "a.example:1"  # no task row: the agent's own target
+
+
+async def test_each_result_keeps_the_place_it_was_measured_from(store: Store) -> None:
+    """TaskResult.place in columns beside the bytes: one result alone and a batch of them
+    (PostgreSQL writes the two with different statements)."""
+    placed = [replace(result(f"p{i}"), region="ru-msk", country="RU", asn=12389 + i) for i in range(3)]
+    await store.write([PutResult(placed[0], "ru-msk", 100.0)])
+    await store.write([PutResult(r, "ru-msk", 101.0) for r in placed[1:]])
+    await store.write([PutResult(result("unplaced"), "de", 102.0)])
+    rows = await store.recent_results(0.0, limit=10)
+    assert [(r.raw, r.region, r.country, r.asn) for r in rows] == [
+        (b"p0", "ru-msk", "RU", 12389), (b"p1", "ru-msk", "RU", 12390), (b"p2", "ru-msk", "RU", 12391),
+        (b"unplaced", "de", "", 0),
+    ]  # fmt: skip
 
 
 async def test_lookups_say_what_is_known_of_each_task(store: Store) -> None:

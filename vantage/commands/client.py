@@ -23,6 +23,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from common.defaults import DEFAULT_COORDINATOR
+from protos.results import failure_name, task_result_to_dict
 from vantage.config import (
     client_certificate,
     parse_duration,
@@ -287,23 +288,48 @@ def _parse_until(text: str) -> float:
     return dt.timestamp()
 
 
+def _place(r: Any) -> str:
+    """Where a result was measured: region, then country and AS when known."""
+    p = r.place
+    parts = [p.region or "-"]
+    if p.country:
+        parts.append(p.country)
+    if p.asn:
+        parts.append(f"AS{p.asn}")
+    return " ".join(parts)
+
+
 def _result_summary(r: Any) -> str:
-    data = MessageToDict(r.result.data)
-    if r.result.failure:
-        return f"{r.result.failure} {r.result.failure_detail}".strip()
-    kind = r.result.kind
+    result = r.result
+    failure = failure_name(result.failure)
+    if result.failure:
+        name = failure if failure is not None else f"failure#{result.failure}"
+        return f"{name} {result.failure_detail}".strip()
+    kind = result.kind
+    which = result.WhichOneof("data")
+    if which != kind:
+        return "ok"
+    data = getattr(result, which)
     if kind == "throughput":
-        s = f"{data.get('bytes_per_second', 0) / 1000:.1f} kB/s"
-        if "ratio" in data and data["ratio"] is not None:
-            s += f" ratio {data['ratio']:.2f}"
+        s = f"{data.bytes_per_second / 1000:.1f} kB/s" if data.HasField("bytes_per_second") else "no rate"
+        if data.HasField("ratio"):
+            s += f" ratio {data.ratio:.2f}"
         return s
     if kind == "http":
-        return f"HTTP {int(data.get('status', 0))} {int(data.get('body_length', 0))} bytes"
+        status = data.status if data.HasField("status") else 0
+        return f"HTTP {status} {data.body_length} bytes"
     if kind == "dns":
-        return " ".join(str(a) for a in data.get("answers", []))[:60] or data.get("rcode", "")
+        return " ".join(data.answers)[:60] or data.rcode
     if kind == "tls":
-        return f"{data.get('tls_version', '')} {data.get('alpn', '') or ''}".strip()
-    return f"{data.get('address', '')}".strip() or "ok"
+        return f"{data.tls_version} {data.alpn}".strip()
+    return data.address or "ok"
+
+
+def _outcome(r: Any) -> str:
+    if not r.result.failure:
+        return "ok"
+    name = failure_name(r.result.failure)
+    return name if name is not None else f"failure#{r.result.failure}"
 
 
 # ------------------------------------------------------------------ commands
@@ -425,17 +451,17 @@ def cmd_results(args: argparse.Namespace) -> int:
                 if which == "result":
                     r = event.result
                     if args.json:
-                        print(json.dumps(_dict(r)), flush=True)
+                        print(json.dumps(task_result_to_dict(r)), flush=True)
                     elif args.follow:
                         print(
-                            clean(f"{_ts(r.finished_at)}  {r.agent_id}  {r.result.target}  "
-                                  f"{r.result.failure or 'ok'}  {_result_summary(r)}"),
+                            clean(f"{_ts(r.finished_at)}  {r.agent_id}  {_place(r)}  {r.result.target}  "
+                                  f"{_outcome(r)}  {_result_summary(r)}"),
                             flush=True,
                         )
                     else:
                         rows.append(
-                            (_ts(r.finished_at), r.agent_id, r.result.target,
-                             r.result.failure or "ok", f"{r.result.duration_s:.3f}s", _result_summary(r))
+                            (_ts(r.finished_at), r.agent_id, _place(r), r.result.target,
+                             _outcome(r), f"{r.result.duration_s:.3f}s", _result_summary(r))
                         )
                 elif which == "task_failed" and not args.json:
                     failed = event.task_failed
@@ -443,7 +469,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
         _call(consume)
     if rows:
-        print_table(["finished", "agent", "target", "outcome", "duration", "measured"], rows)
+        print_table(["finished", "agent", "from", "target", "outcome", "duration", "measured"], rows)
     return 0
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from agent.probes import KINDS, SpecError, option_help, parse_spec, run_probe
 from agent.probes.base import Limits
 from agent.probes.failures import FAILURES
+from agent.runner import wire_result
+from protos.results import probe_result_to_dict
 from vantage.errors import UsageError
 
 EPILOG = """\
@@ -100,10 +102,13 @@ def run(args: argparse.Namespace) -> int:
         outcome = asyncio.run(run_probe(spec, limits))
     except SpecError as exc:
         raise UsageError(f"{exc.field}: {exc.reason}") from None
+    # Through the wire's typed result, so the names and shape are those of
+    # ``vantage results --json`` (and a probe whose data leaves the contract shows here).
+    result = probe_result_to_dict(wire_result(outcome))
     if args.json:
-        print(json.dumps(outcome.to_dict(), sort_keys=False))
+        print(json.dumps(result, sort_keys=False))
     else:
-        print(render(outcome.to_dict()))
+        print(render(result))
     return 1 if outcome.failure else 0
 
 
@@ -113,7 +118,7 @@ def render(result: Mapping[str, Any]) -> str:
     lines = [f"{result['kind']} {result['target']}: {status} in {result['duration_s']:.3f}s"]
     if result["failure_detail"]:
         lines.append(f"  detail: {result['failure_detail']}")
-    lines.extend(_lines(result["data"], indent=1))
+    lines.extend(_lines(result["data"] or {}, indent=1))
     return "\n".join(lines)
 
 

@@ -1,4 +1,3 @@
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -8,6 +7,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ResultFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESULT_FORMAT_UNSPECIFIED: _ClassVar[ResultFormat]
+    RESULT_FORMAT_TYPED: _ClassVar[ResultFormat]
+
+class Failure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FAILURE_NONE: _ClassVar[Failure]
+    FAILURE_DNS_NXDOMAIN: _ClassVar[Failure]
+    FAILURE_DNS_SERVFAIL: _ClassVar[Failure]
+    FAILURE_DNS_REFUSED: _ClassVar[Failure]
+    FAILURE_DNS_TIMEOUT: _ClassVar[Failure]
+    FAILURE_DNS_NO_ANSWER: _ClassVar[Failure]
+    FAILURE_DNS_TEMPORARY_FAILURE: _ClassVar[Failure]
+    FAILURE_CONNECTION_REFUSED: _ClassVar[Failure]
+    FAILURE_CONNECTION_RESET: _ClassVar[Failure]
+    FAILURE_CONNECTION_CLOSED: _ClassVar[Failure]
+    FAILURE_GENERIC_TIMEOUT: _ClassVar[Failure]
+    FAILURE_HOST_UNREACHABLE: _ClassVar[Failure]
+    FAILURE_NETWORK_UNREACHABLE: _ClassVar[Failure]
+    FAILURE_TLS_HANDSHAKE_FAILED: _ClassVar[Failure]
+    FAILURE_TLS_CERT_INVALID: _ClassVar[Failure]
+    FAILURE_HTTP_ERROR: _ClassVar[Failure]
+    FAILURE_TARGET_FORBIDDEN: _ClassVar[Failure]
+    FAILURE_UNKNOWN_FAILURE: _ClassVar[Failure]
+    FAILURE_AGENT_DEADLINE_MISSED: _ClassVar[Failure]
+    FAILURE_AGENT_SPEC_ERROR: _ClassVar[Failure]
+    FAILURE_AGENT_RESOURCE_ERROR: _ClassVar[Failure]
+    FAILURE_AGENT_INTERNAL_ERROR: _ClassVar[Failure]
+
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
@@ -16,6 +45,30 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_DONE: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
+RESULT_FORMAT_UNSPECIFIED: ResultFormat
+RESULT_FORMAT_TYPED: ResultFormat
+FAILURE_NONE: Failure
+FAILURE_DNS_NXDOMAIN: Failure
+FAILURE_DNS_SERVFAIL: Failure
+FAILURE_DNS_REFUSED: Failure
+FAILURE_DNS_TIMEOUT: Failure
+FAILURE_DNS_NO_ANSWER: Failure
+FAILURE_DNS_TEMPORARY_FAILURE: Failure
+FAILURE_CONNECTION_REFUSED: Failure
+FAILURE_CONNECTION_RESET: Failure
+FAILURE_CONNECTION_CLOSED: Failure
+FAILURE_GENERIC_TIMEOUT: Failure
+FAILURE_HOST_UNREACHABLE: Failure
+FAILURE_NETWORK_UNREACHABLE: Failure
+FAILURE_TLS_HANDSHAKE_FAILED: Failure
+FAILURE_TLS_CERT_INVALID: Failure
+FAILURE_HTTP_ERROR: Failure
+FAILURE_TARGET_FORBIDDEN: Failure
+FAILURE_UNKNOWN_FAILURE: Failure
+FAILURE_AGENT_DEADLINE_MISSED: Failure
+FAILURE_AGENT_SPEC_ERROR: Failure
+FAILURE_AGENT_RESOURCE_ERROR: Failure
+FAILURE_AGENT_INTERNAL_ERROR: Failure
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_PENDING: JobState
 JOB_STATE_RUNNING: JobState
@@ -34,7 +87,7 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("agent_id", "region", "country", "asn", "labels", "version", "kinds", "concurrency", "held_task_ids")
+    __slots__ = ("agent_id", "region", "country", "asn", "labels", "version", "kinds", "concurrency", "held_task_ids", "result_format")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +104,7 @@ class Hello(_message.Message):
     KINDS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     HELD_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     region: str
     country: str
@@ -60,7 +114,8 @@ class Hello(_message.Message):
     kinds: _containers.RepeatedScalarFieldContainer[str]
     concurrency: int
     held_task_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, agent_id: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., held_task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    result_format: int
+    def __init__(self, agent_id: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., held_task_ids: _Optional[_Iterable[str]] = ..., result_format: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("sent_at", "running", "outbox", "outbox_dropped")
@@ -81,36 +136,301 @@ class ResultBatch(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("task_id", "job_id", "agent_id", "started_at", "finished_at", "result")
+    __slots__ = ("task_id", "job_id", "agent_id", "started_at", "finished_at", "result", "place")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    PLACE_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     job_id: str
     agent_id: str
     started_at: float
     finished_at: float
     result: ProbeResult
-    def __init__(self, task_id: _Optional[str] = ..., job_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., result: _Optional[_Union[ProbeResult, _Mapping]] = ...) -> None: ...
+    place: Place
+    def __init__(self, task_id: _Optional[str] = ..., job_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., result: _Optional[_Union[ProbeResult, _Mapping]] = ..., place: _Optional[_Union[Place, _Mapping]] = ...) -> None: ...
+
+class Place(_message.Message):
+    __slots__ = ("region", "country", "asn")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    ASN_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    country: str
+    asn: int
+    def __init__(self, region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ...) -> None: ...
 
 class ProbeResult(_message.Message):
-    __slots__ = ("kind", "target", "failure", "failure_detail", "duration_s", "data")
+    __slots__ = ("kind", "target", "failure", "failure_detail", "duration_s", "dns", "tcp", "tls", "http", "throughput")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_DETAIL_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
+    DNS_FIELD_NUMBER: _ClassVar[int]
+    TCP_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_FIELD_NUMBER: _ClassVar[int]
+    THROUGHPUT_FIELD_NUMBER: _ClassVar[int]
     kind: str
     target: str
-    failure: str
+    failure: Failure
     failure_detail: str
     duration_s: float
-    data: _struct_pb2.Struct
-    def __init__(self, kind: _Optional[str] = ..., target: _Optional[str] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., duration_s: _Optional[float] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    dns: DnsData
+    tcp: TcpData
+    tls: TlsData
+    http: HttpData
+    throughput: ThroughputData
+    def __init__(self, kind: _Optional[str] = ..., target: _Optional[str] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., duration_s: _Optional[float] = ..., dns: _Optional[_Union[DnsData, _Mapping]] = ..., tcp: _Optional[_Union[TcpData, _Mapping]] = ..., tls: _Optional[_Union[TlsData, _Mapping]] = ..., http: _Optional[_Union[HttpData, _Mapping]] = ..., throughput: _Optional[_Union[ThroughputData, _Mapping]] = ...) -> None: ...
+
+class DnsData(_message.Message):
+    __slots__ = ("query", "types", "transport", "resolver", "resolver_source", "rcode", "answers", "records", "cname_chain", "bogon_answers", "responses")
+    class ResponsesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: DnsResponse
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[DnsResponse, _Mapping]] = ...) -> None: ...
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVER_FIELD_NUMBER: _ClassVar[int]
+    RESOLVER_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RCODE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    CNAME_CHAIN_FIELD_NUMBER: _ClassVar[int]
+    BOGON_ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    types: _containers.RepeatedScalarFieldContainer[str]
+    transport: str
+    resolver: str
+    resolver_source: str
+    rcode: str
+    answers: _containers.RepeatedScalarFieldContainer[str]
+    records: _containers.RepeatedCompositeFieldContainer[DnsRecord]
+    cname_chain: _containers.RepeatedScalarFieldContainer[str]
+    bogon_answers: _containers.RepeatedScalarFieldContainer[str]
+    responses: _containers.MessageMap[str, DnsResponse]
+    def __init__(self, query: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., transport: _Optional[str] = ..., resolver: _Optional[str] = ..., resolver_source: _Optional[str] = ..., rcode: _Optional[str] = ..., answers: _Optional[_Iterable[str]] = ..., records: _Optional[_Iterable[_Union[DnsRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., bogon_answers: _Optional[_Iterable[str]] = ..., responses: _Optional[_Mapping[str, DnsResponse]] = ...) -> None: ...
+
+class DnsRecord(_message.Message):
+    __slots__ = ("type", "value", "ttl")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    value: str
+    ttl: int
+    def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ..., ttl: _Optional[int] = ...) -> None: ...
+
+class DnsResponse(_message.Message):
+    __slots__ = ("rcode", "answers", "cname_chain", "failure", "duration_s")
+    RCODE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    CNAME_CHAIN_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    rcode: str
+    answers: _containers.RepeatedCompositeFieldContainer[DnsRecord]
+    cname_chain: _containers.RepeatedScalarFieldContainer[str]
+    failure: Failure
+    duration_s: float
+    def __init__(self, rcode: _Optional[str] = ..., answers: _Optional[_Iterable[_Union[DnsRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., failure: _Optional[_Union[Failure, str]] = ..., duration_s: _Optional[float] = ...) -> None: ...
+
+class TcpData(_message.Message):
+    __slots__ = ("host", "port", "resolve_s", "addresses", "address", "family", "connect_s", "local_address")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_S_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_S_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    port: int
+    resolve_s: float
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    address: str
+    family: str
+    connect_s: float
+    local_address: str
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., resolve_s: _Optional[float] = ..., addresses: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., family: _Optional[str] = ..., connect_s: _Optional[float] = ..., local_address: _Optional[str] = ...) -> None: ...
+
+class TlsData(_message.Message):
+    __slots__ = ("host", "port", "sni", "verify", "hostname_checked", "address", "connect_s", "handshake_s", "tls_version", "cipher", "alpn", "certificate")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    SNI_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_CHECKED_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_S_FIELD_NUMBER: _ClassVar[int]
+    HANDSHAKE_S_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CIPHER_FIELD_NUMBER: _ClassVar[int]
+    ALPN_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    port: int
+    sni: str
+    verify: bool
+    hostname_checked: bool
+    address: str
+    connect_s: float
+    handshake_s: float
+    tls_version: str
+    cipher: str
+    alpn: str
+    certificate: Certificate
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., sni: _Optional[str] = ..., verify: _Optional[bool] = ..., hostname_checked: _Optional[bool] = ..., address: _Optional[str] = ..., connect_s: _Optional[float] = ..., handshake_s: _Optional[float] = ..., tls_version: _Optional[str] = ..., cipher: _Optional[str] = ..., alpn: _Optional[str] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ...) -> None: ...
+
+class Certificate(_message.Message):
+    __slots__ = ("subject", "issuer", "sans", "not_before", "not_after", "sha256")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    SANS_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    issuer: str
+    sans: _containers.RepeatedScalarFieldContainer[str]
+    not_before: str
+    not_after: str
+    sha256: str
+    def __init__(self, subject: _Optional[str] = ..., issuer: _Optional[str] = ..., sans: _Optional[_Iterable[str]] = ..., not_before: _Optional[str] = ..., not_after: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class HttpData(_message.Message):
+    __slots__ = ("method", "redirects", "url", "status", "reason", "http_version", "headers", "timings", "body_length", "body_sha256", "body_truncated")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REDIRECTS_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    HTTP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    BODY_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    BODY_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    redirects: _containers.RepeatedCompositeFieldContainer[HttpRedirect]
+    url: str
+    status: int
+    reason: str
+    http_version: str
+    headers: _containers.ScalarMap[str, str]
+    timings: HttpTimings
+    body_length: int
+    body_sha256: str
+    body_truncated: bool
+    def __init__(self, method: _Optional[str] = ..., redirects: _Optional[_Iterable[_Union[HttpRedirect, _Mapping]]] = ..., url: _Optional[str] = ..., status: _Optional[int] = ..., reason: _Optional[str] = ..., http_version: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., timings: _Optional[_Union[HttpTimings, _Mapping]] = ..., body_length: _Optional[int] = ..., body_sha256: _Optional[str] = ..., body_truncated: _Optional[bool] = ...) -> None: ...
+
+class HttpRedirect(_message.Message):
+    __slots__ = ("url", "status", "location")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    status: int
+    location: str
+    def __init__(self, url: _Optional[str] = ..., status: _Optional[int] = ..., location: _Optional[str] = ...) -> None: ...
+
+class HttpTimings(_message.Message):
+    __slots__ = ("dns_s", "connect_s", "tls_s", "ttfb_s", "total_s")
+    DNS_S_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_S_FIELD_NUMBER: _ClassVar[int]
+    TLS_S_FIELD_NUMBER: _ClassVar[int]
+    TTFB_S_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_S_FIELD_NUMBER: _ClassVar[int]
+    dns_s: float
+    connect_s: float
+    tls_s: float
+    ttfb_s: float
+    total_s: float
+    def __init__(self, dns_s: _Optional[float] = ..., connect_s: _Optional[float] = ..., tls_s: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
+
+class ThroughputData(_message.Message):
+    __slots__ = ("url", "address", "sni", "status", "headers", "bytes", "duration_s", "bytes_per_second", "ttfb_s", "stall_s", "interval_s", "series_bps", "complete", "stopped_by", "max_bytes", "max_seconds", "control", "ratio")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    URL_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SNI_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    TTFB_S_FIELD_NUMBER: _ClassVar[int]
+    STALL_S_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    SERIES_BPS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_BY_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    RATIO_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    address: str
+    sni: str
+    status: int
+    headers: _containers.ScalarMap[str, str]
+    bytes: int
+    duration_s: float
+    bytes_per_second: float
+    ttfb_s: float
+    stall_s: float
+    interval_s: float
+    series_bps: _containers.RepeatedScalarFieldContainer[float]
+    complete: bool
+    stopped_by: str
+    max_bytes: int
+    max_seconds: float
+    control: ThroughputControl
+    ratio: float
+    def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ...) -> None: ...
+
+class ThroughputControl(_message.Message):
+    __slots__ = ("url", "bytes", "duration_s", "bytes_per_second", "failure", "failure_detail", "ttfb_s", "status")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    TTFB_S_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    bytes: int
+    duration_s: float
+    bytes_per_second: float
+    failure: Failure
+    failure_detail: str
+    ttfb_s: float
+    status: int
+    def __init__(self, url: _Optional[str] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., ttfb_s: _Optional[float] = ..., status: _Optional[int] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
     __slots__ = ("welcome", "assign", "cancel", "ack")
