@@ -9,7 +9,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from common.failures import UNKNOWN_FAILURE
@@ -280,7 +280,7 @@ def upgrade_legacy(m: pb.TaskResult) -> None:
             try:
                 values = MessageToDict(struct_pb2.Struct.FromString(bytes(f.data)))
                 data_to_pb(m.result.kind, values, m.result)
-            except (ValueError, DecodeError):
+            except Exception:  # DecodeError, or data that does not fit: never the session's end
                 m.result.ClearField(m.result.kind)  # type: ignore[arg-type]
     m.result.DiscardUnknownFields()
 

@@ -76,6 +76,8 @@ def data_to_pb(kind: str, data: Mapping[str, Any], into: pb.ProbeResult) -> None
 
 def _fill(m: Message, data: Mapping[str, Any], path: str) -> None:
     desc: Any = m.DESCRIPTOR
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: expected a mapping, got {type(data).__name__}")
     for key, value in data.items():
         fd = desc.fields_by_name.get(key)
         where = f"{path}.{key}"

@@ -47,6 +47,11 @@ def test_data_that_leaves_the_contract_is_an_error_naming_the_field() -> None:
         build({"control": {"failure": "nope"}}, kind="throughput")
     with pytest.raises(ValueError, match="failure: 'nope' is not a failure class"):
         build({}, failure="nope")
+    with pytest.raises(ValueError, match=r"tcp: expected a mapping, got list"):
+        probe_result_to_pb(kind="tcp", target="h:1", failure="", failure_detail="", duration_s=0.1,
+                           data=[1])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"dns\.responses\[A\]: expected a mapping, got str"):
+        build({"responses": {"A": "NOERROR"}}, kind="dns")
     with pytest.raises(ValueError, match="no typed data for kind 'ping'"):
         build({"x": 1}, kind="ping")
     # None leaves an optional field absent, and it reads back as None; ints stay ints.
@@ -189,6 +194,9 @@ def test_a_row_stored_in_the_earlier_form_reads_back_as_this_contract() -> None:
     # A failure is always kept: a known one as itself, any other as unknown_failure.
     reset = convert.stored_result(_legacy_row("tcp", "connection_reset", {"host": "h", "port": 1.0}))
     assert reset.result.failure == pb.FAILURE_CONNECTION_RESET and reset.result.tcp.port == 1
+    # Struct data of any odd shape is left out, never the reader's end.
+    shaped = convert.stored_result(_legacy_row("dns", "", {"responses": {"A": "x"}, "records": [1, [2]]}))
+    assert shaped.result.WhichOneof("data") is None and shaped.result.failure == pb.FAILURE_NONE
     odd = convert.stored_result(_legacy_row("tcp", "made_up", {}))
     assert odd.result.failure == pb.FAILURE_UNKNOWN_FAILURE
     assert convert.watch_result(_legacy_row("tcp", "generic_timeout", {})).result.result.failure == pb.FAILURE_GENERIC_TIMEOUT
