@@ -69,7 +69,10 @@ def probe_rate(url: str, size: int) -> tuple[float, float]:
     from agent.probes.base import Limits
 
     limits = Limits(allow_private_targets=True, max_bytes_cap=size, max_timeout_s=120.0)
-    spec = parse_spec("throughput", url, {"max_bytes": str(size), "max_seconds": "120"}, limits)
+    # burst=0: the whole file, as curl fetches it (not ended early once settled)
+    spec = parse_spec(
+        "throughput", url, {"max_bytes": str(size), "max_seconds": "120", "burst": "0"}, limits
+    )
     outcome = asyncio.run(run_probe(spec, limits))
     if outcome.failure or outcome.data["bytes"] != size:
         raise SystemExit(f"probe failed: {outcome.failure} {outcome.failure_detail} {outcome.data}")

@@ -169,12 +169,16 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
     t = m.throughput
     data: dict[str, Any] = {
         "bytes_per_second": t.bytes_per_second if t.HasField("bytes_per_second") else None,
+        "sustained_bps": t.sustained_bps if t.HasField("sustained_bps") else None,
+        "drop_at_s": t.drop_at_s if t.HasField("drop_at_s") else None,
+        "direction": t.direction,
     }
     if t.HasField("control"):
         c = t.control
         data["control"] = {
             "failure": failure_name(c.failure) if failure_name(c.failure) is not None else UNKNOWN_FAILURE,
             "bytes_per_second": c.bytes_per_second if c.HasField("bytes_per_second") else None,
+            "sustained_bps": c.sustained_bps if c.HasField("sustained_bps") else None,
         }
     return data
 
@@ -371,6 +375,8 @@ def verdicts_to_pb(snap: Snapshot) -> pb.GetVerdictsResponse:
                 region=v.group, target=v.target, verdict=v.verdict, failure=v.failure,
                 throughput_bps=v.throughput_bps or 0.0, ratio=v.ratio or 0.0,
                 samples=v.samples, agents=v.agents, since=v.since, reason=v.reason,
+                upload_bps=v.upload_bps or 0.0, upload_ratio=v.upload_ratio or 0.0,
+                direction=v.direction,
             )
             for v in snap.regions
         ],

@@ -126,13 +126,15 @@ class CoordinatorCollector(Collector):
 
         throughput = GaugeMetricFamily(
             "vantage_throughput_bytes_per_second",
-            "Median download throughput in the analysis window, bytes/s.",
-            labels=["region", "target"],
+            "Median sustained throughput (after any burst a policer let through) in the "
+            "analysis window, bytes/s, by direction (download, upload).",
+            labels=["region", "target", "direction"],
         )
         ratio = GaugeMetricFamily(
             "vantage_throughput_ratio",
-            "Region median throughput over its reference median (control or other regions).",
-            labels=["region", "target"],
+            "Region median throughput over its reference median (control or other regions), "
+            "by direction.",
+            labels=["region", "target", "direction"],
         )
         throttled = GaugeMetricFamily(
             "vantage_throttled", "1 when the region throttles the target.", labels=["region", "target"]
@@ -149,20 +151,26 @@ class CoordinatorCollector(Collector):
             "vantage_verdict_info",
             "The current verdict of each (region, target): ok, throttled, blocked, inconclusive, "
             "degraded (slow there because the target is slow everywhere) or unreachable (the "
-            "region itself reaches nothing: no verdict on the target).",
-            labels=["region", "target", "verdict"],
+            "region itself reaches nothing: no verdict on the target); direction says which "
+            "transfers a throttled or degraded verdict is about (download, upload, "
+            "download,upload; empty otherwise).",
+            labels=["region", "target", "verdict", "direction"],
         )
         for v in snap.regions:
             labels = [v.group, v.target]
-            if v.throughput_bps is not None:
-                throughput.add_metric(labels, v.throughput_bps)
-            if v.ratio is not None:
-                ratio.add_metric(labels, v.ratio)
+            for direction, bps, share in (
+                ("download", v.throughput_bps, v.ratio),
+                ("upload", v.upload_bps, v.upload_ratio),
+            ):
+                if bps is not None:
+                    throughput.add_metric([*labels, direction], bps)
+                if share is not None:
+                    ratio.add_metric([*labels, direction], share)
             throttled.add_metric(labels, 1.0 if v.verdict == "throttled" else 0.0)
             blocked.add_metric(labels, 1.0 if v.verdict == "blocked" else 0.0)
             if v.verdict == "blocked":
                 blocked_info.add_metric([*labels, v.failure], 1.0)
-            verdict_info.add_metric([*labels, v.verdict], 1.0)
+            verdict_info.add_metric([*labels, v.verdict, v.direction], 1.0)
         yield from (throughput, ratio, throttled, blocked, blocked_info, verdict_info)
 
         outage = GaugeMetricFamily(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from common.failures import AGENT_ERRORS, FAILURES
@@ -52,10 +53,19 @@ class Counters:
         return None
 
 
+def _judged_rate(data: Mapping[str, object]) -> object:
+    """The rate the analysis judges: the sustained one (after a policer's burst, see
+    agent/probes/rates.py), else the mean of results that carry none (a download shorter
+    than two windows, or a result from before the split existed)."""
+    sustained = data.get("sustained_bps")
+    return sustained if sustained is not None else data.get("bytes_per_second")
+
+
 def measurement_from_result(
     result: TaskResultData, agent: AgentInfo, target: str, group_by: str, *, canary: bool = False
 ) -> Measurement:
     """The analysis sees the target as the job named it, so metric labels match the job.
+    A throughput result is judged by its sustained rate and its control's (``_judged_rate``).
     A throughput job's control is read whether or not the target failed: it is what
     shows the agent reaching the outside world (coordinator/analysis/health.py)."""
     r = result.result
@@ -63,14 +73,17 @@ def measurement_from_result(
     throughput = None
     control = None
     control_failure = None
+    drop_at = None
     if r.kind == "throughput":
-        bps = data.get("bytes_per_second")
+        bps = _judged_rate(data)
         if not r.failure and isinstance(bps, int | float) and bps >= 0:
             throughput = float(bps)
+            drop = data.get("drop_at_s")
+            drop_at = float(drop) if isinstance(drop, int | float) and drop >= 0 else None
         ctl = data.get("control")
         if isinstance(ctl, dict):
             failure = ctl.get("failure")
-            cbps = ctl.get("bytes_per_second")
+            cbps = _judged_rate(ctl)
             if failure:
                 known = isinstance(failure, str) and failure in FAILURES
                 control_failure = failure if known else "unknown_failure"
@@ -87,6 +100,8 @@ def measurement_from_result(
         duration_s=r.duration_s,
         throughput_bps=throughput,
         control_bps=control,
+        drop_at_s=drop_at,
+        direction="upload" if r.kind == "throughput" and data.get("direction") == "upload" else "download",
         country=agent.country,
         control_failure=control_failure,
         role="canary" if canary else "test",

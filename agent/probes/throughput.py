@@ -43,35 +43,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from yarl import URL
 
-from agent.policy import resolve_checked
 from agent.probes import failures as f
+from agent.probes import rates, upload
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import failed, now, rounded
-from agent.probes.tcp import connect
-from agent.probes.tls import make_context
-from common.specs.options import url_host, url_port
+from agent.probes.transfer import (
+    HTTPProtocolError,
+    Series,
+    ServerClosed,
+    Transfer,
+    host_header,
+    open_socket,
+    round3,
+    tls_context,
+)
+from common.specs.options import url_host
 from common.specs.throughput import NAME, Spec
 
 BUFFER_SIZE = 1024 * 1024
 MAX_HEAD = 64 * 1024
 # Interim (1xx) responses accepted before the real one.
 MAX_INTERIM = 8
-
-
-class HTTPProtocolError(Exception):
-    """The server's response is not HTTP/1.x we can read (failure ``http_error``)."""
-
-
-class ServerClosed(ConnectionError):
-    """The server closed before the body was complete (failure ``connection_closed``)."""
 
 
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _UNTIL_CLOSE, _DONE = range(7)
@@ -103,6 +101,7 @@ class _Download(asyncio.BufferedProtocol):
         self.headers_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.complete = False  # the body ended as framed (not cut by a limit)
+        self.settled = False  # ended early: past the burst and steady for settle_s
         self.first_body = asyncio.Event()
 
     # asyncio.BufferedProtocol
@@ -151,6 +150,12 @@ class _Download(asyncio.BufferedProtocol):
         if exc is None and self._state not in (_DONE, _UNTIL_CLOSE):
             exc = ServerClosed(f"the connection closed after {self.count} body bytes")
         self._finish(exc)
+
+    def settle(self) -> None:
+        """End the download now: it has settled (the sampler saw it past the burst)."""
+        if self._state != _DONE:
+            self.settled = True
+            self._finish(None)
 
     # bookkeeping
     def _count(self, nbytes: int, t: float) -> None:
@@ -306,82 +311,13 @@ class _Download(asyncio.BufferedProtocol):
             self._count(counted, t)
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Fetch:
-    """The figures of one download (the target's or the control's)."""
-
-    url: str
-    bytes: int = 0
-    duration_s: float | None = None
-    bytes_per_second: float | None = None
-    ttfb_s: float | None = None
-    stall_s: float = 0.0
-    series_bps: tuple[float, ...] = ()
-    status: int | None = None
-    headers: Mapping[str, str] | None = None
-    complete: bool = False
-    stopped_by: str = ""
-    address: str = ""
-    failure: str | None = None
-    failure_detail: str = ""
-
-
-class _Series:
-    """bytes/s per fixed window, filled by a sampler task while the download runs."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.values: list[float] = []
-        self.t_prev: float | None = None  # end of the last window
-        self.c_prev = 0  # body bytes at the end of the last window
-
-    async def sample(self, proto: _Download) -> None:
-        """Append a window's bytes/s every ``interval`` from the first body byte until cancelled."""
-        await proto.first_body.wait()
-        assert proto.t_first_body is not None
-        self.t_prev = proto.t_first_body
-        t_next = self.t_prev + self.interval
-        while True:
-            await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
-            t = time.perf_counter()
-            c = proto.count
-            self.values.append((c - self.c_prev) / (t - self.t_prev))
-            self.t_prev, self.c_prev = t, c
-            t_next += self.interval
-            if t_next <= t:  # the loop fell behind: skip windows rather than emit tiny ones
-                t_next = t + self.interval
-
-    def closed(self, proto: _Download) -> list[float]:
-        """The windows plus the last, partial one (up to the last body byte)."""
-        start = self.t_prev if self.t_prev is not None else proto.t_first_body
-        if start is None or proto.t_last_body is None:
-            return list(self.values)
-        tail_t = proto.t_last_body - start
-        tail_b = proto.count - self.c_prev
-        if tail_t > self.interval * 0.1 and tail_b > 0:
-            return [*self.values, tail_b / tail_t]
-        return list(self.values)
-
-
-async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fetch:
+async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Transfer:
     url = URL(url_text)
-    host = url_host(url)
-    port = url_port(url)
     loop = asyncio.get_running_loop()
-    result = _Fetch(url=url_text)
-    context: ssl.SSLContext | None = None
-    if url.scheme == "https":
-        try:
-            context = await asyncio.to_thread(
-                make_context, verify=spec.verify, sni=sni, ca_file=spec.ca_file, alpn=("http/1.1",),
-                ca_dir=limits.ca_dir,
-            )
-        except SpecError:
-            raise
-        except (OSError, ValueError) as exc:  # the system's roots could not be loaded
-            raise SpecError("options.ca_file", f"cannot load the CA certificates: {exc}") from exc
+    result = Transfer(url=url_text)
+    context = await tls_context(url, spec, limits, sni)
     proto = _Download(max_bytes=spec.max_bytes, stall_threshold=spec.stall_threshold_s)
-    series = _Series(spec.interval_s)
+    series = Series(spec.interval_s, burst_bytes=spec.burst_bytes, settle_s=spec.settle_s)
     sampler: asyncio.Task[None] | None = None
     transport: asyncio.Transport | None = None
     started = now()
@@ -389,13 +325,7 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fet
     stopped_by = ""
     try:
         async with asyncio.timeout(spec.timeout_s) as setup_deadline:
-            addresses = await resolve_checked(
-                host,
-                port,
-                allow_private=limits.allow_private_targets,
-                overrides=limits.host_overrides,
-            )
-            sock, address, _connect_s = await connect(addresses)
+            sock, address = await open_socket(url, limits)
             result = replace(result, address=address.address)
             try:
                 transport, _ = await loop.create_connection(
@@ -404,12 +334,9 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fet
             except BaseException:
                 sock.close()
                 raise
-            host_header = host if ":" not in host else f"[{host}]"
-            if url.explicit_port:
-                host_header += f":{port}"
             request = (
                 f"GET {url.raw_path_qs or '/'} HTTP/1.1\r\n"
-                f"Host: {host_header}\r\n"
+                f"Host: {host_header(url)}\r\n"
                 "User-Agent: vantage-probe/0.1\r\n"
                 "Accept: */*\r\n"
                 "Accept-Encoding: identity\r\n"
@@ -430,7 +357,7 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fet
         except TimeoutError:
             stopped_by = "max_seconds"
         else:
-            stopped_by = "complete" if proto.complete else "max_bytes"
+            stopped_by = "complete" if proto.complete else "settled" if proto.settled else "max_bytes"
     except Exception as exc:
         failure = f.classify(exc)
         if isinstance(exc, HTTPProtocolError):
@@ -454,8 +381,8 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> _Fet
 
 
 def _figures(
-    result: _Fetch, proto: _Download, series: _Series, t_sent: float | None, stopped_by: str
-) -> _Fetch:
+    result: Transfer, proto: _Download, series: Series, t_sent: float | None, stopped_by: str
+) -> Transfer:
     duration = None
     mean = None
     ttfb = None
@@ -468,8 +395,10 @@ def _figures(
             mean = (proto.count - proto.first_read_bytes) / span
         elif duration > 0:
             mean = proto.count / duration
+    parts = series.split(proto)
     if proto.status and not 200 <= proto.status < 300:
         mean = None  # an error page's size over its time is no throughput
+        parts = rates.Split()
     return replace(
         result,
         bytes=proto.count,
@@ -478,6 +407,9 @@ def _figures(
         ttfb_s=rounded(ttfb),
         stall_s=round(proto.stall_s, 6),
         series_bps=tuple(round(x, 3) for x in series.closed(proto)),
+        first_part_bps=round3(parts.first_part_bps),
+        sustained_bps=round3(parts.sustained_bps),
+        drop_at_s=rounded(parts.drop_at_s),
         status=proto.status or None,
         headers={k: v for k, v in proto.headers.items() if k in _REPORTED_HEADERS},
         complete=proto.complete,
@@ -495,13 +427,19 @@ _REPORTED_HEADERS = (
 )
 
 
+def _judged(fetch: Transfer) -> float | None:
+    """The rate the analysis judges: the sustained one, else the mean."""
+    return fetch.sustained_bps if fetch.sustained_bps is not None else fetch.bytes_per_second
+
+
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     started = now()
     try:
-        target = await _fetch(spec.target, spec, limits, sni=spec.sni)
+        transfer = upload.upload if spec.direction == "upload" else _fetch
+        target = await transfer(spec.target, spec, limits, sni=spec.sni)
         control = None
         if spec.control is not None:
-            control = await _fetch(spec.control, spec, limits, sni=url_host(URL(spec.control)))
+            control = await transfer(spec.control, spec, limits, sni=url_host(URL(spec.control)))
     except SpecError:
         raise
     except Exception as exc:  # a bug, not a network failure: report it as data anyway
@@ -511,6 +449,7 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         return outcome
     data: dict[str, Any] = {
         "url": target.url,
+        "direction": spec.direction,
         "address": target.address,
         "sni": spec.sni,
         "status": target.status,
@@ -522,10 +461,15 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         "stall_s": target.stall_s,
         "interval_s": spec.interval_s,
         "series_bps": list(target.series_bps),
+        "first_part_bps": target.first_part_bps,
+        "sustained_bps": target.sustained_bps,
+        "drop_at_s": target.drop_at_s,
         "complete": target.complete,
         "stopped_by": target.stopped_by,
         "max_bytes": spec.max_bytes,
         "max_seconds": spec.max_seconds,
+        "burst_bytes": spec.burst_bytes,
+        "settle_s": spec.settle_s,
     }
     if control is not None:
         data["control"] = {
@@ -533,6 +477,8 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
             "bytes": control.bytes,
             "duration_s": control.duration_s,
             "bytes_per_second": control.bytes_per_second,
+            "sustained_bps": control.sustained_bps,
+            "drop_at_s": control.drop_at_s,
             "failure": control.failure or "",
             "failure_detail": control.failure_detail,
             "ttfb_s": control.ttfb_s,
@@ -542,6 +488,11 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         if target.bytes_per_second is not None and control.bytes_per_second:
             ratio = round(target.bytes_per_second / control.bytes_per_second, 6)
         data["ratio"] = ratio
+        sustained = None
+        t_rate, c_rate = _judged(target), _judged(control)
+        if t_rate is not None and c_rate:
+            sustained = round(t_rate / c_rate, 6)
+        data["sustained_ratio"] = sustained
     return ProbeOutcome(
         kind=NAME,
         target=spec.target,

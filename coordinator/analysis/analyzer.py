@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from coordinator.analysis import decide, health, rules, throughput
 from coordinator.analysis.model import (
+    UPLOAD_SERIES,
     AgentHealth,
     AnalysisConfig,
     Measurement,
@@ -43,6 +44,7 @@ class Analyzer:
         self._region_failure: dict[tuple[str, str], str] = {}
         self._target_held: dict[str, Held] = {}
         self._degraded_held: dict[str, Held] = {}
+        self._degraded_up_held: dict[str, Held] = {}  # the same for uploads
         self._unreachable_held: dict[str, Held] = {}
         self.health = health.HealthLog(self.config)
         self.dropped_targets = 0
@@ -73,7 +75,7 @@ class Analyzer:
             return
         self._targets.add(m.target)
         self._groups.add(m.group)
-        key = (m.group, m.target, m.kind)
+        key = (m.group, m.target, m.series)
         agents = self._series.get(key)
         if agents is None:
             agents = self._series[key] = {}
@@ -202,40 +204,40 @@ class Analyzer:
                 target_reason = f"held; {decide.recovery(held_target, now, cfg)}"
             else:
                 target_reason = ""
-            judged, spread = throughput.judge_groups(groups, cfg)
-            held_degraded = self._hold(
-                self._degraded_held, target, "degraded", spread.kind == "degraded", now
-            )
-            degraded = held_degraded.state == "degraded"
-            held_note = f"held; {decide.recovery(held_degraded, now, cfg)}"  # read while degraded
-            degraded_reason = spread.reason
-            if degraded and spread.kind != "degraded":
-                degraded_reason = held_note + (f" (now {spread.reason})" if spread.reason else "")
+            downloads = self._direction(groups, target, "throughput", self._degraded_held, now)
+            uploads = None
+            if (
+                any(UPLOAD_SERIES in kinds for kinds in groups.values())
+                or target in self._degraded_up_held
+            ):
+                uploads = self._direction(groups, target, UPLOAD_SERIES, self._degraded_up_held, now)
             targets.append(
                 TargetVerdict(
                     target=target,
                     outage=outage,
                     since=held_target.since,
                     reason=target_reason,
-                    degraded=degraded,
-                    degraded_since=held_degraded.since,
-                    degraded_reason=degraded_reason,
+                    **decide.degraded_fields(downloads, uploads),
                 )
             )
 
             for group in sorted(groups):
                 key = (group, target)
                 live_keys.add(key)
-                judgement, tput_median = judged.get(group, (None, None))
-                if judgement is not None:
-                    judgement = throughput.settle(group, judgement, spread, degraded, held_note)
+                down_j, tput_median = downloads.settled(group)
+                up_j, up_median = uploads.settled(group) if uploads is not None else (None, None)
+                judgement, direction = decide.combine_directions(down_j, up_j)
                 raw = decide.raw_verdict(group, reach, judgement, outage, cfg)
                 if raw.verdict == "blocked":
                     self._region_failure[key] = raw.failure
                 prev = self._region_held.get(key)
                 if outage and prev is not None and prev.state == "blocked":
                     prev = None  # an outage is not a regional block: drop it at once
-                if degraded and prev is not None and prev.state == "throttled":
+                if (
+                    prev is not None
+                    and prev.state == "throttled"
+                    and decide.slow_everywhere(downloads, down_j, uploads, up_j)
+                ):
                     prev = None  # nor is a target slow from everywhere a regional throttle
                 held = rules.step(prev, raw.verdict, now, cfg, bad=_REGION_BAD, recovered="ok")
                 self._region_held[key] = held
@@ -253,7 +255,10 @@ class Analyzer:
                         group=group, target=target, verdict=verdict,
                         failure=self._region_failure.get(key, "") if verdict == "blocked" else "",
                         throughput_bps=tput_median,
-                        ratio=judgement.ratio if judgement is not None else None,
+                        ratio=down_j.ratio if down_j is not None else None,
+                        upload_bps=up_median,
+                        upload_ratio=up_j.ratio if up_j is not None else None,
+                        direction=direction if verdict in ("throttled", "degraded") else "",
                         samples=len(samples), agents=len({m.agent_id for m in samples}),
                         since=held.since, reason=reason,
                     )
@@ -262,7 +267,7 @@ class Analyzer:
         for key in [k for k in self._region_held if k not in live_keys]:
             del self._region_held[key]
             self._region_failure.pop(key, None)
-        for by_target in (self._target_held, self._degraded_held):
+        for by_target in (self._target_held, self._degraded_held, self._degraded_up_held):
             for target in [t for t in by_target if t not in raw_view]:
                 del by_target[target]
 
@@ -281,6 +286,18 @@ class Analyzer:
         return self._snapshot
 
     # ------------------------------------------------------------------ rules glue
+
+    def _direction(
+        self, groups: dict[str, dict[str, dict[str, list[Measurement]]]], target: str, series: str, held: dict[str, Held], now: float,
+    ) -> decide.DirectionState:  # fmt: skip
+        """One direction's throughput judgements over the groups and the target's held
+        degraded state for it."""
+        judged, spread = throughput.judge_groups(groups, self.config, series)
+        held_degraded = self._hold(held, target, "degraded", spread.kind == "degraded", now)
+        return decide.DirectionState(
+            judged=judged, spread=spread, held=held_degraded,
+            note=f"held; {decide.recovery(held_degraded, now, self.config)}",
+        )  # fmt: skip
 
     def _hold(self, held: dict[str, Held], target: str, state: str, raw: bool, now: float) -> Held:
         """Advance a target- or group-level state (outage, degraded, unreachable) by one

@@ -3,7 +3,8 @@ success ratios, and the words of a held verdict. ``analyzer.py`` keeps the state
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from coordinator.analysis import rules
 from coordinator.analysis.model import (
@@ -18,6 +19,7 @@ from coordinator.analysis.model import (
 )
 from coordinator.analysis.rules import Held, ReachStats
 from coordinator.analysis.throttle import ThroughputJudgement
+from coordinator.analysis.throughput import Spread, settle
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -25,6 +27,89 @@ class Raw:
     verdict: Verdict
     reason: str
     failure: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DirectionState:
+    """One direction's (downloads' or uploads') throughput judgements of a target over
+    its groups, its spread, and the target's held degraded state for that direction
+    (``note`` says why it is held while the raw spread is not degraded)."""
+
+    judged: dict[str, tuple[ThroughputJudgement, float]]
+    spread: Spread
+    held: Held
+    note: str
+
+    @property
+    def degraded(self) -> bool:
+        return self.held.state == "degraded"
+
+    @property
+    def degraded_reason(self) -> str:
+        if self.degraded and self.spread.kind != "degraded":
+            return self.note + (f" (now {self.spread.reason})" if self.spread.reason else "")
+        return self.spread.reason
+
+    def settled(self, group: str) -> tuple[ThroughputJudgement | None, float | None]:
+        """The group's final judgement (``throughput.settle``) and window median."""
+        found = self.judged.get(group)
+        if found is None:
+            return None, None
+        judgement, group_median = found
+        return settle(group, judgement, self.spread, self.degraded, self.note), group_median
+
+
+def degraded_fields(down: DirectionState, up: DirectionState | None) -> dict[str, Any]:
+    """TargetVerdict's degraded, degraded_since and degraded_reason over both directions
+    (an upload's reason says "upload:")."""
+    states = [(down, "")] + ([(up, "upload: ")] if up is not None else [])
+    degraded = [(d, tag) for d, tag in states if d.degraded]
+    reasons = [f"{tag}{d.degraded_reason}" for d, tag in states if d.degraded_reason]
+    return {
+        "degraded": bool(degraded),
+        "degraded_since": min((d.held.since for d, _ in degraded), default=down.held.since),
+        "degraded_reason": "; ".join(reasons),
+    }
+
+
+_RANK = {"throttled": 3, "degraded": 2, "inconclusive": 1, "ok": 0}
+_SLOW = ("throttled", "degraded")
+
+
+def combine_directions(
+    down: ThroughputJudgement | None, up: ThroughputJudgement | None
+) -> tuple[ThroughputJudgement | None, str]:
+    """One throughput judgement of a (group, target) out of its download's and its
+    upload's, and the directions a slow one is about. The worse status wins (throttled,
+    then degraded, inconclusive, ok); the reason names the upload's part. Without uploads
+    the download's judgement is returned as it is."""
+    if up is None:
+        return down, "download" if down is not None and down.status in _SLOW else ""
+    if down is None:
+        return replace(up, reason=f"upload: {up.reason}"), "upload" if up.status in _SLOW else ""
+    if down.status == up.status:
+        both = replace(down, reason=f"download: {down.reason}; upload: {up.reason}")
+        return both, "download,upload" if down.status in _SLOW else ""
+    if _RANK[up.status] > _RANK[down.status]:
+        worse = replace(up, reason=f"upload: {up.reason}; download {down.status}")
+        return worse, "upload" if up.status in _SLOW else ""
+    worse = replace(down, reason=f"download: {down.reason}; upload {up.status}")
+    return worse, "download" if down.status in _SLOW else ""
+
+
+def slow_everywhere(
+    down: DirectionState,
+    down_j: ThroughputJudgement | None,
+    up: DirectionState | None,
+    up_j: ThroughputJudgement | None,
+) -> bool:
+    """A held throttle of the group is dropped at once when the target turns degraded in
+    the direction it is about (and the other direction is not throttled here)."""
+    up_throttled = up_j is not None and up_j.status == "throttled"
+    down_throttled = down_j is not None and down_j.status == "throttled"
+    if down.degraded and not up_throttled:
+        return True
+    return up is not None and up.degraded and not down_throttled
 
 
 def as_verdict(state: str) -> Verdict:

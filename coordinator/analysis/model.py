@@ -40,16 +40,19 @@ from coordinator.analysis.snapshot import (
 __all__ = [
     "AGENT_ERRORS",
     "BLOCK_PAGE",
+    "DIRECTIONS",
     "FAILURES",
     "KINDS",
     "NOT_EVIDENCE",
     "NOT_EVIDENCE_FAILURE",
     "RESOLVER_FAILURES",
     "ROLES",
+    "UPLOAD_SERIES",
     "VERDICTS",
     "AgentHealth",
     "AgentState",
     "AnalysisConfig",
+    "Direction",
     "Measurement",
     "RegionHealth",
     "RegionVerdict",
@@ -70,6 +73,12 @@ NOT_EVIDENCE: frozenset[str] = AGENT_ERRORS | {NOT_EVIDENCE_FAILURE}
 RESOLVER_FAILURES: frozenset[str] = frozenset(
     {DNS_TEMPORARY_FAILURE, DNS_TIMEOUT, DNS_SERVFAIL, DNS_REFUSED}
 )
+
+# Which way a throughput measurement moved its bytes (agent/probes/upload.py).
+Direction = Literal["download", "upload"]
+DIRECTIONS: tuple[Direction, ...] = ("download", "upload")
+# The kind key of upload measurements in the windows (Measurement.series).
+UPLOAD_SERIES = "throughput upload"
 
 # What a measurement is for: "test" (a target the verdicts are about) or "canary" (the
 # coordinator's own light probe of an operator's canary target: evidence about the agent's
@@ -119,7 +128,11 @@ class Measurement:
     target slow from groups in several countries is degraded, not throttled.
     ``control_failure`` is the failure class of that control when it failed (then
     ``control_bps`` is None); a control measured either way is evidence of the agent's
-    own reach (coordinator/analysis/health.py). ``role`` "canary" marks the
+    own reach (coordinator/analysis/health.py). ``throughput_bps`` and ``control_bps``
+    are the sustained rates (after any burst a policer let through at full speed);
+    ``drop_at_s`` is when the test's rate dropped, seconds into its body, when it did
+    (agent/probes/rates.py); ``direction`` "upload" marks a throughput upload, judged
+    apart from the downloads (``series``). ``role`` "canary" marks the
     coordinator's canary probes: they only feed agent health.
     """
 
@@ -133,6 +146,8 @@ class Measurement:
     throughput_bps: float | None = None
     control_bps: float | None = None
     block_page: bool = False
+    drop_at_s: float | None = None
+    direction: Direction = "download"
     country: str = ""
     control_failure: str | None = None
     role: Role = "test"
@@ -153,6 +168,14 @@ class Measurement:
             _finite("Measurement.throughput_bps", self.throughput_bps, minimum=0.0)
         if self.control_bps is not None:
             _finite("Measurement.control_bps", self.control_bps, minimum=0.0)
+        if self.drop_at_s is not None:
+            _finite("Measurement.drop_at_s", self.drop_at_s, minimum=0.0)
+        if self.direction not in DIRECTIONS:
+            raise ValueError(
+                f"Measurement.direction: must be one of {list(DIRECTIONS)}, got {self.direction!r}"
+            )
+        if self.direction == "upload" and self.kind != "throughput":
+            raise ValueError(f"Measurement.direction: only throughput uploads, not {self.kind}")
         if not isinstance(self.block_page, bool):
             raise ValueError(f"Measurement.block_page: must be a bool, got {self.block_page!r}")
         if not isinstance(self.country, str) or (
@@ -171,6 +194,12 @@ class Measurement:
                 raise ValueError("Measurement.control_failure: a failed control has no control_bps")
         if self.role not in ROLES:
             raise ValueError(f"Measurement.role: must be one of {list(ROLES)}, got {self.role!r}")
+
+    @property
+    def series(self) -> str:
+        """The kind the windows and rules keep this measurement under: the kind, or
+        "throughput upload" for uploads (judged apart from downloads of the same target)."""
+        return self.kind if self.direction == "download" else f"{self.kind} upload"
 
     @property
     def failed(self) -> bool:

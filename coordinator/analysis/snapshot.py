@@ -14,8 +14,9 @@ class RegionVerdict:
     """The verdict on one (group, target) at one evaluation.
 
     ``throughput_bps`` is the window median of the group's throughput to the target
-    (bytes/s); ``ratio`` the group's median over the reference median (the same agents'
-    control, or the clean groups when no control was measured); ``since`` the evaluation
+    (bytes/s; downloads, sustained rates); ``ratio`` the group's median over the reference
+    median (the same agents' control, or the clean groups when no control was measured);
+    ``since`` the evaluation
     time at which the current verdict began; ``reason`` says why, for people.
     """
 
@@ -29,6 +30,12 @@ class RegionVerdict:
     agents: int
     since: float
     reason: str
+    # The same figures for throughput uploads (``direction=upload``), judged apart.
+    upload_bps: float | None = None
+    upload_ratio: float | None = None
+    # Which transfers a throttled or degraded verdict is about: "download", "upload" or
+    # "download,upload"; "" for the other verdicts.
+    direction: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -113,6 +113,7 @@ def judge_against_control(
     detail = (
         f"median {_fmt_bps(test_median)} vs same-agent control {_fmt_bps(control_median)}, "
         f"ratio {ratio:.3g}, p={p:.2g}, {slow_agents}/{agents} agents slow, {n} samples"
+        f"{burst_note(samples)}"
     )
     if (
         ratio <= cfg.throttle_ratio
@@ -134,6 +135,15 @@ def judge_against_control(
         ratio=ratio,
         p_value=p,
     )
+
+
+def burst_note(samples: Sequence[Measurement]) -> str:
+    """", 3/4 dropped after a fast start (median at 0.42 s)" when some test downloads ran
+    fast and then slowed (a policer's burst: their sustained rate is what was judged)."""
+    drops = [m.drop_at_s for m in samples if m.drop_at_s is not None]
+    if not drops:
+        return ""
+    return f", {len(drops)}/{len(samples)} dropped after a fast start (median at {median(drops):.2g} s)"
 
 
 def names(groups: Sequence[str], limit: int = 5) -> str:

@@ -146,16 +146,17 @@ def slow_spread(
 
 
 def judge_groups(
-    groups: Groups, cfg: AnalysisConfig
+    groups: Groups, cfg: AnalysisConfig, series: str = "throughput"
 ) -> tuple[dict[str, tuple[ThroughputJudgement, float]], Spread]:
-    """Each group's throughput judgement and window median, and the target's spread.
+    """Each group's throughput judgement and window median, and the target's spread, over
+    the measurements kept under ``series`` (the downloads, or ``UPLOAD_SERIES``).
 
     A throttled judgement here is final only for a ``regional`` spread (and for groups
     decided by the no-control fallback); ``settle`` turns the others into degraded or
     inconclusive once the target's held state is known.
     """
     tests = {
-        g: throttle.throughput_samples(kinds.get("throughput", {})) for g, kinds in groups.items()
+        g: throttle.throughput_samples(kinds.get(series, {})) for g, kinds in groups.items()
     }
     tests = {g: t for g, t in tests.items() if t}
     paired = {g: throttle.paired_samples(t) for g, t in tests.items()}

@@ -103,6 +103,7 @@ class _PathState:
     """What is applied on one (region, target) path: shaped at rate, or broken how."""
 
     rate_bit: int | None = None
+    burst_bytes: int | None = None  # a policer's (police): tbf instead of a bfifo leaf
     broken: str | None = None
 
 
@@ -436,6 +437,35 @@ class Lab:
         for host in hosts:
             self._classify(host, t, rate_bit=rate_bit, leaf=["bfifo", "limit", str(queue_bytes)])
         self._paths[(region, target)] = _PathState(rate_bit=rate_bit)
+
+    def police(
+        self,
+        region: str,
+        target: str,
+        rate_bit: int = 1_000_000,
+        burst_bytes: int = 1_000_000,
+    ) -> None:
+        """A policer with a burst on ``target`` -> hosts of ``region``: a token bucket (tc
+        ``tbf``) that lets ``burst_bytes`` through at the line's speed and holds the flow
+        to ``rate_bit`` after that; the bucket refills at the rate while the flow is idle,
+        so each download (a round apart) gets its burst again. Under the HTB class of the
+        target (at the line rate, so the burst runs at line speed), with a queue of 50 ms
+        at the rate: the excess is dropped, as a policer's is."""
+        if rate_bit < 8000:
+            raise LabError(f"rate_bit: at least 8000 bit/s, got {rate_bit}")
+        if not 16_000 <= burst_bytes <= 100_000_000:
+            raise LabError(f"burst_bytes: 16000 to 100000000, got {burst_bytes}")
+        t = self.target(target)
+        hosts = self.hosts_of(region)
+        self._clear_path(region, t)
+        line = self.line_rate_bit or 1_000_000_000
+        for host in hosts:
+            self._classify(
+                host, t, rate_bit=max(line, rate_bit),
+                leaf=["tbf", "rate", f"{rate_bit}bit", "burst", str(burst_bytes),
+                      "latency", "50ms"],
+            )  # fmt: skip
+        self._paths[(region, target)] = _PathState(rate_bit=rate_bit, burst_bytes=burst_bytes)
 
     def unshape(self, region: str, target: str) -> None:
         self.hosts_of(region)
@@ -784,6 +814,8 @@ class Lab:
             )
         for (region, target), state in sorted(self._paths.items()):
             what = f"shaped {state.rate_bit} bit/s" if state.rate_bit else f"broken ({state.broken})"
+            if state.burst_bytes:
+                what = f"policed {state.rate_bit} bit/s after a {state.burst_bytes}-byte burst"
             lines.append(f"  path {region} -> {target}: {what}")
         return "\n".join(lines)
 

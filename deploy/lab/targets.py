@@ -3,8 +3,9 @@
     python -m deploy.lab.targets --name twitter --address 198.18.0.10 --root DIR \
         [--cert CHAIN.pem --key KEY.pem] [--reset-file FILE] [--pace-file FILE]
 
-Serves ``/`` (a small index page naming the target) and ``/big.bin`` (the large file the
-lab wrote into ``--root``) on port 80, and on 443 when a certificate is given.
+Serves ``/`` (a small index page naming the target), ``/big.bin`` (the large file the
+lab wrote into ``--root``) and ``POST /upload`` (reads and discards the body, for
+``throughput -o direction=upload``) on port 80, and on 443 when a certificate is given.
 
 ``--reset-file`` emulates a DPI middlebox that resets connections (the 2021 TSPU sent
 resets after seeing a forbidden name): the file lists client networks, one CIDR a line;
@@ -143,9 +144,18 @@ def build_app(
             return await _paced(request, root / "big.bin", rate)
         return web.FileResponse(root / "big.bin")
 
+    async def upload(request: web.Request) -> web.Response:
+        """Reads and discards the body, then says how many bytes came."""
+        got = 0
+        async for block in request.content.iter_any():
+            got += len(block)
+        return web.Response(text=f"{got}\n", content_type="text/plain")
+
+    # No body limit: aiohttp's client_max_size applies to read(), not to streaming.
     app = web.Application(middlewares=[reset_middleware])
     app.router.add_get("/", index)
     app.router.add_get("/big.bin", big)
+    app.router.add_post("/upload", upload)
     return app
 
 

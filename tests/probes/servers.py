@@ -182,8 +182,11 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 @contextlib.asynccontextmanager
-async def tcp_server(handler: Handler, ssl_context: object = None) -> AsyncIterator[int]:
-    """A raw asyncio TCP server on 127.0.0.1; yields its port."""
+async def tcp_server(
+    handler: Handler, ssl_context: object = None, *, rcvbuf: int | None = None
+) -> AsyncIterator[int]:
+    """A raw asyncio TCP server on 127.0.0.1; yields its port. ``rcvbuf`` sets the
+    accepted connections' receive buffer (small: a slow reader holds the sender back)."""
     tasks: set[asyncio.Task[None]] = set()
 
     async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -198,7 +201,13 @@ async def tcp_server(handler: Handler, ssl_context: object = None) -> AsyncItera
             tasks.discard(task)
             writer.transport.abort()
 
-    server = await asyncio.start_server(wrapped, "127.0.0.1", 0, ssl=ssl_context)  # type: ignore[arg-type]
+    if rcvbuf is None:
+        server = await asyncio.start_server(wrapped, "127.0.0.1", 0, ssl=ssl_context)  # type: ignore[arg-type]
+    else:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # inherited on accept
+        listener.bind(("127.0.0.1", 0))
+        server = await asyncio.start_server(wrapped, sock=listener, ssl=ssl_context)  # type: ignore[arg-type]
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
@@ -207,6 +216,89 @@ async def tcp_server(handler: Handler, ssl_context: object = None) -> AsyncItera
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await server.wait_closed()
+
+
+def uploads(rate: float = 0.0, status: int = 200, early: bool = False) -> Handler:
+    """A server for POST uploads: reads the body at ``rate`` bytes/s (0: at once), then
+    answers ``status`` with the count; ``early`` answers before reading any of it."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+        got = 0
+        if not early:
+            started = asyncio.get_running_loop().time()
+            while got < length:
+                block = await reader.read(min(8192, length - got))
+                if not block:
+                    return
+                got += len(block)
+                if rate:
+                    due = started + got / rate
+                    await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
+        body = f"{got}\n".encode()
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+
+    return handler
+
+
+@contextlib.contextmanager
+def slow_reader(rate: float, *, burst: int = 0, rcvbuf: int = 16 * 1024) -> Iterator[int]:
+    """An upload server that reads the body straight from its socket (no user-space
+    buffer in between), the first ``burst`` bytes at once and then at ``rate`` bytes/s,
+    with a small receive buffer and an Ethernet-sized MSS: the client's bytes are
+    acknowledged as they are read, smoothly, as over a slow path. One connection at a
+    time, in a thread; yields the port."""
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(0.5)
+                got = 0
+                started = None
+                try:
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        head += conn.recv(1024)
+                    got = len(head.split(b"\r\n\r\n", 1)[1])
+                    while not stop.is_set():
+                        block = conn.recv(4096)
+                        if not block:
+                            break
+                        got += len(block)
+                        if got > burst:
+                            started = started or time.monotonic()
+                            time.sleep(max(0.0, started + (got - burst) / rate - time.monotonic()))
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -251,6 +343,7 @@ def http_app() -> object:
         chunked = request.query.get("chunked") == "1"
         pause = float(request.query.get("pause", "0"))
         rate = float(request.query.get("rate", "0"))  # bytes/s, 0: as fast as possible
+        burst = int(request.query.get("burst", "0"))  # bytes sent at full speed before rate
         response = web.StreamResponse()
         response.content_type = "application/octet-stream"
         if chunked:
@@ -268,7 +361,7 @@ def http_app() -> object:
             sent += len(piece)
             if pause and sent >= size // 2 and sent - len(piece) < size // 2:
                 await asyncio.sleep(pause)
-            if rate:
+            if rate and sent > burst:
                 await asyncio.sleep(len(piece) / rate)
         await response.write_eof()
         return response

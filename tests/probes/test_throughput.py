@@ -263,3 +263,73 @@ async def test_policy_refuses_loopback() -> None:
     async with http_server() as port:
         outcome = await probe(f"http://localhost:{port}/bytes/10", strict)
     assert outcome.failure == "target_forbidden"
+
+
+async def test_a_burst_then_a_throttle_is_split_where_the_rate_drops(limits: Limits) -> None:
+    """A policer's burst: the first 600 kB at full speed, then 100 kB/s. The mean mixes
+    the two; the sustained rate is the throttle's, and the drop is seen early on."""
+    rate = 100_000.0
+    async with http_server() as port:
+        outcome = await probe(
+            f"http://127.0.0.1:{port}/bytes/5000000?rate={rate}&burst=600000",
+            limits, max_seconds="2.5", interval="0.1",
+        )  # fmt: skip
+    assert outcome.failure is None, outcome.failure_detail
+    data = outcome.data
+    assert data["stopped_by"] == "max_seconds"
+    assert data["drop_at_s"] is not None and data["drop_at_s"] < 1.0, data
+    assert data["first_part_bps"] > 5 * rate, data
+    # 16 kB writes each followed by a sleep: the rate after the burst is at most the pace
+    assert 0.5 * rate < data["sustained_bps"] < 1.3 * rate, data
+    assert data["bytes_per_second"] > 1.5 * data["sustained_bps"], data
+
+
+async def test_a_steady_download_has_no_drop(limits: Limits) -> None:
+    async with http_server() as port:
+        outcome = await probe(
+            f"http://127.0.0.1:{port}/bytes/5000000?rate=200000", limits,
+            max_seconds="1.5", interval="0.1",
+        )  # fmt: skip
+    data = outcome.data
+    assert outcome.failure is None and data["drop_at_s"] is None, data
+    assert 0.5 < data["sustained_bps"] / data["first_part_bps"] < 2.0, data
+
+
+async def test_a_settled_download_ends_early(limits: Limits) -> None:
+    """Past `burst` bytes and steady for `settle` seconds, the download ends, long before
+    its max_seconds: a fast path costs a short download."""
+    async with http_server() as port:
+        outcome = await probe(
+            f"http://127.0.0.1:{port}/bytes/50000000?rate=1000000", limits,
+            burst="200k", settle="0.4", max_seconds="8", interval="0.1",
+        )  # fmt: skip
+    data = outcome.data
+    assert outcome.failure is None, outcome.failure_detail
+    assert data["stopped_by"] == "settled" and data["complete"] is False, data
+    assert data["burst_bytes"] == 200 * 1024 and data["settle_s"] == 0.4
+    # 200 kB at about 1 MB/s, then 0.4 s more: well under max_seconds
+    assert outcome.duration_s < 4.0, outcome.duration_s
+    assert data["bytes"] > 200 * 1024
+
+
+async def test_burst_zero_runs_to_max_seconds(limits: Limits) -> None:
+    async with http_server() as port:
+        outcome = await probe(
+            f"http://127.0.0.1:{port}/bytes/50000000?rate=1000000", limits,
+            burst="0", settle="0.1", max_seconds="0.8",
+        )  # fmt: skip
+    assert outcome.data["stopped_by"] == "max_seconds", outcome.data
+
+
+async def test_sustained_ratio_against_the_control(limits: Limits) -> None:
+    async with http_server() as port:
+        base = f"http://127.0.0.1:{port}/bytes/5000000"
+        outcome = await probe(
+            f"{base}?rate=100000&burst=600000", limits, max_seconds="2", interval="0.1",
+            control=f"{base}?rate=1000000",
+        )  # fmt: skip
+    data = outcome.data
+    assert outcome.failure is None, outcome.failure_detail
+    assert data["control"]["sustained_bps"] is not None
+    assert data["sustained_ratio"] < data["ratio"], data
+    assert data["sustained_ratio"] < 0.3, data

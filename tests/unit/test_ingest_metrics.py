@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -123,6 +124,36 @@ async def test_a_target_slow_from_every_country_is_exported_as_degraded(tmp_path
         await store.close()
 
 
+async def test_uploads_are_exported_with_their_direction(tmp_path: Path) -> None:
+    """A throttled upload next to fast downloads of the same URL: two throughput series
+    per (region, target), and the verdict says which direction."""
+    store = SQLiteStore(tmp_path / "v.db")
+    analyzer = Analyzer(AnalysisConfig(window_s=60))
+    core = Coordinator(store, analyzer, CoordinatorConfig(), clock=lambda: NOW)
+    try:
+        url = "http://twitter.example/upload"
+        n = 0
+        for rnd in range(3):
+            t = NOW - 30 + rnd * 10
+            for region in ("ru", "de", "us"):
+                for i in (1, 2):
+                    for direction in ("download", "upload"):
+                        bps = 16_000.0 if (region, direction) == ("ru", "upload") else 9e5
+                        n += 1
+                        r = result(f"t{n}", "throughput", bps=bps * (1 + 0.01 * i), control=1e6, at=t)
+                        r.result.data["direction"] = direction
+                        core.ingest_results.observe(r, agent(i, region, country=region.upper()), url)
+        analyzer.evaluate(NOW)
+        m = scrape(core)
+        bps = {(lb["region"], lb["direction"]): v for lb, v in m["vantage_throughput_bytes_per_second"]}
+        assert bps[("ru", "upload")] < 20_000 and bps[("ru", "download")] > 8e5, bps
+        assert len(bps) == 6
+        info = {(lb["region"], lb["verdict"], lb["direction"]) for lb, v in m["vantage_verdict_info"] if v}
+        assert info == {("ru", "throttled", "upload"), ("de", "ok", ""), ("us", "ok", "")}, info
+    finally:
+        await store.close()
+
+
 def test_vantage_verdicts_prints_degraded_targets_as_it_prints_outages(capsys: object) -> None:
     from vantage.commands.client import print_verdicts
 
@@ -140,3 +171,16 @@ def test_vantage_verdicts_prints_degraded_targets_as_it_prints_outages(capsys: o
     assert out.endswith(
         "outage: http://down/\ndegraded: http://cdn/\n  http://cdn/: slow from every group (de,ru)\n"
     ), out
+
+
+def test_vantage_verdicts_says_which_direction_is_throttled(capsys: pytest.CaptureFixture[str]) -> None:
+    from vantage.commands.client import print_verdicts
+
+    resp = pb.GetVerdictsResponse(
+        regions=[pb.RegionVerdict(region="ru", target="http://t/up", verdict="throttled",
+                                  throughput_bps=900_000, ratio=0.98, upload_bps=16_000,
+                                  upload_ratio=0.02, direction="upload", reason="upload: ...")],
+    )  # fmt: skip
+    print_verdicts(resp)
+    out = capsys.readouterr().out
+    assert "throttled (upload)" in out and "900.0 kB/s up 16.0 kB/s" in out and "0.980 up 0.020" in out, out

@@ -312,7 +312,11 @@ def _result_summary(r: Any) -> str:
     data = getattr(result, which)
     if kind == "throughput":
         s = f"{data.bytes_per_second / 1000:.1f} kB/s" if data.HasField("bytes_per_second") else "no rate"
-        if data.HasField("ratio"):
+        if data.HasField("drop_at_s") and data.HasField("sustained_bps"):
+            s += f", {data.sustained_bps / 1000:.1f} kB/s after a drop at {data.drop_at_s:.2g} s"
+        if data.HasField("sustained_ratio"):
+            s += f" ratio {data.sustained_ratio:.2f}"
+        elif data.HasField("ratio"):
             s += f" ratio {data.ratio:.2f}"
         return s
     if kind == "http":
@@ -631,14 +635,36 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verdict_words(v: Any) -> str:
+    """"blocked (connection_reset)", "throttled (upload)"; a download's throttle is the
+    plain word, as it always was."""
+    notes = [v.failure] if v.failure else []
+    if v.direction and v.direction != "download":
+        notes.append(v.direction)
+    return str(v.verdict) + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _rates(download: float, upload: float) -> str:
+    parts = [f"{download / 1000:.1f} kB/s"] if download else []
+    if upload:
+        parts.append(f"up {upload / 1000:.1f} kB/s")
+    return " ".join(parts) or "-"
+
+
+def _ratios(download: float, upload: float) -> str:
+    parts = [f"{download:.3f}"] if download else []
+    if upload:
+        parts.append(f"up {upload:.3f}")
+    return " ".join(parts) or "-"
+
+
 def print_verdicts(resp: Any) -> None:
     now = time.time()
     print_table(
         ["region", "target", "verdict", "throughput", "ratio", "samples", "agents", "since", "why"],
         [
-            (v.region, v.target, v.verdict + (f" ({v.failure})" if v.failure else ""),
-             f"{v.throughput_bps / 1000:.1f} kB/s" if v.throughput_bps else "-",
-             f"{v.ratio:.3f}" if v.ratio else "-", v.samples, v.agents,
+            (v.region, v.target, _verdict_words(v), _rates(v.throughput_bps, v.upload_bps),
+             _ratios(v.ratio, v.upload_ratio), v.samples, v.agents,
              f"{now - v.since:.0f}s ago" if v.since else "-", v.reason)
             for v in resp.regions
         ],

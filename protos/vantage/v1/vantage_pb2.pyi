@@ -366,7 +366,7 @@ class HttpTimings(_message.Message):
     def __init__(self, dns_s: _Optional[float] = ..., connect_s: _Optional[float] = ..., tls_s: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
 
 class ThroughputData(_message.Message):
-    __slots__ = ("url", "address", "sni", "status", "headers", "bytes", "duration_s", "bytes_per_second", "ttfb_s", "stall_s", "interval_s", "series_bps", "complete", "stopped_by", "max_bytes", "max_seconds", "control", "ratio")
+    __slots__ = ("url", "address", "sni", "status", "headers", "bytes", "duration_s", "bytes_per_second", "ttfb_s", "stall_s", "interval_s", "series_bps", "complete", "stopped_by", "max_bytes", "max_seconds", "control", "ratio", "first_part_bps", "sustained_bps", "drop_at_s", "burst_bytes", "settle_s", "sustained_ratio", "direction")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -392,6 +392,13 @@ class ThroughputData(_message.Message):
     MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     RATIO_FIELD_NUMBER: _ClassVar[int]
+    FIRST_PART_BPS_FIELD_NUMBER: _ClassVar[int]
+    SUSTAINED_BPS_FIELD_NUMBER: _ClassVar[int]
+    DROP_AT_S_FIELD_NUMBER: _ClassVar[int]
+    BURST_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_S_FIELD_NUMBER: _ClassVar[int]
+    SUSTAINED_RATIO_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
     url: str
     address: str
     sni: str
@@ -410,10 +417,17 @@ class ThroughputData(_message.Message):
     max_seconds: float
     control: ThroughputControl
     ratio: float
-    def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ...) -> None: ...
+    first_part_bps: float
+    sustained_bps: float
+    drop_at_s: float
+    burst_bytes: int
+    settle_s: float
+    sustained_ratio: float
+    direction: str
+    def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ..., first_part_bps: _Optional[float] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ..., burst_bytes: _Optional[int] = ..., settle_s: _Optional[float] = ..., sustained_ratio: _Optional[float] = ..., direction: _Optional[str] = ...) -> None: ...
 
 class ThroughputControl(_message.Message):
-    __slots__ = ("url", "bytes", "duration_s", "bytes_per_second", "failure", "failure_detail", "ttfb_s", "status")
+    __slots__ = ("url", "bytes", "duration_s", "bytes_per_second", "failure", "failure_detail", "ttfb_s", "status", "sustained_bps", "drop_at_s")
     URL_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
@@ -422,6 +436,8 @@ class ThroughputControl(_message.Message):
     FAILURE_DETAIL_FIELD_NUMBER: _ClassVar[int]
     TTFB_S_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUSTAINED_BPS_FIELD_NUMBER: _ClassVar[int]
+    DROP_AT_S_FIELD_NUMBER: _ClassVar[int]
     url: str
     bytes: int
     duration_s: float
@@ -430,7 +446,9 @@ class ThroughputControl(_message.Message):
     failure_detail: str
     ttfb_s: float
     status: int
-    def __init__(self, url: _Optional[str] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., ttfb_s: _Optional[float] = ..., status: _Optional[int] = ...) -> None: ...
+    sustained_bps: float
+    drop_at_s: float
+    def __init__(self, url: _Optional[str] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., ttfb_s: _Optional[float] = ..., status: _Optional[int] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
     __slots__ = ("welcome", "assign", "cancel", "ack")
@@ -690,7 +708,7 @@ class GetVerdictsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RegionVerdict(_message.Message):
-    __slots__ = ("region", "target", "verdict", "failure", "throughput_bps", "ratio", "samples", "agents", "since", "reason")
+    __slots__ = ("region", "target", "verdict", "failure", "throughput_bps", "ratio", "samples", "agents", "since", "reason", "upload_bps", "upload_ratio", "direction")
     REGION_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
@@ -701,6 +719,9 @@ class RegionVerdict(_message.Message):
     AGENTS_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_BPS_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_RATIO_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
     region: str
     target: str
     verdict: str
@@ -711,7 +732,10 @@ class RegionVerdict(_message.Message):
     agents: int
     since: float
     reason: str
-    def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    upload_bps: float
+    upload_ratio: float
+    direction: str
+    def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., upload_bps: _Optional[float] = ..., upload_ratio: _Optional[float] = ..., direction: _Optional[str] = ...) -> None: ...
 
 class TargetVerdict(_message.Message):
     __slots__ = ("target", "outage", "since", "reason", "degraded", "degraded_since", "degraded_reason")
