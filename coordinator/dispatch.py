@@ -9,7 +9,8 @@ Rules, in order, for each open task:
 - pending and due: sent to its agent when that agent is connected and has a free slot;
   an agent that declared ``concurrency`` N in its hello holds at most N assigned tasks,
   so no task queues on an agent past its deadline (N = 0, an agent that declared
-  nothing, has no limit);
+  nothing, has no limit); a task that waited for a slot fails instead when less than
+  ``MIN_TIME_LEFT`` (half) of its time is left by then;
 - its agent gone: the task waits ``reassign_after_s`` for it (first attempt only), then
   goes to another connected agent that matches the job, same region first, least loaded,
   with a free slot.
@@ -33,6 +34,15 @@ class Plan:
     waiting: list[tuple[Task, str]] = field(default_factory=list)
     # agents with due tasks of their own held for a free slot
     short_of_slots: set[str] = field(default_factory=set)
+
+
+_SLOT_WAIT = "waiting for a free slot"
+# A task that waited at the coordinator for a free slot on its agent is sent when one
+# frees only while at least this share of its time (due to deadline) is left; otherwise
+# it fails here. Sent with less, a probe that needs its time (a download's max_seconds)
+# would run into the deadline and read as generic_timeout: the agent's backlog taken for
+# the network's slowness. A reassigned task (its agent gone) is sent with whatever is left.
+MIN_TIME_LEFT = 0.5
 
 
 def free_slots(agent: AgentInfo, load: Mapping[str, int]) -> float:
@@ -75,13 +85,20 @@ def plan(
     for task in due:
         agent = connected.get(task.agent_id)
         if agent is not None:
+            window = task.deadline - task.due_at
+            if task.reason.startswith(_SLOT_WAIT) and task.deadline - now < MIN_TIME_LEFT * window:
+                out.expired.append(
+                    (task, f"{task.reason}; a slot freed with {task.deadline - now:.1f} s of its "
+                           f"{window:.0f} s left, too little to run in full")
+                )  # fmt: skip
+                continue
             if free_slots(agent, load) >= 1:
                 out.sends.append((task, agent))
                 load[agent.agent_id] = load.get(agent.agent_id, 0) + 1
             else:
                 out.short_of_slots.add(agent.agent_id)
                 out.waiting.append(
-                    (task, f"waiting for a free slot on agent {agent.agent_id} "
+                    (task, f"{_SLOT_WAIT} on agent {agent.agent_id} "
                            f"(concurrency {agent.concurrency})")
                 )  # fmt: skip
             continue

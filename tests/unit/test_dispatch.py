@@ -57,6 +57,24 @@ def test_an_agent_gets_at_most_its_concurrency_earliest_due_first() -> None:
     assert plan(tasks, [agent("a", concurrency=5)]).short_of_slots == set()
 
 
+def test_a_task_that_waited_for_a_slot_fails_when_too_little_of_its_time_is_left() -> None:
+    """Sent with less than half its time, a download would run into its deadline and read
+    as the network's timeout; it fails at the coordinator instead, naming the slot."""
+    waited = dataclasses.replace(task(1, due=T0, deadline=T0 + 11),
+                                 reason="waiting for a free slot on agent a (concurrency 1)")  # fmt: skip
+    fresh = task(2, due=T0 + 5, deadline=T0 + 16)
+    p = plan([waited, fresh], [agent("a", concurrency=1)], now=T0 + 6)
+    assert [t.task_id for t, _ in p.sends] == ["t2"]
+    ((expired, why),) = p.expired
+    assert expired.task_id == "t1"
+    assert why == ("waiting for a free slot on agent a (concurrency 1); a slot freed with 5.0 s "
+                   "of its 11 s left, too little to run in full")  # fmt: skip
+    # with more than half left it goes; a task that never waited goes with any time left
+    assert [t.task_id for t, _ in plan([waited], [agent("a", concurrency=1)], now=T0 + 5).sends] == ["t1"]
+    late = task(3, due=T0, deadline=T0 + 11)
+    assert [t.task_id for t, _ in plan([late], [agent("a", concurrency=1)], now=T0 + 10).sends] == ["t3"]
+
+
 def test_assigned_tasks_hold_their_slots_and_zero_means_no_limit() -> None:
     running = [task(n, state=TaskState.ASSIGNED) for n in range(3)]
     due = [task(n) for n in range(3, 6)]
