@@ -2,7 +2,9 @@
 
     sudo python -m deploy.lab up [--regions ru,de,us] [--agents-per-region 2]
         [--throttle ru:twitter[:130000]]... [--break ru:facebook[:reset|drop|unreachable]]...
-        [--down kremlin]... [--pace cdn[:40000]]... [--expose-metrics 127.0.0.1:9477]
+        [--down kremlin]... [--pace cdn[:40000]]... [--police ru:video[:1000000[:1000000]]]...
+        [--throttle-upload us:photos[:1000000]]... [--congest br[:3000000]]...
+        [--expose-metrics 127.0.0.1:9477]
         [--no-vantage]
         [--coordinator-arg=--window=60s]...
     sudo python -m deploy.lab down [--prefix vlab-]
@@ -105,12 +107,26 @@ def cmd_up(args: argparse.Namespace) -> int:
         agent_args=args.agent_arg,
         keep_dir=args.keep_dir,
         line_rate_bit=args.line_rate or None,
+        uplink_rate_bit=(args.uplink_rate if args.uplink_rate is not None else args.line_rate) or None,
     )
     try:
         lab.start()
         for spec in args.throttle:
             region, target, *rate = _split(spec, "--throttle", 2, 3)
             lab.shape(region, target, _int(rate[0], "--throttle") if rate else TWITTER_2021_RATE_BIT)
+        for spec in args.police:
+            region, target, *more = _split(spec, "--police", 2, 4, "REGION:TARGET[:BIT/S[:BURST]]")
+            lab.police(
+                region, target,
+                _int(more[0], "--police") if more else 1_000_000,
+                _int(more[1], "--police") if len(more) > 1 else 1_000_000,
+            )  # fmt: skip
+        for spec in args.throttle_upload:
+            region, target, *rate = _split(spec, "--throttle-upload", 2, 3)
+            lab.shape_upload(region, target, _int(rate[0], "--throttle-upload") if rate else 1_000_000)
+        for spec in args.congest:
+            region, *rate = _split(spec, "--congest", 1, 2, "REGION[:BIT/S]")
+            lab.congest(region, _int(rate[0], "--congest") if rate else 3_000_000)
         for spec in args.break_:
             region, target, *how = _split(spec, "--break", 2, 3)
             lab.break_target(region, target, how[0] if how else "reset")
@@ -151,6 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--agents-per-region", type=int, default=2)
     up.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
     up.add_argument("--throttle", action="append", default=[], metavar="REGION:TARGET[:BIT/S]")
+    up.add_argument("--police", action="append", default=[], metavar="REGION:TARGET[:BIT/S[:BURST]]",
+                    help="a policer: BURST bytes (default 1000000) at line speed, then BIT/S "
+                         "(default 1000000), refilled while idle (tc tbf)")  # fmt: skip
+    up.add_argument("--throttle-upload", action="append", default=[],
+                    metavar="REGION:TARGET[:BIT/S]",
+                    help="uploads from the region to the target at BIT/S (default 1000000)")  # fmt: skip
+    up.add_argument("--congest", action="append", default=[], metavar="REGION[:BIT/S]",
+                    help="the region's whole lines, both ways, at BIT/S (default 3000000): "
+                         "every target slow alike, not a throttle")  # fmt: skip
     up.add_argument("--break", dest="break_", action="append", default=[],
                     metavar="REGION:TARGET[:reset|drop|unreachable]")  # fmt: skip
     up.add_argument("--down", action="append", default=[], metavar="TARGET")
@@ -167,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--keep-dir", action="store_true", help="keep logs and the database")
     up.add_argument("--line-rate", type=int, default=20_000_000, metavar="BIT/S",
                     help="every agent host's line, like a VPS uplink (default 20000000; 0: none)")
+    up.add_argument("--uplink-rate", type=int, default=None, metavar="BIT/S",
+                    help="the same line upstream, for uploads (default: --line-rate; 0: none)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="remove leftover lab namespaces by prefix")
     down.add_argument("--prefix", default=DEFAULT_PREFIX_ROOT)

@@ -206,6 +206,7 @@ class Lab:
         big_file_bytes: int = BIG_FILE_BYTES,
         keep_dir: bool = False,
         line_rate_bit: int | None = None,
+        uplink_rate_bit: int | None = None,
     ) -> None:
         for label, names in (("regions", regions), ("targets", targets)):
             if not names:
@@ -226,6 +227,15 @@ class Lab:
         # Every host's own line (like a VPS uplink): all traffic toward the host that no
         # shaping or break claims goes through one HTB class at this rate. None: unshaped.
         self.line_rate_bit = line_rate_bit
+        if uplink_rate_bit is not None and uplink_rate_bit < 100_000:
+            raise LabError(f"uplink_rate_bit: at least 100000 bit/s, got {uplink_rate_bit}")
+        # The same line upstream (host -> core, on the host's eth0): uploads then measure
+        # the line, not the CPU. None: unshaped (the host's eth0 gets a qdisc only when an
+        # upload is throttled).
+        self.uplink_rate_bit = uplink_rate_bit
+        self._uplinks: set[str] = set()  # hosts (ns) whose eth0 has the HTB root
+        self._uploads: dict[tuple[str, str], int] = {}  # (region, target) -> upload rate
+        self._congested: dict[str, int] = {}  # region -> its hosts' line rate
         self.prefix = prefix or f"{DEFAULT_PREFIX_ROOT}{secrets.token_hex(2)}-"
         self.core_ns = f"{self.prefix}core"
         self.regions = tuple(regions)
@@ -360,6 +370,8 @@ class Lab:
             run(["ip", "-n", host.ns, "addr", "add", f"{host.addr}/24", "dev", "eth0"])
             run(["ip", "-n", host.ns, "link", "set", "eth0", "up"])
             run(["ip", "-n", host.ns, "route", "add", "default", "via", host.core_addr])
+            if self.uplink_rate_bit is not None:
+                self._uplink_root(host)
             # HTB root without a default class: unclassified traffic (gRPC, control, ...)
             # goes out unshaped; classes appear only for shaped or dropped targets
             if self.line_rate_bit is None:
@@ -466,6 +478,83 @@ class Lab:
                       "latency", "50ms"],
             )  # fmt: skip
         self._paths[(region, target)] = _PathState(rate_bit=rate_bit, burst_bytes=burst_bytes)
+
+    def _uplink_root(self, host: Host) -> None:
+        """The HTB root on the host's eth0 (its upstream), with the line class 1:ff as
+        the default when there is an uplink rate; created once."""
+        if host.ns in self._uplinks:
+            return
+        if self.uplink_rate_bit is None:
+            run(["tc", "-n", host.ns, "qdisc", "add", "dev", "eth0", "root", "handle", "1:",
+                 "htb"])  # fmt: skip
+        else:
+            run(["tc", "-n", host.ns, "qdisc", "add", "dev", "eth0", "root", "handle", "1:",
+                 "htb", "default", "ff"])  # fmt: skip
+            run(["tc", "-n", host.ns, "class", "add", "dev", "eth0", "parent", "1:", "classid",
+                 "1:ff", "htb", "rate", f"{self.uplink_rate_bit}bit", "ceil",
+                 f"{self.uplink_rate_bit}bit"])  # fmt: skip
+        self._uplinks.add(host.ns)
+
+    def shape_upload(self, region: str, target: str, rate_bit: int = 1_000_000) -> None:
+        """Throttle uploads from the hosts of ``region`` to ``target`` to ``rate_bit``: an
+        HTB class on each host's eth0 (its upstream), selected by the target's destination
+        address, with a half-second byte FIFO (the excess is dropped)."""
+        if rate_bit < 8000:
+            raise LabError(f"rate_bit: at least 8000 bit/s, got {rate_bit}")
+        t = self.target(target)
+        hosts = self.hosts_of(region)
+        classid, prio = self._tc_slot(t)
+        burst = "1600"
+        queue_bytes = max(4 * 1514, rate_bit // 16)
+        for host in hosts:
+            self._uplink_root(host)
+            run(["tc", "-n", host.ns, "class", "replace", "dev", "eth0", "parent", "1:",
+                 "classid", classid, "htb", "rate", f"{rate_bit}bit", "ceil", f"{rate_bit}bit",
+                 "burst", burst, "cburst", burst, "quantum", "1514"])  # fmt: skip
+            run(["tc", "-n", host.ns, "qdisc", "replace", "dev", "eth0", "parent", classid,
+                 "bfifo", "limit", str(queue_bytes)])  # fmt: skip
+            run(["tc", "-n", host.ns, "filter", "replace", "dev", "eth0", "parent", "1:",
+                 "protocol", "ip", "prio", prio, "u32", "match", "ip", "dst",
+                 f"{t.address}/32", "flowid", classid])  # fmt: skip
+        self._uploads[(region, target)] = rate_bit
+
+    def unshape_upload(self, region: str, target: str) -> None:
+        t = self.target(target)
+        classid, prio = self._tc_slot(t)
+        for host in self.hosts_of(region):
+            run(["tc", "-n", host.ns, "filter", "del", "dev", "eth0", "parent", "1:", "prio",
+                 prio], check=False)  # fmt: skip
+            run(["tc", "-n", host.ns, "class", "del", "dev", "eth0", "classid", classid],
+                check=False)  # fmt: skip
+        self._uploads.pop((region, target), None)
+
+    def congest(self, region: str, rate_bit: int) -> None:
+        """Make the whole line of each host of ``region`` slow, both ways (a congested
+        provider): the line classes run at ``rate_bit``, so every target, the controls
+        among them, is slow alike. Needs ``line_rate_bit`` (and ``uplink_rate_bit`` for
+        the upstream). Shaped or broken paths keep their own classes."""
+        if self.line_rate_bit is None:
+            raise LabError("congest: the lab has no line rate (line_rate_bit) to lower")
+        if rate_bit < 100_000:
+            raise LabError(f"rate_bit: at least 100000 bit/s, got {rate_bit}")
+        self._set_line(region, rate_bit)
+        self._congested[region] = rate_bit
+
+    def uncongest(self, region: str) -> None:
+        if self.line_rate_bit is None:
+            return
+        self._set_line(region, self.line_rate_bit, self.uplink_rate_bit)
+        self._congested.pop(region, None)
+
+    def _set_line(self, region: str, rate_bit: int, uplink_bit: int | None = -1) -> None:
+        up = rate_bit if uplink_bit == -1 else uplink_bit
+        for host in self.hosts_of(region):
+            run(["tc", "-n", self.core_ns, "class", "change", "dev", host.core_if, "parent",
+                 "1:", "classid", "1:ff", "htb", "rate", f"{rate_bit}bit", "ceil",
+                 f"{rate_bit}bit"])  # fmt: skip
+            if self.uplink_rate_bit is not None and up is not None:
+                run(["tc", "-n", host.ns, "class", "change", "dev", "eth0", "parent", "1:",
+                     "classid", "1:ff", "htb", "rate", f"{up}bit", "ceil", f"{up}bit"])  # fmt: skip
 
     def unshape(self, region: str, target: str) -> None:
         self.hosts_of(region)
@@ -817,5 +906,9 @@ class Lab:
             if state.burst_bytes:
                 what = f"policed {state.rate_bit} bit/s after a {state.burst_bytes}-byte burst"
             lines.append(f"  path {region} -> {target}: {what}")
+        for (region, target), rate in sorted(self._uploads.items()):
+            lines.append(f"  path {region} -> {target}: uploads shaped {rate} bit/s")
+        for region, rate in sorted(self._congested.items()):
+            lines.append(f"  region {region}: congested, its lines at {rate} bit/s")
         return "\n".join(lines)
 

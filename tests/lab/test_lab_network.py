@@ -10,10 +10,11 @@ import asyncio
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from deploy.lab.lab import Lab, LabError, list_namespaces
+from deploy.lab.lab import Host, Lab, LabError, list_namespaces
 from tests.conftest import netns_unavailable_reason
 
 _reason = netns_unavailable_reason() or (
@@ -84,6 +85,69 @@ async def test_lab_shapes_breaks_and_tears_down() -> None:
         assert abs(r[key]["speed"] - PACE_BYTES) / PACE_BYTES <= 0.15, r  # type: ignore[index]
     assert r["de_cdn_unpaced"]["speed"] > 20 * PACE_BYTES, r  # type: ignore[index]
     assert r["namespaces_after"] == [], r
+
+
+def _curl_upload(lab: Lab, host: Host, url: str, body: Path, max_time: float = 4.0) -> dict[str, float]:
+    proc = lab.exec_in(
+        host.ns,
+        ["curl", "-s", "-o", "/dev/null", "--noproxy", "*", "-m", str(max_time), "--data-binary",
+         f"@{body}", "-H", "Content-Type: application/octet-stream", "-w",
+         "%{size_upload} %{speed_upload} %{exitcode}", url],
+        timeout_s=max_time + 10,
+    )  # fmt: skip
+    size, speed, code = proc.stdout.split()
+    return {"size": float(size), "speed": float(speed), "exitcode": float(code)}
+
+
+def _evidence_network_checks() -> dict[str, dict[str, float]]:
+    """The policer, the upload throttle and the congested region, measured with curl."""
+    out: dict[str, dict[str, float]] = {}
+    with Lab(regions=("ru", "de", "br"), agents_per_region=1, run_vantage=False,
+             big_file_bytes=6_000_000, line_rate_bit=20_000_000,
+             uplink_rate_bit=20_000_000) as lab:  # fmt: skip
+        (ru,), (de,), (br,) = lab.hosts_of("ru"), lab.hosts_of("de"), lab.hosts_of("br")
+        body = lab.dir / "www" / "big.bin"
+        lab.police("ru", "twitter", 1_000_000, 1_000_000)
+        # the first 900 kB come out of the bucket at line speed; what follows at the rate
+        out["ru_burst"] = lab.curl(ru, lab.url("twitter"), max_time=0.8)
+        out["ru_after_burst"] = lab.curl(ru, lab.url("twitter"), max_time=3)
+        out["de_twitter"] = lab.curl(de, lab.url("twitter"), max_time=2)
+        lab.shape_upload("de", "control", 1_000_000)
+        out["de_upload_control"] = _curl_upload(lab, de, lab.url("control", path="/upload"), body)
+        out["ru_upload_control"] = _curl_upload(lab, ru, lab.url("control", path="/upload"), body)
+        lab.unshape_upload("de", "control")
+        out["de_upload_unshaped"] = _curl_upload(lab, de, lab.url("control", path="/upload"), body)
+        lab.congest("br", 3_000_000)
+        out["br_control"] = lab.curl(br, lab.url("control"), max_time=3)
+        out["br_twitter"] = lab.curl(br, lab.url("twitter"), max_time=3)
+        out["br_upload"] = _curl_upload(lab, br, lab.url("control", path="/upload"), body)
+        lab.uncongest("br")
+        out["br_uncongested"] = lab.curl(br, lab.url("control"), max_time=2)
+        print(lab.describe())
+    return out
+
+
+@pytest.mark.netns
+@needs_netns
+async def test_lab_polices_throttles_uploads_and_congests() -> None:
+    r = await asyncio.to_thread(_evidence_network_checks)
+    print(r)
+    line = 20_000_000 / 8
+    # the policer: a burst at line speed (under a second for 1 MB), then 1 Mbit/s
+    assert r["ru_burst"]["size"] > 700_000, r
+    assert r["ru_after_burst"]["speed"] < 1.3 * 125_000, r
+    assert r["ru_after_burst"]["speed"] > 0.5 * 125_000, r
+    assert r["de_twitter"]["speed"] > 0.6 * line, r
+    # uploads from de to control at 1 Mbit/s; from ru at the line (curl counts what it
+    # wrote, which runs ahead of the wire by the send buffer: the bounds allow for it)
+    assert r["de_upload_control"]["speed"] < 2.5 * 125_000, r
+    assert r["ru_upload_control"]["speed"] > 0.6 * line, r
+    assert r["de_upload_unshaped"]["speed"] > 0.6 * line, r
+    # the congested region: every target alike, at its line's 3 Mbit/s, both ways
+    for key in ("br_control", "br_twitter"):
+        assert abs(r[key]["speed"] - 375_000) / 375_000 <= 0.25, r
+    assert r["br_upload"]["speed"] < 2 * 375_000, r  # curl: plus the send buffer
+    assert r["br_uncongested"]["speed"] > 0.6 * line, r
 
 
 def _two_ru_hosts_at_once() -> list[dict[str, float]]:
