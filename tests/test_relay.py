@@ -167,3 +167,26 @@ async def test_bad_arguments_name_the_field() -> None:
     bucket = TokenBucket(rate=1000, capacity=10)
     with pytest.raises(ValueError, match="capacity"):
         await bucket.consume(11)
+
+
+async def test_a_throttled_upload_is_acknowledged_at_the_relays_rate() -> None:
+    """The demo's upload throttle: what the probe counts as acknowledged follows the
+    relay's upstream rate, because the relay keeps its receive buffers small."""
+    from agent.probes import parse_spec, run_probe
+    from agent.probes.base import Limits
+    from tests.probes.servers import tcp_server, uploads
+
+    limits = Limits(allow_private_targets=True)
+    rate = 50_000
+    async with (
+        tcp_server(uploads()) as port,
+        ThrottlingRelay(upstream_host="127.0.0.1", upstream_port=port, upstream_rate=rate) as relay,
+    ):
+        spec = parse_spec("throughput", f"http://127.0.0.1:{relay.port}/up",
+                          {"direction": "upload", "max_bytes": "2M", "max_seconds": "3"}, limits)  # fmt: skip
+        outcome = await run_probe(spec, limits)
+    data = outcome.data
+    assert outcome.failure is None, outcome.failure_detail
+    assert 0.6 * rate < data["sustained_bps"] < 1.5 * rate, data
+    # not the megabytes a loopback socket's buffers would take in at once
+    assert data["bytes"] < 3 * rate * 2, data

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from types import TracebackType
 
 import structlog
@@ -31,6 +32,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_BUCKET_BYTES = 4096
 _UNTHROTTLED_CHUNK = 64 * 1024
 _STREAM_LIMIT = 64 * 1024
+_UPLOAD_RCVBUF = 8 * 1024
+_UPLOAD_STREAM_LIMIT = 8 * 1024
 
 
 class TokenBucket:
@@ -122,9 +125,22 @@ class ThrottlingRelay:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("relay already started")
-        self._server = await asyncio.start_server(
-            self._on_client, self.host, self._requested_port, limit=_STREAM_LIMIT
-        )
+        if self._up is None:
+            self._server = await asyncio.start_server(
+                self._on_client, self.host, self._requested_port, limit=_STREAM_LIMIT
+            )
+        else:
+            # Throttled uploads: keep what the relay takes in ahead of its rate small (a
+            # small receive buffer, an Ethernet-sized MSS, a short stream buffer), so a
+            # client that counts what was acknowledged sees the rate, as behind tc.
+            listener = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UPLOAD_RCVBUF)
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+            listener.bind((self.host, self._requested_port))
+            self._server = await asyncio.start_server(
+                self._on_client, sock=listener, limit=_UPLOAD_STREAM_LIMIT
+            )
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info(
             "relay_started",

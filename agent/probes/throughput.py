@@ -322,6 +322,7 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Tran
     transport: asyncio.Transport | None = None
     started = now()
     t_sent: float | None = None
+    t_stop: float | None = None  # when max_seconds cut a transfer that was still running
     stopped_by = ""
     try:
         async with asyncio.timeout(spec.timeout_s) as setup_deadline:
@@ -356,6 +357,7 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Tran
                 await asyncio.shield(proto.done)
         except TimeoutError:
             stopped_by = "max_seconds"
+            t_stop = time.perf_counter()
         else:
             stopped_by = "complete" if proto.complete else "settled" if proto.settled else "max_bytes"
     except Exception as exc:
@@ -377,11 +379,12 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Tran
                 future.cancel()
             elif not future.cancelled():
                 future.exception()  # retrieved: the failure is reported above
-    return _figures(result, proto, series, t_sent, stopped_by)
+    return _figures(result, proto, series, t_sent, stopped_by, t_stop)
 
 
 def _figures(
-    result: Transfer, proto: _Download, series: Series, t_sent: float | None, stopped_by: str
+    result: Transfer, proto: _Download, series: Series, t_sent: float | None, stopped_by: str,
+    t_stop: float | None = None,
 ) -> Transfer:
     duration = None
     mean = None
@@ -395,7 +398,7 @@ def _figures(
             mean = (proto.count - proto.first_read_bytes) / span
         elif duration > 0:
             mean = proto.count / duration
-    parts = series.split(proto)
+    parts = series.split(proto, t_stop)
     if proto.status and not 200 <= proto.status < 300:
         mean = None  # an error page's size over its time is no throughput
         parts = rates.Split()
@@ -406,7 +409,7 @@ def _figures(
         bytes_per_second=None if mean is None else round(mean, 3),
         ttfb_s=rounded(ttfb),
         stall_s=round(proto.stall_s, 6),
-        series_bps=tuple(round(x, 3) for x in series.closed(proto)),
+        series_bps=tuple(round(x, 3) for x in series.closed(proto, t_stop)),
         first_part_bps=round3(parts.first_part_bps),
         sustained_bps=round3(parts.sustained_bps),
         drop_at_s=rounded(parts.drop_at_s),

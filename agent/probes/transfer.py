@@ -111,25 +111,29 @@ class Series:
             if t_next <= t:  # the loop fell behind: skip windows rather than emit tiny ones
                 t_next = t + self.interval
 
-    def _tail(self, proto: Counted) -> tuple[int, float] | None:
-        """The last, partial window (up to the last body byte), when it is worth one."""
+    def _tail(self, proto: Counted, until: float | None) -> tuple[int, float] | None:
+        """The last, partial window, when it is worth one: up to the last body byte, or
+        to ``until`` (when a limit stopped a transfer that was still running: the time
+        since the last byte is part of the window, or a slow stream's last read would
+        end its window early and overstate its rate)."""
         start = self.t_prev if self.t_prev is not None else proto.t_first_body
-        if start is None or proto.t_last_body is None:
+        end = until if until is not None else proto.t_last_body
+        if start is None or end is None or proto.t_last_body is None:
             return None
-        tail_t = proto.t_last_body - start
+        tail_t = end - start
         tail_b = proto.count - self.c_prev
         if tail_t > self.interval * 0.1 and tail_b > 0:
             return tail_b, tail_t
         return None
 
-    def closed(self, proto: Counted) -> list[float]:
+    def closed(self, proto: Counted, until: float | None = None) -> list[float]:
         """The windows' rates plus the last, partial one."""
-        tail = self._tail(proto)
+        tail = self._tail(proto, until)
         return [*self.values, tail[0] / tail[1]] if tail else list(self.values)
 
-    def split(self, proto: Counted) -> rates.Split:
+    def split(self, proto: Counted, until: float | None = None) -> rates.Split:
         """The first part's and the sustained rate, and when the rate dropped."""
-        tail = self._tail(proto)
+        tail = self._tail(proto, until)
         counts: list[float] = [float(c) for c in self.counts]
         seconds = list(self.seconds)
         if tail:

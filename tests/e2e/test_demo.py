@@ -22,15 +22,19 @@ def test_demo_shows_ru_throttled_and_blocked(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     rows = {
-        (cols[0], cols[1].split("//")[1].split(".")[0]): cols[2]
+        # (region, host, path) -> the verdict words ("throttled (upload)")
+        (cols[0], cols[1].split("//")[1].split(".")[0], cols[1].rsplit("/", 1)[1]):
+            " ".join(cols[2:4]) if cols[3].startswith("(") else cols[2]
         for line in out.stdout.splitlines()
         if (cols := line.split()) and cols[0] in ("de-fra", "us-nyc", "ru-msk") and "//" in cols[1]
-    }
-    assert rows[("ru-msk", "twitter")] == "throttled", out.stdout
-    assert rows[("ru-msk", "facebook")] == "blocked", out.stdout
+    }  # fmt: skip
+    assert rows[("ru-msk", "twitter", "blob")] == "throttled", out.stdout
+    assert rows[("ru-msk", "twitter", "upload")] == "throttled (upload)", out.stdout
+    assert rows[("ru-msk", "facebook", "")] == "blocked (connection_refused)", out.stdout
     for region in ("de-fra", "us-nyc"):
-        assert rows[(region, "twitter")] in ("ok", "inconclusive"), out.stdout
-        assert rows[(region, "facebook")] == "ok", out.stdout
+        assert rows[(region, "twitter", "blob")] in ("ok", "inconclusive"), out.stdout
+        assert rows[(region, "twitter", "upload")] in ("ok", "inconclusive"), out.stdout
+        assert rows[(region, "facebook", "")] == "ok", out.stdout
     assert "outage: none" in out.stdout and "degraded: none" in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
     # Quiet by default: the story on stdout, no log lines anywhere on the terminal; the

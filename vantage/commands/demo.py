@@ -10,6 +10,9 @@ periodic jobs:
   In ru-msk the twitter relay holds 16,250 bytes/s instead (130 kbit/s, the March 2021
   rate). There is no root here, so these relays stand in for the ``tc`` shaping the lab
   uses.
+* ``twitter.demo/upload`` takes uploads (throughput ``direction=upload``, with
+  ``control.demo/upload`` as the control) through the same relays; in ru-msk the twitter
+  relay takes them at 32,500 bytes/s: an upload throttle, as in 2021.
 * ``facebook.demo`` is fetched over HTTP. In ru-msk it resolves to an address where
   nothing listens, so connections are refused: a regional block.
 
@@ -44,6 +47,7 @@ from vantage.errors import UsageError
 REGIONS = ("de-fra", "us-nyc", "ru-msk")
 THROTTLED_REGION = "ru-msk"
 RATE_BPS = 16_250  # 130 kbit/s
+UPLOAD_RATE_BPS = 32_500  # 260 kbit/s: uploads to twitter.demo from ru-msk
 LINE_BPS = 1_000_000  # every agent's line: 8 Mbit/s
 ROUND_S = 10.0
 BLOB = 4 * 1024 * 1024
@@ -164,9 +168,17 @@ async def _serve_targets() -> tuple[Any, dict[str, int]]:
                 await resp.write(view[i : i + 64 * 1024])
         return resp
 
+    async def upload(request: web.Request) -> web.Response:
+        got = 0
+        with contextlib.suppress(ConnectionError):  # probes hang up at max_seconds
+            async for block in request.content.iter_any():
+                got += len(block)
+        return web.Response(text=f"{got}\n")
+
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_get("/blob", data)
+    app.router.add_post("/upload", upload)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     ports = {}
@@ -224,9 +236,10 @@ async def _demo(
                 for name, subnet in (("twitter", 1), ("control", 2)):
                     address = f"127.{subnet}.{r}.{i}"
                     rate = RATE_BPS if (name == "twitter" and region == THROTTLED_REGION) else LINE_BPS
+                    up_rate = UPLOAD_RATE_BPS if (name == "twitter" and region == THROTTLED_REGION) else LINE_BPS
                     relay = ThrottlingRelay(
                         host=address, port=ports[name], upstream_host="127.0.0.1",
-                        upstream_port=ports[name], downstream_rate=rate,
+                        upstream_port=ports[name], downstream_rate=rate, upstream_rate=up_rate,
                     )
                     await relay.start()
                     relays.append(relay)
@@ -241,6 +254,7 @@ async def _demo(
         say(f"  starting {len(agent_ids)} agents: {', '.join(agent_ids)}")
         say(f"    each on its own {LINE_BPS // 1000} kB/s line (a userspace relay: the demo needs no root);")
         say(f"    in {THROTTLED_REGION} twitter.demo comes at {RATE_BPS:,} B/s (130 kbit/s, the March 2021 rate)")
+        say(f"    and takes uploads at {UPLOAD_RATE_BPS:,} B/s")
         say("    and facebook.demo refuses connections")
         await _wait_agents(client, set(agent_ids), procs)
         say(f"  all {len(agent_ids)} agents connected")
@@ -248,17 +262,25 @@ async def _demo(
         twitter = f"http://twitter.demo:{ports['twitter']}/blob"
         control = f"http://control.demo:{ports['control']}/blob"
         facebook = f"http://facebook.demo:{ports['facebook']}/"
+        upload = f"http://twitter.demo:{ports['twitter']}/upload"
+        control_upload = f"http://control.demo:{ports['control']}/upload"
         jobs = [
             await asyncio.to_thread(
                 client.submit, "throughput", [twitter], every_s=ROUND_S, count=rounds, spread_s=2.0,
                 options={"control": control, "max_seconds": "3", "max_bytes": "2M"}, timeout_s=25,
             ),
             await asyncio.to_thread(
+                client.submit, "throughput", [upload], every_s=ROUND_S, count=rounds, spread_s=2.0,
+                options={"control": control_upload, "direction": "upload", "max_seconds": "3",
+                         "max_bytes": "2M"}, timeout_s=25,
+            ),
+            await asyncio.to_thread(
                 client.submit, "http", [facebook], every_s=ROUND_S, count=rounds, spread_s=2.0,
                 options={"timeout": "3"},
             ),
         ]
-        say(f"  running a throughput job (twitter.demo, control.demo) and an http job (facebook.demo):"
+        say(f"  running throughput jobs (downloads from and uploads to twitter.demo, control.demo)"
+            f" and an http job (facebook.demo):"
             f" {rounds} round{'s' if rounds != 1 else ''}, one every {ROUND_S:g}s")
         started = time.monotonic()
         while not stop.is_set():
