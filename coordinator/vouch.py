@@ -69,7 +69,6 @@ class Refused(ValueError):
 #: The fixed reasons of :class:`Refused`.
 NOT_A_NUMBER = "result has a bad number"
 WRONG_KIND = "result is of another kind than its task"
-UNREADABLE = "result does not parse"
 TOO_LARGE = "result too large"
 
 

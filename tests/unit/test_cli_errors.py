@@ -210,6 +210,11 @@ def test_results_summarise_each_kind_by_the_probes_own_field_names() -> None:
     assert summary("throughput", {"bytes_per_second": 16250.0, "ratio": 0.018}) == "16.2 kB/s ratio 0.02"
     assert summary("throughput", {"bytes_per_second": 900000.0}) == "900.0 kB/s"
     assert summary("throughput", {"bytes_per_second": None}) == "no rate"
+    # a policer's burst: the rate after the drop, and the ratio of the sustained rates
+    policed = {"bytes_per_second": 360000.0, "sustained_bps": 119000.0, "drop_at_s": 0.5,
+               "ratio": 0.15, "sustained_ratio": 0.05}  # fmt: skip
+    assert summary("throughput", policed) == "360.0 kB/s, 119.0 kB/s after a drop at 0.5 s ratio 0.05"
+    assert summary("throughput", {"direction": "upload", "bytes_per_second": 118000.0}) == "up 118.0 kB/s"
     assert summary("dns", {"answers": ["192.0.2.1", "192.0.2.2"], "rcode": "NOERROR"}) == "192.0.2.1 192.0.2.2"
     assert summary("dns", {"answers": [], "rcode": "NXDOMAIN"}) == "NXDOMAIN"
     assert summary("tcp", {"address": "192.0.2.1"}) == "192.0.2.1"

@@ -311,7 +311,8 @@ def _result_summary(r: Any) -> str:
         return "ok"
     data = getattr(result, which)
     if kind == "throughput":
-        s = f"{data.bytes_per_second / 1000:.1f} kB/s" if data.HasField("bytes_per_second") else "no rate"
+        up = "up " if data.direction == "upload" else ""
+        s = f"{up}{data.bytes_per_second / 1000:.1f} kB/s" if data.HasField("bytes_per_second") else "no rate"
         if data.HasField("drop_at_s") and data.HasField("sustained_bps"):
             s += f", {data.sustained_bps / 1000:.1f} kB/s after a drop at {data.drop_at_s:.2g} s"
         if data.HasField("sustained_ratio"):
