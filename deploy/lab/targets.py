@@ -162,7 +162,11 @@ def build_app(
 async def serve(args: argparse.Namespace) -> None:
     resets = reset_list(Path(args.reset_file) if args.reset_file else None)
     pace = pace_file(Path(args.pace_file) if args.pace_file else None)
-    runner = web.AppRunner(build_app(args.name, Path(args.root), resets, pace), access_log=None)
+    # A short shutdown: an upload whose client went away behind a shaper that dropped its
+    # reset would otherwise hold the exit for aiohttp's default 60 s.
+    runner = web.AppRunner(
+        build_app(args.name, Path(args.root), resets, pace), access_log=None, shutdown_timeout=2.0
+    )
     await runner.setup()
     await web.TCPSite(runner, args.address, args.http_port).start()
     if args.cert:

@@ -179,7 +179,11 @@ def shaped_upload(rate: str, burst: str, size: int, tmp: Path, *extra: str) -> d
                                  "-o", f"max_bytes={size}", *extra)
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
 
 
 async def test_upload_rate_is_the_shaped_rate(tmp_path: Path) -> None:
