@@ -50,14 +50,16 @@ async def test_the_acknowledged_rate_is_the_readers_pace(limits: Limits) -> None
 
 
 async def test_an_upload_throttled_after_a_burst_is_split(limits: Limits) -> None:
+    # half-second windows: on loopback the acknowledgements of a slow reader come in
+    # bursts a few tenths of a second apart (the netns test measures it over tc)
     with slow_reader(100_000.0, burst=800_000) as port:
         outcome = await upload(
-            f"http://127.0.0.1:{port}/upload", limits, max_bytes="10M", max_seconds="2.5",
-            burst="0", interval="0.1",
+            f"http://127.0.0.1:{port}/upload", limits, max_bytes="10M", max_seconds="4",
+            burst="0", interval="0.5",
         )  # fmt: skip
     data = outcome.data
     assert outcome.failure is None, outcome.failure_detail
-    assert data["drop_at_s"] is not None and data["drop_at_s"] < 1.2, data
+    assert data["drop_at_s"] is not None and data["drop_at_s"] < 1.6, data
     assert 0.5 * 100_000 < data["sustained_bps"] < 1.5 * 100_000, data
     assert data["first_part_bps"] > 4 * data["sustained_bps"], data
 
