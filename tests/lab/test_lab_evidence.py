@@ -186,9 +186,13 @@ def test_policer_upload_throttle_and_congestion_each_in_its_region(scenario: dic
             if (r, t) not in (("ru", video), ("us", photos)):
                 assert info[(r, t)] == ("ok", ""), (r, t, figures)
     bps = by_labels(m, "vantage_throughput_bytes_per_second", "region", "target", "direction")
-    # the policed download is judged by its sustained rate, the policer's (payload ~4% under)
-    assert abs(bps[("ru", video, "download")] - POLICE_RATE_BIT / 8) / (POLICE_RATE_BIT / 8) <= 0.3, figures
-    assert abs(bps[("us", photos, "upload")] - UPLOAD_RATE_BIT / 8) / (UPLOAD_RATE_BIT / 8) <= 0.3, figures
+    # the policed download is judged by its sustained rate, the policer's (payload ~4%
+    # under; 119-120 kB/s on an idle machine), not the mean with the burst in it (2 to 7
+    # times more). The lower bounds are loose: under CI's load a 1 Mbit/s class with TCP
+    # losses delivered as little as 64 kB/s to the uploads.
+    police, upload = POLICE_RATE_BIT / 8, UPLOAD_RATE_BIT / 8
+    assert 0.3 * police <= bps[("ru", video, "download")] <= 1.3 * police, figures
+    assert 0.3 * upload <= bps[("us", photos, "upload")] <= 1.3 * upload, figures
     # the congested region is slow, at its line, for the target and the control alike
     for t, d in ((video, "download"), (photos, "upload")):
         assert bps[("br", t, d)] < 0.25 * LINE_RATE_BIT / 8, figures
