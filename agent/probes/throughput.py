@@ -58,6 +58,7 @@ from agent.probes.transfer import (
     Series,
     ServerClosed,
     Transfer,
+    failure_of,
     host_header,
     open_socket,
     round3,
@@ -361,12 +362,7 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Tran
         else:
             stopped_by = "complete" if proto.complete else "settled" if proto.settled else "max_bytes"
     except Exception as exc:
-        failure = f.classify(exc)
-        if isinstance(exc, HTTPProtocolError):
-            failure = f.HTTP_ERROR
-        elif isinstance(exc, ServerClosed):
-            failure = f.CONNECTION_CLOSED
-        result = replace(result, failure=failure, failure_detail=f.describe(exc))
+        result = replace(result, failure=failure_of(exc), failure_detail=f.describe(exc))
     finally:
         if sampler is not None:
             sampler.cancel()

@@ -15,6 +15,7 @@ from typing import Protocol
 from yarl import URL
 
 from agent.policy import ResolvedAddress, resolve_checked
+from agent.probes import failures as f
 from agent.probes import rates
 from agent.probes.base import Limits, SpecError
 from agent.probes.tcp import connect
@@ -29,6 +30,16 @@ class HTTPProtocolError(Exception):
 
 class ServerClosed(ConnectionError):
     """The server closed before the body was complete (failure ``connection_closed``)."""
+
+
+def failure_of(exc: BaseException) -> str:
+    """The failure class of a transfer that ended with ``exc``: the HTTP exchange's own
+    errors first, then the network's (``failures.classify``)."""
+    if isinstance(exc, HTTPProtocolError):
+        return f.HTTP_ERROR
+    if isinstance(exc, ServerClosed):
+        return f.CONNECTION_CLOSED
+    return f.classify(exc)
 
 
 class Counted(Protocol):

@@ -55,6 +55,7 @@ from agent.probes.transfer import (
     Series,
     ServerClosed,
     Transfer,
+    failure_of,
     host_header,
     open_socket,
     round3,
@@ -285,12 +286,7 @@ async def upload(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Tran
             raise HTTPProtocolError(f"status {proto.status} {proto.reason}".strip())
     except Exception as exc:
         proto.freeze(time.perf_counter())
-        failure = f.classify(exc)
-        if isinstance(exc, HTTPProtocolError):
-            failure = f.HTTP_ERROR
-        elif isinstance(exc, ServerClosed):
-            failure = f.CONNECTION_CLOSED
-        result = replace(result, failure=failure, failure_detail=f.describe(exc))
+        result = replace(result, failure=failure_of(exc), failure_detail=f.describe(exc))
     finally:
         if sampler is not None:
             sampler.cancel()
