@@ -10,7 +10,8 @@ the protocol right then, before the handshake) to split the two.
 Redirects are followed by the probe itself (``max_redirects``, default 5), so every hop
 passes the target policy: address literals are checked before connecting and names by
 the resolver after resolving. The body is read up to ``max_bytes`` (decoded);
-``body_sha256`` covers its first ``max_body`` bytes so block pages can be recognised.
+``body_sha256`` covers its first ``max_body`` bytes, and ``title``, ``link_hosts`` and
+``refresh_url`` are read from them (``page.py``), so block pages can be recognised.
 A final status of 400 or more is the failure ``http_error`` (the data is still there).
 The spec and its options are parsed in ``common/specs/http.py``.
 """
@@ -29,6 +30,7 @@ from yarl import URL
 
 from agent.policy import check_address, check_host_literal
 from agent.probes import failures as f
+from agent.probes import page
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import failed, now, rounded
 from agent.probes.tls import make_context
@@ -135,22 +137,28 @@ def phase_timings(marks: Mapping[str, float], *, tls: bool) -> dict[str, float |
     }
 
 
-async def _read_body(resp: aiohttp.ClientResponse, spec: Spec) -> tuple[int, str, bool]:
+async def _read_body(resp: aiohttp.ClientResponse, spec: Spec) -> tuple[int, str, bool, bytes]:
+    """The body's length (up to max_bytes), the SHA-256 of its first max_body bytes,
+    whether it was cut, and its first bytes for ``page.features``."""
     digest = hashlib.sha256()
     hashed = 0
     length = 0
     truncated = False
+    head = bytearray()
+    scan = min(spec.max_body, page.MAX_SCAN_BYTES)
     async for chunk in resp.content.iter_chunked(_READ_SIZE):
         if hashed < spec.max_body:
             part = chunk[: spec.max_body - hashed]
             digest.update(part)
             hashed += len(part)
+        if len(head) < scan:
+            head += chunk[: scan - len(head)]
         length += len(chunk)
         if length >= spec.max_bytes:
             truncated = length > spec.max_bytes or not resp.content.at_eof()
             length = min(length, spec.max_bytes)
             break
-    return length, digest.hexdigest(), truncated
+    return length, digest.hexdigest(), truncated, bytes(head)
 
 
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
@@ -213,12 +221,16 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
                     }
                     data["timings"] = phase_timings(marks, tls=url.scheme == "https")
                     if method == "HEAD":
-                        length, sha, truncated = 0, hashlib.sha256().hexdigest(), False
+                        length, sha, truncated, head = 0, hashlib.sha256().hexdigest(), False, b""
                     else:
-                        length, sha, truncated = await _read_body(resp, spec)
+                        length, sha, truncated, head = await _read_body(resp, spec)
                     data["body_length"] = length
                     data["body_sha256"] = sha
                     data["body_truncated"] = truncated
+                    found = page.features(head, resp.charset)
+                    data["title"] = found.title
+                    data["link_hosts"] = list(found.link_hosts)
+                    data["refresh_url"] = found.refresh_url
                     break
     except Exception as exc:
         if "timings" not in data:

@@ -317,6 +317,15 @@ async def reset_on_accept(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 
 
 BLOCK_PAGE = b"<html><body>This site is blocked by order of ...</body></html>"
+# An ISP's page served with 200 in the place of the site (windows-1251, as Russian ISPs'
+# often are): a title, a refresh and an iframe toward the block host.
+ISP_PAGE = (
+    "<html><head><meta http-equiv='Refresh' content='5; URL=http://Warning.Example-ISP.ru/?u=1'>"
+    "<title>\n  Доступ &amp; ограничен </title></head><body>"
+    "<iframe src=\"http://10.10.34.34/?type=Invalid\"></iframe>"
+    "<a href=\"https://warning.example-isp.ru/faq\">faq</a> <a href='http://bad_host/'>x</a>"
+    "</body></html>"
+).encode("cp1251")
 
 
 def http_app() -> object:
@@ -328,6 +337,9 @@ def http_app() -> object:
 
     async def blocked(request: web.Request) -> web.Response:
         return web.Response(body=BLOCK_PAGE, status=451, content_type="text/html")
+
+    async def isp(request: web.Request) -> web.Response:
+        return web.Response(body=ISP_PAGE, headers={"Content-Type": "text/html; charset=windows-1251"})
 
     async def redirect(request: web.Request) -> web.Response:
         hops = int(request.match_info["hops"])
@@ -373,6 +385,7 @@ def http_app() -> object:
     app = web.Application()
     app.router.add_get("/ok", ok)
     app.router.add_get("/blocked", blocked)
+    app.router.add_get("/isp", isp)
     app.router.add_get("/redirect/{hops}", redirect)
     app.router.add_get("/loop", loop)
     app.router.add_get("/bytes/{size}", sized)

@@ -8,6 +8,7 @@ from agent.probes.base import Limits
 from tests.probes.conftest import TLSMaterial
 from tests.probes.servers import (
     BLOCK_PAGE,
+    ISP_PAGE,
     closed_port,
     http_server,
     read_request,
@@ -65,6 +66,19 @@ async def test_block_page_is_http_error_with_its_digest(limits: Limits) -> None:
     assert outcome.data["status"] == 451
     assert outcome.data["body_length"] == len(BLOCK_PAGE)
     assert outcome.data["body_sha256"] == hashlib.sha256(BLOCK_PAGE[:16]).hexdigest()
+
+
+async def test_a_200_block_page_reports_its_features(limits: Limits) -> None:
+    async with http_server() as port:
+        isp = await probe(f"http://127.0.0.1:{port}/isp", limits)
+        plain = await probe(f"http://127.0.0.1:{port}/ok", limits)
+    assert isp.failure is None  # a 200: telling it from the site is the coordinator's work
+    data = isp.data
+    assert data["body_length"] == len(ISP_PAGE)
+    assert data["title"] == "Доступ & ограничен"  # decoded by its charset, spaces collapsed
+    assert data["link_hosts"] == ["warning.example-isp.ru", "10.10.34.34"]  # bad_host left out
+    assert data["refresh_url"] == "http://Warning.Example-ISP.ru/?u=1"
+    assert (plain.data["title"], plain.data["link_hosts"], plain.data["refresh_url"]) == ("", [], "")
 
 
 async def test_follows_redirects_and_keeps_the_chain(limits: Limits) -> None:

@@ -309,7 +309,7 @@ class Certificate(_message.Message):
     def __init__(self, subject: _Optional[str] = ..., issuer: _Optional[str] = ..., sans: _Optional[_Iterable[str]] = ..., not_before: _Optional[str] = ..., not_after: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class HttpData(_message.Message):
-    __slots__ = ("method", "redirects", "url", "status", "reason", "http_version", "headers", "timings", "body_length", "body_sha256", "body_truncated")
+    __slots__ = ("method", "redirects", "url", "status", "reason", "http_version", "headers", "timings", "body_length", "body_sha256", "body_truncated", "title", "link_hosts", "refresh_url")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -328,6 +328,9 @@ class HttpData(_message.Message):
     BODY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
     BODY_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    LINK_HOSTS_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_URL_FIELD_NUMBER: _ClassVar[int]
     method: str
     redirects: _containers.RepeatedCompositeFieldContainer[HttpRedirect]
     url: str
@@ -339,7 +342,10 @@ class HttpData(_message.Message):
     body_length: int
     body_sha256: str
     body_truncated: bool
-    def __init__(self, method: _Optional[str] = ..., redirects: _Optional[_Iterable[_Union[HttpRedirect, _Mapping]]] = ..., url: _Optional[str] = ..., status: _Optional[int] = ..., reason: _Optional[str] = ..., http_version: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., timings: _Optional[_Union[HttpTimings, _Mapping]] = ..., body_length: _Optional[int] = ..., body_sha256: _Optional[str] = ..., body_truncated: _Optional[bool] = ...) -> None: ...
+    title: str
+    link_hosts: _containers.RepeatedScalarFieldContainer[str]
+    refresh_url: str
+    def __init__(self, method: _Optional[str] = ..., redirects: _Optional[_Iterable[_Union[HttpRedirect, _Mapping]]] = ..., url: _Optional[str] = ..., status: _Optional[int] = ..., reason: _Optional[str] = ..., http_version: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., timings: _Optional[_Union[HttpTimings, _Mapping]] = ..., body_length: _Optional[int] = ..., body_sha256: _Optional[str] = ..., body_truncated: _Optional[bool] = ..., title: _Optional[str] = ..., link_hosts: _Optional[_Iterable[str]] = ..., refresh_url: _Optional[str] = ...) -> None: ...
 
 class HttpRedirect(_message.Message):
     __slots__ = ("url", "status", "location")

@@ -1,0 +1,36 @@
+"""agent/probes/page.py: the body features a block page is told by, from untrusted bytes."""
+
+from __future__ import annotations
+
+from agent.probes import page
+
+
+def test_title_is_the_first_one_decoded_and_bounded() -> None:
+    found = page.features(b"<TITLE lang=en>A &lt;b&gt;\x00\r\n title</TITLE><title>second</title>")
+    assert found.title == "A <b> title"  # entities, control characters and runs of space
+    long = page.features(b"<title>" + b"x" * 10_000 + b"</title>")
+    assert long.title == "x" * page.MAX_TITLE
+    assert page.features(b"<title>never closed").title == ""
+
+
+def test_link_hosts_are_distinct_lower_case_plausible_and_capped() -> None:
+    body = b" ".join(f"http://h{i}.example/p".encode() for i in range(40))
+    body = b"https://A.example:8443/x HTTP://a.example/ http://-bad/ http://" + b"y" * 300 + b" " + body
+    hosts = page.features(body).link_hosts
+    assert hosts[0] == "a.example" and hosts.count("a.example") == 1
+    assert "-bad" not in hosts and all(len(h) <= 253 for h in hosts)
+    assert len(hosts) == page.MAX_HOSTS
+
+
+def test_refresh_url_forms() -> None:
+    assert page.features(b'<meta http-equiv="refresh" content="0;url=http://b.example/x">').refresh_url == (
+        "http://b.example/x"
+    )
+    assert page.features(b"<meta content='3' http-equiv=Refresh>").refresh_url == ""
+    assert page.features(b'<meta name="x" content="url=http://no.example">').refresh_url == ""
+
+
+def test_only_the_first_bytes_are_scanned_and_any_charset_is_survived() -> None:
+    late = b"x" * page.MAX_SCAN_BYTES + b"<title>late</title>"
+    assert page.features(late).title == ""
+    assert page.features(b"<title>\xff\xfe</title>", "no-such-charset").title == "\ufffd\ufffd"
