@@ -162,8 +162,22 @@ def _nonfinite(m: Message) -> str | None:
 
 def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
     """What the analysis reads of a result's data (coordinator/observe.py): a throughput
-    result's rate and its control's outcome; nothing of the other kinds, so ingestion does
-    not pay for converting fields nobody reads on the hot path."""
+    result's rate and its control's outcome, an http fetch's page (what
+    ``blockpage.Body.of`` reads); nothing of the other kinds, so ingestion does not pay for
+    converting fields nobody reads on the hot path."""
+    if m.kind == "http" and m.WhichOneof("data") == "http":
+        h = m.http
+        return {
+            "method": h.method or "GET",
+            "status": h.status if h.HasField("status") else None,
+            "body_length": h.body_length,
+            "body_sha256": h.body_sha256,
+            "title": h.title,
+            "link_hosts": list(h.link_hosts),
+            "refresh_url": h.refresh_url,
+            "redirects": [{"location": hop.location} for hop in h.redirects],
+            "headers": dict(h.headers),
+        }
     if m.kind != "throughput" or m.WhichOneof("data") != "throughput":
         return {}
     t = m.throughput

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from coordinator import dispatch, quotas, restore, scheduler
-from coordinator.analysis import Analyzer
+from coordinator.analysis import Analyzer, blockpage
 from coordinator.ingest import Ingest, IngestOutcome
 from coordinator.lifecycle import Book
 from coordinator.model import (
@@ -76,6 +76,9 @@ class CoordinatorConfig:
     # (a region with no agent left leaves vantage_agents_connected).
     forget_agents_after_s: float = 7 * 86400.0
     job_limits: JobLimits = field(default_factory=JobLimits)
+    # The block-page fingerprints http results are matched against: the shipped file's
+    # by default, with an operator's (--block-pages) added (coordinator/analysis/blockpage.py).
+    block_pages: tuple[blockpage.Fingerprint, ...] = field(default_factory=blockpage.load)
 
 
 class Coordinator(Queries):
@@ -106,7 +109,7 @@ class Coordinator(Queries):
         self.ingest_results = Ingest(
             book=self.book, store=store, registry=self.registry, counters=self.counters,
             analyzer=analyzer, watchers=self.watchers, clock=clock, group_by=config.group_by,
-            on_done=self._slots_freed, seal=seal,
+            on_done=self._slots_freed, seal=seal, block_pages=config.block_pages,
         )  # fmt: skip
         self.accepting = True
         self.started_at = clock()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from coordinator.analysis import Analyzer
+from coordinator.analysis import Analyzer, blockpage
 from coordinator.lifecycle import Book
 from coordinator.model import CANARY_PURPOSE, AgentInfo, Task, TaskResultData, TaskState
 from coordinator.observe import Counters, measurement_from_result
@@ -48,6 +48,7 @@ class Ingest:
         group_by: str,
         on_done: Callable[[str], None],
         seal: Callable[[TaskResultData], bytes],
+        block_pages: Sequence[blockpage.Fingerprint] = (),
     ) -> None:
         self.book = book
         self.store = store
@@ -59,6 +60,7 @@ class Ingest:
         self.group_by = group_by
         self.on_done = on_done  # called with the agent id once its results are committed
         self.seal = seal  # the stored bytes of a vouched result (coordinator/convert.py)
+        self.block_pages = tuple(block_pages)
 
     async def ingest(
         self,
@@ -204,7 +206,9 @@ class Ingest:
         self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False
     ) -> None:
         try:
-            self.analyzer.add(measurement_from_result(result, agent, target, self.group_by, canary=canary))
+            self.analyzer.add(measurement_from_result(
+                result, agent, target, self.group_by, canary=canary, fingerprints=self.block_pages,
+            ))  # fmt: skip
         except ValueError as exc:
             # Stored and acked all the same: a result the analysis cannot read must not
             # stop ingestion. Counted and logged so it is seen.

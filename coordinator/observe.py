@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from common.failures import AGENT_ERRORS, FAILURES
-from coordinator.analysis import Measurement
+from coordinator.analysis import Measurement, blockpage
 from coordinator.model import AgentInfo, TaskResultData
 from coordinator.vouch import INVALID
 
@@ -62,14 +62,19 @@ def _judged_rate(data: Mapping[str, object]) -> object:
 
 
 def measurement_from_result(
-    result: TaskResultData, agent: AgentInfo, target: str, group_by: str, *, canary: bool = False
-) -> Measurement:
+    result: TaskResultData, agent: AgentInfo, target: str, group_by: str, *, canary: bool = False,
+    fingerprints: Sequence[blockpage.Fingerprint] = (),
+) -> Measurement:  # fmt: skip
     """The analysis sees the target as the job named it, so metric labels match the job.
     A throughput result is judged by its sustained rate and its control's (``_judged_rate``).
     A throughput job's control is read whether or not the target failed: it is what
-    shows the agent reaching the outside world (coordinator/analysis/health.py)."""
+    shows the agent reaching the outside world (coordinator/analysis/health.py). An
+    http fetch that worked carries its page (``blockpage.Body``), a block page when it
+    matches one of ``fingerprints``."""
     r = result.result
     data = r.data
+    body = blockpage.Body.of(data) if r.kind == "http" and not r.failure else None
+    fingerprint = blockpage.match(fingerprints, body) if body is not None else None
     throughput = None
     control = None
     control_failure = None
@@ -100,6 +105,8 @@ def measurement_from_result(
         duration_s=r.duration_s,
         throughput_bps=throughput,
         control_bps=control,
+        body=body,
+        block_page=fingerprint is not None,
         drop_at_s=drop_at,
         direction="upload" if r.kind == "throughput" and data.get("direction") == "upload" else "download",
         country=agent.country,

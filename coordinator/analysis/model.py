@@ -22,6 +22,7 @@ from common.failures import (
 )
 from common.ids import is_country
 from common.kinds import KINDS as _KINDS
+from coordinator.analysis.blockpage import Body
 from coordinator.analysis.snapshot import (
     AgentHealth,
     AgentState,
@@ -132,8 +133,10 @@ class Measurement:
     are the sustained rates (after any burst a policer let through at full speed);
     ``drop_at_s`` is when the test's rate dropped, seconds into its body, when it did
     (agent/probes/rates.py); ``direction`` "upload" marks a throughput upload, judged
-    apart from the downloads (``series``). ``role`` "canary" marks the
-    coordinator's canary probes: they only feed agent health.
+    apart from the downloads (``series``). ``body`` is what an http fetch that worked
+    returned (``blockpage.Body``); ``block_page`` is set when it matched a fingerprint,
+    and by the analysis when it differs from the page most groups see. ``role``
+    "canary" marks the coordinator's canary probes: they only feed agent health.
     """
 
     at: float
@@ -146,6 +149,7 @@ class Measurement:
     throughput_bps: float | None = None
     control_bps: float | None = None
     block_page: bool = False
+    body: Body | None = None
     drop_at_s: float | None = None
     direction: Direction = "download"
     country: str = ""
@@ -176,6 +180,8 @@ class Measurement:
             )
         if self.direction == "upload" and self.kind != "throughput":
             raise ValueError(f"Measurement.direction: only throughput uploads, not {self.kind}")
+        if self.body is not None and (not isinstance(self.body, Body) or self.kind != "http"):
+            raise ValueError(f"Measurement.body: only an http measurement has a body, got {self.body!r}")
         if not isinstance(self.block_page, bool):
             raise ValueError(f"Measurement.block_page: must be a bool, got {self.block_page!r}")
         if not isinstance(self.country, str) or (

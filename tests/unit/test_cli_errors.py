@@ -103,6 +103,19 @@ async def test_bad_canaries_are_one_line_naming_the_flag(tmp_path: Path) -> None
     one_line_error(proc, "coordinator", "--canary: the canary setting in the --config file must be a list of URLs")
 
 
+async def test_bad_block_page_files_are_one_line_naming_the_file_entry_and_field(tmp_path: Path) -> None:
+    db = ["--db", str(tmp_path / "v.db")]
+    bad = tmp_path / "own.toml"
+    bad.write_text('[[fingerprint]]\nname = "isp"\nfield = "body"\npattern = "x"\nsource = "s"\n')
+    for args, env, message in (
+        (["--block-pages", str(tmp_path / "none.toml")], {}, f"--block-pages: {tmp_path / 'none.toml'}: cannot read"),
+        (["--block-pages", str(bad)], {}, f"--block-pages: {bad}: fingerprint 1 (isp).field: 'body' is not one of"),
+        ([], {"VANTAGE_BLOCK_PAGES": str(bad)}, "fingerprint 1 (isp).field"),
+    ):
+        proc = await asyncio.to_thread(run_cli, ["coordinator", *db, *args], env, tmp_path)
+        one_line_error(proc, "coordinator", message)
+
+
 async def test_config_file_values_of_the_wrong_type(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("[coordinator]\nlisten = 50051\n")
@@ -207,6 +220,8 @@ def test_results_summarise_each_kind_by_the_probes_own_field_names() -> None:
     assert summary("tls", {"tls_version": "TLSv1.3", "alpn": "h2"}) == "TLSv1.3 h2"
     assert summary("tls", {"tls_version": "TLSv1.2", "alpn": ""}) == "TLSv1.2"
     assert summary("http", {"status": 200, "body_length": 512}) == "HTTP 200 512 bytes"
+    titled = summary("http", {"status": 200, "body_length": 900, "title": "Access\nrestricted " + "x" * 60})
+    assert titled == "HTTP 200 900 bytes 'Access restricted " + "x" * 22 + "'"
     assert summary("throughput", {"bytes_per_second": 16250.0, "ratio": 0.018}) == "16.2 kB/s ratio 0.02"
     assert summary("throughput", {"bytes_per_second": 900000.0}) == "900.0 kB/s"
     assert summary("throughput", {"bytes_per_second": None}) == "no rate"

@@ -322,7 +322,8 @@ def _result_summary(r: Any) -> str:
         return s
     if kind == "http":
         status = data.status if data.HasField("status") else 0
-        return f"HTTP {status} {data.body_length} bytes"
+        title = " ".join(data.title.split())[:40]  # the server's words: one short line
+        return f"HTTP {status} {data.body_length} bytes" + (f" {title!r}" if title else "")
     if kind == "dns":
         return " ".join(data.answers)[:60] or data.rcode
     if kind == "tls":

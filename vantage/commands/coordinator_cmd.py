@@ -86,6 +86,11 @@ def register(sub: Any) -> None:
                    "so that a region that reaches nothing reads unreachable, not blocked "
                    "(repeatable, up to 8; VANTAGE_CANARY takes them space-separated)")
     p.add_argument("--canary-every", help="interval of the canary probes (default 10s)")
+    p.add_argument("--block-pages", action="append", metavar="FILE",
+                   help="a block-page fingerprint file (TOML, the format of the shipped "
+                   "coordinator/analysis/blockpages.toml; docs/detection.md) whose entries are "
+                   "added to the shipped ones; an entry of the same name replaces a shipped one "
+                   "(repeatable; VANTAGE_BLOCK_PAGES takes them space-separated)")
     p.add_argument("--retain", metavar="DURATION",
                    help="drop measurements, finished tasks and finished jobs older than this "
                    "(e.g. 30d; checked every 10 minutes; default: keep everything)")
@@ -145,6 +150,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         raise UsageError("--forget-agents-after: at least 1h (agents that are merely lost for a "
                          "while must keep their records)")
     canary = _canary(args, toml)
+    block_pages = _block_pages(args, toml)
     retain_text = pick(args.retain, "VANTAGE_RETAIN", toml, "retain", None)
     retain = parse_duration(str(retain_text), "--retain") if retain_text is not None else 0.0
     if retain_text is not None and retain < 3600:
@@ -166,6 +172,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
                 reassign_after_s=reassign,
                 forget_agents_after_s=forget,
                 job_limits=JobLimits(min_interval_s=min_interval),
+                block_pages=block_pages,
             ),
             analysis=AnalysisConfig(window_s=window, max_targets=max_targets),
             canary=canary,
@@ -174,6 +181,22 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         )
     except ValueError as exc:  # a config dataclass refused a value the checks above let through
         raise UsageError(str(exc)) from None
+
+
+def _block_pages(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
+    """The shipped block-page fingerprints and the operator's files' (--block-pages /
+    VANTAGE_BLOCK_PAGES / ``block_pages``, a list in the TOML)."""
+    from coordinator.analysis.blockpage import FingerprintError, load
+
+    files = pick(args.block_pages, "VANTAGE_BLOCK_PAGES", toml, "block_pages", [])
+    if isinstance(files, str):
+        files = files.split()
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise UsageError("--block-pages: the block_pages setting in the --config file must be a list of files")
+    try:
+        return load(files)
+    except FingerprintError as exc:
+        raise UsageError(f"--block-pages: {exc}") from None
 
 
 def _canary(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
