@@ -46,6 +46,8 @@ DEFAULT_PREFIX_ROOT = "vlab-"
 DEFAULT_REGIONS = ("ru", "de", "us")
 DEFAULT_TARGETS = ("twitter", "control", "facebook", "kremlin", "cdn")
 COORDINATOR_ADDR = "198.18.0.1"
+BLOCK_PAGE_ADDR = "198.18.0.2"  # the lab ISP's block-page server (break_target "block_page")
+NFT_TABLE = "vlab"  # the core's nft table (a block page's DNAT)
 GRPC_PORT = 50051
 METRICS_PORT = 9477
 FIRST_TARGET_HOST = 10  # twitter = 198.18.0.10, control = .11, ...
@@ -269,6 +271,7 @@ class Lab:
                 raise LabError(f"agent_args_by_id: {agent_id!r} is not one of {sorted(ids)}")
         self.agent_args_by_id = {k: tuple(v) for k, v in (agent_args_by_id or {}).items()}
         self._cut: set[str] = set()
+        self._block_pages: set[tuple[str, str]] = set()  # (region, target) sent to the block page
         self.big_file_bytes = big_file_bytes
         self.keep_dir = keep_dir
         self.agent_token = secrets.token_urlsafe(24)
@@ -354,6 +357,7 @@ class Lab:
         core = self.core_ns
         self._ns_add(core)
         run(["ip", "-n", core, "addr", "add", f"{COORDINATOR_ADDR}/32", "dev", "lo"])
+        run(["ip", "-n", core, "addr", "add", f"{BLOCK_PAGE_ADDR}/32", "dev", "lo"])
         for target in self.targets.values():
             run(["ip", "-n", core, "addr", "add", f"{target.address}/32", "dev", "lo"])
         for host in self.hosts:
@@ -420,6 +424,9 @@ class Lab:
                      f"{target.address}/32"], check=False)  # fmt: skip
         if state.broken == "reset":
             self._write_reset_file(target)
+        if state.broken == "block_page":
+            self._block_pages.discard((region, target.name))
+            self._apply_nft()
 
     def _classify(self, host: Host, target: Target, *, rate_bit: int, leaf: list[str]) -> None:
         classid, prio = self._tc_slot(target)
@@ -570,6 +577,10 @@ class Lab:
           under an HTB class); clients see timeouts.
         - ``unreachable``: an unreachable route in the region's hosts; connects fail at
           once with "no route to host", like an ICMP reject.
+        - ``block_page``: an ISP's transparent proxy. An nft DNAT on the core sends the
+          region's new HTTP connections (port 80) to the target to the lab's block-page
+          server (198.18.0.2), which answers every request with the ISP's page and status
+          200 (``targets.BLOCK_PAGE``). Needs Debian's ``nftables``.
         """
         t = self.target(target)
         hosts = self.hosts_of(region)
@@ -580,13 +591,46 @@ class Lab:
         elif how == "unreachable":
             for host in hosts:
                 run(["ip", "-n", host.ns, "route", "add", "unreachable", f"{t.address}/32"])
+        elif how == "block_page":
+            self._block_page_server()
+            self._block_pages.add((region, target))
+            self._apply_nft()
         elif how == "reset":
             pass
         else:
-            raise LabError(f"how: {how!r} must be reset, drop or unreachable")
+            raise LabError(f"how: {how!r} must be reset, drop, unreachable or block_page")
         self._paths[(region, target)] = _PathState(broken=how)
         if how == "reset":
             self._write_reset_file(t)
+
+    def _block_page_server(self) -> None:
+        if "blockpage" in self._procs:
+            return
+        if shutil.which("nft") is None:
+            raise LabError("how: block_page needs nft (apt-get install nftables)")
+        self._spawn("blockpage", self.core_ns, [
+            sys.executable, "-m", "deploy.lab.targets", "--name", "blockpage", "--block-page",
+            "--address", BLOCK_PAGE_ADDR, "--root", str(self.dir / "www"),
+        ])  # fmt: skip
+        self._wait_tcp(BLOCK_PAGE_ADDR, 80, what="block-page server", proc="blockpage")
+
+    def _apply_nft(self) -> None:
+        """Write the core's nft table from ``_block_pages`` in one transaction (the
+        ``table``/``delete table`` pair makes it work whether or not it exists)."""
+        rules = []
+        for region, name in sorted(self._block_pages):
+            ifaces = ", ".join(f'"{h.core_if}"' for h in self.hosts_of(region))
+            rules.append(f"    iifname {{ {ifaces} }} ip daddr {self.target(name).address} "
+                         f"tcp dport 80 dnat to {BLOCK_PAGE_ADDR}:80")  # fmt: skip
+        text = f"table ip {NFT_TABLE}\ndelete table ip {NFT_TABLE}\n"
+        if rules:
+            text += (f"table ip {NFT_TABLE} {{\n  chain pre {{\n"
+                     "    type nat hook prerouting priority dstnat; policy accept;\n"
+                     + "\n".join(rules) + "\n  }\n}\n")  # fmt: skip
+        proc = subprocess.run(["ip", "netns", "exec", self.core_ns, "nft", "-f", "-"], input=text,
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        if proc.returncode != 0:
+            raise LabError(f"nft -f: exit {proc.returncode}: {proc.stderr.strip()}")
 
     def unbreak(self, region: str, target: str) -> None:
         self.unshape(region, target)

@@ -11,13 +11,20 @@ lab wrote into ``--root``) and ``POST /upload`` (reads and discards the body, fo
 resets after seeing a forbidden name): the file lists client networks, one CIDR a line;
 a request from such a peer gets its TCP connection aborted with a RST (SO_LINGER 0)
 instead of a response. The file is re-read when it changes. The lab uses it for
-``break_target(..., how="reset")`` because this kernel has no iptables, nftables or tc
-gact action to reset in the network itself.
+``break_target(..., how="reset")``: it was written when the lab assumed the kernel could
+not filter. nft can (the block page's DNAT uses it); moving the reset onto the path, with
+the router namespaces, is the path issue's work.
 
 ``--pace-file`` makes the target slow for everyone, at the target side, as an overloaded
 origin or CDN is: the file holds a rate in bytes/s, and while it does, ``/big.bin`` is
 written at that rate (small chunks, paced by the server's own clock) to every client.
 An empty or missing file serves at full speed. The file is re-read when it changes.
+
+``--block-page`` makes this process the lab ISP's block-page server instead of a target:
+every GET, whatever its path and Host, gets the ISP's "access restricted" page with
+status 200 (``BLOCK_PAGE``), as a transparent proxy's injected page is. The lab sends a
+region's connections to a target here with an nft DNAT on the core (``Lab.break_target
+(..., how="block_page")``).
 """
 
 from __future__ import annotations
@@ -109,6 +116,28 @@ async def _paced(request: web.Request, path: Path, rate: int) -> web.StreamRespo
     return response
 
 
+# The lab ISP's page: a title of its own, a link to its block host, about 700 bytes (the
+# sites' pages in the lab are under 100), as Russian ISPs' pages under RKN orders read.
+BLOCK_PAGE = (
+    "<!doctype html><html><head><meta charset=\"utf-8\">"
+    "<title>Доступ ограничен</title></head><body>"
+    "<h1>Доступ к ресурсу ограничен</h1>"  # noqa: RUF001 (Russian, as the page is)
+    "<p>Доступ к запрашиваемому ресурсу ограничен по решению органов государственной власти."  # noqa: RUF001
+    " Access to the requested resource is restricted by order of the authorities.</p>"
+    "<p>Подробнее: <a href=\"http://warning.lab-isp.example/reestr\">реестр</a>.</p>"
+    "<p>Lab ISP, vantage lab.</p></body></html>\n"
+)
+
+
+def build_block_page_app() -> web.Application:
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=BLOCK_PAGE, content_type="text/html", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    return app
+
+
 def build_app(
     name: str,
     root: Path,
@@ -164,9 +193,8 @@ async def serve(args: argparse.Namespace) -> None:
     pace = pace_file(Path(args.pace_file) if args.pace_file else None)
     # A short shutdown: an upload whose client went away behind a shaper that dropped its
     # reset would otherwise hold the exit for aiohttp's default 60 s.
-    runner = web.AppRunner(
-        build_app(args.name, Path(args.root), resets, pace), access_log=None, shutdown_timeout=2.0
-    )
+    app = build_block_page_app() if args.block_page else build_app(args.name, Path(args.root), resets, pace)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await web.TCPSite(runner, args.address, args.http_port).start()
     if args.cert:
@@ -193,6 +221,8 @@ def main() -> None:
     parser.add_argument("--key")
     parser.add_argument("--reset-file")
     parser.add_argument("--pace-file", help="a file holding a rate in bytes/s: serve that slowly")
+    parser.add_argument("--block-page", action="store_true",
+                        help="serve the lab ISP's block page (status 200) on every path instead")
     asyncio.run(serve(parser.parse_args()))
 
 
