@@ -242,6 +242,9 @@ def test_dashboard_and_rules_return_data_and_throttled_alert_fires(tmp_path: Pat
                     if (
                         labels["alertname"] == "VantageRegionThrottled"
                         and labels.get("region") == region
+                        # the demo throttles two targets in its region (downloads of one,
+                        # uploads to another): the alert of the one picked above
+                        and labels.get("target") == target
                         and alert["state"] == "firing"
                     ):
                         found: dict[str, Any] = alert
