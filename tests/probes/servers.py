@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
+import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -66,42 +68,63 @@ def dns_answer(query: dns.message.Message, *, tcp: bool) -> dns.message.Message 
     return response
 
 
+Zone = Callable[..., "dns.message.Message | None"]
+
+
+def zone_of(names: dict[str, str]) -> Zone:
+    """A zone answering each name (no trailing dot) with one A record, NXDOMAIN else."""
+
+    def answer(query: dns.message.Message, *, tcp: bool) -> dns.message.Message:
+        response = dns.message.make_response(query)
+        name = query.question[0].name.to_text(omit_final_dot=True).lower()
+        if name not in names:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        elif query.question[0].rdtype == dns.rdatatype.A:
+            response.answer.append(dns.rrset.from_text(f"{name}.", 300, "IN", "A", names[name]))
+        return response
+
+    return answer
+
+
 class _DNSUDP(asyncio.DatagramProtocol):
+    def __init__(self, zone: Zone = dns_answer) -> None:
+        self.zone = zone
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        response = dns_answer(dns.message.from_wire(data), tcp=False)
+        response = self.zone(dns.message.from_wire(data), tcp=False)
         if response is not None:
             self.transport.sendto(response.to_wire(), addr)
 
 
-async def _dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, zone: Zone = dns_answer) -> None:
     try:
         while True:
             (length,) = struct.unpack("!H", await reader.readexactly(2))
-            response = dns_answer(dns.message.from_wire(await reader.readexactly(length)), tcp=True)
+            response = zone(dns.message.from_wire(await reader.readexactly(length)), tcp=True)
             if response is None:
                 await asyncio.sleep(30)
                 return
             wire = response.to_wire()
             writer.write(struct.pack("!H", len(wire)) + wire)
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
+    except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
         pass
     finally:
         writer.close()
 
 
 @contextlib.asynccontextmanager
-async def dns_server() -> AsyncIterator[int]:
+async def dns_server(zone: Zone = dns_answer) -> AsyncIterator[int]:
     """A DNS server on 127.0.0.1 (UDP and TCP on the same port); yields the port."""
     loop = asyncio.get_running_loop()
     for _ in range(20):
-        tcp = await asyncio.start_server(_dns_tcp, "127.0.0.1", 0)
+        tcp = await asyncio.start_server(functools.partial(_dns_tcp, zone=zone), "127.0.0.1", 0)
         port = tcp.sockets[0].getsockname()[1]
         try:
-            udp, _ = await loop.create_datagram_endpoint(_DNSUDP, local_addr=("127.0.0.1", port))
+            udp, _ = await loop.create_datagram_endpoint(lambda: _DNSUDP(zone), local_addr=("127.0.0.1", port))
         except OSError:
             tcp.close()
             await tcp.wait_closed()
@@ -115,6 +138,44 @@ async def dns_server() -> AsyncIterator[int]:
         udp.close()
         tcp.close()
         await tcp.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def dot_server(context: ssl.SSLContext, zone: Zone = dns_answer) -> AsyncIterator[int]:
+    """DNS over TLS on 127.0.0.1 (the TCP framing inside TLS); yields the port."""
+    server = await asyncio.start_server(functools.partial(_dns_tcp, zone=zone), "127.0.0.1", 0, ssl=context)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def doh_server(context: ssl.SSLContext, zone: Zone = dns_answer) -> AsyncIterator[int]:
+    """DNS over HTTPS on 127.0.0.1: POST /dns-query answers, GET /html answers a web page
+    (not a DNS message); yields the port."""
+    from aiohttp import web
+
+    async def query(request: web.Request) -> web.Response:
+        response = zone(dns.message.from_wire(await request.read()), tcp=True)
+        assert response is not None
+        return web.Response(body=response.to_wire(), content_type="application/dns-message")
+
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text="<html>a portal</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_post("/dns-query", query)
+    app.router.add_post("/html", html)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.contextmanager

@@ -188,7 +188,7 @@ class ProbeResult(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., target: _Optional[str] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., duration_s: _Optional[float] = ..., dns: _Optional[_Union[DnsData, _Mapping]] = ..., tcp: _Optional[_Union[TcpData, _Mapping]] = ..., tls: _Optional[_Union[TlsData, _Mapping]] = ..., http: _Optional[_Union[HttpData, _Mapping]] = ..., throughput: _Optional[_Union[ThroughputData, _Mapping]] = ...) -> None: ...
 
 class DnsData(_message.Message):
-    __slots__ = ("query", "types", "transport", "resolver", "resolver_source", "rcode", "answers", "records", "cname_chain", "bogon_answers", "responses")
+    __slots__ = ("query", "types", "transport", "resolver", "resolver_source", "rcode", "answers", "records", "cname_chain", "bogon_answers", "responses", "control", "tls_checks")
     class ResponsesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -207,6 +207,8 @@ class DnsData(_message.Message):
     CNAME_CHAIN_FIELD_NUMBER: _ClassVar[int]
     BOGON_ANSWERS_FIELD_NUMBER: _ClassVar[int]
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    TLS_CHECKS_FIELD_NUMBER: _ClassVar[int]
     query: str
     types: _containers.RepeatedScalarFieldContainer[str]
     transport: str
@@ -218,7 +220,37 @@ class DnsData(_message.Message):
     cname_chain: _containers.RepeatedScalarFieldContainer[str]
     bogon_answers: _containers.RepeatedScalarFieldContainer[str]
     responses: _containers.MessageMap[str, DnsResponse]
-    def __init__(self, query: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., transport: _Optional[str] = ..., resolver: _Optional[str] = ..., resolver_source: _Optional[str] = ..., rcode: _Optional[str] = ..., answers: _Optional[_Iterable[str]] = ..., records: _Optional[_Iterable[_Union[DnsRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., bogon_answers: _Optional[_Iterable[str]] = ..., responses: _Optional[_Mapping[str, DnsResponse]] = ...) -> None: ...
+    control: DnsControl
+    tls_checks: _containers.RepeatedCompositeFieldContainer[DnsTlsCheck]
+    def __init__(self, query: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., transport: _Optional[str] = ..., resolver: _Optional[str] = ..., resolver_source: _Optional[str] = ..., rcode: _Optional[str] = ..., answers: _Optional[_Iterable[str]] = ..., records: _Optional[_Iterable[_Union[DnsRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., bogon_answers: _Optional[_Iterable[str]] = ..., responses: _Optional[_Mapping[str, DnsResponse]] = ..., control: _Optional[_Union[DnsControl, _Mapping]] = ..., tls_checks: _Optional[_Iterable[_Union[DnsTlsCheck, _Mapping]]] = ...) -> None: ...
+
+class DnsControl(_message.Message):
+    __slots__ = ("resolver", "transport", "rcode", "answers", "failure", "failure_detail")
+    RESOLVER_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    RCODE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    resolver: str
+    transport: str
+    rcode: str
+    answers: _containers.RepeatedScalarFieldContainer[str]
+    failure: Failure
+    failure_detail: str
+    def __init__(self, resolver: _Optional[str] = ..., transport: _Optional[str] = ..., rcode: _Optional[str] = ..., answers: _Optional[_Iterable[str]] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ...) -> None: ...
+
+class DnsTlsCheck(_message.Message):
+    __slots__ = ("address", "checked", "valid", "failure")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_FIELD_NUMBER: _ClassVar[int]
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    checked: bool
+    valid: bool
+    failure: Failure
+    def __init__(self, address: _Optional[str] = ..., checked: _Optional[bool] = ..., valid: _Optional[bool] = ..., failure: _Optional[_Union[Failure, str]] = ...) -> None: ...
 
 class DnsRecord(_message.Message):
     __slots__ = ("type", "value", "ttl")
