@@ -163,7 +163,7 @@ def _nonfinite(m: Message) -> str | None:
 def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
     """What the analysis reads of a result's data (coordinator/observe.py): a throughput
     result's rate and its control's outcome, an http fetch's page (what
-    ``blockpage.Body.of`` reads); nothing of the other kinds, so ingestion does not pay for
+    ``blockpage.Body.of`` reads), a dns result's answers (``dnslie.Answers.of``); nothing of the other kinds, so ingestion does not pay for
     converting fields nobody reads on the hot path."""
     if m.kind == "http" and m.WhichOneof("data") == "http":
         h = m.http
@@ -178,6 +178,19 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
             "redirects": [{"location": hop.location} for hop in h.redirects],
             "headers": dict(h.headers),
         }
+    if m.kind == "dns" and m.WhichOneof("data") == "dns":
+        d = m.dns
+        out: dict[str, Any] = {
+            "answers": list(d.answers),
+            "bogon_answers": list(d.bogon_answers),
+            "tls_checks": [{"checked": c.checked, "valid": c.valid} for c in d.tls_checks],
+        }
+        if d.HasField("control"):
+            out["control"] = {
+                "answers": list(d.control.answers),
+                "failure": failure_name(d.control.failure) or "",
+            }
+        return out
     if m.kind != "throughput" or m.WhichOneof("data") != "throughput":
         return {}
     t = m.throughput

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from common.failures import AGENT_ERRORS, FAILURES
-from coordinator.analysis import Measurement, blockpage
+from coordinator.analysis import Measurement, blockpage, dnslie
 from coordinator.model import AgentInfo, TaskResultData
 from coordinator.vouch import INVALID
 
@@ -70,11 +70,13 @@ def measurement_from_result(
     A throughput job's control is read whether or not the target failed: it is what
     shows the agent reaching the outside world (coordinator/analysis/health.py). An
     http fetch that worked carries its page (``blockpage.Body``), a block page when it
-    matches one of ``fingerprints``."""
+    matches one of ``fingerprints``; a dns result its answers (``dnslie.Answers``), a
+    manipulation when they lie against the task's own control resolver."""
     r = result.result
     data = r.data
     body = blockpage.Body.of(data) if r.kind == "http" and not r.failure else None
     fingerprint = blockpage.match(fingerprints, body) if body is not None else None
+    answers = dnslie.Answers.of(data) if r.kind == "dns" and not r.failure else None
     throughput = None
     control = None
     control_failure = None
@@ -107,6 +109,8 @@ def measurement_from_result(
         control_bps=control,
         body=body,
         block_page=fingerprint is not None,
+        answers=answers,
+        dns_manipulation=bool(dnslie.judge(answers)),
         drop_at_s=drop_at,
         direction="upload" if r.kind == "throughput" and data.get("direction") == "upload" else "download",
         country=agent.country,

@@ -8,6 +8,7 @@ collector reads ``Analyzer.snapshot`` at scrape time. Method: docs/detection.md.
 from coordinator.analysis.analyzer import Analyzer
 from coordinator.analysis.model import (
     BLOCK_PAGE,
+    DNS_MANIPULATION,
     FAILURES,
     KINDS,
     VERDICTS,
@@ -22,6 +23,7 @@ from coordinator.analysis.model import (
 
 __all__ = [
     "BLOCK_PAGE",
+    "DNS_MANIPULATION",
     "FAILURES",
     "KINDS",
     "VERDICTS",

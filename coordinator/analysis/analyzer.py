@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import replace
 
-from coordinator.analysis import blockpage, decide, health, rules, throughput
+from coordinator.analysis import blockpage, decide, dnslie, health, rules, throughput
 from coordinator.analysis.model import (
     UPLOAD_SERIES,
     AgentHealth,
@@ -161,6 +161,7 @@ class Analyzer:
         raw_view = self._prune(now - cfg.window_s)
         for groups in raw_view.values():
             blockpage.mark(groups)  # a 200 carrying another page than most groups see
+            dnslie.mark(groups)  # answers no other group got, with no valid TLS for the name
         agent_health = self.health.agents(now)
         self._groups.update(a.group for a in agent_health)
         region_health = self._region_health(agent_health, now)

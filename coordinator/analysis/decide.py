@@ -146,7 +146,7 @@ def success_ratios(
             ran = [m for m in all_samples if m.failure not in AGENT_ERRORS]
             if not ran:
                 continue
-            good = sum(1 for m in ran if m.failure is None and not m.block_page)
+            good = sum(1 for m in ran if m.failure is None and not m.block_page and not m.dns_manipulation)
             out.append(SuccessRatio(group=group, target=target, kind=kind, ratio=good / len(ran), samples=len(ran)))
     return seen
 

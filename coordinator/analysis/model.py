@@ -23,6 +23,7 @@ from common.failures import (
 from common.ids import is_country
 from common.kinds import KINDS as _KINDS
 from coordinator.analysis.blockpage import Body
+from coordinator.analysis.dnslie import Answers
 from coordinator.analysis.snapshot import (
     AgentHealth,
     AgentState,
@@ -42,6 +43,7 @@ __all__ = [
     "AGENT_ERRORS",
     "BLOCK_PAGE",
     "DIRECTIONS",
+    "DNS_MANIPULATION",
     "FAILURES",
     "KINDS",
     "NOT_EVIDENCE",
@@ -89,6 +91,8 @@ ROLES: tuple[Role, ...] = ("test", "canary")
 
 # The failure class recorded for a block page served with an otherwise successful fetch.
 BLOCK_PAGE = "block_page"
+# ... and for a resolver's answers that are a lie (coordinator/analysis/dnslie.py).
+DNS_MANIPULATION = "dns_manipulation"
 
 # "degraded": the group's downloads of the target are slow, but so are every other
 # group's, in more than one country: the target itself is slow, not throttled here.
@@ -135,7 +139,9 @@ class Measurement:
     (agent/probes/rates.py); ``direction`` "upload" marks a throughput upload, judged
     apart from the downloads (``series``). ``body`` is what an http fetch that worked
     returned (``blockpage.Body``); ``block_page`` is set when it matched a fingerprint,
-    and by the analysis when it differs from the page most groups see. ``role``
+    and by the analysis when it differs from the page most groups see. ``answers`` are a
+    dns result's addresses (``dnslie.Answers``); ``dns_manipulation`` is set when they are
+    a lie against the control resolver or the other groups' answers. ``role``
     "canary" marks the coordinator's canary probes: they only feed agent health.
     """
 
@@ -150,6 +156,8 @@ class Measurement:
     control_bps: float | None = None
     block_page: bool = False
     body: Body | None = None
+    answers: Answers | None = None
+    dns_manipulation: bool = False
     drop_at_s: float | None = None
     direction: Direction = "download"
     country: str = ""
@@ -182,6 +190,10 @@ class Measurement:
             raise ValueError(f"Measurement.direction: only throughput uploads, not {self.kind}")
         if self.body is not None and (not isinstance(self.body, Body) or self.kind != "http"):
             raise ValueError(f"Measurement.body: only an http measurement has a body, got {self.body!r}")
+        if self.answers is not None and (not isinstance(self.answers, Answers) or self.kind != "dns"):
+            raise ValueError(f"Measurement.answers: only a dns measurement has answers, got {self.answers!r}")
+        if not isinstance(self.dns_manipulation, bool):
+            raise ValueError(f"Measurement.dns_manipulation: must be a bool, got {self.dns_manipulation!r}")
         if not isinstance(self.block_page, bool):
             raise ValueError(f"Measurement.block_page: must be a bool, got {self.block_page!r}")
         if not isinstance(self.country, str) or (
@@ -212,7 +224,7 @@ class Measurement:
         """The target did not work: a network failure or a block page. ``target_forbidden``
         (the agent refused by policy) and the agent errors (it could not run the task)
         are not network failures and are never evidence."""
-        if self.block_page:
+        if self.block_page or self.dns_manipulation:
             return True
         return self.failure is not None and self.failure not in NOT_EVIDENCE
 
@@ -225,6 +237,8 @@ class Measurement:
         """The class a failed measurement counts under ("" when it did not fail)."""
         if self.failure is not None and self.failure not in NOT_EVIDENCE:
             return self.failure
+        if self.dns_manipulation:
+            return DNS_MANIPULATION
         return BLOCK_PAGE if self.block_page else ""
 
 
