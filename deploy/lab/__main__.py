@@ -1,7 +1,7 @@
 """``python -m deploy.lab up|down``: run the lab until Ctrl-C, or clean up leftovers.
 
     sudo python -m deploy.lab up [--regions ru,de,us] [--agents-per-region 2]
-        [--throttle ru:twitter[:130000]]... [--break ru:facebook[:reset|drop|unreachable|block_page]]...
+        [--throttle ru:twitter[:130000]]... [--break ru:facebook[:reset|drop|unreachable|block_page|dns]]...
         [--down kremlin]... [--pace cdn[:40000]]... [--police ru:video[:1000000[:1000000]]]...
         [--throttle-upload us:photos[:1000000]]... [--congest br[:3000000]]...
         [--expose-metrics 127.0.0.1:9477]
@@ -177,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="the region's whole lines, both ways, at BIT/S (default 3000000): "
                          "every target slow alike, not a throttle")  # fmt: skip
     up.add_argument("--break", dest="break_", action="append", default=[],
-                    metavar="REGION:TARGET[:reset|drop|unreachable|block_page]",
+                    metavar="REGION:TARGET[:reset|drop|unreachable|block_page|dns]",
                     help="make the target fail from the region: a TCP reset (default), dropped "
-                         "packets, no route, or the ISP's block page with status 200 (an nft "
-                         "DNAT of port 80 to the lab's block-page server)")  # fmt: skip
+                         "packets, no route, the ISP's block page with status 200 (an nft "
+                         "DNAT of port 80 to the lab's block-page server), or a lying resolver "
+                         "(198.19.0.3 answers TARGET.lab with the block-page server)")  # fmt: skip
     up.add_argument("--down", action="append", default=[], metavar="TARGET")
     up.add_argument("--cut", action="append", default=[], metavar="REGION",
                     help="cut the region's hosts off every target (their provider is down)")

@@ -46,7 +46,11 @@ DEFAULT_PREFIX_ROOT = "vlab-"
 DEFAULT_REGIONS = ("ru", "de", "us")
 DEFAULT_TARGETS = ("twitter", "control", "facebook", "kremlin", "cdn")
 COORDINATOR_ADDR = "198.18.0.1"
-BLOCK_PAGE_ADDR = "198.18.0.2"  # the lab ISP's block-page server (break_target "block_page")
+# The lab ISP's block-page server (break_target "block_page" and "dns"), in another /24
+# (and /16) than the targets, as an ISP's own server is in another network than the site.
+BLOCK_PAGE_ADDR = "198.19.0.2"
+RESOLVER_ADDR = "198.19.0.3"  # the regions' resolver (plain DNS, port 53): it can lie
+DOT_ADDR = "198.19.1.4"  # an honest resolver over TLS (port 853), outside the regions
 NFT_TABLE = "vlab"  # the core's nft table (a block page's DNAT)
 GRPC_PORT = 50051
 METRICS_PORT = 9477
@@ -272,6 +276,7 @@ class Lab:
         self.agent_args_by_id = {k: tuple(v) for k, v in (agent_args_by_id or {}).items()}
         self._cut: set[str] = set()
         self._block_pages: set[tuple[str, str]] = set()  # (region, target) sent to the block page
+        self._dns_lies: set[tuple[str, str]] = set()  # (region, target) whose name is lied about
         self.big_file_bytes = big_file_bytes
         self.keep_dir = keep_dir
         self.agent_token = secrets.token_urlsafe(24)
@@ -315,8 +320,10 @@ class Lab:
         self._write_files()
         for target in self.targets.values():
             self._start_target(target)
+        self._start_resolver()
         for target in self.targets.values():
             self._wait_tcp(target.address, 80, what=f"target {target.name}")
+        self._wait_tcp(DOT_ADDR, 853, what="the lab's DoT resolver", proc="resolver")
         if self.run_vantage:
             self._start_coordinator()
             for host in self.hosts:
@@ -357,7 +364,8 @@ class Lab:
         core = self.core_ns
         self._ns_add(core)
         run(["ip", "-n", core, "addr", "add", f"{COORDINATOR_ADDR}/32", "dev", "lo"])
-        run(["ip", "-n", core, "addr", "add", f"{BLOCK_PAGE_ADDR}/32", "dev", "lo"])
+        for address in (BLOCK_PAGE_ADDR, RESOLVER_ADDR, DOT_ADDR):
+            run(["ip", "-n", core, "addr", "add", f"{address}/32", "dev", "lo"])
         for target in self.targets.values():
             run(["ip", "-n", core, "addr", "add", f"{target.address}/32", "dev", "lo"])
         for host in self.hosts:
@@ -427,6 +435,9 @@ class Lab:
         if state.broken == "block_page":
             self._block_pages.discard((region, target.name))
             self._apply_nft()
+        if state.broken == "dns":
+            self._dns_lies.discard((region, target.name))
+            self._write_lie_file()
 
     def _classify(self, host: Host, target: Target, *, rate_bit: int, leaf: list[str]) -> None:
         classid, prio = self._tc_slot(target)
@@ -577,9 +588,13 @@ class Lab:
           under an HTB class); clients see timeouts.
         - ``unreachable``: an unreachable route in the region's hosts; connects fail at
           once with "no route to host", like an ICMP reject.
+        - ``dns``: the regions' resolver (198.19.0.3) answers the target's name
+          (``<target>.lab``) to the region's hosts with the block-page server's address
+          (198.19.0.2) instead; the honest DoT resolver (tls://198.19.1.4) does not lie.
+          Only dns jobs that ask the lab's resolver see it (``-o resolver=198.19.0.3``).
         - ``block_page``: an ISP's transparent proxy. An nft DNAT on the core sends the
           region's new HTTP connections (port 80) to the target to the lab's block-page
-          server (198.18.0.2), which answers every request with the ISP's page and status
+          server (198.19.0.2), which answers every request with the ISP's page and status
           200 (``targets.BLOCK_PAGE``). Needs Debian's ``nftables``.
         """
         t = self.target(target)
@@ -592,22 +607,43 @@ class Lab:
             for host in hosts:
                 run(["ip", "-n", host.ns, "route", "add", "unreachable", f"{t.address}/32"])
         elif how == "block_page":
+            if shutil.which("nft") is None:
+                raise LabError("how: block_page needs nft (apt-get install nftables)")
             self._block_page_server()
             self._block_pages.add((region, target))
             self._apply_nft()
+        elif how == "dns":
+            self._block_page_server()
+            self._dns_lies.add((region, target))
+            self._write_lie_file()
         elif how == "reset":
             pass
         else:
-            raise LabError(f"how: {how!r} must be reset, drop, unreachable or block_page")
+            raise LabError(f"how: {how!r} must be reset, drop, unreachable, block_page or dns")
         self._paths[(region, target)] = _PathState(broken=how)
         if how == "reset":
             self._write_reset_file(t)
 
+    def _write_lie_file(self) -> None:
+        lines = [
+            f"{h.addr}/32 {self.target(name).hostname} {BLOCK_PAGE_ADDR}"
+            for region, name in sorted(self._dns_lies) for h in self.hosts_of(region)
+        ]  # fmt: skip
+        tmp = self.dir / "lies.tmp"
+        tmp.write_text("".join(f"{line}\n" for line in lines))
+        tmp.replace(self.dir / "lies")
+
+    def _start_resolver(self) -> None:
+        zone = ",".join(f"{t.hostname}={t.address}" for t in self.targets.values())
+        self._spawn("resolver", self.core_ns, [
+            sys.executable, "-m", "deploy.lab.resolver", "--zone", zone, "--plain", RESOLVER_ADDR,
+            "--tls", DOT_ADDR, "--cert", str(self.dir / "server.pem"), "--key", str(self.dir / "server.key"),
+            "--lie-file", str(self.dir / "lies"),
+        ])  # fmt: skip
+
     def _block_page_server(self) -> None:
         if "blockpage" in self._procs:
             return
-        if shutil.which("nft") is None:
-            raise LabError("how: block_page needs nft (apt-get install nftables)")
         self._spawn("blockpage", self.core_ns, [
             sys.executable, "-m", "deploy.lab.targets", "--name", "blockpage", "--block-page",
             "--address", BLOCK_PAGE_ADDR, "--root", str(self.dir / "www"),
@@ -825,6 +861,7 @@ class Lab:
         ca = trustme.CA(organization_name="vantage lab")
         names = [t.hostname for t in self.targets.values()]
         names += [t.address for t in self.targets.values()]
+        names.append(DOT_ADDR)  # the DoT resolver's certificate names its address
         cert = ca.issue_cert(*names)
         ca.cert_pem.write_to_path(str(self.ca_file))
         cert.private_key_pem.write_to_path(str(self.dir / "server.key"))
