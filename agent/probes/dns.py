@@ -27,6 +27,7 @@ resolver the host is configured with. The spec and its options are parsed in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import ssl
@@ -240,16 +241,19 @@ async def _context(spec: Spec, limits: Limits) -> ssl.SSLContext:
 
 
 async def _exchange_for(
-    spec: Spec, resolver: Resolver | None, limits: Limits, context: ssl.SSLContext,
-    session: aiohttp.ClientSession,
+    spec: Spec, resolver: Resolver | None, limits: Limits, context: ssl.SSLContext | None,
+    session: aiohttp.ClientSession | None,
 ) -> tuple[Exchange, str, str]:  # fmt: skip
-    """How to ask ``resolver`` (None: the system's), what to call it and its transport."""
+    """How to ask ``resolver`` (None: the system's), what to call it and its transport.
+    A DoT resolver needs ``context``, a DoH one ``session`` too."""
     if resolver is None:
         where, port = await _system_resolver()
         return _plain(spec, where, port), f"{where}:{port}", spec.transport
     if resolver.mode == "https":
+        assert session is not None, "a DoH resolver needs the probe's HTTP session"
         return _https(resolver, session), resolver.describe(), "https"
     if resolver.mode == "tls":
+        assert context is not None, "a DoT resolver needs the probe's TLS context"
         return await _tls(spec, resolver, context, limits), resolver.describe(), "tls"
     check_address(resolver.host, resolver.host, allow_private=limits.allow_private_targets)
     return _plain(spec, resolver.host, resolver.port), resolver.describe(), spec.transport
@@ -301,17 +305,23 @@ async def _tls_check(
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     started = now()
     data: dict[str, Any] = {"query": spec.target, "types": list(spec.types), "transport": spec.transport}
+    # The CA roots and an HTTP session cost CPU on every probe: made only when needed.
+    resolvers = [r for r in (spec.asked, spec.control) if r is not None]
+    needs_tls = spec.check_tls or any(r.mode != "plain" for r in resolvers)
     try:
-        context = await _context(spec, limits)
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                resolver=PolicyResolver(allow_private=limits.allow_private_targets,
-                                        overrides=limits.host_overrides),
-                ssl=context, force_close=True, use_dns_cache=False,
-            ),
-            timeout=aiohttp.ClientTimeout(total=spec.timeout_s),
-            headers={"User-Agent": "vantage-probe/0.1"},
-        ) as session:  # fmt: skip
+        context = await _context(spec, limits) if needs_tls else None
+        async with contextlib.AsyncExitStack() as stack:
+            session = None
+            if context is not None and any(r.mode == "https" for r in resolvers):
+                session = await stack.enter_async_context(aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(
+                        resolver=PolicyResolver(allow_private=limits.allow_private_targets,
+                                                overrides=limits.host_overrides),
+                        ssl=context, force_close=True, use_dns_cache=False,
+                    ),
+                    timeout=aiohttp.ClientTimeout(total=spec.timeout_s),
+                    headers={"User-Agent": "vantage-probe/0.1"},
+                ))  # fmt: skip
             exchange, described, transport = await _exchange_for(spec, spec.asked, limits, context, session)
             data["resolver"] = described
             data["resolver_source"] = "system" if spec.asked is None else "option"
@@ -348,7 +358,7 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
                                failure=failure or "", failure_detail=detail)  # fmt: skip
         reference = set(summary["answers"])
     failure, detail = _overall(answers)
-    if spec.check_tls and failure is None:
+    if spec.check_tls and context is not None and failure is None:
         addresses = [str(r["value"]) for r in data["records"] if r["type"] in ("A", "AAAA")]
         unconfirmed = [a for a in dict.fromkeys(addresses) if a not in reference][:MAX_TLS_CHECKS]
         timeout = min(spec.timeout_s, TLS_CHECK_TIMEOUT_S)

@@ -232,6 +232,10 @@ def test_results_summarise_each_kind_by_the_probes_own_field_names() -> None:
     assert summary("throughput", {"direction": "upload", "bytes_per_second": 118000.0}) == "up 118.0 kB/s"
     assert summary("dns", {"answers": ["192.0.2.1", "192.0.2.2"], "rcode": "NOERROR"}) == "192.0.2.1 192.0.2.2"
     assert summary("dns", {"answers": [], "rcode": "NXDOMAIN"}) == "NXDOMAIN"
+    lied = {"answers": ["198.19.0.2"], "rcode": "NOERROR", "control": {"answers": ["198.18.0.11"], "rcode": "NOERROR"}}
+    assert summary("dns", lied) == "198.19.0.2 (control: 198.18.0.11)"
+    agreed = {**lied, "control": {"answers": ["198.19.0.2"], "rcode": "NOERROR"}}
+    assert summary("dns", agreed) == "198.19.0.2"
     assert summary("tcp", {"address": "192.0.2.1"}) == "192.0.2.1"
     assert summary("tcp", {}) == "ok"
     assert summary("tcp", {}, "connection_refused", "refused") == "connection_refused refused"

@@ -325,7 +325,10 @@ def _result_summary(r: Any) -> str:
         title = " ".join(data.title.split())[:40]  # the server's words: one short line
         return f"HTTP {status} {data.body_length} bytes" + (f" {title!r}" if title else "")
     if kind == "dns":
-        return " ".join(data.answers)[:60] or data.rcode
+        text = " ".join(data.answers)[:60] or data.rcode
+        if data.HasField("control") and set(data.control.answers) != set(data.answers):
+            text += f" (control: {' '.join(data.control.answers)[:40] or data.control.rcode or 'failed'})"
+        return text
     if kind == "tls":
         return f"{data.tls_version} {data.alpn}".strip()
     return data.address or "ok"
