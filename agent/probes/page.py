@@ -32,10 +32,13 @@ MAX_TITLE = 256
 MAX_HOSTS = 16
 MAX_URL = 512
 
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+# Tags are found with bytes.find over a lower-cased copy, each within a bounded span, not
+# with patterns like <title[^>]*>(.*?)</title: on a hostile body with no closing tag those
+# take time quadratic in its length (64 KiB of "<title>" took 7 s), on the agent's loop.
+_TAG_SPAN = 2048  # the most a tag's attributes may take
+_MAX_METAS = 64
 _URL_HOST = re.compile(rb"https?://([A-Za-z0-9._\-]{1,253})", re.IGNORECASE)
 _HOST_OK = re.compile(r"^[a-z0-9]([a-z0-9\-]{0,62})(\.[a-z0-9]([a-z0-9\-]{0,62}))*$")
-_META = re.compile(rb"<meta\b[^>]*>", re.IGNORECASE)
 _REFRESH = re.compile(rb"http-equiv\s*=\s*[\"']?\s*refresh", re.IGNORECASE)
 _CONTENT = re.compile(rb"content\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.IGNORECASE)
 _REFRESH_URL = re.compile(r"^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?(.*)$", re.IGNORECASE | re.DOTALL)
@@ -74,9 +77,33 @@ def _hosts(head: bytes) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _refresh(head: bytes, charset: str | None) -> str:
-    for meta in _META.finditer(head):
-        tag = meta.group(0)
+def _title(head: bytes, lower: bytes, charset: str | None) -> str:
+    start = lower.find(b"<title")
+    if start < 0:
+        return ""
+    end_of_tag = lower.find(b">", start, start + _TAG_SPAN)
+    if end_of_tag < 0:
+        return ""
+    close = lower.find(b"</title", end_of_tag)  # one search: linear
+    if close < 0:
+        return ""
+    return _clean(_text(head[end_of_tag + 1 : close], charset), MAX_TITLE)
+
+
+def _metas(head: bytes, lower: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    at = lower.find(b"<meta")
+    while at >= 0 and len(out) < _MAX_METAS:
+        end = lower.find(b">", at, at + _TAG_SPAN)
+        if end < 0:
+            break
+        out.append(head[at : end + 1])
+        at = lower.find(b"<meta", end)
+    return out
+
+
+def _refresh(head: bytes, lower: bytes, charset: str | None) -> str:
+    for tag in _metas(head, lower):
         if not _REFRESH.search(tag):
             continue
         content = _CONTENT.search(tag)
@@ -93,6 +120,9 @@ def features(body_head: bytes, charset: str | None = None) -> Features:
     """The features of a body whose first bytes are ``body_head`` (only the first
     ``MAX_SCAN_BYTES`` are read), decoded with ``charset`` where the text needs it."""
     head = body_head[:MAX_SCAN_BYTES]
-    title_match = _TITLE.search(head)
-    title = _clean(_text(title_match.group(1), charset), MAX_TITLE) if title_match else ""
-    return Features(title=title, link_hosts=_hosts(head), refresh_url=_refresh(head, charset))
+    lower = head.lower()
+    return Features(
+        title=_title(head, lower, charset),
+        link_hosts=_hosts(head),
+        refresh_url=_refresh(head, lower, charset),
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agent.probes import page
 
 
@@ -34,3 +36,21 @@ def test_only_the_first_bytes_are_scanned_and_any_charset_is_survived() -> None:
     late = b"x" * page.MAX_SCAN_BYTES + b"<title>late</title>"
     assert page.features(late).title == ""
     assert page.features(b"<title>\xff\xfe</title>", "no-such-charset").title == "\ufffd\ufffd"
+
+
+@pytest.mark.timing
+@pytest.mark.parametrize(
+    "hostile",
+    [b"<title>" * 9400, b"<title" * 11000, b"<meta " * 11000, b"<meta http-equiv=refresh content=" * 2000,
+     b"http://" * 9400, b"<title>" + b"a" * 65_000],
+)
+def test_hostile_bodies_take_linear_time(hostile: bytes) -> None:
+    """A server may send 64 KiB built to make a careless parser quadratic (the features are
+    read on the agent's event loop). Each of these took 0.9 to 7 s with the first, regex
+    based parser; linear scanning takes milliseconds. The bound is loose: 50 ms a body."""
+    import time
+
+    started = time.perf_counter()
+    for _ in range(5):
+        page.features(hostile[: page.MAX_SCAN_BYTES])
+    assert (time.perf_counter() - started) / 5 < 0.05
