@@ -14,7 +14,8 @@ names a second resolver asked the same questions in the same task (``data["contr
 the reference a lying local resolver is compared with. With ``check_tls`` (the default
 when there is a control), each answered address the control did not also give (every
 answer without a control; at most ``MAX_TLS_CHECKS``) gets a TLS handshake on port 443
-(``tls_port``) with the name as SNI and the certificate verified
+(``tls_port``) with the name as SNI and the certificate verified, and so does the
+control's first address (``data["tls_reference"]``: does the name serve valid TLS at all?)
 (``data["tls_checks"]``): a CDN's other address serves a valid certificate for the name,
 a block-page server or a bogus address does not (docs/detection.md, "DNS").
 
@@ -44,7 +45,13 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from agent.policy import TargetForbidden, check_address, forbidden_reason, resolve_checked
+from agent.policy import (
+    TargetForbidden,
+    check_address,
+    check_host_literal,
+    forbidden_reason,
+    resolve_checked,
+)
 from agent.probes import failures as f
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import failed, now
@@ -221,10 +228,12 @@ def _https(resolver: Resolver, session: aiohttp.ClientSession) -> Exchange:
             kind = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if kind != "application/dns-message":
                 raise DohError(f"DoH content type {kind[:60]!r}, not application/dns-message")
-            body = await resp.content.read(MAX_DOH_BYTES + 1)
-            if len(body) > MAX_DOH_BYTES:
-                raise DohError(f"DoH answer longer than {MAX_DOH_BYTES} bytes")
-            return dns.message.from_wire(body)
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(16 * 1024):
+                body += chunk
+                if len(body) > MAX_DOH_BYTES:
+                    raise DohError(f"DoH answer longer than {MAX_DOH_BYTES} bytes")
+            return dns.message.from_wire(bytes(body))
 
     return exchange
 
@@ -251,6 +260,8 @@ async def _exchange_for(
         return _plain(spec, where, port), f"{where}:{port}", spec.transport
     if resolver.mode == "https":
         assert session is not None, "a DoH resolver needs the probe's HTTP session"
+        # aiohttp looks up names through PolicyResolver, but never an address: check it here
+        check_host_literal(resolver.host, allow_private=limits.allow_private_targets)
         return _https(resolver, session), resolver.describe(), "https"
     if resolver.mode == "tls":
         assert context is not None, "a DoT resolver needs the probe's TLS context"
@@ -362,9 +373,15 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         addresses = [str(r["value"]) for r in data["records"] if r["type"] in ("A", "AAAA")]
         unconfirmed = [a for a in dict.fromkeys(addresses) if a not in reference][:MAX_TLS_CHECKS]
         timeout = min(spec.timeout_s, TLS_CHECK_TIMEOUT_S)
-        data["tls_checks"] = list(await asyncio.gather(
-            *(_tls_check(spec.target, a, spec.tls_port, context, limits, timeout) for a in unconfirmed)
-        ))  # fmt: skip
+        checks = [_tls_check(spec.target, a, spec.tls_port, context, limits, timeout) for a in unconfirmed]
+        # The control's first address, once there is something to check: whether the name
+        # serves valid TLS at all (a refused port at a lie means more when it does).
+        ref = sorted(reference)[:1] if unconfirmed else []
+        checks += [_tls_check(spec.target, a, spec.tls_port, context, limits, timeout) for a in ref]
+        done = list(await asyncio.gather(*checks))
+        data["tls_checks"] = done[: len(unconfirmed)]
+        if ref:
+            data["tls_reference"] = done[-1]
     return ProbeOutcome(
         kind=NAME,
         target=spec.target,

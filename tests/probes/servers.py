@@ -162,11 +162,24 @@ async def doh_server(context: ssl.SSLContext, zone: Zone = dns_answer) -> AsyncI
         assert response is not None
         return web.Response(body=response.to_wire(), content_type="application/dns-message")
 
+    async def split(request: web.Request) -> web.StreamResponse:
+        response = zone(dns.message.from_wire(await request.read()), tcp=True)
+        assert response is not None
+        wire = response.to_wire()
+        out = web.StreamResponse(headers={"Content-Type": "application/dns-message"})
+        await out.prepare(request)
+        await out.write(wire[: len(wire) // 2])
+        await asyncio.sleep(0.05)
+        await out.write(wire[len(wire) // 2 :])
+        await out.write_eof()
+        return out
+
     async def html(request: web.Request) -> web.Response:
         return web.Response(text="<html>a portal</html>", content_type="text/html")
 
     app = web.Application()
     app.router.add_post("/dns-query", query)
+    app.router.add_post("/dns-query-split", split)
     app.router.add_post("/html", html)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()

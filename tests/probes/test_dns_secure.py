@@ -69,8 +69,11 @@ async def test_a_lie_checked_against_a_control_and_tls(limits: Limits, tls_mater
     assert control["answers"] == ["127.0.0.1"] and control["transport"] == "tls" and control["failure"] == ""
     (check,) = lie.data["tls_checks"]
     assert check == {"address": "127.0.0.2", "checked": True, "valid": False, "failure": "connection_refused"}
+    # the control's address serves valid TLS for the name: the refused port is evidence
+    assert lie.data["tls_reference"] == {"address": "127.0.0.1", "checked": True, "valid": True, "failure": ""}
     assert truth.data["answers"] == truth.data["control"]["answers"] == ["127.0.0.1"]
     assert truth.data["tls_checks"] == []  # confirmed by the control: nothing to check
+    assert "tls_reference" not in truth.data
 
 
 async def test_a_cdn_answer_the_control_did_not_give_passes_its_tls_check(
@@ -84,17 +87,43 @@ async def test_a_cdn_answer_the_control_did_not_give_passes_its_tls_check(
     assert outcome.data["tls_checks"] == [
         {"address": "127.0.0.1", "checked": True, "valid": True, "failure": ""}
     ]
+    # 127.0.0.3 serves nothing: the reference check says so, and it does not matter here
+    assert outcome.data["tls_reference"]["failure"] == "connection_refused"
 
 
-async def test_tls_checks_obey_the_target_policy(tls_material: TLSMaterial) -> None:
+async def test_tls_checks_obey_the_target_policy(tls_material: TLSMaterial, monkeypatch: pytest.MonkeyPatch) -> None:
     """An answered address the policy forbids (a lie pointing inside the agent's network)
     is not connected to: the check says so instead."""
     from agent.probes import dns as dns_probe
 
     strict = Limits(allow_private_targets=False, ca_dir="/")
     context = ssl.create_default_context(cafile=tls_material.ca_file)
+
+    async def no_connection(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"the check tried to connect: {args}")
+
+    monkeypatch.setattr(dns_probe.asyncio, "open_connection", no_connection)
     check = await dns_probe._tls_check("vantage.test", "10.10.34.35", 443, context, strict, 1.0)
     assert check == {"address": "10.10.34.35", "checked": False, "valid": False, "failure": "target_forbidden"}
+
+
+async def test_a_doh_resolver_given_as_an_address_obeys_the_target_policy(tls_material: TLSMaterial) -> None:
+    """aiohttp never looks an address up, so the policy is checked before the POST: a job
+    cannot make the agent POST to its own network through a DoH URL."""
+    strict = Limits(allow_private_targets=False, ca_dir="/")
+    async with doh_server(tls_material.server_context) as port:
+        url = f"https://127.0.0.1:{port}/dns-query"
+        as_resolver = await run_probe(parse_spec("dns", "ok.test", {"resolver": url, "timeout": "2"}, strict), strict)
+    assert as_resolver.failure == "target_forbidden", as_resolver.failure_detail
+
+
+async def test_a_doh_answer_in_several_pieces_is_read_whole(limits: Limits, tls_material: TLSMaterial) -> None:
+    """60 A records (about 1 KB), written by the server in two parts 50 ms apart."""
+    async with doh_server(tls_material.server_context) as port:
+        outcome = await probe("big.test", limits, resolver=f"https://localhost:{port}/dns-query-split",
+                              ca_file=tls_material.ca_file, type="A")  # fmt: skip
+    assert outcome.failure is None, outcome.failure_detail
+    assert len(outcome.data["answers"]) == 60
 
 
 async def test_a_control_that_cannot_be_reached_is_its_own_failure(limits: Limits) -> None:

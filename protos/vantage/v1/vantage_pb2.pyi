@@ -188,7 +188,7 @@ class ProbeResult(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., target: _Optional[str] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., duration_s: _Optional[float] = ..., dns: _Optional[_Union[DnsData, _Mapping]] = ..., tcp: _Optional[_Union[TcpData, _Mapping]] = ..., tls: _Optional[_Union[TlsData, _Mapping]] = ..., http: _Optional[_Union[HttpData, _Mapping]] = ..., throughput: _Optional[_Union[ThroughputData, _Mapping]] = ...) -> None: ...
 
 class DnsData(_message.Message):
-    __slots__ = ("query", "types", "transport", "resolver", "resolver_source", "rcode", "answers", "records", "cname_chain", "bogon_answers", "responses", "control", "tls_checks")
+    __slots__ = ("query", "types", "transport", "resolver", "resolver_source", "rcode", "answers", "records", "cname_chain", "bogon_answers", "responses", "control", "tls_checks", "tls_reference")
     class ResponsesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +209,7 @@ class DnsData(_message.Message):
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     TLS_CHECKS_FIELD_NUMBER: _ClassVar[int]
+    TLS_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     query: str
     types: _containers.RepeatedScalarFieldContainer[str]
     transport: str
@@ -222,7 +223,8 @@ class DnsData(_message.Message):
     responses: _containers.MessageMap[str, DnsResponse]
     control: DnsControl
     tls_checks: _containers.RepeatedCompositeFieldContainer[DnsTlsCheck]
-    def __init__(self, query: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., transport: _Optional[str] = ..., resolver: _Optional[str] = ..., resolver_source: _Optional[str] = ..., rcode: _Optional[str] = ..., answers: _Optional[_Iterable[str]] = ..., records: _Optional[_Iterable[_Union[DnsRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., bogon_answers: _Optional[_Iterable[str]] = ..., responses: _Optional[_Mapping[str, DnsResponse]] = ..., control: _Optional[_Union[DnsControl, _Mapping]] = ..., tls_checks: _Optional[_Iterable[_Union[DnsTlsCheck, _Mapping]]] = ...) -> None: ...
+    tls_reference: DnsTlsCheck
+    def __init__(self, query: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., transport: _Optional[str] = ..., resolver: _Optional[str] = ..., resolver_source: _Optional[str] = ..., rcode: _Optional[str] = ..., answers: _Optional[_Iterable[str]] = ..., records: _Optional[_Iterable[_Union[DnsRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., bogon_answers: _Optional[_Iterable[str]] = ..., responses: _Optional[_Mapping[str, DnsResponse]] = ..., control: _Optional[_Union[DnsControl, _Mapping]] = ..., tls_checks: _Optional[_Iterable[_Union[DnsTlsCheck, _Mapping]]] = ..., tls_reference: _Optional[_Union[DnsTlsCheck, _Mapping]] = ...) -> None: ...
 
 class DnsControl(_message.Message):
     __slots__ = ("resolver", "transport", "rcode", "answers", "failure", "failure_detail")
