@@ -176,15 +176,21 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
             "link_hosts": list(h.link_hosts),
             "refresh_url": h.refresh_url,
             "redirects": [{"location": hop.location} for hop in h.redirects],
-            "headers": dict(h.headers),
+            "headers": {k: h.headers[k] for k in ("server", "via", "x-cache", "content-type", "location")
+                        if k in h.headers},
         }
     if m.kind == "dns" and m.WhichOneof("data") == "dns":
         d = m.dns
         out: dict[str, Any] = {
             "answers": list(d.answers),
             "bogon_answers": list(d.bogon_answers),
-            "tls_checks": [{"checked": c.checked, "valid": c.valid} for c in d.tls_checks],
+            "tls_checks": [
+                {"checked": c.checked, "valid": c.valid, "failure": failure_name(c.failure) or ""}
+                for c in d.tls_checks
+            ],
         }
+        if d.HasField("tls_reference"):
+            out["tls_reference"] = {"checked": d.tls_reference.checked, "valid": d.tls_reference.valid}
         if d.HasField("control"):
             out["control"] = {
                 "answers": list(d.control.answers),

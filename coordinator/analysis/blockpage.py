@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 SHIPPED = Path(__file__).with_name("blockpages.toml")
 
@@ -37,6 +38,7 @@ MIN_OTHER_GROUPS = 2  # agreeing other groups needed before a page is called dif
 
 _MAX_TEXT = 512
 _MAX_ITEMS = 16
+_MAX_REDIRECTS = 8
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -74,7 +76,7 @@ class Body:
         headers = data.get("headers") or {}
         if not isinstance(hosts, list) or not isinstance(redirects, list) or not isinstance(headers, dict):
             return None
-        locations = [_bounded(hop.get("location")) for hop in redirects[:_MAX_ITEMS] if isinstance(hop, dict)]
+        locations = [_bounded(hop.get("location")) for hop in redirects[:_MAX_REDIRECTS] if isinstance(hop, dict)]
         if isinstance(headers.get("location"), str):
             locations.append(_bounded(headers["location"]))
         sha = data.get("body_sha256")
@@ -87,9 +89,9 @@ class Body:
             refresh_url=_bounded(data.get("refresh_url")),
             redirects=tuple(loc for loc in locations if loc),
             headers=tuple(
-                (str(k)[:64].lower(), _bounded(v))
-                for k, v in list(headers.items())[:_MAX_ITEMS]
-                if isinstance(v, str)
+                (name, _bounded(headers[name]))
+                for name in _HEADERS
+                if isinstance(headers.get(name), str)
             ),
         )
 
@@ -113,8 +115,10 @@ class Body:
 
 FIELDS = ("title", "link_host", "refresh_url", "redirect", "body_sha256")
 HEADER_FIELDS = ("header.server", "header.via", "header.x-cache", "header.content-type")
-Match = Literal["full", "prefix", "suffix", "contains"]
-MATCHES: tuple[Match, ...] = ("full", "prefix", "suffix", "contains")
+_HEADERS = tuple(f.removeprefix("header.") for f in HEADER_FIELDS)
+Match = Literal["full", "prefix", "suffix", "contains", "host"]
+MATCHES: tuple[Match, ...] = ("full", "prefix", "suffix", "contains", "host")
+_HOST_FIELDS = ("link_host", "redirect", "refresh_url")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -136,6 +140,11 @@ class Fingerprint:
         pattern = self.pattern.lower()
         for value in body.values(self.field):
             value = value.lower()
+            if self.match == "host":
+                host = value if self.field == "link_host" else (urlsplit(value).hostname or "")
+                if host == pattern or host.endswith("." + pattern):
+                    return True
+                continue
             if (
                 (self.match == "full" and value == pattern)
                 or (self.match == "prefix" and value.startswith(pattern))
@@ -173,6 +182,8 @@ def _entry(raw: object, where: str) -> Fingerprint:
     pattern = text("pattern")
     if len(pattern) > _MAX_TEXT:
         raise FingerprintError(f"{where}.pattern: longer than {_MAX_TEXT} characters")
+    if match == "host" and feature not in _HOST_FIELDS:
+        raise FingerprintError(f"{where}.match: host applies to {', '.join(_HOST_FIELDS)}, not {feature}")
     if feature == "body_sha256" and (match != "full" or not _SHA.match(pattern)):
         raise FingerprintError(f"{where}.pattern: a body_sha256 is 64 lower-case hex digits, matched in full")
     countries = raw.get("countries", [])
@@ -248,7 +259,8 @@ def titles_match(a: str, b: str) -> bool:
         found = _first_long_word(one)
         if found is not None:
             words = other.split()
-            return found[0] < len(words) and words[found[0]].casefold() == found[1]
+            if found[0] < len(words) and words[found[0]].casefold() == found[1]:
+                return True
     return False
 
 
@@ -263,60 +275,66 @@ def same_page(a: Body, b: Body) -> bool:
     return titles_match(a.title, b.title)
 
 
-@dataclass(frozen=True, slots=True)
-class Consensus:
-    """The page a strict majority of the groups see (each group by its latest fetch)."""
-
-    pages: dict[str, Body] = field(default_factory=dict)  # group -> its latest page
-
-    def differs(self, group: str, body: Body) -> list[str] | None:
-        """The other groups whose page ``body`` differs from, when there are at least
-        ``MIN_OTHER_GROUPS`` of them in the majority and it matches none; else None."""
-        others = sorted(g for g in self.pages if g != group)
-        if len(others) < MIN_OTHER_GROUPS:
-            return None
-        if any(same_page(body, self.pages[g]) for g in others):
-            return None
-        return others
+MAX_DISTINCT_PAGES = 64  # more distinct pages of one URL in the window: no comparison
 
 
-def consensus(latest: Mapping[str, Body]) -> Consensus:
-    """The largest set of groups whose latest pages all match one of them, when it is
-    more than half the groups with a page; empty when there is no such majority (the
-    page differs everywhere, as localised pages do: nothing can be said)."""
-    best: list[str] = []
-    for seed in sorted(latest):
-        members = [g for g in sorted(latest) if same_page(latest[seed], latest[g])]
+def _key(body: Body) -> tuple[int, int, str]:
+    return (body.status, body.length, body.title)
+
+
+def consensus(pages: Mapping[str, list[Body]], countries: Mapping[str, str]) -> set[str]:
+    """The majority: the largest set of groups whose latest page (the last of each list)
+    matches that of one of them, when it is more than half of the groups with a page, at
+    least 2, and (where countries are known) from 2 countries or more, since a national
+    censor's page is seen in one country. Empty when there is none: the page differs
+    everywhere, as localised pages do, or too many distinct pages to compare
+    (``MAX_DISTINCT_PAGES``)."""
+    latest = {g: ps[-1] for g, ps in pages.items() if ps}
+    distinct: dict[tuple[int, int, str], Body] = {}
+    for body in latest.values():
+        distinct.setdefault(_key(body), body)
+    if len(distinct) > MAX_DISTINCT_PAGES:
+        return set()
+    # pairwise over the distinct pages only, then back to groups
+    matches = {k: {j for j, other in distinct.items() if same_page(body, other)} for k, body in distinct.items()}
+    best: set[str] = set()
+    for k in sorted(matches):
+        members = {g for g, body in latest.items() if _key(body) in matches[k]}
         if len(members) > len(best):
             best = members
     if len(best) * 2 <= len(latest) or len(best) < 2:
-        return Consensus()
-    return Consensus(pages={g: latest[g] for g in best})
+        return set()
+    known = {countries.get(g, "") for g in best}
+    if "" not in known and len(known) < 2:
+        return set()
+    return best
 
 
 def mark(groups: dict[str, dict[str, dict[str, list[Any]]]]) -> int:
     """Mark, in place, the http measurements of one target (``groups``: group -> kind ->
-    agent -> measurements) whose page differs from the majority's (``consensus``), as
-    block pages. Returns how many were marked."""
-    latest: dict[str, tuple[float, Body]] = {}
+    agent -> measurements) whose page matches none of the pages in the window of the
+    majority's groups other than their own (``consensus``; at least ``MIN_OTHER_GROUPS``
+    of them), as block pages. Pages already marked (a fingerprint) take no part in the
+    majority. Returns how many were marked."""
+    pages: dict[str, list[tuple[float, Body]]] = {}
+    countries: dict[str, str] = {}
     for group, kinds in groups.items():
         for ms in kinds.get("http", {}).values():
             for m in ms:
-                if (
-                    m.body is not None
-                    and m.failure is None
-                    and m.body.status < 400
-                    and (group not in latest or m.at > latest[group][0])
-                ):
-                    latest[group] = (m.at, m.body)
-    agreed = consensus({g: body for g, (_, body) in latest.items()})
-    if not agreed.pages:
+                if m.body is not None and m.failure is None and m.body.status < 400 and not m.block_page:
+                    pages.setdefault(group, []).append((m.at, m.body))
+                    countries[group] = m.country
+    ordered = {g: [b for _, b in sorted(ps, key=lambda p: p[0])] for g, ps in pages.items()}
+    agreed = consensus(ordered, countries)
+    if not agreed:
         return 0
     marked = 0
     for group, kinds in groups.items():
         by_agent = kinds.get("http")
-        if not by_agent:
+        others = sorted(g for g in agreed if g != group)
+        if not by_agent or len(others) < MIN_OTHER_GROUPS:
             continue
+        reference = {_key(b): b for g in others for b in ordered[g]}
         for agent, ms in by_agent.items():
             new = []
             for m in ms:
@@ -325,7 +343,7 @@ def mark(groups: dict[str, dict[str, dict[str, list[Any]]]]) -> int:
                     and m.body is not None
                     and m.failure is None
                     and m.body.status < 400
-                    and agreed.differs(group, m.body) is not None
+                    and not any(same_page(m.body, b) for b in reference.values())
                 ):
                     m = replace(m, block_page=True)
                     marked += 1

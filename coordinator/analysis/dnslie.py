@@ -16,8 +16,15 @@ block page, so the blocked rule judges it) by these rules (docs/detection.md, "D
 
 The **reference** is, per measurement at ingest (``judge``), the control resolver the same
 agent asked in the same task (``-o control=tls://...``, DoT or DoH that the network cannot
-rewrite unseen); and at each evaluation (``mark``), the answers the other groups got for
-the same name in the window, when at least ``MIN_OTHER_GROUPS`` other groups answered.
+rewrite unseen); and at each evaluation (``mark``), the answers of the majority of the
+groups for the same name in the window (``majority``: groups whose answers overlap, more
+than half of them, in two countries or more), when at least ``MIN_OTHER_GROUPS`` groups
+of it are not the measurement's own.
+
+A TLS check "failed" (rule 2) when none was valid and either every failure was at the TLS
+level (a certificate that does not verify for the name, a broken handshake) or the
+control's own first address served valid TLS for the name (``tls_reference``): a refused
+port means nothing for a name that serves no HTTPS at all.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+from common.failures import CONNECTION_RESET, TLS_CERT_INVALID, TLS_HANDSHAKE_FAILED
 
 MIN_OTHER_GROUPS = 2
 _MAX = 32
@@ -56,6 +65,12 @@ def _network(address: str) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
+# TLS failures that say the address does not serve the name: a certificate that does not
+# verify for it, or a handshake it broke. A refused or silent port is weaker (the name may
+# not serve HTTPS at all) and counts only when the control's address served valid TLS.
+_TLS_LEVEL = frozenset({TLS_CERT_INVALID, TLS_HANDSHAKE_FAILED, CONNECTION_RESET})
+
+
 @dataclass(frozen=True, slots=True)
 class Answers:
     """A dns measurement's answers, as far as the rules look at them."""
@@ -66,6 +81,8 @@ class Answers:
     control_bogons: tuple[str, ...] = ()
     tls_checked: int = 0  # answers whose TLS was checked
     tls_valid: int = 0  # of those, valid for the name
+    tls_failures: tuple[str, ...] = ()  # the failure classes of the checks that were not valid
+    reference_valid: bool | None = None  # the control's own address: valid TLS for the name?
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Answers | None:
@@ -83,80 +100,149 @@ class Answers:
                 control = found
                 control_bogons = tuple(a for a in found if _is_bogon(a))
         checked = valid = 0
+        failures: list[str] = []
         checks = data.get("tls_checks")
         if isinstance(checks, list):
             for check in checks[:_MAX]:
                 if isinstance(check, dict) and check.get("checked") is True:
                     checked += 1
-                    valid += 1 if check.get("valid") is True else 0
+                    if check.get("valid") is True:
+                        valid += 1
+                    else:
+                        failure = check.get("failure")
+                        failures.append(failure[:40] if isinstance(failure, str) else "")
+        reference_valid = None
+        ref = data.get("tls_reference")
+        if isinstance(ref, dict) and ref.get("checked") is True:
+            reference_valid = ref.get("valid") is True
         return cls(addresses=addresses, bogons=bogons, control=control,
-                   control_bogons=control_bogons, tls_checked=checked, tls_valid=valid)  # fmt: skip
+                   control_bogons=control_bogons, tls_checked=checked, tls_valid=valid,
+                   tls_failures=tuple(failures), reference_valid=reference_valid)  # fmt: skip
 
     @property
     def tls_failed(self) -> bool:
-        """TLS was checked for some answer and valid for none."""
-        return self.tls_checked > 0 and self.tls_valid == 0
+        """TLS was checked for some answer and valid for none, and that says the answers do
+        not serve the name: a TLS-level failure, or the control's address served it."""
+        if self.tls_checked == 0 or self.tls_valid > 0:
+            return False
+        return self.reference_valid is True or all(f in _TLS_LEVEL for f in self.tls_failures)
+
+    @property
+    def networks(self) -> frozenset[str]:
+        return frozenset(_network(a) for a in self.addresses)
 
 
 def _is_bogon(address: str) -> bool:
+    """For the control's answers, which the agent's policy did not classify: an address
+    that is not globally routable (private, loopback, reserved, ...), as the policy's
+    ranges are (agent/policy.py)."""
     ip = ipaddress.ip_address(address)
     return not ip.is_global
 
 
-def lie(answers: Answers, reference: Iterable[str], reference_bogons: bool) -> str:
-    """Why ``answers`` are a lie against ``reference`` (addresses the reference resolver
-    or the other groups got), or "" when they are not (module docstring)."""
-    ref = tuple(reference)
-    if not ref:
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """Addresses that a trusted source got for the name, and their networks."""
+
+    addresses: frozenset[str]
+    networks: frozenset[str]
+    bogons: bool  # the reference itself has inside addresses (a lab, an intranet name)
+
+    @classmethod
+    def of(cls, addresses: Iterable[str], bogons: bool) -> Reference:
+        found = frozenset(addresses)
+        return cls(addresses=found, networks=frozenset(_network(a) for a in found), bogons=bogons)
+
+
+def lie(answers: Answers, reference: Reference) -> str:
+    """Why ``answers`` are a lie against ``reference`` (module docstring), or ""."""
+    if not reference.addresses:
         return ""
-    if answers.bogons and not reference_bogons:
+    if answers.bogons and not reference.bogons:
         return f"answered {answers.bogons[0]}, a bogon, where the reference has none"
-    ours = set(answers.addresses)
-    if ours & set(ref):
+    if not answers.tls_failed:  # the cheap test first: most answers pass it
         return ""
-    if {_network(a) for a in ours} & {_network(a) for a in ref}:
+    if set(answers.addresses) & reference.addresses or answers.networks & reference.networks:
         return ""
-    if answers.tls_failed:
-        return (f"answered {answers.addresses[0]}, sharing no address or network with the "
-                f"reference ({ref[0]}), and TLS for the name failed there")  # fmt: skip
-    return ""
+    first = min(reference.addresses)
+    return (f"answered {answers.addresses[0]}, sharing no address or network with the "
+            f"reference ({first}), and TLS for the name failed there")  # fmt: skip
 
 
 def judge(answers: Answers | None) -> str:
     """Against the same task's control resolver (at ingest): why it is a lie, or ""."""
     if answers is None or answers.control is None:
         return ""
-    return lie(answers, answers.control, bool(answers.control_bogons))
+    return lie(answers, Reference.of(answers.control, bool(answers.control_bogons)))
+
+
+def majority(by_group: Mapping[str, tuple[frozenset[str], frozenset[str], str]]) -> set[str]:
+    """The largest set of groups whose answers overlap (an address or a network in common)
+    those of one of them, when it is more than half of the groups, at least
+    ``MIN_OTHER_GROUPS``, and (where countries are known) from two countries or more: a
+    national censor's lie is told in one country. ``by_group``: group -> (addresses,
+    networks, country). Indexed, so linear in the answers, not quadratic in the groups."""
+    by_address: dict[str, set[str]] = {}
+    by_network: dict[str, set[str]] = {}
+    for group, (addresses, networks, _country) in by_group.items():
+        for a in addresses:
+            by_address.setdefault(a, set()).add(group)
+        for n in networks:
+            by_network.setdefault(n, set()).add(group)
+    best: set[str] = set()
+    for seed in sorted(by_group):
+        addresses, networks, _ = by_group[seed]
+        members: set[str] = set()
+        for a in addresses:
+            members |= by_address[a]
+        for n in networks:
+            members |= by_network[n]
+        if len(members) > len(best):
+            best = members
+    countries = {by_group[g][2] for g in best}
+    known = {c for c in countries if c}
+    if len(best) * 2 <= len(by_group) or len(best) < MIN_OTHER_GROUPS:
+        return set()
+    if known and len(known) < 2 and "" not in countries:
+        return set()
+    return best
 
 
 def mark(groups: dict[str, dict[str, dict[str, list[Any]]]]) -> int:
     """Mark, in place, the dns measurements of one name (``groups``: group -> kind ->
-    agent -> measurements) whose answers lie against the other groups' answers in the
-    window (module docstring). Returns how many were marked."""
-    seen: dict[str, list[Answers]] = {}
+    agent -> measurements) whose answers lie against those of the majority of the groups
+    (``majority``) other than their own (module docstring). Returns how many were marked."""
+    addresses: dict[str, set[str]] = {}
+    bogons: dict[str, bool] = {}
+    country: dict[str, str] = {}
     for group, kinds in groups.items():
         for ms in kinds.get("dns", {}).values():
             for m in ms:
-                if m.answers is not None and not m.dns_manipulation:
-                    seen.setdefault(group, []).append(m.answers)
-    if len(seen) < MIN_OTHER_GROUPS + 1:
+                if m.answers is not None and not m.dns_manipulation and m.failure is None:
+                    addresses.setdefault(group, set()).update(m.answers.addresses)
+                    bogons[group] = bogons.get(group, False) or bool(m.answers.bogons)
+                    country[group] = m.country
+    if len(addresses) < MIN_OTHER_GROUPS + 1:
+        return 0
+    sets = {g: (frozenset(a), frozenset(_network(x) for x in a), country[g]) for g, a in addresses.items()}
+    agreed = majority(sets)
+    if not agreed:
         return 0
     marked = 0
     for group, kinds in groups.items():
         by_agent = kinds.get("dns")
-        if not by_agent or group not in seen:
+        others = [g for g in agreed if g != group]
+        if not by_agent or len(others) < MIN_OTHER_GROUPS:
             continue
-        others = [a for g, found in seen.items() if g != group for a in found]
-        if len({g for g in seen if g != group}) < MIN_OTHER_GROUPS:
-            continue
-        reference = [addr for a in others for addr in a.addresses]
-        reference_bogons = any(a.bogons for a in others)
+        reference = Reference(
+            addresses=frozenset().union(*(sets[g][0] for g in others)),
+            networks=frozenset().union(*(sets[g][1] for g in others)),
+            bogons=any(bogons[g] for g in others),
+        )
         for agent, ms in by_agent.items():
             new = []
             for m in ms:
-                if m.answers is not None and not m.dns_manipulation and m.failure is None and lie(
-                    m.answers, reference, reference_bogons
-                ):
+                if m.answers is not None and not m.dns_manipulation and m.failure is None and lie(m.answers, reference):
                     m = replace(m, dns_manipulation=True)
                     marked += 1
                 new.append(m)

@@ -17,18 +17,21 @@ SITE = Body(status=200, length=48_000, title="Example News: the stories of the d
 ISP = Body(status=200, length=900, title="Доступ ограничен", link_hosts=("warning.isp.example",))
 
 
-def _m(at: float, group: str, agent: str, body: Body | None, failure: str | None = None) -> Measurement:
+def _m(at: float, group: str, agent: str, body: Body | None, failure: str | None = None,
+       country: str = "", block_page: bool = False) -> Measurement:  # fmt: skip
     return Measurement(
         at=at, group=group, agent_id=agent, target=URL, kind="http", failure=failure,
-        duration_s=0.2, body=body,
+        duration_s=0.2, body=body, country=country, block_page=block_page,
     )  # fmt: skip
 
 
-def _rounds(a: Analyzer, pages: dict[str, Body], rounds: int = 2) -> None:
-    for r in range(rounds):
+def _rounds(a: Analyzer, pages: dict[str, Body], rounds: int = 2, countries: dict[str, str] | None = None,
+            fingerprinted: frozenset[str] = frozenset(), start: int = 0) -> None:  # fmt: skip
+    for r in range(start, start + rounds):
         for group, body in pages.items():
             for i in (1, 2):
-                a.add(_m(r * 10.0 + i, group, f"{group}-{i}", body))
+                a.add(_m(r * 10.0 + i, group, f"{group}-{i}", body, country=(countries or {}).get(group, ""),
+                         block_page=group in fingerprinted))  # fmt: skip
 
 
 def _verdicts(a: Analyzer, now: float) -> dict[str, tuple[str, str]]:
@@ -46,6 +49,12 @@ def test_same_page_follows_oonis_length_proportion_and_title_match() -> None:
     assert not blockpage.same_page(SITE, ISP)
     assert not blockpage.same_page(SITE, Body(status=404, length=48_000, title=SITE.title))
     assert blockpage.same_page(Body(status=200, length=0), Body(status=200, length=0))
+
+
+def test_title_match_is_symmetric() -> None:
+    assert blockpage.titles_match("News Example", "Newsroom Example") == blockpage.titles_match(
+        "Newsroom Example", "News Example"
+    )
 
 
 def test_title_match_is_the_first_long_word_in_place() -> None:
@@ -97,6 +106,38 @@ def test_without_a_majority_nothing_is_marked() -> None:
     assert all(verdict != "blocked" for verdict, _ in _verdicts(a, 15.0).values())
 
 
+def test_a_national_page_seen_by_most_groups_of_one_country_is_no_majority() -> None:
+    """Judged per ASN: four Russian networks get the same ISP page, one German network
+    the site. The four are a majority of groups, but of one country: nothing is marked
+    by the comparison (so the German site is not called the block page)."""
+    a = Analyzer()
+    pages = {f"as{i}": ISP for i in range(4)} | {"as3320": SITE}
+    countries = {f"as{i}": "RU" for i in range(4)} | {"as3320": "DE"}
+    _rounds(a, pages, countries=countries)
+    assert all(verdict != "blocked" for verdict, _ in _verdicts(a, 15.0).values())
+
+
+def test_fingerprinted_pages_take_no_part_in_the_majority() -> None:
+    """Three regions get a page a fingerprint matched, one the site: the site is not the
+    odd one out; the fingerprinted regions are blocked, the other is ok."""
+    a = Analyzer()
+    _rounds(a, {"ru": ISP, "by": ISP, "kz": ISP, "de": SITE, "us": SITE},
+            fingerprinted=frozenset({"ru", "by", "kz"}))  # fmt: skip
+    v = _verdicts(a, 15.0)
+    assert v["de"] == ("ok", "") and v["us"] == ("ok", "")
+    assert {v[g] for g in ("ru", "by", "kz")} == {("blocked", "block_page")}
+
+
+def test_a_site_that_changes_its_page_marks_nothing() -> None:
+    """The site changes its page everywhere at once: the window holds the old page and the
+    new one in every group; each fetch matches a fetch of the majority's somewhere."""
+    a = Analyzer()
+    new = Body(status=200, length=9_000, title="Relaunched: a whole new site")
+    _rounds(a, {"ru": SITE, "de": SITE, "us": SITE}, rounds=1)
+    _rounds(a, {"ru": new, "de": new, "us": new}, rounds=1, start=1)
+    assert {verdict for verdict, _ in _verdicts(a, 15.0).values()} == {"ok"}
+
+
 def test_the_majority_judges_each_group_by_its_latest_page() -> None:
     """A block that is lifted: the region's latest page is the site's again, the old
     block pages leave the window, and the region recovers."""
@@ -127,6 +168,9 @@ def test_the_shipped_file_loads_and_its_entries_match_what_they_describe() -> No
     assert all(fp.source for fp in shipped)
     hit = blockpage.match(shipped, _body(redirects=[{"url": URL, "status": 302, "location": "http://warning.rt.ru/?id=17"}]))
     assert hit is not None and hit.name == "ru.rostelecom-warning"
+    assert blockpage.match(shipped, _body(redirects=[{"location": "http://warning.rt.ru.example.com/"}])) is None
+    hit = blockpage.match(shipped, _body(redirects=[{"location": "https://www.warning.or.kr/x"}]))
+    assert hit is not None and hit.name == "kr.warning"  # a subdomain of the block host
     hit = blockpage.match(shipped, _body(link_hosts=["10.10.34.34"]))
     assert hit is not None and hit.name == "ir.iframe-10.10.34"
     hit = blockpage.match(shipped, _body(title="BLOCK-SYSTEM"))
@@ -163,6 +207,7 @@ def test_an_operator_file_adds_and_replaces_entries(tmp_path: Path) -> None:
         ("[[fingerprint]]\nname = 'a'\nfield = 'title'\npattern = 'x'\nsource = 's'\ncountries = ['ru']", ".countries"),
         ("[[fingerprint]]\nname='a'\nfield='title'\npattern='x'\nsource='s'\n" * 2, "used twice"),
         ("[fingerprints]\n", "unknown top-level key 'fingerprints'"),
+        ("[[fingerprint]]\nname = 'a'\nfield = 'title'\nmatch = 'host'\npattern = 'x'\nsource = 's'", "host applies to"),
         ("= broken", "not TOML"),
     ],
 )
@@ -173,8 +218,12 @@ def test_a_bad_fingerprint_file_is_refused_naming_the_entry_and_field(text: str,
 
 
 def test_body_of_untrusted_data_is_bounded_and_malformed_fields_give_none() -> None:
-    big = _body(title="t" * 10_000, link_hosts=["H.example"] * 100, body_sha256="zz")
+    big = _body(title="t" * 10_000, link_hosts=["H.example"] * 100, body_sha256="zz",
+                headers={f"x-{i}": "v" for i in range(100)} | {"server": "s" * 9000},
+                redirects=[{"location": "http://a.example/"}] * 100)  # fmt: skip
     assert len(big.title) == 256 and len(big.link_hosts) == 16 and big.link_hosts[0] == "h.example"
+    assert big.headers == (("server", "s" * 512),)  # only what a fingerprint can name, bounded
+    assert len(big.redirects) == 8
     assert big.sha256 == ""
     assert Body.of({"method": "HEAD", "status": 200, "body_length": 0}) is None
     assert Body.of({"status": "200", "body_length": 1}) is None

@@ -4,7 +4,7 @@ reference and fail TLS for the name, are a failure; a CDN's other addresses are 
 from __future__ import annotations
 
 from coordinator.analysis import Analyzer, Measurement
-from coordinator.analysis.dnslie import Answers, judge, lie
+from coordinator.analysis.dnslie import Answers, Reference, judge, lie, majority
 from coordinator.model import AgentInfo, ProbeResultData, TaskResultData
 from coordinator.observe import measurement_from_result
 
@@ -15,23 +15,52 @@ ELSEWHERE = ("151.101.1.140",)  # another network altogether
 
 
 def _answers(addresses: tuple[str, ...], *, checked: int = 0, valid: int = 0,
-             control: tuple[str, ...] | None = None, bogons: tuple[str, ...] = ()) -> Answers:  # fmt: skip
-    return Answers(addresses=addresses, bogons=bogons, control=control, tls_checked=checked, tls_valid=valid)
+             control: tuple[str, ...] | None = None, bogons: tuple[str, ...] = (),
+             failures: tuple[str, ...] | None = None, reference_valid: bool | None = None) -> Answers:  # fmt: skip
+    if failures is None:
+        failures = ("tls_cert_invalid",) * (checked - valid)
+    return Answers(addresses=addresses, bogons=bogons, control=control, tls_checked=checked, tls_valid=valid,
+                   tls_failures=failures, reference_valid=reference_valid)  # fmt: skip
+
+
+def _ref(addresses: tuple[str, ...], bogons: bool = False) -> Reference:
+    return Reference.of(addresses, bogons)
 
 
 def test_a_bogon_where_the_reference_has_none_is_a_lie() -> None:
-    assert lie(_answers(("10.10.34.35",), bogons=("10.10.34.35",)), REAL, False).startswith("answered 10.10.34.35, a bogon")
+    assert lie(_answers(("10.10.34.35",), bogons=("10.10.34.35",)), _ref(REAL)).startswith("answered 10.10.34.35, a bogon")
     # where the reference itself answers inside addresses (a lab, an intranet): not by itself
-    assert lie(_answers(("10.10.34.35",), bogons=("10.10.34.35",)), ("10.0.0.1",), True) == ""
+    assert lie(_answers(("10.10.34.35",), bogons=("10.10.34.35",)), _ref(("10.0.0.1",), True)) == ""
 
 
 def test_no_overlap_is_a_lie_only_when_tls_fails_for_the_name() -> None:
-    assert lie(_answers(ELSEWHERE, checked=1, valid=0), REAL, False).startswith("answered 151.101.1.140")
-    assert lie(_answers(ELSEWHERE, checked=1, valid=1), REAL, False) == ""  # a CDN: TLS is valid
-    assert lie(_answers(ELSEWHERE), REAL, False) == ""  # TLS not checked: no evidence
-    assert lie(_answers(CDN_OTHER, checked=1, valid=0), REAL, False) == ""  # same network
-    assert lie(_answers(REAL + ELSEWHERE, checked=1, valid=0), REAL, False) == ""  # overlaps
-    assert lie(_answers(ELSEWHERE, checked=1), (), False) == ""  # nothing to compare with
+    assert lie(_answers(ELSEWHERE, checked=1, valid=0), _ref(REAL)).startswith("answered 151.101.1.140")
+    assert lie(_answers(ELSEWHERE, checked=1, valid=1), _ref(REAL)) == ""  # a CDN: TLS is valid
+    assert lie(_answers(ELSEWHERE), _ref(REAL)) == ""  # TLS not checked: no evidence
+    assert lie(_answers(CDN_OTHER, checked=1, valid=0), _ref(REAL)) == ""  # same network
+    assert lie(_answers(REAL + ELSEWHERE, checked=1, valid=0), _ref(REAL)) == ""  # overlaps
+    assert lie(_answers(ELSEWHERE, checked=1), _ref(())) == ""  # nothing to compare with
+
+
+def test_a_refused_port_counts_only_when_the_name_serves_valid_tls_elsewhere() -> None:
+    """A name that serves no HTTPS at all refuses port 443 at every address, lie or not."""
+    refused = _answers(ELSEWHERE, checked=1, failures=("connection_refused",))
+    assert lie(refused, _ref(REAL)) == ""
+    served = _answers(ELSEWHERE, checked=1, failures=("connection_refused",), reference_valid=True)
+    assert lie(served, _ref(REAL)) != ""
+    assert lie(_answers(ELSEWHERE, checked=1, failures=("generic_timeout",), reference_valid=False), _ref(REAL)) == ""
+
+
+def test_the_majority_spans_countries_and_more_than_half_the_groups() -> None:
+    def g(addresses: tuple[str, ...], country: str) -> tuple[frozenset[str], frozenset[str], str]:
+        a = frozenset(addresses)
+        return a, frozenset(Answers(addresses=addresses).networks), country
+
+    assert majority({"ru": g(ELSEWHERE, "RU"), "de": g(REAL, "DE"), "us": g(CDN_OTHER, "US")}) == {"de", "us"}
+    # a national lie told to most groups (ASNs of one country) is no majority
+    one_country = {f"as{i}": g(("198.51.100.7",), "RU") for i in range(4)} | {"de": g(REAL, "DE")}
+    assert majority(one_country) == set()
+    assert majority({"a": g(REAL, "DE"), "b": g(ELSEWHERE, "US")}) == set()
 
 
 def test_judge_uses_the_tasks_own_control() -> None:
@@ -85,6 +114,14 @@ def test_cdn_answers_that_differ_everywhere_are_not_a_lie() -> None:
     assert {verdict for verdict, _ in v.values()} == {"ok"}
 
 
+def test_two_groups_behind_one_censor_do_not_hide_each_other() -> None:
+    """ru and by both get the lie; de, us and br the truth: both liars are marked."""
+    lying = _answers(("10.10.34.35",), bogons=("10.10.34.35",))
+    v = _rounds(Analyzer(), {"ru": lying, "by": lying, "de": _answers(REAL), "us": _answers(CDN_OTHER), "br": _answers(REAL)})
+    assert v["ru"] == ("blocked", "dns_manipulation") and v["by"] == ("blocked", "dns_manipulation")
+    assert {v[g] for g in ("de", "us", "br")} == {("ok", "")}
+
+
 def test_two_regions_are_not_enough_to_call_a_lie_without_a_control() -> None:
     v = _rounds(Analyzer(), {"ru": _answers(ELSEWHERE, checked=1), "de": _answers(REAL)})
     assert v["ru"][0] != "blocked"
@@ -106,6 +143,7 @@ def test_a_stored_result_that_lies_against_its_control_is_marked_at_once() -> No
         "query": NAME, "answers": ["198.51.100.7"], "bogon_answers": [],
         "control": {"resolver": "tls://1.1.1.1:853", "transport": "tls", "answers": list(REAL), "failure": ""},
         "tls_checks": [{"address": "198.51.100.7", "checked": True, "valid": False, "failure": "connection_refused"}],
+        "tls_reference": {"address": REAL[0], "checked": True, "valid": True, "failure": ""},
     }  # fmt: skip
     wire = probe_result_to_pb(kind="dns", target=NAME, failure="", failure_detail="", duration_s=0.1, data=sent)
     result = TaskResultData(task_id="t1", job_id="j1", agent_id="ru-1", started_at=4.0, finished_at=5.0,
