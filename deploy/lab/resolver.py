@@ -54,6 +54,9 @@ def lie_file(path: Path | None) -> WatchedFile[list[Lie]]:
 def answer(query: dns.message.Message, zone: dict[str, str], client: str | None,
            lies: WatchedFile[list[Lie]] | None) -> dns.message.Message:  # fmt: skip
     response = dns.message.make_response(query)
+    if not query.question:
+        response.set_rcode(dns.rcode.FORMERR)
+        return response
     question = query.question[0]
     name = question.name.to_text(omit_final_dot=True).lower()
     address = zone.get(name)

@@ -116,7 +116,7 @@ async def _paced(request: web.Request, path: Path, rate: int) -> web.StreamRespo
     return response
 
 
-# The lab ISP's page: a title of its own, a link to its block host, about 700 bytes (the
+# The lab ISP's page: a title of its own, a link to its block host, 542 bytes (the
 # sites' pages in the lab are under 100), as Russian ISPs' pages under RKN orders read.
 BLOCK_PAGE = (
     "<!doctype html><html><head><meta charset=\"utf-8\">"
