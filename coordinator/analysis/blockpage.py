@@ -328,13 +328,31 @@ def mark(groups: dict[str, dict[str, dict[str, list[Any]]]]) -> int:
     agreed = consensus(ordered, countries)
     if not agreed:
         return 0
+    # the majority's distinct pages in the window, each with the groups that saw it
+    seen_by: dict[tuple[int, int, str], tuple[Body, set[str]]] = {}
+    for g in agreed:
+        for b in ordered[g]:
+            seen_by.setdefault(_key(b), (b, set()))[1].add(g)
+    memo: dict[tuple[tuple[int, int, str], tuple[int, int, str]], bool] = {}
+
+    def matches_others(group: str, body: Body) -> bool:
+        mine = _key(body)
+        for key, (page, where) in seen_by.items():
+            if not where - {group}:
+                continue
+            found = memo.get((mine, key))
+            if found is None:
+                found = memo[(mine, key)] = same_page(body, page)
+            if found:
+                return True
+        return False
+
     marked = 0
     for group, kinds in groups.items():
         by_agent = kinds.get("http")
-        others = sorted(g for g in agreed if g != group)
+        others = [g for g in agreed if g != group]
         if not by_agent or len(others) < MIN_OTHER_GROUPS:
             continue
-        reference = {_key(b): b for g in others for b in ordered[g]}
         for agent, ms in by_agent.items():
             new = []
             for m in ms:
@@ -343,7 +361,7 @@ def mark(groups: dict[str, dict[str, dict[str, list[Any]]]]) -> int:
                     and m.body is not None
                     and m.failure is None
                     and m.body.status < 400
-                    and not any(same_page(m.body, b) for b in reference.values())
+                    and not matches_others(group, m.body)
                 ):
                     m = replace(m, block_page=True)
                     marked += 1

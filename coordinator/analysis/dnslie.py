@@ -38,6 +38,7 @@ from typing import Any
 from common.failures import CONNECTION_RESET, TLS_CERT_INVALID, TLS_HANDSHAKE_FAILED
 
 MIN_OTHER_GROUPS = 2
+GROUP_ADDRESSES = 64  # a group's answers a comparison looks at (its most recent ones)
 _MAX = 32
 
 
@@ -196,13 +197,11 @@ def majority(by_group: Mapping[str, tuple[frozenset[str], frozenset[str], str]])
     best: set[str] = set()
     for seed in sorted(by_group):
         addresses, networks, _ = by_group[seed]
-        members: set[str] = set()
-        for a in addresses:
-            members |= by_address[a]
-        for n in networks:
-            members |= by_network[n]
+        members = set().union(*(by_address[a] for a in addresses), *(by_network[n] for n in networks))
         if len(members) > len(best):
             best = members
+            if len(best) == len(by_group):
+                break  # everyone: no larger set exists
     countries = {by_group[g][2] for g in best}
     known = {c for c in countries if c}
     if len(best) * 2 <= len(by_group) or len(best) < MIN_OTHER_GROUPS:
@@ -216,18 +215,29 @@ def mark(groups: dict[str, dict[str, dict[str, list[Any]]]]) -> int:
     """Mark, in place, the dns measurements of one name (``groups``: group -> kind ->
     agent -> measurements) whose answers lie against those of the majority of the groups
     (``majority``) other than their own (module docstring). Returns how many were marked."""
-    addresses: dict[str, set[str]] = {}
+    found: dict[str, list[tuple[float, Answers]]] = {}
     bogons: dict[str, bool] = {}
     country: dict[str, str] = {}
     for group, kinds in groups.items():
         for ms in kinds.get("dns", {}).values():
             for m in ms:
                 if m.answers is not None and not m.dns_manipulation and m.failure is None:
-                    addresses.setdefault(group, set()).update(m.answers.addresses)
+                    found.setdefault(group, []).append((m.at, m.answers))
                     bogons[group] = bogons.get(group, False) or bool(m.answers.bogons)
                     country[group] = m.country
-    if len(addresses) < MIN_OTHER_GROUPS + 1:
+    if len(found) < MIN_OTHER_GROUPS + 1:
         return 0
+    # each group's answers, the most recent first, at most GROUP_ADDRESSES of them: what
+    # the comparison costs is bounded whatever the agents send
+    addresses: dict[str, list[str]] = {}
+    for group, items in found.items():
+        kept: dict[str, None] = {}
+        for _, answers in sorted(items, key=lambda item: -item[0]):
+            for a in answers.addresses:
+                kept.setdefault(a)
+            if len(kept) >= GROUP_ADDRESSES:
+                break
+        addresses[group] = list(kept)[:GROUP_ADDRESSES]
     sets = {g: (frozenset(a), frozenset(_network(x) for x in a), country[g]) for g, a in addresses.items()}
     agreed = majority(sets)
     if not agreed:
