@@ -313,6 +313,15 @@ async def _tls_check(
     return out
 
 
+def _reference_address(control: list[_Answer], unconfirmed: list[str]) -> list[str]:
+    """The control's first A/AAAA answer, of the family of the answers being checked
+    when it has one (an IPv4-only agent cannot check an IPv6 reference)."""
+    addresses = [str(r["value"]) for a in control for r in a.answers if r["type"] in ("A", "AAAA")]
+    v6 = ":" in unconfirmed[0]
+    same = [a for a in addresses if (":" in a) == v6]
+    return (same or addresses)[:1]
+
+
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     started = now()
     data: dict[str, Any] = {"query": spec.target, "types": list(spec.types), "transport": spec.transport}
@@ -376,7 +385,7 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         checks = [_tls_check(spec.target, a, spec.tls_port, context, limits, timeout) for a in unconfirmed]
         # The control's first address, once there is something to check: whether the name
         # serves valid TLS at all (a refused port at a lie means more when it does).
-        ref = sorted(reference)[:1] if unconfirmed else []
+        ref = _reference_address(control, unconfirmed) if unconfirmed and control is not None else []
         checks += [_tls_check(spec.target, a, spec.tls_port, context, limits, timeout) for a in ref]
         done = list(await asyncio.gather(*checks))
         data["tls_checks"] = done[: len(unconfirmed)]

@@ -95,8 +95,9 @@ def _metas(head: bytes, lower: bytes) -> list[bytes]:
     at = lower.find(b"<meta")
     while at >= 0 and len(out) < _MAX_METAS:
         end = lower.find(b">", at, at + _TAG_SPAN)
-        if end < 0:
-            break
+        if end < 0:  # a tag too long to be a refresh (a long CSP meta): look past it
+            at = lower.find(b"<meta", at + 5)
+            continue
         out.append(head[at : end + 1])
         at = lower.find(b"<meta", end)
     return out

@@ -32,6 +32,12 @@ def test_refresh_url_forms() -> None:
     assert page.features(b'<meta name="x" content="url=http://no.example">').refresh_url == ""
 
 
+def test_a_long_meta_tag_does_not_hide_a_later_refresh() -> None:
+    csp = b'<meta http-equiv="Content-Security-Policy" content="' + b"x" * 3000 + b'">'
+    found = page.features(csp + b'<meta http-equiv="refresh" content="0; url=http://block.example/">')
+    assert found.refresh_url == "http://block.example/"
+
+
 def test_only_the_first_bytes_are_scanned_and_any_charset_is_survived() -> None:
     late = b"x" * page.MAX_SCAN_BYTES + b"<title>late</title>"
     assert page.features(late).title == ""
