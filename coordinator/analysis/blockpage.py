@@ -123,6 +123,14 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
+def _host_of(url: str) -> str:
+    """The host of a URL a server sent, "" when it has none or is malformed."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # "http://[bad": an untrusted Location must not stop the analysis
+        return ""
+
+
 class FingerprintError(ValueError):
     """A fingerprint file that cannot be used; the message names the entry and field."""
 
@@ -141,7 +149,7 @@ class Fingerprint:
         for value in body.values(self.field):
             value = value.lower()
             if self.match == "host":
-                host = value if self.field == "link_host" else (urlsplit(value).hostname or "")
+                host = value if self.field == "link_host" else _host_of(value)
                 if host == pattern or host.endswith("." + pattern):
                     return True
                 continue
@@ -275,37 +283,52 @@ def same_page(a: Body, b: Body) -> bool:
     return titles_match(a.title, b.title)
 
 
-MAX_DISTINCT_PAGES = 64  # more distinct pages of one URL in the window: no comparison
+MAX_SEEDS = 64  # distinct pages tried as the majority's page (the most seen first)
+MAX_REFERENCE_PAGES = 256  # distinct pages of the majority a fetch is compared with
 
 
 def _key(body: Body) -> tuple[int, int, str]:
     return (body.status, body.length, body.title)
 
 
-def consensus(pages: Mapping[str, list[Body]], countries: Mapping[str, str]) -> set[str]:
+class _Same:
+    """``same_page`` memoised by the pages' keys (it depends on nothing else)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[tuple[int, int, str], tuple[int, int, str]], bool] = {}
+
+    def __call__(self, a: Body, b: Body) -> bool:
+        key = (_key(a), _key(b))
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = same_page(a, b)
+        return found
+
+
+def consensus(pages: Mapping[str, list[Body]], countries: Mapping[str, str], same: _Same | None = None) -> set[str]:
     """The majority: the largest set of groups whose latest page (the last of each list)
     matches that of one of them, when it is more than half of the groups with a page, at
-    least 2, and (where countries are known) from 2 countries or more, since a national
-    censor's page is seen in one country. Empty when there is none: the page differs
-    everywhere, as localised pages do, or too many distinct pages to compare
-    (``MAX_DISTINCT_PAGES``)."""
+    least 2, and not all of one declared country (a national censor's page is seen in
+    one country; groups that declared none are left out of that test). Empty when there
+    is none: the page differs everywhere, as localised pages do. At most ``MAX_SEEDS``
+    distinct pages, the most seen first, are tried as the majority's page."""
+    same = same or _Same()
     latest = {g: ps[-1] for g, ps in pages.items() if ps}
-    distinct: dict[tuple[int, int, str], Body] = {}
+    count: dict[tuple[int, int, str], int] = {}
+    first: dict[tuple[int, int, str], Body] = {}
     for body in latest.values():
-        distinct.setdefault(_key(body), body)
-    if len(distinct) > MAX_DISTINCT_PAGES:
-        return set()
-    # pairwise over the distinct pages only, then back to groups
-    matches = {k: {j for j, other in distinct.items() if same_page(body, other)} for k, body in distinct.items()}
+        count[_key(body)] = count.get(_key(body), 0) + 1
+        first.setdefault(_key(body), body)
+    seeds = sorted(count, key=lambda k: (-count[k], k))[:MAX_SEEDS]
     best: set[str] = set()
-    for k in sorted(matches):
-        members = {g for g, body in latest.items() if _key(body) in matches[k]}
+    for k in seeds:
+        members = {g for g, body in latest.items() if same(first[k], body)}
         if len(members) > len(best):
             best = members
     if len(best) * 2 <= len(latest) or len(best) < 2:
         return set()
-    known = {countries.get(g, "") for g in best}
-    if "" not in known and len(known) < 2:
+    known = {countries.get(g, "") for g in best} - {""}
+    if len(known) == 1:
         return set()
     return best
 
@@ -323,29 +346,34 @@ def mark(groups: dict[str, dict[str, dict[str, list[Any]]]]) -> int:
             for m in ms:
                 if m.body is not None and m.failure is None and m.body.status < 400 and not m.block_page:
                     pages.setdefault(group, []).append((m.at, m.body))
-                    countries[group] = m.country
+                    if m.country:
+                        countries[group] = m.country
     ordered = {g: [b for _, b in sorted(ps, key=lambda p: p[0])] for g, ps in pages.items()}
-    agreed = consensus(ordered, countries)
+    same = _Same()
+    agreed = consensus(ordered, countries, same)
     if not agreed:
         return 0
-    # the majority's distinct pages in the window, each with the groups that saw it
+    # The majority's distinct pages in the window, each with the groups that saw it. A page
+    # counts as a reference only when another group of the majority saw the same page: a
+    # stray block page of one agent in a majority group must not shield the same page
+    # elsewhere.
     seen_by: dict[tuple[int, int, str], tuple[Body, set[str]]] = {}
     for g in agreed:
         for b in ordered[g]:
             seen_by.setdefault(_key(b), (b, set()))[1].add(g)
-    memo: dict[tuple[tuple[int, int, str], tuple[int, int, str]], bool] = {}
+    common = sorted(seen_by, key=lambda k: (-len(seen_by[k][1]), k))[:MAX_REFERENCE_PAGES]
+    references: list[tuple[Body, set[str]]] = []
+    for k in common:
+        page, where = seen_by[k]
+        groups_alike = set(where)
+        for j in common:
+            if j != k and same(page, seen_by[j][0]):
+                groups_alike |= seen_by[j][1]
+        if len(groups_alike) >= 2:
+            references.append((page, groups_alike))
 
     def matches_others(group: str, body: Body) -> bool:
-        mine = _key(body)
-        for key, (page, where) in seen_by.items():
-            if not where - {group}:
-                continue
-            found = memo.get((mine, key))
-            if found is None:
-                found = memo[(mine, key)] = same_page(body, page)
-            if found:
-                return True
-        return False
+        return any(where - {group} and same(body, page) for page, where in references)
 
     marked = 0
     for group, kinds in groups.items():

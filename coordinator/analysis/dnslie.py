@@ -17,14 +17,16 @@ block page, so the blocked rule judges it) by these rules (docs/detection.md, "D
 The **reference** is, per measurement at ingest (``judge``), the control resolver the same
 agent asked in the same task (``-o control=tls://...``, DoT or DoH that the network cannot
 rewrite unseen); and at each evaluation (``mark``), the answers of the majority of the
-groups for the same name in the window (``majority``: groups whose answers overlap, more
-than half of them, in two countries or more), when at least ``MIN_OTHER_GROUPS`` groups
-of it are not the measurement's own.
+groups for the same name in the window (``majority``: groups with an answer overlapping
+one answer set, more than half of them, not all of one declared country), corroborated
+by another group of it, when at least ``MIN_OTHER_GROUPS`` groups of it are not the
+measurement's own.
 
 A TLS check "failed" (rule 2) when none was valid and either every failure was at the TLS
 level (a certificate that does not verify for the name, a broken handshake) or the
 control's own first address served valid TLS for the name (``tls_reference``): a refused
-port means nothing for a name that serves no HTTPS at all.
+port means nothing for a name that serves no HTTPS at all; and never when the control's
+address failed TLS too.
 """
 
 from __future__ import annotations
@@ -130,6 +132,8 @@ class Answers:
         not serve the name: a TLS-level failure, or the control's address served it."""
         if self.tls_checked == 0 or self.tls_valid > 0:
             return False
+        if self.reference_valid is False:  # the control's address fails too: the name serves
+            return False  # no valid TLS anywhere (an HTTP-only name on shared hosting)
         return self.reference_valid is True or all(f in _TLS_LEVEL for f in self.tls_failures)
 
     @property
@@ -181,32 +185,43 @@ def judge(answers: Answers | None) -> str:
     return lie(answers, Reference.of(answers.control, bool(answers.control_bogons)))
 
 
-def majority(by_group: Mapping[str, tuple[frozenset[str], frozenset[str], str]]) -> set[str]:
-    """The largest set of groups whose answers overlap (an address or a network in common)
-    those of one of them, when it is more than half of the groups, at least
-    ``MIN_OTHER_GROUPS``, and (where countries are known) from two countries or more: a
-    national censor's lie is told in one country. ``by_group``: group -> (addresses,
-    networks, country). Indexed, so linear in the answers, not quadratic in the groups."""
+def one_country(groups: Iterable[str], countries: Mapping[str, str]) -> bool:
+    """Whether the groups' declared countries are all one country (groups that declared
+    none are left out; no declared country at all is not "one country")."""
+    known = {countries.get(g, "") for g in groups} - {""}
+    return len(known) == 1
+
+
+def majority(kept: Mapping[str, list[Answers]], countries: Mapping[str, str]) -> set[str]:
+    """The largest set of groups with an answer that overlaps (an address or a network in
+    common) one answer set, when it is more than half of the groups, at least
+    ``MIN_OTHER_GROUPS``, and not all of one declared country: a national censor's lie is
+    told in one country. Seeded by single answer sets, not by a group's union, so a group
+    whose agents got both the lie and the truth does not bridge the liars into the
+    majority. Indexed, and each distinct answer set seeds once."""
     by_address: dict[str, set[str]] = {}
     by_network: dict[str, set[str]] = {}
-    for group, (addresses, networks, _country) in by_group.items():
-        for a in addresses:
-            by_address.setdefault(a, set()).add(group)
-        for n in networks:
-            by_network.setdefault(n, set()).add(group)
+    for group, lst in kept.items():
+        for answers in lst:
+            for a in answers.addresses:
+                by_address.setdefault(a, set()).add(group)
+            for n in answers.networks:
+                by_network.setdefault(n, set()).add(group)
     best: set[str] = set()
-    for seed in sorted(by_group):
-        addresses, networks, _ = by_group[seed]
-        members = set().union(*(by_address[a] for a in addresses), *(by_network[n] for n in networks))
-        if len(members) > len(best):
-            best = members
-            if len(best) == len(by_group):
-                break  # everyone: no larger set exists
-    countries = {by_group[g][2] for g in best}
-    known = {c for c in countries if c}
-    if len(best) * 2 <= len(by_group) or len(best) < MIN_OTHER_GROUPS:
+    seeded: set[tuple[str, ...]] = set()
+    for group in sorted(kept):
+        for answers in kept[group]:
+            if answers.addresses in seeded:
+                continue
+            seeded.add(answers.addresses)
+            members = set().union(
+                *(by_address[a] for a in answers.addresses), *(by_network[n] for n in answers.networks)
+            )
+            if len(members) > len(best):
+                best = members
+    if len(best) * 2 <= len(kept) or len(best) < MIN_OTHER_GROUPS:
         return set()
-    if known and len(known) < 2 and "" not in countries:
+    if one_country(best, countries):
         return set()
     return best
 
@@ -214,44 +229,59 @@ def majority(by_group: Mapping[str, tuple[frozenset[str], frozenset[str], str]])
 def mark(groups: dict[str, dict[str, dict[str, list[Any]]]]) -> int:
     """Mark, in place, the dns measurements of one name (``groups``: group -> kind ->
     agent -> measurements) whose answers lie against those of the majority of the groups
-    (``majority``) other than their own (module docstring). Returns how many were marked."""
+    (``majority``) other than their own (module docstring). The reference is made of the
+    majority's answers that another group of the majority corroborates (an address or a
+    network in common), so a lying agent inside a majority group lends its lie no weight.
+    Returns how many were marked."""
     found: dict[str, list[tuple[float, Answers]]] = {}
-    bogons: dict[str, bool] = {}
     country: dict[str, str] = {}
     for group, kinds in groups.items():
         for ms in kinds.get("dns", {}).values():
             for m in ms:
                 if m.answers is not None and not m.dns_manipulation and m.failure is None:
                     found.setdefault(group, []).append((m.at, m.answers))
-                    bogons[group] = bogons.get(group, False) or bool(m.answers.bogons)
-                    country[group] = m.country
+                    if m.country:
+                        country[group] = m.country
     if len(found) < MIN_OTHER_GROUPS + 1:
         return 0
-    # each group's answers, the most recent first, at most GROUP_ADDRESSES of them: what
-    # the comparison costs is bounded whatever the agents send
-    addresses: dict[str, list[str]] = {}
+    # each group's answer sets, the most recent first, up to GROUP_ADDRESSES addresses in
+    # all: what the comparison costs is bounded whatever the agents send
+    kept: dict[str, list[Answers]] = {}
     for group, items in found.items():
-        kept: dict[str, None] = {}
+        total = 0
         for _, answers in sorted(items, key=lambda item: -item[0]):
-            for a in answers.addresses:
-                kept.setdefault(a)
-            if len(kept) >= GROUP_ADDRESSES:
+            if total >= GROUP_ADDRESSES:
                 break
-        addresses[group] = list(kept)[:GROUP_ADDRESSES]
-    sets = {g: (frozenset(a), frozenset(_network(x) for x in a), country[g]) for g, a in addresses.items()}
-    agreed = majority(sets)
+            kept.setdefault(group, []).append(answers)
+            total += len(answers.addresses)
+    agreed = majority(kept, country)
     if not agreed:
         return 0
+    by_address: dict[str, set[str]] = {}
+    by_network: dict[str, set[str]] = {}
+    for g in agreed:
+        for answers in kept[g]:
+            for a in answers.addresses:
+                by_address.setdefault(a, set()).add(g)
+            for n in answers.networks:
+                by_network.setdefault(n, set()).add(g)
+
+    def corroborated(group: str, answers: Answers) -> bool:
+        return any(by_address.get(a, set()) - {group} for a in answers.addresses) or any(
+            by_network.get(n, set()) - {group} for n in answers.networks
+        )
+
+    trusted = {g: [ans for ans in kept[g] if corroborated(g, ans)] for g in agreed}
     marked = 0
     for group, kinds in groups.items():
         by_agent = kinds.get("dns")
-        others = [g for g in agreed if g != group]
+        others = [g for g in agreed if g != group and trusted[g]]
         if not by_agent or len(others) < MIN_OTHER_GROUPS:
             continue
         reference = Reference(
-            addresses=frozenset().union(*(sets[g][0] for g in others)),
-            networks=frozenset().union(*(sets[g][1] for g in others)),
-            bogons=any(bogons[g] for g in others),
+            addresses=frozenset(a for g in others for ans in trusted[g] for a in ans.addresses),
+            networks=frozenset(n for g in others for ans in trusted[g] for n in ans.networks),
+            bogons=any(ans.bogons for g in others for ans in trusted[g]),
         )
         for agent, ms in by_agent.items():
             new = []

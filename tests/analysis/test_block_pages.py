@@ -117,6 +117,41 @@ def test_a_national_page_seen_by_most_groups_of_one_country_is_no_majority() -> 
     assert all(verdict != "blocked" for verdict, _ in _verdicts(a, 15.0).values())
 
 
+def test_one_group_without_a_country_does_not_open_the_one_country_rule() -> None:
+    a = Analyzer()
+    pages = {f"as{i}": ISP for i in range(4)} | {"as3320": SITE}
+    countries = {"as0": "RU", "as1": "RU", "as2": "RU", "as3": "", "as3320": "DE"}
+    _rounds(a, pages, countries=countries)
+    assert all(verdict != "blocked" for verdict, _ in _verdicts(a, 15.0).values())
+
+
+def test_a_stray_block_page_in_a_majority_group_does_not_shield_another_group() -> None:
+    """ru has one agent behind a blocking ISP and one not, so ru's latest page is the
+    site's and ru is in the majority; by gets the block page on both agents. ru's stray
+    block page is no reference (no other group of the majority saw it): by is blocked."""
+    a = Analyzer()
+    for r in range(2):
+        for group, pages in {"ru": (ISP, SITE), "by": (ISP, ISP), "de": (SITE, SITE),
+                             "us": (SITE, SITE), "br": (SITE, SITE)}.items():  # fmt: skip
+            for i, body in enumerate(pages, start=1):
+                a.add(_m(r * 10.0 + i, group, f"{group}-{i}", body))
+    v = _verdicts(a, 15.0)
+    assert v["by"] == ("blocked", "block_page")
+    assert {v[g] for g in ("de", "us", "br")} == {("ok", "")}
+
+
+def test_many_groups_with_a_dynamic_page_still_find_the_block_page() -> None:
+    """70 groups, each with its own length of the page (within the 0.7 proportion), 3 of
+    them with the block page: more distinct pages than seeds are tried, still found."""
+    a = Analyzer()
+    pages = {f"g{i}": Body(status=200, length=40_000 + 97 * i, title=SITE.title) for i in range(67)}
+    pages |= {f"x{i}": ISP for i in range(3)}
+    _rounds(a, pages)
+    v = _verdicts(a, 15.0)
+    assert {v[f"x{i}"] for i in range(3)} == {("blocked", "block_page")}
+    assert {v[f"g{i}"] for i in range(67)} == {("ok", "")}
+
+
 def test_fingerprinted_pages_take_no_part_in_the_majority() -> None:
     """Three regions get a page a fingerprint matched, one the site: the site is not the
     odd one out; the fingerprinted regions are blocked, the other is ok."""
@@ -215,6 +250,11 @@ def test_a_bad_fingerprint_file_is_refused_naming_the_entry_and_field(text: str,
     with pytest.raises(FingerprintError, match=None) as caught:
         blockpage.parse(text, "own.toml")
     assert says in str(caught.value) and str(caught.value).startswith("own.toml")
+
+
+def test_a_malformed_location_matches_nothing_and_breaks_nothing() -> None:
+    body = _body(redirects=[{"location": "http://[bad"}], headers={"location": "http://[x"})
+    assert blockpage.match(blockpage.load(), body) is None
 
 
 def test_body_of_untrusted_data_is_bounded_and_malformed_fields_give_none() -> None:

@@ -52,15 +52,13 @@ def test_a_refused_port_counts_only_when_the_name_serves_valid_tls_elsewhere() -
 
 
 def test_the_majority_spans_countries_and_more_than_half_the_groups() -> None:
-    def g(addresses: tuple[str, ...], country: str) -> tuple[frozenset[str], frozenset[str], str]:
-        a = frozenset(addresses)
-        return a, frozenset(Answers(addresses=addresses).networks), country
-
-    assert majority({"ru": g(ELSEWHERE, "RU"), "de": g(REAL, "DE"), "us": g(CDN_OTHER, "US")}) == {"de", "us"}
+    countries = {"ru": "RU", "de": "DE", "us": "US"}
+    groups = {"ru": [_answers(ELSEWHERE)], "de": [_answers(REAL)], "us": [_answers(CDN_OTHER)]}
+    assert majority(groups, countries) == {"de", "us"}
     # a national lie told to most groups (ASNs of one country) is no majority
-    one_country = {f"as{i}": g(("198.51.100.7",), "RU") for i in range(4)} | {"de": g(REAL, "DE")}
-    assert majority(one_country) == set()
-    assert majority({"a": g(REAL, "DE"), "b": g(ELSEWHERE, "US")}) == set()
+    one_country = {f"as{i}": [_answers(("198.51.100.7",))] for i in range(4)} | {"de": [_answers(REAL)]}
+    assert majority(one_country, {f"as{i}": "RU" for i in range(4)} | {"de": "DE"}) == set()
+    assert majority({"a": [_answers(REAL)], "b": [_answers(ELSEWHERE)]}, {}) == set()
 
 
 def test_judge_uses_the_tasks_own_control() -> None:
@@ -120,6 +118,28 @@ def test_two_groups_behind_one_censor_do_not_hide_each_other() -> None:
     v = _rounds(Analyzer(), {"ru": lying, "by": lying, "de": _answers(REAL), "us": _answers(CDN_OTHER), "br": _answers(REAL)})
     assert v["ru"] == ("blocked", "dns_manipulation") and v["by"] == ("blocked", "dns_manipulation")
     assert {v[g] for g in ("de", "us", "br")} == {("ok", "")}
+
+
+def test_a_lying_agent_inside_a_majority_group_lends_its_lie_no_weight() -> None:
+    """ru's two agents get the lie and the truth (two ISPs); by gets the lie only; de, us
+    and br the truth. ru's lie is corroborated by no other group of the majority, so it
+    is no reference: by is blocked (and ru's lying agent with it)."""
+    lying = _answers(("10.10.34.35",), bogons=("10.10.34.35",))
+    a = Analyzer()
+    for r in range(2):
+        for group, per_agent in {"ru": (lying, _answers(REAL)), "by": (lying, lying), "de": (_answers(REAL),) * 2,
+                                 "us": (_answers(CDN_OTHER),) * 2, "br": (_answers(REAL),) * 2}.items():  # fmt: skip
+            for i, answers in enumerate(per_agent, start=1):
+                a.add(_m(r * 10.0 + i, group, f"{group}-{i}", answers))
+    v = {x.group: (x.verdict, x.failure) for x in a.evaluate(20.0).regions}
+    assert v["by"] == ("blocked", "dns_manipulation")
+    assert {v[g] for g in ("de", "us", "br")} == {("ok", "")}
+
+
+def test_a_control_address_without_valid_tls_makes_no_lie() -> None:
+    """An HTTP-only name on shared hosting: the control's own address fails TLS for the
+    name too, so a failed check says nothing."""
+    assert lie(_answers(ELSEWHERE, checked=1, reference_valid=False), _ref(REAL)) == ""
 
 
 def test_two_regions_are_not_enough_to_call_a_lie_without_a_control() -> None:
