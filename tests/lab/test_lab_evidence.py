@@ -29,7 +29,7 @@ import pytest
 
 from deploy.lab.lab import Lab, parse_metrics
 from tests.conftest import netns_unavailable_reason
-from tests.lab.helpers import by_labels
+from tests.lab.helpers import agents_connected, by_labels
 
 _reason = netns_unavailable_reason()
 pytestmark = [
@@ -56,13 +56,7 @@ def _scenario() -> dict[str, Any]:
              line_rate_bit=LINE_RATE_BIT, uplink_rate_bit=LINE_RATE_BIT) as lab:  # fmt: skip
         video, photos = lab.url("video"), lab.url("photos", path="/upload")
         obs["urls"] = {"video": video, "photos": photos}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            c = by_labels(lab.metrics(), "vantage_agents_connected", "region")
-            if all(c.get((r,), 0) == 2 for r in REGIONS):
-                break
-            time.sleep(1)
-        else:
+        if not agents_connected(lab, REGIONS, 2):
             obs["logs"] = {n: lab.logs(n) for n in ("coord", "agent-ru-1")}
             return obs
 

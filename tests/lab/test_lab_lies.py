@@ -32,7 +32,7 @@ import pytest
 
 from deploy.lab.lab import DOT_ADDR, RESOLVER_ADDR, Lab, parse_metrics
 from tests.conftest import netns_unavailable_reason
-from tests.lab.helpers import by_labels
+from tests.lab.helpers import agents_connected, by_labels
 
 _reason = netns_unavailable_reason() or (
     None if shutil.which("nft") else "nft is not installed (apt-get install nftables)"
@@ -54,13 +54,7 @@ def _scenario() -> dict[str, Any]:
     with Lab(regions=REGIONS, agents_per_region=2, targets=("news", "social", "control")) as lab:
         news = lab.url("news", path="/")
         obs["url"] = news
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            c = by_labels(lab.metrics(), "vantage_agents_connected", "region")
-            if all(c.get((r,), 0) == 2 for r in REGIONS):
-                break
-            time.sleep(1)
-        else:
+        if not agents_connected(lab, REGIONS, 2):
             obs["logs"] = {n: lab.logs(n) for n in ("coord", "agent-ru-1")}
             return obs
         lab.break_target("ru", "news", "block_page")
