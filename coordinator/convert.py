@@ -162,9 +162,10 @@ def _nonfinite(m: Message) -> str | None:
 
 def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
     """What the analysis reads of a result's data (coordinator/observe.py): a throughput
-    result's rate and its control's outcome, an http fetch's page (what
-    ``blockpage.Body.of`` reads), a dns result's answers (``dnslie.Answers.of``); nothing of the other kinds, so ingestion does not pay for
-    converting fields nobody reads on the hot path."""
+    result's rate, its control's outcome and its trigger checks (a tls result's too), an
+    http fetch's page (what ``blockpage.Body.of`` reads), a dns result's answers
+    (``dnslie.Answers.of``); nothing else, so ingestion does not pay for converting fields
+    nobody reads on the hot path."""
     if m.kind == "http" and m.WhichOneof("data") == "http":
         h = m.http
         return {
@@ -197,6 +198,8 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
                 "failure": failure_name(d.control.failure) or "",
             }
         return out
+    if m.kind == "tls" and m.WhichOneof("data") == "tls":
+        return {"trigger_checks": _trigger_checks(m.tls.trigger_checks)} if m.tls.trigger_checks else {}
     if m.kind != "throughput" or m.WhichOneof("data") != "throughput":
         return {}
     t = m.throughput
@@ -213,7 +216,23 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
             "bytes_per_second": c.bytes_per_second if c.HasField("bytes_per_second") else None,
             "sustained_bps": c.sustained_bps if c.HasField("sustained_bps") else None,
         }
+    if t.trigger_checks:
+        data["trigger_checks"] = _trigger_checks(t.trigger_checks)
     return data
+
+
+def _trigger_checks(checks: Any) -> list[dict[str, Any]]:
+    """What ``trigger.Checks.of`` reads of a result's trigger checks (the first few)."""
+    out = []
+    for c in checks[:4]:
+        name = failure_name(c.failure)
+        out.append({
+            "swap": c.swap,
+            "failure": name if name is not None else UNKNOWN_FAILURE,
+            "bytes_per_second": c.bytes_per_second if c.HasField("bytes_per_second") else None,
+            "sustained_bps": c.sustained_bps if c.HasField("sustained_bps") else None,
+        })  # fmt: skip
+    return out
 
 
 def probe_result_from_pb(m: pb.ProbeResult) -> ProbeResultData:
@@ -409,7 +428,7 @@ def verdicts_to_pb(snap: Snapshot) -> pb.GetVerdictsResponse:
                 throughput_bps=v.throughput_bps or 0.0, ratio=v.ratio or 0.0,
                 samples=v.samples, agents=v.agents, since=v.since, reason=v.reason,
                 upload_bps=v.upload_bps or 0.0, upload_ratio=v.upload_ratio or 0.0,
-                direction=v.direction,
+                direction=v.direction, trigger=v.trigger,
             )
             for v in snap.regions
         ],

@@ -153,8 +153,10 @@ class CoordinatorCollector(Collector):
             "degraded (slow there because the target is slow everywhere) or unreachable (the "
             "region itself reaches nothing: no verdict on the target); direction says which "
             "transfers a throttled or degraded verdict is about (download, upload, "
-            "download,upload; empty otherwise).",
-            labels=["region", "target", "verdict", "direction"],
+            "download,upload; empty otherwise); trigger what a throttled or blocked verdict "
+            "keys on (sni, address, dns or unknown, from the jobs' trigger checks; empty "
+            "otherwise).",
+            labels=["region", "target", "verdict", "direction", "trigger"],
         )
         for v in snap.regions:
             labels = [v.group, v.target]
@@ -170,7 +172,7 @@ class CoordinatorCollector(Collector):
             blocked.add_metric(labels, 1.0 if v.verdict == "blocked" else 0.0)
             if v.verdict == "blocked":
                 blocked_info.add_metric([*labels, v.failure], 1.0)
-            verdict_info.add_metric([*labels, v.verdict, v.direction], 1.0)
+            verdict_info.add_metric([*labels, v.verdict, v.direction, v.trigger], 1.0)
         yield from (throughput, ratio, throttled, blocked, blocked_info, verdict_info)
 
         outage = GaugeMetricFamily(

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from common.failures import AGENT_ERRORS, FAILURES
-from coordinator.analysis import Measurement, blockpage, dnslie
+from coordinator.analysis import Measurement, blockpage, dnslie, trigger
 from coordinator.model import AgentInfo, TaskResultData
 from coordinator.vouch import INVALID
 
@@ -71,7 +71,8 @@ def measurement_from_result(
     shows the agent reaching the outside world (coordinator/analysis/health.py). An
     http fetch that worked carries its page (``blockpage.Body``), a block page when it
     matches one of ``fingerprints``; a dns result its answers (``dnslie.Answers``), a
-    manipulation when they lie against the task's own control resolver."""
+    manipulation when they lie against the task's own control resolver; a throughput or
+    tls result its trigger checks (``trigger.Checks``)."""
     r = result.result
     data = r.data
     body = blockpage.Body.of(data) if r.kind == "http" and not r.failure else None
@@ -111,6 +112,7 @@ def measurement_from_result(
         block_page=fingerprint is not None,
         answers=answers,
         dns_manipulation=bool(dnslie.judge(answers)),
+        trigger_checks=trigger.Checks.of(data) if r.kind in ("throughput", "tls") else None,
         drop_at_s=drop_at,
         direction="upload" if r.kind == "throughput" and data.get("direction") == "upload" else "download",
         country=agent.country,

@@ -34,6 +34,14 @@ control bytes/s. ``sni=`` sends a chosen server name (or none) in the TLS handsh
 connecting to the URL's host: the same server fetched under the target's name and under
 a neutral one.
 
+``trigger_check=URL`` (an https URL the operator controls) adds two transfers after
+those, each swapping one thing, reported under ``trigger_checks``: ``swap`` "sni" fetches
+the target URL from the address the target was reached at, under the check URL's server
+name ("" when it is an address: no SNI); ``swap`` "address" fetches the check URL under
+the target's server name. Neither verifies the certificate (the names are swapped on
+purpose). A throttle keyed on the name follows the name; one keyed on the address stays
+with the address (``coordinator/analysis/trigger.py``).
+
 ``timeout`` bounds connecting and the wait for the response headers; ``max_seconds``
 bounds the whole download. Reaching ``max_bytes`` or ``max_seconds`` is not a failure.
 The spec and its options are parsed in ``common/specs/throughput.py``.
@@ -312,7 +320,9 @@ class _Download(asyncio.BufferedProtocol):
             self._count(counted, t)
 
 
-async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Transfer:
+async def _fetch(
+    url_text: str, spec: Spec, limits: Limits, *, sni: str, address: str | None = None
+) -> Transfer:
     url = URL(url_text)
     loop = asyncio.get_running_loop()
     result = Transfer(url=url_text)
@@ -327,8 +337,8 @@ async def _fetch(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Tran
     stopped_by = ""
     try:
         async with asyncio.timeout(spec.timeout_s) as setup_deadline:
-            sock, address = await open_socket(url, limits)
-            result = replace(result, address=address.address)
+            sock, connected = await open_socket(url, limits, address)
+            result = replace(result, address=connected.address)
             try:
                 transport, _ = await loop.create_connection(
                     lambda: proto, sock=sock, ssl=context, server_hostname=sni if context else None
@@ -439,6 +449,16 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         control = None
         if spec.control is not None:
             control = await transfer(spec.control, spec, limits, sni=url_host(URL(spec.control)))
+        checks: list[tuple[str, str, Transfer]] = []
+        if spec.trigger_check is not None:
+            # The names are swapped, so no certificate can match them: the checks verify
+            # nothing (they carry no data worth protecting, only a rate).
+            swapped = replace(spec, verify=False)
+            by_sni = await transfer(spec.target, swapped, limits, sni=spec.trigger_sni,
+                                    address=target.address or None)  # fmt: skip
+            checks.append(("sni", spec.trigger_sni, by_sni))
+            by_address = await transfer(spec.trigger_check, swapped, limits, sni=spec.sni)
+            checks.append(("address", spec.sni, by_address))
     except SpecError:
         raise
     except Exception as exc:  # a bug, not a network failure: report it as data anyway
@@ -492,6 +512,21 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         if t_rate is not None and c_rate:
             sustained = round(t_rate / c_rate, 6)
         data["sustained_ratio"] = sustained
+    if spec.trigger_check is not None:
+        data["trigger_checks"] = [
+            {
+                "swap": swap,
+                "url": check.url,
+                "address": check.address,
+                "sni": sni,
+                "bytes": check.bytes,
+                "bytes_per_second": check.bytes_per_second,
+                "sustained_bps": check.sustained_bps,
+                "failure": check.failure or "",
+                "failure_detail": check.failure_detail,
+            }
+            for swap, sni, check in checks
+        ]
     return ProbeOutcome(
         kind=NAME,
         target=spec.target,

@@ -7,7 +7,10 @@ read by :mod:`agent.probes.x509` so it is reported with verification off too.
 ``sni=`` may differ from the host (the differential test: the same server under the
 target's name and under a neutral one) or be empty, which sends no SNI at all; then the
 certificate chain is still verified (when ``verify`` is on) but the name cannot be, and
-``data["hostname_checked"]`` is false. The spec and its options are parsed in
+``data["hostname_checked"]`` is false. ``trigger_check=host[:port]`` adds two unverified
+handshakes under ``trigger_checks`` (``swap`` "sni": the target's address under the
+check's name; "address": the check's server under the target's name): which of them a
+censor lets through says what it keys on. The spec and its options are parsed in
 ``common/specs/tls.py``.
 """
 
@@ -17,6 +20,7 @@ import asyncio
 import os
 import ssl
 import stat
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -103,6 +107,62 @@ def describe_tls(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> dict[str, 
     }
 
 
+async def _handshake(
+    host: str, port: int, sni: str, context: ssl.SSLContext, limits: Limits, timeout_s: float,
+    data: dict[str, Any],
+) -> asyncio.Transport:  # fmt: skip
+    """Connect to ``host`` (a name or an address, checked by the target policy) and shake
+    hands sending ``sni``; fills ``data`` with the address and times as it goes."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout_s):
+        addresses = await resolve_checked(
+            host, port, allow_private=limits.allow_private_targets,
+            overrides=limits.host_overrides,
+        )
+        sock, address, connect_s = await connect(addresses)
+        data["address"] = address.address
+        data["connect_s"] = rounded(connect_s)
+        handshake_started = now()
+        try:
+            transport, _protocol = await loop.create_connection(
+                asyncio.Protocol,
+                sock=sock,
+                ssl=context,
+                server_hostname=sni,  # "" sends no SNI
+                ssl_handshake_timeout=timeout_s,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        data["handshake_s"] = rounded(now() - handshake_started)
+    return transport
+
+
+async def _trigger_checks(spec: Spec, limits: Limits, address: str) -> list[dict[str, Any]]:
+    """The two handshakes of ``trigger_check``: the target's address under the neutral
+    name, the neutral server under the target's name. Unverified: the names are swapped on
+    purpose, so no certificate can match them."""
+    assert spec.trigger_host is not None
+    context = await asyncio.to_thread(make_context, verify=False, sni="", ca_file=None, alpn=spec.alpn)
+    out: list[dict[str, Any]] = []
+    for swap, host, port, sni in (
+        ("sni", address or spec.host, spec.port, spec.trigger_sni),
+        ("address", spec.trigger_host, spec.trigger_port, spec.sni),
+    ):
+        got: dict[str, Any] = {}
+        check: dict[str, Any] = {"swap": swap, "url": f"{host}:{port}", "sni": sni, "failure": ""}
+        try:
+            transport = await _handshake(host, port, sni, context, limits, spec.timeout_s, got)
+        except Exception as exc:
+            outcome = failed(kind=NAME, target=host, exc=exc, started=now())
+            check.update(failure=outcome.failure or "", failure_detail=outcome.failure_detail)
+        else:
+            transport.abort()
+        check.update(address=got.get("address", ""), handshake_s=got.get("handshake_s"))
+        out.append(check)
+    return out
+
+
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     started = now()
     data: dict[str, Any] = {
@@ -112,7 +172,6 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         "verify": spec.verify,
         "hostname_checked": spec.verify and bool(spec.sni),
     }
-    loop = asyncio.get_running_loop()
     try:
         context = await asyncio.to_thread(
             make_context, verify=spec.verify, sni=spec.sni, ca_file=spec.ca_file, alpn=spec.alpn,
@@ -120,34 +179,20 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         )
     except (OSError, ssl.SSLError) as exc:  # the system's roots could not be loaded
         raise SpecError("options.ca_file", f"cannot load the CA certificates: {exc}") from exc
+    outcome: ProbeOutcome | None = None
     try:
-        async with asyncio.timeout(spec.timeout_s):
-            addresses = await resolve_checked(
-                spec.host, spec.port, allow_private=limits.allow_private_targets,
-                overrides=limits.host_overrides,
-            )
-            sock, address, connect_s = await connect(addresses)
-            data["address"] = address.address
-            data["connect_s"] = rounded(connect_s)
-            handshake_started = now()
-            try:
-                transport, _protocol = await loop.create_connection(
-                    asyncio.Protocol,
-                    sock=sock,
-                    ssl=context,
-                    server_hostname=spec.sni,  # "" sends no SNI
-                    ssl_handshake_timeout=spec.timeout_s,
-                )
-            except BaseException:
-                sock.close()
-                raise
-            data["handshake_s"] = rounded(now() - handshake_started)
+        transport = await _handshake(spec.host, spec.port, spec.sni, context, limits, spec.timeout_s, data)
     except Exception as exc:
-        return failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
-    try:
-        data.update(describe_tls(transport.get_extra_info("ssl_object")))
-    finally:
-        transport.abort()
+        outcome = failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
+    else:
+        try:
+            data.update(describe_tls(transport.get_extra_info("ssl_object")))
+        finally:
+            transport.abort()
+    if spec.trigger_host is not None:
+        data["trigger_checks"] = await _trigger_checks(spec, limits, data.get("address", ""))
+    if outcome is not None:
+        return replace(outcome, duration_s=round(now() - started, 6), data=data)
     return ProbeOutcome(
         kind=NAME, target=spec.target, failure=None, duration_s=round(now() - started, 6), data=data
     )

@@ -174,14 +174,17 @@ async def tls_context(url: URL, spec: Spec, limits: Limits, sni: str) -> ssl.SSL
         raise SpecError("options.ca_file", f"cannot load the CA certificates: {exc}") from exc
 
 
-async def open_socket(url: URL, limits: Limits) -> tuple[socket.socket, ResolvedAddress]:
-    """A connected socket to the URL's host, its addresses checked by the target policy."""
+async def open_socket(
+    url: URL, limits: Limits, address: str | None = None
+) -> tuple[socket.socket, ResolvedAddress]:
+    """A connected socket to the URL's host (or to ``address`` instead, a trigger check's
+    swap), its addresses checked by the target policy."""
     addresses = await resolve_checked(
-        url_host(url), url_port(url), allow_private=limits.allow_private_targets,
+        address or url_host(url), url_port(url), allow_private=limits.allow_private_targets,
         overrides=limits.host_overrides,
     )  # fmt: skip
-    sock, address, _connect_s = await connect(addresses)
-    return sock, address
+    sock, connected, _connect_s = await connect(addresses)
+    return sock, connected
 
 
 def host_header(url: URL) -> str:

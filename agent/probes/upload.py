@@ -223,7 +223,9 @@ class _Upload(asyncio.Protocol):
         self.mark_acked(time.perf_counter())
 
 
-async def upload(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Transfer:
+async def upload(
+    url_text: str, spec: Spec, limits: Limits, *, sni: str, address: str | None = None
+) -> Transfer:
     """One upload's figures (the target's or the control's)."""
     url = URL(url_text)
     loop = asyncio.get_running_loop()
@@ -247,8 +249,8 @@ async def upload(url_text: str, spec: Spec, limits: Limits, *, sni: str) -> Tran
     stopped_by = ""
     try:
         async with asyncio.timeout(spec.timeout_s):
-            sock, address = await open_socket(url, limits)
-            result = replace(result, address=address.address)
+            sock, connected = await open_socket(url, limits, address)
+            result = replace(result, address=connected.address)
             try:
                 transport, _ = await loop.create_connection(
                     lambda: proto, sock=sock, ssl=context, server_hostname=sni if context else None

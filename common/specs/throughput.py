@@ -1,5 +1,12 @@
 """The throughput kind's spec: an http(s) URL, the direction, the transfer caps, the sampling, an
-optional control URL and the TLS options of the tls kind.
+optional control URL, an optional trigger check and the TLS options of the tls kind.
+
+``trigger_check=URL`` names a neutral https URL the operator controls (a file as large
+as the target's). After the target (and the control), the probe makes two more transfers
+that each swap one thing (``agent/probes/throughput.py``): the target's address with the
+neutral URL's server name, and the neutral URL's address with the target's server name.
+Which of the two escapes a throttle says what the censor keys on
+(``coordinator/analysis/trigger.py``).
 
 The probe, and how its figures are computed, is ``agent/probes/throughput.py``.
 """
@@ -19,7 +26,7 @@ from common.specs.options import (
     parse_http_url,
     url_host,
 )
-from common.specs.tls import parse_tls_options
+from common.specs.tls import neutral_sni, parse_tls_options
 
 NAME = "throughput"
 # A download past this many bytes, and steady for DEFAULT_SETTLE_S more, ends early: a
@@ -44,6 +51,11 @@ OPTIONS: Mapping[str, str] = {
     ),
     "settle": "seconds the download goes on past `burst` bytes before it ends early (default 1)",
     "control": "a second URL fetched right after from this agent, for the ratio",
+    "trigger_check": (
+        "a neutral https URL you control: also fetch the target's address under its server "
+        "name, and it under the target's server name, to tell an SNI-keyed throttle from an "
+        "address-keyed one (verdicts say trigger: sni or address)"
+    ),
     "sni": "TLS server name to send (default: the URL's host; empty: none)",
     "verify": "verify the server certificate: true or false (default true)",
     "ca_file": "PEM file of CA certificates to trust instead of the system's",
@@ -63,6 +75,8 @@ class Spec:
     burst_bytes: int = DEFAULT_BURST_BYTES
     settle_s: float = DEFAULT_SETTLE_S
     control: str | None = None
+    trigger_check: str | None = None
+    trigger_sni: str = ""  # the neutral server name: trigger_check's host ("" for an address)
     sni: str = ""
     verify: bool = True
     ca_file: str | None = None
@@ -76,6 +90,11 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
     if options.get("control"):
         control = str(parse_http_url(options["control"], field="options.control"))
     sni, _alpn, verify, ca_file = parse_tls_options(options, url_host(url))
+    trigger_check, trigger_sni = None, ""
+    if options.get("trigger_check"):
+        trigger_url = parse_http_url(options["trigger_check"], field="options.trigger_check")
+        trigger_sni = check_trigger(url.scheme, trigger_url.scheme, url_host(trigger_url), sni)
+        trigger_check = str(trigger_url)
     direction = options.get("direction", "download")
     if direction not in DIRECTIONS:
         raise SpecError("options.direction", f"must be download or upload, got {direction[:40]!r}")
@@ -105,8 +124,21 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
         ),
         settle_s=opt_float(options, "settle", default=DEFAULT_SETTLE_S, minimum=0.0, maximum=60.0),
         control=control,
+        trigger_check=trigger_check,
+        trigger_sni=trigger_sni,
         sni=sni,
         verify=verify,
         ca_file=ca_file,
         timeout_s=opt_timeout(options, limits),
     )
+
+
+def check_trigger(scheme: str, trigger_scheme: str, trigger_host: str, sni: str) -> str:
+    """The neutral server name of a throughput trigger check, or SpecError:
+    both URLs https (the swap is of the TLS server name) and a target that sends one."""
+    if scheme != "https" or trigger_scheme != "https":
+        raise SpecError(
+            "options.trigger_check",
+            "the check swaps the TLS server name: the target and the check must be https URLs",
+        )
+    return neutral_sni(trigger_host, sni)

@@ -2,6 +2,11 @@
 
 ``parse_tls_options`` is shared with the throughput kind. The probe is
 ``agent/probes/tls.py``.
+
+``trigger_check=host[:port]`` names a neutral TLS server the operator controls: after the
+handshake with the target, two more swap one thing each (the target's address with the
+neutral server's name, the neutral server's address with the target's name), to tell a
+block keyed on the SNI from one keyed on the address (``coordinator/analysis/trigger.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ OPTIONS: Mapping[str, str] = {
     "alpn": "ALPN protocols to offer, comma-separated (default h2,http/1.1; empty: none)",
     "verify": "verify the certificate chain and name: true or false (default true)",
     "ca_file": "PEM file of CA certificates to trust instead of the system's",
+    "trigger_check": (
+        "host[:port] of a neutral TLS server you control: also shake hands with the target's "
+        "address under its name, and with it under the target's name, to tell an SNI-keyed "
+        "block from an address-keyed one (verdicts say trigger: sni or address)"
+    ),
     "timeout": TIMEOUT_HELP,
 }
 
@@ -33,7 +43,24 @@ class Spec:
     alpn: tuple[str, ...] = ("h2", "http/1.1")
     verify: bool = True
     ca_file: str | None = None
+    trigger_host: str | None = None  # options.trigger_check
+    trigger_port: int = 443
+    trigger_sni: str = ""  # the neutral server name: trigger_host ("" for an address)
     timeout_s: float
+
+
+def neutral_sni(trigger_host: str, sni: str) -> str:
+    """The neutral server name of a trigger check (the check's host when it is a name, else
+    none), or SpecError when the target sends no name: there would be nothing to swap."""
+    if not sni:
+        raise SpecError(
+            "options.trigger_check",
+            "the target sends no server name to swap: give -o sni=NAME or a target by name",
+        )
+    neutral = "" if _is_address(trigger_host) else trigger_host.lower()
+    if neutral == sni:
+        raise SpecError("options.trigger_check", f"its name {neutral!r} is the target's own server name")
+    return neutral
 
 
 def parse_tls_options(options: Mapping[str, str], host: str) -> tuple[str, tuple[str, ...], bool, str | None]:
@@ -66,6 +93,12 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
         raise SpecError("target", f"{target!r}: the tls kind takes host[:port], not a URL")
     host, port = split_host_port(text, default_port=443)
     sni, alpn, verify, ca_file = parse_tls_options(options, host)
+    trigger_host, trigger_port, trigger_sni = None, 443, ""
+    if options.get("trigger_check"):
+        trigger_host, trigger_port = split_host_port(
+            options["trigger_check"].strip(), default_port=443, field="options.trigger_check"
+        )
+        trigger_sni = neutral_sni(trigger_host, sni)
     return Spec(
         target=text,
         host=host,
@@ -74,5 +107,8 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
         alpn=alpn,
         verify=verify,
         ca_file=ca_file,
+        trigger_host=trigger_host,
+        trigger_port=trigger_port,
+        trigger_sni=trigger_sni,
         timeout_s=opt_timeout(options, limits),
     )

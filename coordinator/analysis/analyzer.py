@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import replace
+from urllib.parse import urlsplit
 
-from coordinator.analysis import blockpage, decide, dnslie, health, rules, throughput
+from coordinator.analysis import blockpage, decide, dnslie, health, rules, throughput, trigger
 from coordinator.analysis.model import (
+    DNS_MANIPULATION,
     UPLOAD_SERIES,
     AgentHealth,
     AnalysisConfig,
@@ -253,10 +255,11 @@ class Analyzer:
                         f"{decide.recovery(held, now, cfg)}"
                     )
                 samples = decide.samples(raw_view[target][group])
+                failure = self._region_failure.get(key, "") if verdict == "blocked" else ""
                 regions.append(
                     RegionVerdict(
-                        group=group, target=target, verdict=verdict,
-                        failure=self._region_failure.get(key, "") if verdict == "blocked" else "",
+                        group=group, target=target, verdict=verdict, failure=failure,
+                        trigger=_trigger(raw_view[target][group], failure) if verdict in _REGION_BAD else "",
                         throughput_bps=tput_median,
                         ratio=down_j.ratio if down_j is not None else None,
                         upload_bps=up_median,
@@ -274,6 +277,7 @@ class Analyzer:
             for target in [t for t in by_target if t not in raw_view]:
                 del by_target[target]
 
+        regions = _dns_triggered(regions)
         regions.sort(key=lambda r: (r.target, r.group))
         self._snapshot = Snapshot(
             evaluated_at=now,
@@ -310,3 +314,42 @@ class Analyzer:
                          bad=frozenset({state}), recovered="none")  # fmt: skip
         held[target] = new
         return new
+
+
+def _trigger(kinds: dict[str, dict[str, list[Measurement]]], failure: str) -> str:
+    """What a throttled or blocked (group, target) keys on (``trigger``): DNS when the
+    block is a DNS failure or lie, else what its measurements' trigger checks vote."""
+    if failure == DNS_MANIPULATION or failure.startswith("dns_"):
+        return "dns"
+    return trigger.decide(
+        trigger.vote(m.trigger_checks, failure=m.failure, failed=m.failed, bps=m.throughput_bps,
+                     dns_manipulation=m.dns_manipulation)
+        for by_agent in kinds.values() for ms in by_agent.values() for m in ms
+    )  # fmt: skip
+
+
+def _host(target: str) -> str:
+    """The name a target is about: a URL's host, a ``host:port``'s host, or the name."""
+    if "://" in target:
+        try:
+            return (urlsplit(target).hostname or "").lower()
+        except ValueError:
+            return ""
+    if target.startswith("["):
+        return ""  # an IPv6 address: not a name DNS could lie about
+    return target.rsplit(":", 1)[0].lower() if target.count(":") == 1 else target.lower()
+
+
+def _dns_triggered(regions: list[RegionVerdict]) -> list[RegionVerdict]:
+    """Throttled or blocked verdicts on a URL or ``host:port`` whose name is blocked by DNS
+    in the same group (a dns target blocked with a DNS failure or lie) say ``dns``: the
+    lie sent the fetch elsewhere, whatever its checks say."""
+    lied = {(r.group, r.target.lower()) for r in regions if r.verdict == "blocked" and r.trigger == "dns"}
+    if not lied:
+        return regions
+    return [
+        replace(r, trigger="dns")
+        if r.verdict in _REGION_BAD and r.trigger != "dns" and (r.group, _host(r.target)) in lied
+        else r
+        for r in regions
+    ]

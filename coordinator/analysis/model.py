@@ -34,6 +34,7 @@ from coordinator.analysis.snapshot import (
     TargetVerdict,
     Verdict,
 )
+from coordinator.analysis.trigger import Checks
 
 # The closed set of failure classes (ARCHITECTURE.md, house style 2) and its agent-error
 # subset (the agent could not run the task: about the agent) are common.failures', one
@@ -141,7 +142,8 @@ class Measurement:
     returned (``blockpage.Body``); ``block_page`` is set when it matched a fingerprint,
     and by the analysis when it differs from the page most groups see. ``answers`` are a
     dns result's addresses (``dnslie.Answers``); ``dns_manipulation`` is set when they are
-    a lie against the control resolver or the other groups' answers. ``role``
+    a lie against the control resolver or the other groups' answers. ``trigger_checks``
+    are a throughput or tls result's swapped exchanges (``trigger.Checks``). ``role``
     "canary" marks the coordinator's canary probes: they only feed agent health.
     """
 
@@ -158,6 +160,7 @@ class Measurement:
     body: Body | None = None
     answers: Answers | None = None
     dns_manipulation: bool = False
+    trigger_checks: Checks | None = None
     drop_at_s: float | None = None
     direction: Direction = "download"
     country: str = ""
@@ -192,6 +195,13 @@ class Measurement:
             raise ValueError(f"Measurement.body: only an http measurement has a body, got {self.body!r}")
         if self.answers is not None and (not isinstance(self.answers, Answers) or self.kind != "dns"):
             raise ValueError(f"Measurement.answers: only a dns measurement has answers, got {self.answers!r}")
+        if self.trigger_checks is not None and (
+            not isinstance(self.trigger_checks, Checks) or self.kind not in ("throughput", "tls")
+        ):
+            raise ValueError(
+                "Measurement.trigger_checks: only a throughput or tls measurement has them, "
+                f"got {self.trigger_checks!r}"
+            )
         if not isinstance(self.dns_manipulation, bool):
             raise ValueError(f"Measurement.dns_manipulation: must be a bool, got {self.dns_manipulation!r}")
         if not isinstance(self.block_page, bool):

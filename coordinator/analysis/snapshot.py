@@ -36,6 +36,9 @@ class RegionVerdict:
     # Which transfers a throttled or degraded verdict is about: "download", "upload" or
     # "download,upload"; "" for the other verdicts.
     direction: str = ""
+    # What a throttled or blocked verdict keys on (coordinator/analysis/trigger.py): "sni",
+    # "address", "dns" or "unknown"; "" for the other verdicts.
+    trigger: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -277,6 +277,7 @@ class Lab:
         self._cut: set[str] = set()
         self._block_pages: set[tuple[str, str]] = set()  # (region, target) sent to the block page
         self._dns_lies: set[tuple[str, str]] = set()  # (region, target) whose name is lied about
+        self._sni_paces: dict[tuple[str, str], int] = {}  # (region, target) -> SNI throttle rate
         self.big_file_bytes = big_file_bytes
         self.keep_dir = keep_dir
         self.agent_token = secrets.token_urlsafe(24)
@@ -578,6 +579,36 @@ class Lab:
         self.hosts_of(region)
         self._clear_path(region, self.target(target))
 
+    def shape_sni(self, region: str, target: str, rate_bytes: int = TWITTER_2021_RATE_BIT // 8) -> None:
+        """Throttle HTTPS under ``target``'s server name (``<name>.lab``) for the hosts of
+        ``region`` to ``rate_bytes`` bytes/s, toward any address: a DPI box keyed on the
+        SNI, as in 2021. The kernel has no DPI, so every lab target server applies it
+        (``targets.py --sni-pace-file``): a check that sends the name to another server is
+        slow too, one that sends another name to the target's address is not."""
+        t = self.target(target)
+        self.hosts_of(region)
+        if isinstance(rate_bytes, bool) or not isinstance(rate_bytes, int) or rate_bytes < 1000:
+            raise LabError(f"rate_bytes: an integer of at least 1000 bytes/s, got {rate_bytes!r}")
+        self._sni_paces[(region, t.name)] = rate_bytes
+        self._write_sni_paces()
+
+    def unshape_sni(self, region: str, target: str) -> None:
+        self._sni_paces.pop((region, self.target(target).name), None)
+        self._write_sni_paces()
+
+    def _write_sni_paces(self) -> None:
+        """One line per name (the file's format): a name throttled in several regions
+        gets all their hosts, at the lowest of the rates."""
+        rules: dict[str, tuple[int, list[str]]] = {}
+        for (region, name), rate in sorted(self._sni_paces.items()):
+            hostname = self.target(name).hostname
+            low, nets = rules.get(hostname, (rate, []))
+            rules[hostname] = (min(low, rate), nets + [f"{h.addr}/32" for h in self.hosts_of(region)])
+        path = self.dir / "sni-paces"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{n} {rate} {' '.join(nets)}\n" for n, (rate, nets) in rules.items()))
+        tmp.replace(path)
+
     def break_target(self, region: str, target: str, how: str = "reset") -> None:
         """Make ``target`` fail from ``region``.
 
@@ -805,6 +836,7 @@ class Lab:
                 "--cert", str(self.dir / "server.pem"), "--key", str(self.dir / "server.key"),
                 "--reset-file", str(self.dir / "resets" / target.name),
                 "--pace-file", str(self.dir / "paces" / target.name),
+                "--sni-pace-file", str(self.dir / "sni-paces"),
             ],
         )  # fmt: skip
 
@@ -989,6 +1021,8 @@ class Lab:
             lines.append(f"  path {region} -> {target}: {what}")
         for (region, target), rate in sorted(self._uploads.items()):
             lines.append(f"  path {region} -> {target}: uploads shaped {rate} bit/s")
+        for (region, target), rate in sorted(self._sni_paces.items()):
+            lines.append(f"  path {region} -> {target}: HTTPS under its name shaped {rate} bytes/s")
         for region, rate in sorted(self._congested.items()):
             lines.append(f"  region {region}: congested, its lines at {rate} bit/s")
         return "\n".join(lines)

@@ -2,6 +2,7 @@
 
     python -m deploy.lab.targets --name twitter --address 198.18.0.10 --root DIR \
         [--cert CHAIN.pem --key KEY.pem] [--reset-file FILE] [--pace-file FILE]
+        [--sni-pace-file FILE]
 
 Serves ``/`` (a small index page naming the target), ``/big.bin`` (the large file the
 lab wrote into ``--root``) and ``POST /upload`` (reads and discards the body, for
@@ -19,6 +20,13 @@ the router namespaces, is the path issue's work.
 origin or CDN is: the file holds a rate in bytes/s, and while it does, ``/big.bin`` is
 written at that rate (small chunks, paced by the server's own clock) to every client.
 An empty or missing file serves at full speed. The file is re-read when it changes.
+
+``--sni-pace-file`` emulates a DPI box that throttles by the TLS server name (the 2021
+throttle keyed on ``*.twimg.com``, not on addresses; the kernel here has no DPI, so the
+target server does it): each line is ``NAME RATE CIDR...``, and an HTTPS connection
+whose ClientHello named NAME, from a peer in one of the networks, gets ``/big.bin`` at
+RATE bytes/s. Every target process of the lab reads the same file, so the name is slow
+toward any address, as on a path through the DPI box. Re-read when it changes.
 
 ``--block-page`` makes this process the lab ISP's block-page server instead of a target:
 every GET, whatever its path and Host, gets the ISP's "access restricted" page with
@@ -82,6 +90,44 @@ def reset_list(path: Path | None) -> WatchedFile[list[Network]]:
     )
 
 
+SniPaces = dict[str, tuple[int, list[Network]]]
+
+
+def _sni_paces(text: str) -> SniPaces:
+    out: SniPaces = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            out[parts[0].lower()] = (int(parts[1]), [ipaddress.ip_network(x, strict=False) for x in parts[2:]])
+    return out
+
+
+def sni_pace_file(path: Path | None) -> WatchedFile[SniPaces]:
+    """Server names throttled for some client networks: ``NAME RATE CIDR...`` a line."""
+    return WatchedFile(path, _sni_paces, {})
+
+
+def remember_sni(ssl_object: object, server_name: str | None, _context: ssl.SSLContext) -> None:
+    """The server context's SNI callback: keep the name the client sent on its session."""
+    ssl_object.lab_sni = server_name or ""  # type: ignore[attr-defined]
+
+
+def _sni_rate(request: web.Request, paces: WatchedFile[SniPaces] | None) -> int | None:
+    """The rate an SNI rule sets for this request's connection, if one does."""
+    if paces is None or request.transport is None:
+        return None
+    rules = paces.value()
+    if not rules:
+        return None
+    ssl_object = request.transport.get_extra_info("ssl_object")
+    rule = rules.get(getattr(ssl_object, "lab_sni", ""))
+    peer = request.transport.get_extra_info("peername")
+    if rule is None or not peer:
+        return None
+    addr = ipaddress.ip_address(peer[0])
+    return rule[0] if any(addr in net for net in rule[1]) else None
+
+
 def pace_file(path: Path | None) -> WatchedFile[int | None]:
     """The rate (bytes/s) to serve /big.bin at, or None (empty file): full speed."""
     return WatchedFile(path, lambda text: int(text) if text.strip() else None, None)
@@ -143,6 +189,7 @@ def build_app(
     root: Path,
     resets: WatchedFile[list[Network]],
     pace: WatchedFile[int | None] | None = None,
+    sni_paces: WatchedFile[SniPaces] | None = None,
 ) -> web.Application:
     @web.middleware
     async def reset_middleware(
@@ -168,7 +215,7 @@ def build_app(
         )
 
     async def big(request: web.Request) -> web.StreamResponse:
-        rate = pace.value() if pace is not None else None
+        rate = _sni_rate(request, sni_paces) or (pace.value() if pace is not None else None)
         if rate:
             return await _paced(request, root / "big.bin", rate)
         return web.FileResponse(root / "big.bin")
@@ -191,15 +238,17 @@ def build_app(
 async def serve(args: argparse.Namespace) -> None:
     resets = reset_list(Path(args.reset_file) if args.reset_file else None)
     pace = pace_file(Path(args.pace_file) if args.pace_file else None)
+    sni_paces = sni_pace_file(Path(args.sni_pace_file) if args.sni_pace_file else None)
     # A short shutdown: an upload whose client went away behind a shaper that dropped its
     # reset would otherwise hold the exit for aiohttp's default 60 s.
-    app = build_block_page_app() if args.block_page else build_app(args.name, Path(args.root), resets, pace)
+    app = build_block_page_app() if args.block_page else build_app(args.name, Path(args.root), resets, pace, sni_paces)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await web.TCPSite(runner, args.address, args.http_port).start()
     if args.cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(args.cert, args.key)
+        ctx.sni_callback = remember_sni
         await web.TCPSite(runner, args.address, args.https_port, ssl_context=ctx).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -221,6 +270,8 @@ def main() -> None:
     parser.add_argument("--key")
     parser.add_argument("--reset-file")
     parser.add_argument("--pace-file", help="a file holding a rate in bytes/s: serve that slowly")
+    parser.add_argument("--sni-pace-file",
+                        help="lines NAME RATE CIDR...: HTTPS under that server name from those networks is slow")
     parser.add_argument("--block-page", action="store_true",
                         help="serve the lab ISP's block page (status 200) on every path instead")
     asyncio.run(serve(parser.parse_args()))

@@ -184,3 +184,56 @@ def test_vantage_verdicts_says_which_direction_is_throttled(capsys: pytest.Captu
     print_verdicts(resp)
     out = capsys.readouterr().out
     assert "throttled (upload)" in out and "900.0 kB/s up 16.0 kB/s" in out and "0.980 up 0.020" in out, out
+
+
+def _wire_result(task: str, bps: float, checks: list[dict[str, object]], at: float) -> TaskResultData:
+    """A throughput result with trigger checks, through the typed wire and back as the
+    coordinator reads it (coordinator.convert)."""
+    from coordinator.convert import probe_result_from_pb
+    from protos.results import data_to_pb
+
+    data = {"url": "https://video.example/big.bin", "bytes_per_second": bps, "sustained_bps": bps,
+            "control": {"bytes_per_second": 1e6, "sustained_bps": 1e6, "failure": ""},
+            "trigger_checks": checks}  # fmt: skip
+    m = pb.ProbeResult(kind="throughput", target="ignored", duration_s=5.0)
+    data_to_pb("throughput", data, m)
+    return TaskResultData(task_id=task, job_id="j", agent_id="a", started_at=at - 5, finished_at=at,
+                          result=probe_result_from_pb(m))  # fmt: skip
+
+
+async def test_a_trigger_is_exported_and_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ru's throttle follows the name (its SNI swap escapes, its address swap does not),
+    de's stays with the address; us is fine: the trigger label says so, and only on the
+    throttled verdicts."""
+    from coordinator.convert import verdicts_to_pb
+    from vantage.commands.client import print_verdicts
+
+    store = SQLiteStore(tmp_path / "v.db")
+    analyzer = Analyzer(AnalysisConfig(window_s=60))
+    core = Coordinator(store, analyzer, CoordinatorConfig(), clock=lambda: NOW)
+    fast, slow = {"failure": "", "sustained_bps": 9e5}, {"failure": "", "sustained_bps": 16_000.0}
+    checks = {"ru": [{"swap": "sni", **fast}, {"swap": "address", **slow}],
+              "de": [{"swap": "sni", **slow}, {"swap": "address", **fast}],
+              "us": [{"swap": "sni", **fast}, {"swap": "address", **fast}]}  # fmt: skip
+    url = "https://video.example/big.bin"
+    try:
+        n = 0
+        for rnd in range(3):
+            for region in ("ru", "de", "us"):
+                for i in (1, 2):
+                    n += 1
+                    bps = 9e5 if region == "us" else 16_000.0
+                    r = _wire_result(f"t{n}", bps * (1 + 0.01 * i), checks[region], NOW - 30 + rnd * 10)
+                    core.ingest_results.observe(r, agent(i, region, country=region.upper()), url)
+        snap = analyzer.evaluate(NOW)
+        m = scrape(core)
+        info = {(lb["region"], lb["verdict"], lb["trigger"]) for lb, v in m["vantage_verdict_info"] if v}
+        assert info == {("ru", "throttled", "sni"), ("de", "throttled", "address"), ("us", "ok", "")}, info
+        print_verdicts(verdicts_to_pb(snap))
+        out = capsys.readouterr().out
+        lines = {line.split()[0]: line for line in out.splitlines() if line.split()[:1] in (["ru"], ["de"], ["us"])}
+        assert "throttled (trigger: sni)" in lines["ru"], out
+        assert "throttled (trigger: address)" in lines["de"], out
+        assert "trigger" not in lines["us"], out
+    finally:
+        await store.close()

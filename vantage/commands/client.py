@@ -641,11 +641,14 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
 
 
 def _verdict_words(v: Any) -> str:
-    """"blocked (connection_reset)", "throttled (upload)"; a download's throttle is the
-    plain word, as it always was."""
+    """"blocked (connection_reset)", "throttled (upload)", "throttled (trigger: sni)"; a
+    download's throttle is the plain word, as it always was, and an unknown trigger is
+    not said."""
     notes = [v.failure] if v.failure else []
     if v.direction and v.direction != "download":
         notes.append(v.direction)
+    if v.trigger and v.trigger != "unknown":
+        notes.append(f"trigger: {v.trigger}")
     return str(v.verdict) + (f" ({', '.join(notes)})" if notes else "")
 
 

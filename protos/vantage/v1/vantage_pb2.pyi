@@ -299,7 +299,7 @@ class TcpData(_message.Message):
     def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., resolve_s: _Optional[float] = ..., addresses: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., family: _Optional[str] = ..., connect_s: _Optional[float] = ..., local_address: _Optional[str] = ...) -> None: ...
 
 class TlsData(_message.Message):
-    __slots__ = ("host", "port", "sni", "verify", "hostname_checked", "address", "connect_s", "handshake_s", "tls_version", "cipher", "alpn", "certificate")
+    __slots__ = ("host", "port", "sni", "verify", "hostname_checked", "address", "connect_s", "handshake_s", "tls_version", "cipher", "alpn", "certificate", "trigger_checks")
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     SNI_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +312,7 @@ class TlsData(_message.Message):
     CIPHER_FIELD_NUMBER: _ClassVar[int]
     ALPN_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_CHECKS_FIELD_NUMBER: _ClassVar[int]
     host: str
     port: int
     sni: str
@@ -324,7 +325,32 @@ class TlsData(_message.Message):
     cipher: str
     alpn: str
     certificate: Certificate
-    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., sni: _Optional[str] = ..., verify: _Optional[bool] = ..., hostname_checked: _Optional[bool] = ..., address: _Optional[str] = ..., connect_s: _Optional[float] = ..., handshake_s: _Optional[float] = ..., tls_version: _Optional[str] = ..., cipher: _Optional[str] = ..., alpn: _Optional[str] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ...) -> None: ...
+    trigger_checks: _containers.RepeatedCompositeFieldContainer[TriggerCheck]
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., sni: _Optional[str] = ..., verify: _Optional[bool] = ..., hostname_checked: _Optional[bool] = ..., address: _Optional[str] = ..., connect_s: _Optional[float] = ..., handshake_s: _Optional[float] = ..., tls_version: _Optional[str] = ..., cipher: _Optional[str] = ..., alpn: _Optional[str] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., trigger_checks: _Optional[_Iterable[_Union[TriggerCheck, _Mapping]]] = ...) -> None: ...
+
+class TriggerCheck(_message.Message):
+    __slots__ = ("swap", "url", "address", "sni", "failure", "failure_detail", "bytes", "bytes_per_second", "sustained_bps", "handshake_s")
+    SWAP_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SNI_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    SUSTAINED_BPS_FIELD_NUMBER: _ClassVar[int]
+    HANDSHAKE_S_FIELD_NUMBER: _ClassVar[int]
+    swap: str
+    url: str
+    address: str
+    sni: str
+    failure: Failure
+    failure_detail: str
+    bytes: int
+    bytes_per_second: float
+    sustained_bps: float
+    handshake_s: float
+    def __init__(self, swap: _Optional[str] = ..., url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., bytes: _Optional[int] = ..., bytes_per_second: _Optional[float] = ..., sustained_bps: _Optional[float] = ..., handshake_s: _Optional[float] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("subject", "issuer", "sans", "not_before", "not_after", "sha256")
@@ -406,7 +432,7 @@ class HttpTimings(_message.Message):
     def __init__(self, dns_s: _Optional[float] = ..., connect_s: _Optional[float] = ..., tls_s: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
 
 class ThroughputData(_message.Message):
-    __slots__ = ("url", "address", "sni", "status", "headers", "bytes", "duration_s", "bytes_per_second", "ttfb_s", "stall_s", "interval_s", "series_bps", "complete", "stopped_by", "max_bytes", "max_seconds", "control", "ratio", "first_part_bps", "sustained_bps", "drop_at_s", "burst_bytes", "settle_s", "sustained_ratio", "direction")
+    __slots__ = ("url", "address", "sni", "status", "headers", "bytes", "duration_s", "bytes_per_second", "ttfb_s", "stall_s", "interval_s", "series_bps", "complete", "stopped_by", "max_bytes", "max_seconds", "control", "ratio", "first_part_bps", "sustained_bps", "drop_at_s", "burst_bytes", "settle_s", "sustained_ratio", "direction", "trigger_checks")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -439,6 +465,7 @@ class ThroughputData(_message.Message):
     SETTLE_S_FIELD_NUMBER: _ClassVar[int]
     SUSTAINED_RATIO_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_CHECKS_FIELD_NUMBER: _ClassVar[int]
     url: str
     address: str
     sni: str
@@ -464,7 +491,8 @@ class ThroughputData(_message.Message):
     settle_s: float
     sustained_ratio: float
     direction: str
-    def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ..., first_part_bps: _Optional[float] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ..., burst_bytes: _Optional[int] = ..., settle_s: _Optional[float] = ..., sustained_ratio: _Optional[float] = ..., direction: _Optional[str] = ...) -> None: ...
+    trigger_checks: _containers.RepeatedCompositeFieldContainer[TriggerCheck]
+    def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ..., first_part_bps: _Optional[float] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ..., burst_bytes: _Optional[int] = ..., settle_s: _Optional[float] = ..., sustained_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger_checks: _Optional[_Iterable[_Union[TriggerCheck, _Mapping]]] = ...) -> None: ...
 
 class ThroughputControl(_message.Message):
     __slots__ = ("url", "bytes", "duration_s", "bytes_per_second", "failure", "failure_detail", "ttfb_s", "status", "sustained_bps", "drop_at_s")
@@ -748,7 +776,7 @@ class GetVerdictsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RegionVerdict(_message.Message):
-    __slots__ = ("region", "target", "verdict", "failure", "throughput_bps", "ratio", "samples", "agents", "since", "reason", "upload_bps", "upload_ratio", "direction")
+    __slots__ = ("region", "target", "verdict", "failure", "throughput_bps", "ratio", "samples", "agents", "since", "reason", "upload_bps", "upload_ratio", "direction", "trigger")
     REGION_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
@@ -762,6 +790,7 @@ class RegionVerdict(_message.Message):
     UPLOAD_BPS_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_RATIO_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
     region: str
     target: str
     verdict: str
@@ -775,7 +804,8 @@ class RegionVerdict(_message.Message):
     upload_bps: float
     upload_ratio: float
     direction: str
-    def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., upload_bps: _Optional[float] = ..., upload_ratio: _Optional[float] = ..., direction: _Optional[str] = ...) -> None: ...
+    trigger: str
+    def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., upload_bps: _Optional[float] = ..., upload_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger: _Optional[str] = ...) -> None: ...
 
 class TargetVerdict(_message.Message):
     __slots__ = ("target", "outage", "since", "reason", "degraded", "degraded_since", "degraded_reason")
