@@ -19,7 +19,7 @@ from agent.clock import Clock, SystemClock, wait_event
 from agent.outbox import Outbox
 from agent.probes import failures as f
 from agent.probes import parse_spec, run_probe
-from agent.probes.base import Limits, ProbeOutcome, SpecError
+from agent.probes.base import TASK_BUDGET_S, Limits, ProbeOutcome, SpecError
 from common.ids import is_assigned_job_id, is_assigned_task_id
 from protos.results import probe_result_to_pb
 from protos.vantage.v1 import vantage_pb2 as pb
@@ -219,8 +219,12 @@ class Runner:
             )
         t0 = self.clock.monotonic()
         try:
-            async with self.clock.timeout(remaining):
-                return await self._probe_fn(spec, self.limits)
+            budget = TASK_BUDGET_S.set(remaining)
+            try:
+                async with self.clock.timeout(remaining):
+                    return await self._probe_fn(spec, self.limits)
+            finally:
+                TASK_BUDGET_S.reset(budget)
         except TimeoutError:
             if late:
                 return ProbeOutcome(

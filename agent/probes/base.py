@@ -16,6 +16,7 @@ re-exported here for the agent's callers.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,11 +25,18 @@ from common.specs.base import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_S, Limits, Spec
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_TIMEOUT_S",
+    "TASK_BUDGET_S",
     "Limits",
     "ProbeKind",
     "ProbeOutcome",
     "SpecError",
 ]
+
+#: Seconds the running task had until its deadline when its probe started: set by the
+#: agent's runner around each probe, None where there is no deadline (``vantage probe``).
+#: A probe with optional extra exchanges (the trigger checks) fits them into what is left,
+#: so they never cost it its main result.
+TASK_BUDGET_S: ContextVar[float | None] = ContextVar("task_budget_s", default=None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -60,7 +60,7 @@ from yarl import URL
 from agent.probes import failures as f
 from agent.probes import rates, upload
 from agent.probes.base import Limits, ProbeOutcome, SpecError
-from agent.probes.common import failed, now, rounded
+from agent.probes.common import MIN_CHECK_S, budget_left, failed, now, rounded, skipped_check
 from agent.probes.transfer import (
     HTTPProtocolError,
     Series,
@@ -441,6 +441,36 @@ def _judged(fetch: Transfer) -> float | None:
     return fetch.sustained_bps if fetch.sustained_bps is not None else fetch.bytes_per_second
 
 
+async def _trigger_checks(
+    spec: Spec, limits: Limits, transfer: Any, target: Transfer, started: float
+) -> list[dict[str, Any]]:
+    """The two transfers of ``trigger_check``, each fitted into what is left of the task's
+    time (half of it for the first). The names are swapped, so no certificate can match
+    them: the checks verify nothing (they carry no data worth protecting, only a rate)."""
+    assert spec.trigger_check is not None
+    out: list[dict[str, Any]] = []
+    for swap, url, sni, address, share in (
+        ("sni", spec.target, spec.trigger_sni, target.address or None, 2),
+        ("address", spec.trigger_check, spec.sni, None, 1),
+    ):
+        left = budget_left(started)
+        check_spec = replace(spec, verify=False)
+        if left is not None:
+            if left / share < MIN_CHECK_S:
+                out.append(skipped_check(swap, url, sni))
+                continue
+            check_spec = replace(check_spec, max_seconds=min(spec.max_seconds, left / share),
+                                 timeout_s=min(spec.timeout_s, left / share))  # fmt: skip
+        check: Transfer = await transfer(url, check_spec, limits, sni=sni, address=address)
+        out.append({
+            "swap": swap, "url": check.url, "address": check.address, "sni": sni,
+            "bytes": check.bytes, "bytes_per_second": check.bytes_per_second,
+            "sustained_bps": check.sustained_bps, "failure": check.failure or "",
+            "failure_detail": check.failure_detail,
+        })  # fmt: skip
+    return out
+
+
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     started = now()
     try:
@@ -449,16 +479,9 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         control = None
         if spec.control is not None:
             control = await transfer(spec.control, spec, limits, sni=url_host(URL(spec.control)))
-        checks: list[tuple[str, str, Transfer]] = []
+        checks = None
         if spec.trigger_check is not None:
-            # The names are swapped, so no certificate can match them: the checks verify
-            # nothing (they carry no data worth protecting, only a rate).
-            swapped = replace(spec, verify=False)
-            by_sni = await transfer(spec.target, swapped, limits, sni=spec.trigger_sni,
-                                    address=target.address or None)  # fmt: skip
-            checks.append(("sni", spec.trigger_sni, by_sni))
-            by_address = await transfer(spec.trigger_check, swapped, limits, sni=spec.sni)
-            checks.append(("address", spec.sni, by_address))
+            checks = await _trigger_checks(spec, limits, transfer, target, started)
     except SpecError:
         raise
     except Exception as exc:  # a bug, not a network failure: report it as data anyway
@@ -512,21 +535,8 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         if t_rate is not None and c_rate:
             sustained = round(t_rate / c_rate, 6)
         data["sustained_ratio"] = sustained
-    if spec.trigger_check is not None:
-        data["trigger_checks"] = [
-            {
-                "swap": swap,
-                "url": check.url,
-                "address": check.address,
-                "sni": sni,
-                "bytes": check.bytes,
-                "bytes_per_second": check.bytes_per_second,
-                "sustained_bps": check.sustained_bps,
-                "failure": check.failure or "",
-                "failure_detail": check.failure_detail,
-            }
-            for swap, sni, check in checks
-        ]
+    if checks is not None:
+        data["trigger_checks"] = checks
     return ProbeOutcome(
         kind=NAME,
         target=spec.target,

@@ -27,9 +27,10 @@ import structlog
 
 from agent.policy import resolve_checked
 from agent.probes.base import Limits, ProbeOutcome, SpecError
-from agent.probes.common import failed, now, rounded
+from agent.probes.common import MIN_CHECK_S, budget_left, failed, now, rounded, skipped_check
 from agent.probes.tcp import connect
 from agent.probes.x509 import summarize
+from common.hostport import join_host_port
 from common.specs.tls import NAME, Spec
 
 log = structlog.get_logger("vantage.agent")
@@ -138,21 +139,28 @@ async def _handshake(
     return transport
 
 
-async def _trigger_checks(spec: Spec, limits: Limits, address: str) -> list[dict[str, Any]]:
+async def _trigger_checks(spec: Spec, limits: Limits, address: str, started: float) -> list[dict[str, Any]]:
     """The two handshakes of ``trigger_check``: the target's address under the neutral
-    name, the neutral server under the target's name. Unverified: the names are swapped on
+    name, the neutral server under the target's name, each fitted into what is left of
+    the task's time (``common.budget_left``). Unverified: the names are swapped on
     purpose, so no certificate can match them."""
     assert spec.trigger_host is not None
     context = await asyncio.to_thread(make_context, verify=False, sni="", ca_file=None, alpn=spec.alpn)
     out: list[dict[str, Any]] = []
-    for swap, host, port, sni in (
-        ("sni", address or spec.host, spec.port, spec.trigger_sni),
-        ("address", spec.trigger_host, spec.trigger_port, spec.sni),
+    for swap, host, port, sni, share in (
+        ("sni", address or spec.host, spec.port, spec.trigger_sni, 2),
+        ("address", spec.trigger_host, spec.trigger_port, spec.sni, 1),
     ):
+        url = join_host_port(host, port)
+        left = budget_left(started)
+        if left is not None and left / share < MIN_CHECK_S:
+            out.append(skipped_check(swap, url, sni))
+            continue
+        timeout_s = spec.timeout_s if left is None else min(spec.timeout_s, left / share)
         got: dict[str, Any] = {}
-        check: dict[str, Any] = {"swap": swap, "url": f"{host}:{port}", "sni": sni, "failure": ""}
+        check: dict[str, Any] = {"swap": swap, "url": url, "sni": sni, "failure": ""}
         try:
-            transport = await _handshake(host, port, sni, context, limits, spec.timeout_s, got)
+            transport = await _handshake(host, port, sni, context, limits, timeout_s, got)
         except Exception as exc:
             outcome = failed(kind=NAME, target=host, exc=exc, started=now())
             check.update(failure=outcome.failure or "", failure_detail=outcome.failure_detail)
@@ -190,7 +198,7 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         finally:
             transport.abort()
     if spec.trigger_host is not None:
-        data["trigger_checks"] = await _trigger_checks(spec, limits, data.get("address", ""))
+        data["trigger_checks"] = await _trigger_checks(spec, limits, data.get("address", ""), started)
     if outcome is not None:
         return replace(outcome, duration_s=round(now() - started, 6), data=data)
     return ProbeOutcome(

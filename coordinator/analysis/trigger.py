@@ -46,6 +46,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from common.failures import AGENT_ERRORS
+
 Trigger = Literal["sni", "address", "dns", "unknown"]
 TRIGGERS: tuple[Trigger, ...] = ("sni", "address", "dns", "unknown")
 SWAPS = ("sni", "address")
@@ -75,7 +77,9 @@ class Checks:
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Checks | None:
         """The checks of a result's data (``trigger_checks``), None when it has none. Only
-        the first entry of each swap counts; malformed entries are skipped."""
+        the first entry of each swap counts; malformed entries are skipped, and so are
+        checks the agent could not make (an agent error: no time left before the task's
+        deadline), which are evidence neither way."""
         items = data.get("trigger_checks")
         if not isinstance(items, list) or not items:
             return None
@@ -86,7 +90,10 @@ class Checks:
             swap = item.get("swap")
             if swap not in SWAPS or swap in found:
                 continue
-            ok = not item.get("failure")
+            failure = item.get("failure")
+            if failure in AGENT_ERRORS:
+                continue
+            ok = not failure
             found[str(swap)] = Check(ok=ok, bps=_rate(item) if ok else None)
         return cls(**found) if found else None
 

@@ -100,6 +100,9 @@ def test_checks_of_reads_the_first_of_each_swap_and_skips_garbage() -> None:
     assert Checks.of({"trigger_checks": [{"swap": "sni", "bytes_per_second": float("nan")}]}) == Checks(
         sni=Check(ok=True, bps=None)
     )
+    # a check the agent had no time for is no evidence: as if it were not there
+    skipped = {"swap": "address", "failure": "agent_deadline_missed"}
+    assert Checks.of({"trigger_checks": [skipped, {"swap": "sni", "failure": ""}]}) == Checks(sni=Check(ok=True))
     assert Checks.of({"trigger_checks": []}) is None
     assert Checks.of({"trigger_checks": "x"}) is None
     assert Checks.of({}) is None

@@ -23,7 +23,7 @@ import trustme
 from aiohttp import web
 
 from agent.probes import parse_spec, run_probe
-from agent.probes.base import Limits, ProbeOutcome, SpecError
+from agent.probes.base import TASK_BUDGET_S, Limits, ProbeOutcome, SpecError
 from coordinator.analysis import trigger
 
 SLOW_NAME = "video.test"
@@ -219,3 +219,33 @@ def test_the_neutral_name_is_the_checks_host_or_none() -> None:
     assert (spec.trigger_check, spec.trigger_sni) == ("https://b.test/y", "b.test")
     spec = parse_spec("tls", "a.test", {"trigger_check": "192.0.2.7:8443"}, Limits())
     assert (spec.trigger_host, spec.trigger_port, spec.trigger_sni) == ("192.0.2.7", 8443, "")
+
+
+async def test_the_checks_fit_into_what_is_left_of_the_tasks_time(
+    limits: Limits, material: tuple[trustme.LeafCert, str]
+) -> None:
+    """A task with 5 s left when its probe starts: the throttled target takes its
+    max_seconds (1.5), the first check half of what is left after a 1-s margin (1.25 s),
+    the second what remains (1.25 s); with 2.8 s there is no time for either, and they are
+    reported as not made (an agent error: no evidence), never at the main result's cost."""
+    cert, ca_file = material
+    limits = _limits(limits)
+    options = {"sni": SLOW_NAME, "ca_file": ca_file, "max_seconds": "1.5", "timeout": "3"}
+    async with server(_app(slow_all=True), _context(cert)) as port, \
+            server(_app(slow_all=True), _context(cert)) as neutral:  # fmt: skip
+        options["trigger_check"] = f"https://neutral.test:{neutral}/big"
+        spec = parse_spec("throughput", f"https://127.0.0.1:{port}/big", options, limits)
+        for budget, made in ((5.0, True), (2.8, False)):
+            token = TASK_BUDGET_S.set(budget)
+            try:
+                outcome = await run_probe(spec, limits)
+            finally:
+                TASK_BUDGET_S.reset(token)
+            assert outcome.failure is None, outcome.failure_detail
+            assert outcome.duration_s < budget - 0.5, (budget, outcome.duration_s)
+            failures = [c["failure"] for c in outcome.data["trigger_checks"]]
+            if made:
+                assert failures == ["", ""], outcome.data["trigger_checks"]
+            else:
+                assert failures == ["agent_deadline_missed"] * 2, outcome.data["trigger_checks"]
+                assert trigger.Checks.of(outcome.data) is None

@@ -17,7 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent.outbox import Outbox
-from agent.probes.base import Limits, ProbeOutcome
+from agent.probes.base import TASK_BUDGET_S, Limits, ProbeOutcome
 from agent.runner import Assignment, Runner
 from protos.results import failure_name
 from protos.vantage.v1 import vantage_pb2 as pb
@@ -35,11 +35,13 @@ class FakeProbe:
     started: list[str] = field(default_factory=list)
     release: dict[str, asyncio.Event] = field(default_factory=dict)
     fail_with: BaseException | None = None
+    budgets: list[float | None] = field(default_factory=list)  # TASK_BUDGET_S each one saw
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, spec: Any, limits: Limits) -> ProbeOutcome:
         task_id = self.names[spec.target]
         self.started.append(task_id)
+        self.budgets.append(TASK_BUDGET_S.get())
         self._changed.set()
         if self.fail_with is not None:
             raise self.fail_with
@@ -206,6 +208,17 @@ async def test_a_task_that_started_on_time_and_ran_out_of_time_is_a_timeout(rig:
     rig.clock.advance(10.0)
     await rig.reported_n(1)
     assert failure_name(rig.result("ontime").result.failure) == "generic_timeout"
+
+
+async def test_a_probe_knows_the_time_its_task_has_left(rig: Rig) -> None:
+    """The runner tells the probe its budget (TASK_BUDGET_S), so optional exchanges (the
+    trigger checks) can be fitted in; outside a probe there is none."""
+    assert rig.runner.submit(rig.assignment("budget", deadline_in=42.0))
+    await rig.probe.wait_started(1)
+    assert rig.probe.budgets == [pytest.approx(42.0)]
+    assert TASK_BUDGET_S.get() is None
+    rig.probe.finish("budget")
+    await rig.reported_n(1)
 
 
 async def test_a_probe_still_running_at_the_deadline_is_stopped(rig: Rig) -> None:
