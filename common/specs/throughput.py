@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from yarl import URL
+
 from common.specs.base import DEFAULT_MAX_BYTES, Limits, SpecError
 from common.specs.options import (
     TIMEOUT_HELP,
@@ -93,7 +95,7 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
     trigger_check, trigger_sni = None, ""
     if options.get("trigger_check"):
         trigger_url = parse_http_url(options["trigger_check"], field="options.trigger_check")
-        trigger_sni = check_trigger(url.scheme, trigger_url.scheme, url_host(trigger_url), sni)
+        trigger_sni = check_trigger(url, trigger_url, sni)
         trigger_check = str(trigger_url)
     direction = options.get("direction", "download")
     if direction not in DIRECTIONS:
@@ -133,12 +135,13 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
     )
 
 
-def check_trigger(scheme: str, trigger_scheme: str, trigger_host: str, sni: str) -> str:
-    """The neutral server name of a throughput trigger check, or SpecError:
-    both URLs https (the swap is of the TLS server name) and a target that sends one."""
-    if scheme != "https" or trigger_scheme != "https":
+def check_trigger(url: URL, trigger_url: URL, sni: str) -> str:
+    """The neutral server name of a throughput trigger check, or SpecError: both URLs
+    https (the swap is of the TLS server name), a target that sends a name, and a check
+    that is not the target (``neutral_sni``)."""
+    if url.scheme != "https" or trigger_url.scheme != "https":
         raise SpecError(
             "options.trigger_check",
             "the check swaps the TLS server name: the target and the check must be https URLs",
         )
-    return neutral_sni(trigger_host, sni)
+    return neutral_sni(url_host(trigger_url), sni, url_host(url))

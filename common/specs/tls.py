@@ -49,18 +49,19 @@ class Spec:
     timeout_s: float
 
 
-def neutral_sni(trigger_host: str, sni: str) -> str:
+def neutral_sni(trigger_host: str, sni: str, target_host: str) -> str:
     """The neutral server name of a trigger check (the check's host when it is a name, else
-    none), or SpecError when the target sends no name: there would be nothing to swap."""
+    none), or SpecError when there would be nothing to swap: the target sends no name, or
+    the check is the target (its host, or the name the target sends)."""
     if not sni:
         raise SpecError(
             "options.trigger_check",
             "the target sends no server name to swap: give -o sni=NAME or a target by name",
         )
-    neutral = "" if _is_address(trigger_host) else trigger_host.lower()
-    if neutral == sni:
-        raise SpecError("options.trigger_check", f"its name {neutral!r} is the target's own server name")
-    return neutral
+    check = trigger_host.lower().rstrip(".")
+    if check in (sni.rstrip("."), target_host.lower().rstrip(".")):
+        raise SpecError("options.trigger_check", f"{trigger_host!r} is the target itself: name a neutral server")
+    return "" if _is_address(check) else check
 
 
 def parse_tls_options(options: Mapping[str, str], host: str) -> tuple[str, tuple[str, ...], bool, str | None]:
@@ -98,7 +99,7 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
         trigger_host, trigger_port = split_host_port(
             options["trigger_check"].strip(), default_port=443, field="options.trigger_check"
         )
-        trigger_sni = neutral_sni(trigger_host, sni)
+        trigger_sni = neutral_sni(trigger_host, sni, host)
     return Spec(
         target=text,
         host=host,

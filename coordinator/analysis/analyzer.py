@@ -259,7 +259,8 @@ class Analyzer:
                 regions.append(
                     RegionVerdict(
                         group=group, target=target, verdict=verdict, failure=failure,
-                        trigger=_trigger(raw_view[target][group], failure) if verdict in _REGION_BAD else "",
+                        trigger=_trigger(groups[group], failure, direction if verdict == "throttled" else "")
+                        if verdict in _REGION_BAD else "",
                         throughput_bps=tput_median,
                         ratio=down_j.ratio if down_j is not None else None,
                         upload_bps=up_median,
@@ -316,16 +317,24 @@ class Analyzer:
         return new
 
 
-def _trigger(kinds: dict[str, dict[str, list[Measurement]]], failure: str) -> str:
+def _trigger(kinds: dict[str, dict[str, list[Measurement]]], failure: str, direction: str) -> str:
     """What a throttled or blocked (group, target) keys on (``trigger``): DNS when the
-    block is a DNS failure or lie, else what its measurements' trigger checks vote."""
+    block is a DNS failure or lie, else what the trigger checks of the measurements it was
+    judged on vote (the witnessed ones; of a throttle, those of its direction)."""
     if failure == DNS_MANIPULATION or failure.startswith("dns_"):
         return "dns"
-    return trigger.decide(
-        trigger.vote(m.trigger_checks, failure=m.failure, failed=m.failed, bps=m.throughput_bps,
-                     dns_manipulation=m.dns_manipulation)
-        for by_agent in kinds.values() for ms in by_agent.values() for m in ms
-    )  # fmt: skip
+    if direction:  # a throttle: "download", "upload" or both
+        series = {"download": "throughput", "upload": UPLOAD_SERIES}
+        kinds = {k: v for k, v in kinds.items() if k in {series[d] for d in direction.split(",") if d in series}}
+    votes: dict[str, list[trigger.Trigger | None]] = {}
+    for by_agent in kinds.values():
+        for agent, ms in by_agent.items():
+            votes.setdefault(agent, []).extend(
+                trigger.vote(m.trigger_checks, failure=m.failure, failed=m.failed,
+                             bps=m.throughput_bps, dns_manipulation=m.dns_manipulation)
+                for m in ms
+            )  # fmt: skip
+    return trigger.decide(votes)
 
 
 def _host(target: str) -> str:

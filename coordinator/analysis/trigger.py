@@ -20,17 +20,19 @@ Each measurement votes (``vote``), when it can say anything:
   the name, whatever address carried it; ``address`` when the address's swap escaped and
   the name's did not. ``unknown`` when both escaped (a censor that keys on the pair) or
   one escaped and the other said nothing.
-- A measurement whose target failed in DNS (``dns_*``) or whose answers were a lie
-  (``dns_manipulation``) votes ``dns``: there was no address to swap.
+- A measurement whose answers were a lie (``dns_manipulation``) votes ``dns``.
 - Nothing otherwise: neither swap escaped (the measurement was not throttled, or the
-  neutral server is as slow as the target: no information either way).
+  neutral server is as slow as the target: no information either way), or the target
+  failed in DNS (``dns_*``: there was no address to swap).
 
 ``decide`` turns the votes of a (group, target) in the window into the verdict's trigger:
-the vote of a strict majority, from at least ``MIN_VOTES`` (2) votes, so one noisy
-round or one agent alone does not name a trigger; ``unknown`` otherwise. The analyzer
-gives the trigger only to throttled and blocked verdicts, and ``dns`` to every blocked
-verdict whose failure is DNS (``dns_manipulation``, ``dns_*``) and to the URL and tls
-targets on a name that is blocked so in the same group.
+each agent's strict majority is its vote, and a strict majority of the agents, at least
+``MIN_VOTES`` (2) of them, names the trigger, so one agent alone (however many rounds)
+names none; ``unknown`` otherwise. The analyzer takes the votes of the measurements the
+verdict was decided on (the witnessed ones, of the throttled direction), gives a trigger
+only to throttled and blocked verdicts, and ``dns`` to every blocked verdict whose
+failure is DNS (``dns_manipulation``, ``dns_*``) and to the URL and tls targets on a name
+that is blocked so in the same group.
 
 False-positive controls: a swap is judged against the same agent's target exchange in
 the same task (the same line, the same minute), so a congested region (everything slow
@@ -46,7 +48,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from common.failures import AGENT_ERRORS
+from common.failures import AGENT_ERRORS, TARGET_FORBIDDEN
+
+# Check outcomes that are evidence neither way: the agent could not make the check (an
+# agent error: no time left) or its policy forbade the address (target_forbidden).
+_NOT_EVIDENCE = AGENT_ERRORS | {TARGET_FORBIDDEN}
 
 Trigger = Literal["sni", "address", "dns", "unknown"]
 TRIGGERS: tuple[Trigger, ...] = ("sni", "address", "dns", "unknown")
@@ -79,7 +85,7 @@ class Checks:
         """The checks of a result's data (``trigger_checks``), None when it has none. Only
         the first entry of each swap counts; malformed entries are skipped, and so are
         checks the agent could not make (an agent error: no time left before the task's
-        deadline), which are evidence neither way."""
+        deadline) or its policy forbade (``target_forbidden``): evidence neither way."""
         items = data.get("trigger_checks")
         if not isinstance(items, list) or not items:
             return None
@@ -91,7 +97,7 @@ class Checks:
             if swap not in SWAPS or swap in found:
                 continue
             failure = item.get("failure")
-            if failure in AGENT_ERRORS:
+            if failure in _NOT_EVIDENCE:
                 continue
             ok = not failure
             found[str(swap)] = Check(ok=ok, bps=_rate(item) if ok else None)
@@ -130,10 +136,10 @@ def vote(
     dns_manipulation: bool = False,
 ) -> Trigger | None:  # fmt: skip
     """One measurement's vote (see the module docstring); None abstains."""
-    if dns_manipulation or (failure is not None and failure.startswith("dns_")):
+    if dns_manipulation:
         return "dns"
-    if checks is None:
-        return None
+    if checks is None or (failure is not None and failure.startswith("dns_")):
+        return None  # a target that failed in DNS had no address to swap: nothing to say
     by_sni = escaped(checks.sni, failed=failed, bps=bps)
     by_address = escaped(checks.address, failed=failed, bps=bps)
     if by_sni and by_address is False:
@@ -145,12 +151,23 @@ def vote(
     return None
 
 
-def decide(votes: Iterable[Trigger | None]) -> Trigger:
-    """The trigger a (group, target)'s votes name: a strict majority of at least
-    ``MIN_VOTES``, else ``unknown``."""
+def _majority(votes: Iterable[Trigger | None]) -> tuple[Trigger | None, int]:
+    """The strict majority of the votes cast (abstentions aside) and how many were cast;
+    ``unknown`` without one, None when none was cast."""
     counted = Counter(v for v in votes if v is not None)
     total = sum(counted.values())
-    if total < MIN_VOTES:
-        return "unknown"
+    if not total:
+        return None, 0
     top, n = counted.most_common(1)[0]
-    return top if 2 * n > total else "unknown"
+    return (top if 2 * n > total else "unknown"), total
+
+
+def decide(votes_by_agent: Mapping[str, Iterable[Trigger | None]]) -> Trigger:
+    """The trigger a (group, target)'s votes name: each agent's own majority is its vote,
+    and the agents' votes name a trigger by a strict majority of at least ``MIN_VOTES``
+    agents; else ``unknown``. One agent alone, however many rounds, names nothing."""
+    by_agent = [_majority(votes)[0] for votes in votes_by_agent.values()]
+    top, total = _majority(by_agent)
+    if top is None or total < MIN_VOTES:
+        return "unknown"
+    return top

@@ -66,8 +66,8 @@ def test_escaped(check: Check | None, failed: bool, bps: float | None, expected:
         (_checks(None, LINE), "connection_reset", None, "address"),
         (_checks(None, None), "connection_reset", None, None),
         (None, None, SLOW, None),
-        (None, "dns_nxdomain", None, "dns"),
-        (_checks(None, LINE), "dns_nxdomain", None, "dns"),  # no address to swap
+        (None, "dns_nxdomain", None, None),
+        (_checks(None, LINE), "dns_nxdomain", None, None),  # no address to swap: nothing said
     ],
 )
 def test_vote(checks: Checks | None, failure: str | None, bps: float | None, expected: str | None) -> None:
@@ -78,14 +78,17 @@ def test_a_lie_votes_dns() -> None:
     assert vote(None, failure=None, failed=True, bps=None, dns_manipulation=True) == "dns"
 
 
-def test_decide_needs_a_strict_majority_of_two_votes() -> None:
-    assert decide(["sni"]) == "unknown"  # one round, one agent: not enough
-    assert decide(["sni", "sni"]) == "sni"
-    assert decide(["sni", "address"]) == "unknown"
-    assert decide(["address", "address", "sni"]) == "address"
-    assert decide(["sni", "sni", "unknown", "unknown"]) == "unknown"  # half is no majority
-    assert decide([None, None, "sni", None, "sni"]) == "sni"  # abstentions do not count
-    assert decide([]) == "unknown"
+def test_decide_needs_a_strict_majority_of_two_agents() -> None:
+    assert decide({"a": ["sni"]}) == "unknown"  # one round, one agent: not enough
+    assert decide({"a": ["sni", "sni", "sni"]}) == "unknown"  # one agent alone, however many rounds
+    assert decide({"a": ["sni"], "b": ["sni"]}) == "sni"
+    assert decide({"a": ["sni"], "b": ["address"]}) == "unknown"
+    assert decide({"a": ["address"], "b": ["address"], "c": ["sni"]}) == "address"
+    assert decide({"a": ["sni"], "b": ["sni"], "c": ["unknown"], "d": ["unknown"]}) == "unknown"
+    # each agent's own majority is its vote; abstentions do not count
+    assert decide({"a": [None, "sni", "sni", "address"], "b": [None, None, "sni"], "c": [None]}) == "sni"
+    assert decide({"a": ["sni", "address"], "b": ["sni"]}) == "unknown"  # a's tie is unknown
+    assert decide({}) == "unknown"
 
 
 def test_checks_of_reads_the_first_of_each_swap_and_skips_garbage() -> None:
@@ -103,6 +106,9 @@ def test_checks_of_reads_the_first_of_each_swap_and_skips_garbage() -> None:
     # a check the agent had no time for is no evidence: as if it were not there
     skipped = {"swap": "address", "failure": "agent_deadline_missed"}
     assert Checks.of({"trigger_checks": [skipped, {"swap": "sni", "failure": ""}]}) == Checks(sni=Check(ok=True))
+    # nor is one the agent's policy forbade (a neutral server on a private address, say)
+    forbidden = {"swap": "sni", "failure": "target_forbidden"}
+    assert Checks.of({"trigger_checks": [forbidden, skipped]}) is None
     assert Checks.of({"trigger_checks": []}) is None
     assert Checks.of({"trigger_checks": "x"}) is None
     assert Checks.of({}) is None
@@ -175,3 +181,46 @@ def test_a_dns_block_and_the_urls_on_its_name_say_dns() -> None:
 def test_a_measurement_of_another_kind_cannot_carry_checks() -> None:
     with pytest.raises(ValueError, match="trigger_checks"):
         _m(0.0, "ru", "ru-1", 1.0, _checks(1.0, 1.0), kind="http")
+
+
+def test_one_agent_alone_names_no_trigger() -> None:
+    """Only ru-1 runs the checks (ru-2's jobs carry none): three rounds of its votes are
+    one agent's word, and the verdict's trigger stays unknown."""
+    a = Analyzer()
+    for r in range(3):
+        for group, bps in (("ru", SLOW), ("de", LINE), ("us", LINE)):
+            for i in (1, 2):
+                checks = _checks(LINE, SLOW) if (group, i) == ("ru", 1) else None
+                a.add(_m(r * 10.0 + i, group, f"{group}-{i}", bps, checks))
+    ru = _verdicts(a)[("ru", TARGET)]
+    assert ru.verdict == "throttled" and ru.trigger == "unknown", ru  # type: ignore[attr-defined]
+
+
+def test_dns_failures_among_a_throttles_samples_do_not_make_it_dns() -> None:
+    """A throttled ru, no trigger checks anywhere, whose agents saw one round of resolver
+    timeouts: the timeouts are no lie and no swap, so the trigger stays unknown."""
+    a = Analyzer()
+    for r in range(4):
+        for group, bps in (("ru", SLOW), ("de", LINE), ("us", LINE)):
+            for i in (1, 2):
+                failure = "dns_timeout" if (group, r) == ("ru", 3) else None
+                a.add(_m(r * 10.0 + i, group, f"{group}-{i}", bps, failure=failure))
+    ru = _verdicts(a, 40.0)[("ru", TARGET)]
+    assert ru.verdict == "throttled" and ru.trigger == "unknown", ru  # type: ignore[attr-defined]
+
+
+def test_uploads_do_not_vote_on_a_download_throttle() -> None:
+    """ru's downloads are throttled with no checks; its uploads (not throttled) carry
+    checks whose swaps happen to escape: they are about another series and say nothing
+    of the download's trigger."""
+    a = Analyzer()
+    for r in range(3):
+        for group in ("ru", "de", "us"):
+            for i in (1, 2):
+                at = r * 10.0 + i
+                a.add(_m(at, group, f"{group}-{i}", SLOW if group == "ru" else LINE))
+                up = _m(at, group, f"{group}-{i}", LINE / 3, _checks(LINE, LINE / 3) if group == "ru" else None)
+                a.add(replace(up, direction="upload"))
+    ru = _verdicts(a)[("ru", TARGET)]
+    assert ru.verdict == "throttled" and ru.direction == "download", ru  # type: ignore[attr-defined]
+    assert ru.trigger == "unknown", ru  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -110,7 +111,7 @@ def _vote(outcome: ProbeOutcome) -> trigger.Trigger | None:
     )
 
 
-def _checks(outcome: ProbeOutcome) -> dict[str, dict[str, object]]:
+def _checks(outcome: ProbeOutcome) -> dict[str, dict[str, Any]]:
     return {c["swap"]: c for c in outcome.data["trigger_checks"]}
 
 
@@ -200,7 +201,12 @@ async def test_tls_a_handshake_refused_by_address(limits: Limits, material: tupl
     [
         ("throughput", "http://a.test/x", {"trigger_check": "https://b.test/x"}, "must be https URLs"),
         ("throughput", "https://a.test/x", {"trigger_check": "http://b.test/x"}, "must be https URLs"),
-        ("throughput", "https://a.test/x", {"trigger_check": "https://a.test/y"}, "the target's own"),
+        ("throughput", "https://a.test/x", {"trigger_check": "https://a.test/y"}, "the target itself"),
+        ("throughput", "https://a.test/x", {"trigger_check": "https://A.test./y"}, "the target itself"),
+        # the check on the target's own host, under another name than the target's SNI
+        ("throughput", "https://a.test/x", {"sni": "b.test", "trigger_check": "https://a.test/y"},
+         "the target itself"),
+        ("tls", "10.0.0.1:443", {"sni": "b.test", "trigger_check": "10.0.0.1:8443"}, "the target itself"),
         ("throughput", "https://10.0.0.1/x", {"trigger_check": "https://b.test/x"}, "no server name"),
         ("throughput", "https://a.test/x", {"trigger_check": "ftp://b"}, "http:// or https://"),
         ("tls", "10.0.0.1:443", {"trigger_check": "b.test"}, "no server name"),
