@@ -151,6 +151,7 @@ def test_a_block_page_and_a_lying_resolver_are_blocked_in_their_region_only() ->
     ru = next(line for line in table if line.startswith("ru") and news in line)
     de = next(line for line in table if line.startswith("de") and NAME in line)
     assert "blocked (block_page)" in ru, obs["verdicts_table"]
-    assert "blocked (dns_manipulation)" in de, obs["verdicts_table"]
+    # a lie is also what the block keys on: trigger dns
+    assert "blocked (dns_manipulation, trigger: dns)" in de, obs["verdicts_table"]
     assert set(obs["cleared_s"]) == {("ru", news), ("de", NAME)}, figures
     assert all(t <= 12 * ROUND_S + 10 for t in obs["cleared_s"].values()), figures
