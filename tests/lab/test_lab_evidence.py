@@ -29,7 +29,7 @@ import pytest
 
 from deploy.lab.lab import Lab, parse_metrics
 from tests.conftest import netns_unavailable_reason
-from tests.lab.helpers import agents_connected, by_labels
+from tests.lab.helpers import agents_connected, by_labels, wait_throttles_cleared
 
 _reason = netns_unavailable_reason()
 pytestmark = [
@@ -119,23 +119,10 @@ def _scenario() -> dict[str, Any]:
 
         lab.unshape("ru", "video")
         lab.unshape_upload("us", "photos")
-        cleared_at = time.monotonic()
-        expected = {}  # from here on, any bad verdict but the two fading ones is false
-        expected_fading = {("ru", video), ("us", photos)}
-        cleared: dict[tuple[str, str], float] = {}
-        while time.monotonic() - cleared_at < 6 * ROUND_S + SLACK_S + 30:
-            m = parse_metrics(lab.metrics_text())
-            thr = by_labels(m, "vantage_throttled", "region", "target")
-            for key in expected_fading:
-                if thr.get(key) == 0 and key not in cleared:
-                    cleared[key] = time.monotonic() - cleared_at
-            for (r, t), v in thr.items():
-                if v and (r, t) not in expected_fading:
-                    obs["false"].append(("after", r, t, "throttled", ""))
-            if len(cleared) == len(expected_fading):
-                break
-            time.sleep(2)
-        obs["cleared_s"] = cleared
+        # from here on, any bad verdict but the two fading ones is false
+        obs["cleared_s"] = wait_throttles_cleared(
+            lab, {("ru", video), ("us", photos)}, 6 * ROUND_S + SLACK_S + 30, obs["false"]
+        )
         obs["at_clear"] = parse_metrics(lab.metrics_text())
         obs["logs"] = {n: lab.logs(n, tail=15) for n in ("coord", "agent-ru-1", "agent-us-1")}
     return obs

@@ -31,7 +31,7 @@ import pytest
 
 from deploy.lab.lab import Lab, parse_metrics
 from tests.conftest import netns_unavailable_reason
-from tests.lab.helpers import agents_connected, by_labels
+from tests.lab.helpers import agents_connected, by_labels, wait_throttles_cleared
 
 _reason = netns_unavailable_reason()
 pytestmark = [
@@ -119,22 +119,7 @@ def _scenario() -> dict[str, Any]:
 
         lab.unshape_sni("ru", "video")
         lab.unshape("de", "photos")
-        cleared_at = time.monotonic()
-        fading = set(expected)
-        cleared: dict[tuple[str, str], float] = {}
-        while time.monotonic() - cleared_at < 6 * ROUND_S + SLACK_S + 30:
-            m = parse_metrics(lab.metrics_text())
-            thr = by_labels(m, "vantage_throttled", "region", "target")
-            for key in fading:
-                if thr.get(key) == 0 and key not in cleared:
-                    cleared[key] = time.monotonic() - cleared_at
-            for (r, t), v in thr.items():
-                if v and (r, t) not in fading:
-                    obs["false"].append(("after", r, t, "throttled", ""))
-            if len(cleared) == len(fading):
-                break
-            time.sleep(2)
-        obs["cleared_s"] = cleared
+        obs["cleared_s"] = wait_throttles_cleared(lab, set(expected), 6 * ROUND_S + SLACK_S + 30, obs["false"])
         obs["logs"] = {n: lab.logs(n, tail=15) for n in ("coord", "agent-ru-1", "agent-de-1")}
     return obs
 

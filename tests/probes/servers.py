@@ -181,14 +181,8 @@ async def doh_server(context: ssl.SSLContext, zone: Zone = dns_answer) -> AsyncI
     app.router.add_post("/dns-query", query)
     app.router.add_post("/dns-query-split", split)
     app.router.add_post("/html", html)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    try:
-        yield runner.addresses[0][1]
-    finally:
-        await runner.cleanup()
+    async with serve_app(app, context) as port:
+        yield port
 
 
 @contextlib.contextmanager
@@ -468,11 +462,11 @@ def http_app() -> object:
 
 
 @contextlib.asynccontextmanager
-async def http_server(ssl_context: object = None) -> AsyncIterator[int]:
-    """The aiohttp test app on 127.0.0.1 (HTTPS with ``ssl_context``); yields the port."""
+async def serve_app(app: object, ssl_context: object = None) -> AsyncIterator[int]:
+    """An aiohttp app on 127.0.0.1 (HTTPS with ``ssl_context``); yields the port."""
     from aiohttp import web
 
-    runner = web.AppRunner(http_app(), handle_signals=False, shutdown_timeout=0.1)  # type: ignore[arg-type]
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)  # type: ignore[arg-type]
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)  # type: ignore[arg-type]
     await site.start()
@@ -481,3 +475,10 @@ async def http_server(ssl_context: object = None) -> AsyncIterator[int]:
         yield port
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def http_server(ssl_context: object = None) -> AsyncIterator[int]:
+    """The aiohttp test app on 127.0.0.1 (HTTPS with ``ssl_context``); yields the port."""
+    async with serve_app(http_app(), ssl_context) as port:
+        yield port

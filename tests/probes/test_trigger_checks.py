@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from aiohttp import web
 from agent.probes import parse_spec, run_probe
 from agent.probes.base import TASK_BUDGET_S, Limits, ProbeOutcome, SpecError
 from coordinator.analysis import trigger
+from tests.probes.servers import serve_app
 
 SLOW_NAME = "video.test"
 SLOW_RATE = 100_000  # bytes/s
@@ -79,16 +79,9 @@ def _app(*, slow_names: frozenset[str] = frozenset(), slow_all: bool = False) ->
     return app
 
 
-@contextlib.asynccontextmanager
-async def server(app: web.Application | None, context: ssl.SSLContext) -> AsyncIterator[int]:
-    runner = web.AppRunner(app or _app(), handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    try:
-        yield runner.addresses[0][1]
-    finally:
-        await runner.cleanup()
+def server(app: web.Application | None, context: ssl.SSLContext) -> contextlib.AbstractAsyncContextManager[int]:
+    """``app`` (a fast /big by default) over TLS on 127.0.0.1; yields the port."""
+    return serve_app(app or _app(), context)
 
 
 def _limits(limits: Limits) -> Limits:
