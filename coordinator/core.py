@@ -117,6 +117,10 @@ class Coordinator(Queries):
         self._waiting_for_slot: set[str] = set()  # agents with due tasks held for a slot
         self._forgot_at = 0.0
         self._writing: list[Job] = []  # jobs accepted but not yet committed (quotas count them)
+        # Seconds the event loop was too busy to read the streams (``note_stall``); the
+        # heartbeat limit leaves them out. ``lag``: the loop's latest measured lag.
+        self.stalled = 0.0
+        self.lag = 0.0
 
     # ------------------------------------------------------------------ start-up
 
@@ -167,6 +171,7 @@ class Coordinator(Queries):
             )
         session, old = self.registry.connect(info, peer, now)
         session.credential = credential
+        session.stalled_at_seen = self.stalled
         if old is not None:
             log.info("agent_replaced", agent_id=info.agent_id, old_session=old.session_id)
             old.close()
@@ -193,9 +198,16 @@ class Coordinator(Queries):
             session_id=session.session_id, reason=reason,
         )  # fmt: skip
 
+    def note_stall(self, seconds: float) -> None:
+        """The event loop could not run for ``seconds`` (the scheduling tick came that
+        much late: coordinator/server.py ``_every``), so no stream was read meanwhile:
+        the heartbeat limit does not count them against any agent."""
+        self.stalled += seconds
+
     def heartbeat(self, session: Session, running: int, outbox: int) -> None:
         now = self.clock()
         session.last_seen = now
+        session.stalled_at_seen = self.stalled
         session.running = running
         session.outbox = outbox
         # Kept on disk too (at most once a minute), so after a crash the start-up grace
@@ -311,7 +323,8 @@ class Coordinator(Queries):
         changes: list[Change] = []
         limit = self.config.heartbeat_interval_s * self.config.heartbeat_misses
         for session in list(self.registry.sessions()):
-            if now - session.last_seen > limit:
+            # Silence while the coordinator itself stalled is not the agent's.
+            if now - session.last_seen - (self.stalled - session.stalled_at_seen) > limit:
                 session.close()
                 self.agent_disconnected(session, f"no heartbeat for {limit:g}s")
         for task in self.book.tasks.values():

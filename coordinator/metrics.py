@@ -110,6 +110,20 @@ class CoordinatorCollector(Collector):
         open_tasks = GaugeMetricFamily("vantage_tasks_open", "Tasks pending or assigned.")
         open_tasks.add_metric([], c.open_task_count())
         yield open_tasks
+        lag = GaugeMetricFamily(
+            "vantage_event_loop_lag_seconds",
+            "How late the coordinator's event loop last ran a timer: how long a message "
+            "from an agent waits to be read (sustained values over 1 s: it is overloaded).",
+        )
+        lag.add_metric([], c.lag)
+        yield lag
+        stalled = CounterMetricFamily(
+            "vantage_coordinator_stalled_seconds",
+            "Time the scheduling tick came late, so no stream was read: not counted as "
+            "any agent's silence when deciding that it is lost.",
+        )
+        stalled.add_metric([], c.stalled)
+        yield stalled
 
         yield from self._verdicts()
 

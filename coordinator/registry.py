@@ -41,6 +41,8 @@ class Session:
     running: int = 0
     outbox: int = 0
     persisted_seen: float = 0.0
+    # Coordinator.stalled when it was last seen: the stall since does not count as silence.
+    stalled_at_seen: float = 0.0
     # What proved the agent's identity (coordinator/access.py Principal.credential): a
     # second session for its id is taken only with the same one.
     credential: str = ""

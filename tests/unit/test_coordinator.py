@@ -161,6 +161,28 @@ async def test_heartbeat_just_inside_the_limit_keeps_the_session(
     assert [e["reason"] for e in events(logs, "agent_lost")] == ["no heartbeat for 15s"]
 
 
+async def test_time_the_coordinator_stalled_is_not_counted_as_an_agents_silence(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    """While the event loop could not run (a late tick: coordinator/server.py ``_every``),
+    no stream was read: that time does not count towards the heartbeat limit."""
+    core = make_core(store, clock, heartbeat_interval_s=5.0, heartbeat_misses=3)
+    session = core.agent_connected(agent("de-1", "de"), PEER, [])
+    core.note_stall(100.0)  # before it was last seen: irrelevant
+    clock.now = T0 + 2.0
+    core.heartbeat(session, running=0, outbox=0)
+    core.note_stall(6.0)  # the loop was blocked 6 s after that heartbeat
+    clock.now = T0 + 2.0 + 21.0  # 21 s without a message, 6 of them stalled: 15 s silent
+    with capture_logs() as logs:
+        core.run_due(clock.now)
+    assert core.registry.session("de-1") is session and events(logs, "agent_lost") == []
+    clock.now = T0 + 2.0 + 21.5
+    with capture_logs() as logs:
+        core.run_due(clock.now)
+    assert not core.registry.is_connected("de-1")
+    assert [e["reason"] for e in events(logs, "agent_lost")] == ["no heartbeat for 15s"]
+
+
 # ---------------------------------------------------------------------- outgoing queue
 
 
