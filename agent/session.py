@@ -105,6 +105,27 @@ def heartbeat_interval(offered: float, default: float) -> float:
     return offered if math.isfinite(offered) and low <= offered <= high else default
 
 
+# Trailing metadata of a refused stream: how long the coordinator asks the agent to wait
+# before the next attempt, in milliseconds (coordinator/admission.py sets it when it sheds
+# new streams while overloaded). Bounded here: a hint is never a reason to go silent for long.
+RETRY_HINT_KEY = "vantage-retry-after-ms"
+RETRY_HINT_MAX_S = 120.0
+
+
+def retry_hint(exc: grpc.aio.AioRpcError) -> float | None:
+    """The wait in seconds that a failed call's trailers ask for, or None (absent,
+    malformed or out of range: the backoff alone decides)."""
+    try:
+        trailers: Any = exc.trailing_metadata() or ()
+    except Exception:  # a call that failed before it had trailers
+        return None
+    for item in trailers:
+        key, value = item[0], item[1]
+        if key == RETRY_HINT_KEY and isinstance(value, str) and value.isdigit() and len(value) <= 9:
+            return min(int(value) / 1000.0, RETRY_HINT_MAX_S)
+    return None
+
+
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with jitter: uniform in [d/2, d], d = min(cap, base * 2^attempt)."""
     d = min(cap, base * (2 ** min(attempt, 30)))
@@ -184,16 +205,19 @@ class Agent:
         """Keep a session up. When one ends, or an attempt fails, the next attempt dials the
         next coordinator of the list; the jittered backoff grows once every coordinator
         of the list has failed in a row (with one coordinator: after every failure), and
-        starts over after a session that lasted HEALTHY_SESSION_S."""
+        starts over after a session that lasted HEALTHY_SESSION_S. A refusal that carries a
+        retry hint (``retry_hint``) waits at least that long."""
         attempt = 0
         n = len(self._addresses)
         while not self._disconnect.is_set():
             started = self.clock.monotonic()
             reason = "closed"
+            hint = None
             try:
                 await self._session()
             except grpc.aio.AioRpcError as exc:
                 reason = f"{exc.code().name}: {exc.details()}"
+                hint = retry_hint(exc)
                 if exc.code() in (
                     grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
                     grpc.StatusCode.FAILED_PRECONDITION,
@@ -208,6 +232,8 @@ class Agent:
             if self.clock.monotonic() - started > HEALTHY_SESSION_S:
                 attempt = 0
             delay = backoff_delay(attempt // n, self.config.backoff_base_s, self.config.backoff_cap_s, self.rng)
+            if hint is not None:  # a coordinator shedding a storm says when to come back
+                delay = max(delay, hint)
             attempt += 1
             gone = self.current
             self._index = (self._index + 1) % n

@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 import structlog
 
-from coordinator import tail_watch
+from coordinator import admission, tail_watch
 from coordinator.access import Access, caller
 from coordinator.admin import AdminServicer
 from coordinator.core import Coordinator
@@ -118,6 +118,8 @@ class FleetAgentServicer(AgentServicer):
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:
         principal = caller()
+        if not await admission.admit(self.core.lag, context, self.core.rng):
+            return
         first = await read_hello(context)
         info = await bound_agent(self.access, principal, first.hello, context)
         deadline = time.monotonic() + PARK_S

@@ -23,7 +23,7 @@ from common.ids import (
     is_version,
     labels_problem,
 )
-from coordinator import convert
+from coordinator import admission, convert
 from coordinator.access import Access, Denied, Principal, bind_agent, caller
 from coordinator.core import AgentRefused, Coordinator, NotStored
 from coordinator.model import Acknowledgement, AgentInfo, Job, TaskResultData
@@ -151,6 +151,8 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:
         principal = caller()
+        if not await admission.admit(self.core.lag, context, self.core.rng):
+            return
         first = await read_hello(context)
         info = await bound_agent(self.access, principal, first.hello, context)
         await self.serve(first, info, principal, context)

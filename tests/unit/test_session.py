@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from structlog.testing import capture_logs
 
@@ -340,3 +341,23 @@ def test_the_welcome_heartbeat_interval_is_taken_only_within_bounds() -> None:
     assert heartbeat_interval(0.5, 5.0) == 0.5 and heartbeat_interval(300.0, 5.0) == 300.0
     for offered in (0.0, -1.0, 0.1, 301.0, math.nan, math.inf):
         assert heartbeat_interval(offered, 5.0) == 5.0, offered
+
+
+async def test_a_refusal_with_a_retry_hint_waits_at_least_that_long(tmp_path: Path, stopper: list[Rig]) -> None:
+    """A coordinator shedding new streams (coordinator/admission.py) says when to come back:
+    the agent waits that long rather than its first backoff step (at most BASE)."""
+    rig = await start(tmp_path)
+    busy = grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(),
+        grpc.aio.Metadata(("vantage-retry-after-ms", "17250")), details="coordinator overloaded",
+    )  # fmt: skip
+    rig.coord.failures = [busy, ConnectionRefusedError("refused")]
+    stopper.append(rig)
+    with capture_logs() as logs:
+        waits = await through_failures(rig, 2)
+        await rig.coord.attempt(3)
+        await rig.coord.accept()
+    assert waits[0] == 17.25
+    assert BASE <= waits[1] <= 2 * BASE  # no hint: the backoff alone (second step)
+    [first, _] = [e for e in logs if e["event"] == "coordinator_unreachable"]
+    assert first["reason"] == "RESOURCE_EXHAUSTED: coordinator overloaded" and first["retry_in_s"] == 17.25

@@ -1,0 +1,101 @@
+"""Shedding new agent streams while the coordinator is overloaded (coordinator/admission.py),
+against a real coordinator on 127.0.0.1, and the real agent's reading of the retry hint."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from prometheus_client import generate_latest
+
+from agent.session import RETRY_HINT_MAX_S, retry_hint
+from coordinator import admission
+from coordinator.metrics import build_registry
+from protos.vantage.v1 import vantage_pb2 as pb
+from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
+from tests.unit.test_coordinator import serving
+
+
+def hello(agent_id: str) -> pb.AgentMessage:
+    return pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, region="de", kinds=["tcp"], concurrency=1,
+                                          result_format=pb.RESULT_FORMAT_TYPED))  # fmt: skip
+
+
+async def test_an_overloaded_coordinator_refuses_new_streams_with_a_retry_hint_and_keeps_the_open_ones(
+    tmp_path: Path,
+) -> None:
+    async with (
+        serving(tmp_path) as server,
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = pb_grpc.AgentServiceStub(channel)
+        open_call = stub.Connect()
+        await open_call.write(hello("de-1"))
+        assert (await open_call.read()).HasField("welcome")
+
+        server.core.lag = admission.SHED_LAG_S + 2.0  # the event loop is 7 s behind
+        refused = stub.Connect()
+        await refused.write(hello("de-2"))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await refused.read()
+        assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "coordinator overloaded (its event loop is 7.0s behind); retry in" in (
+            err.value.details() or ""
+        )
+        hint = retry_hint(err.value)
+        # spread over [5 + lag, 3 * (5 + lag)]
+        assert hint is not None and 12.0 <= hint <= 36.0
+        assert not server.core.registry.is_connected("de-2")
+        # the session already open is untouched: it still gets what is sent to it
+        assert server.core.registry.is_connected("de-1")
+        await open_call.write(pb.AgentMessage(heartbeat=pb.Heartbeat(sent_at=1.0)))
+
+        server.core.lag = admission.SHED_LAG_S  # at the threshold: admitted
+        again = stub.Connect()
+        await again.write(hello("de-2"))
+        assert (await again.read()).HasField("welcome")
+        metrics = generate_latest(build_registry(server.core)).decode()
+        assert f"vantage_event_loop_lag_seconds {admission.SHED_LAG_S}" in metrics
+        open_call.cancel()
+        again.cancel()
+
+
+def test_retry_after_is_spread_and_grows_with_the_lag() -> None:
+    rng = random.Random(3)
+    waits = [admission.retry_after_s(6.0, rng) for _ in range(200)]
+    assert min(waits) >= 11.0 and max(waits) <= 33.0
+    assert max(waits) - min(waits) > 15.0  # spread: the refused do not come back together
+    assert min(admission.retry_after_s(30.0, rng) for _ in range(50)) >= 35.0
+
+
+def rpc_error(*trailers: tuple[str, str]) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(*trailers),
+        details="busy",
+    )
+
+
+def test_the_agent_reads_only_a_bounded_well_formed_hint() -> None:
+    assert retry_hint(rpc_error(("vantage-retry-after-ms", "12500"))) == 12.5
+    assert retry_hint(rpc_error(("vantage-retry-after-ms", "999999999"))) == RETRY_HINT_MAX_S
+    assert retry_hint(rpc_error()) is None
+    for bad in ("-5", "1e9", "12.5", "", "9999999999"):
+        assert retry_hint(rpc_error(("vantage-retry-after-ms", bad))) is None, bad
+    assert retry_hint(rpc_error(("other-key", "100"))) is None
+
+
+async def test_a_blocked_event_loop_is_counted_as_stalled_time(tmp_path: Path) -> None:
+    """The scheduling tick of a real server notices that it ran late and tells the
+    coordinator, which then does not count that time as any agent's silence."""
+    async with serving(tmp_path) as server:
+        await asyncio.sleep(0.5)  # a few ticks on time
+        assert server.core.stalled < 0.2
+        time.sleep(1.0)  # noqa: ASYNC251  # the loop is blocked, as by a long analysis pass
+        await asyncio.sleep(0.5)
+        assert 0.6 <= server.core.stalled <= 1.5
