@@ -20,6 +20,8 @@ import asyncio
 import os
 import ssl
 import stat
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -72,13 +74,41 @@ def read_ca_file(ca_file: str, ca_dir: str | None) -> str:
         raise SpecError("options.ca_file", CA_FILE_UNUSABLE) from None
 
 
+# Contexts made so far, by what makes them differ (verify, name checking, the CA bundle's
+# text, ALPN), at most CONTEXT_CACHE of them. Loading the system's CA certificates takes
+# about 20 ms of CPU: once per probe, that was the cost of an http probe many times over.
+# A context is never changed once made, and one context serves any number of connections.
+CONTEXT_CACHE = 32
+_contexts: OrderedDict[tuple[object, ...], ssl.SSLContext] = OrderedDict()
+_contexts_lock = threading.Lock()
+
+
 def make_context(
     *, verify: bool, sni: str, ca_file: str | None, alpn: tuple[str, ...], ca_dir: str | None = None
 ) -> ssl.SSLContext:
     """A client context; blocking (reads ``ca_file``, see :func:`read_ca_file`): call it in
-    a thread. Raises ``SpecError`` for a ca_file that cannot be used."""
+    a thread. Raises ``SpecError`` for a ca_file that cannot be used. The same settings
+    give the same (shared, never changed) context; a ca_file is read every time, so a
+    changed file gives a new context."""
+    cadata = read_ca_file(ca_file, ca_dir) if verify and ca_file else None
+    key = (verify, bool(sni), cadata, tuple(alpn))
+    with _contexts_lock:
+        cached = _contexts.get(key)
+        if cached is not None:
+            _contexts.move_to_end(key)
+            return cached
+    context = _new_context(verify=verify, sni=sni, cadata=cadata, ca_file=ca_file, alpn=alpn)
+    with _contexts_lock:
+        _contexts[key] = context
+        while len(_contexts) > CONTEXT_CACHE:
+            _contexts.popitem(last=False)
+    return context
+
+
+def _new_context(
+    *, verify: bool, sni: str, cadata: str | None, ca_file: str | None, alpn: tuple[str, ...]
+) -> ssl.SSLContext:
     if verify:
-        cadata = read_ca_file(ca_file, ca_dir) if ca_file else None
         try:
             context = ssl.create_default_context(cadata=cadata)
         except (ssl.SSLError, ValueError):

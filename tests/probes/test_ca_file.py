@@ -4,6 +4,7 @@ with one generic reason whatever is wrong (the submitter learns nothing of the h
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -87,3 +88,17 @@ async def test_a_probe_with_a_forbidden_ca_file_reports_the_generic_reason(ca_di
     with pytest.raises(SpecError) as info:
         await run_probe(spec, limits)
     assert info.value.reason == CA_FILE_UNUSABLE
+
+
+def test_contexts_are_made_once_per_setting_and_a_changed_ca_file_gives_a_new_one(ca_dir: Path) -> None:
+    """Loading CA certificates costs ~20 ms of CPU: the same settings share one context
+    (agent/probes/tls.py CONTEXT_CACHE), but the ca_file is read every time."""
+    system = make_context(verify=True, sni="x", ca_file=None, alpn=("http/1.1",))
+    assert make_context(verify=True, sni="y", ca_file=None, alpn=("http/1.1",)) is system
+    assert make_context(verify=True, sni="", ca_file=None, alpn=("http/1.1",)) is not system  # no name check
+    assert make_context(verify=False, sni="x", ca_file=None, alpn=("http/1.1",)) is not system
+    lab = make_context(verify=True, sni="x", ca_file="lab.pem", alpn=(), ca_dir=str(ca_dir))
+    assert lab is not system and lab.check_hostname and lab.verify_mode is ssl.CERT_REQUIRED
+    assert make_context(verify=True, sni="x", ca_file="lab.pem", alpn=(), ca_dir=str(ca_dir)) is lab
+    (ca_dir / "lab.pem").write_text(trustme.CA().cert_pem.bytes().decode())  # another CA, same name
+    assert make_context(verify=True, sni="x", ca_file="lab.pem", alpn=(), ca_dir=str(ca_dir)) is not lab
