@@ -31,6 +31,7 @@ class Outbox:
         self._items: OrderedDict[str, tuple[Path, bytes]] = OrderedDict()
         self._seq = 0
         self._lock = asyncio.Lock()
+        self._writing: set[str] = set()  # task ids being written (not yet held)
 
     def load(self) -> int:
         """Read what a previous run left (call once at start, before the loop runs)."""
@@ -69,10 +70,14 @@ class Outbox:
         return [(task_id, blob) for task_id, (_, blob) in self._items.items()]
 
     async def put(self, task_id: str, blob: bytes) -> None:
+        """Store ``blob`` durably; returns once it is on disk. Writes of different results
+        run at once (each fsync waits for the disk: taken one at a time, the disk's fsync
+        latency would bound the results an agent stores per second, whatever its
+        concurrency); only the choice of name and the room-making are taken in turn."""
         async with self._lock:
-            if task_id in self._items:
+            if task_id in self._items or task_id in self._writing:
                 return
-            while len(self._items) >= self.max_items:
+            while self._items and len(self._items) + len(self._writing) >= self.max_items:
                 old_id, (old_path, _) = self._items.popitem(last=False)
                 self.dropped += 1
                 await asyncio.to_thread(old_path.unlink, True)
@@ -82,8 +87,12 @@ class Outbox:
                 )
             self._seq += 1
             path = self.directory / f"{self._seq:012d}-{task_id}{SUFFIX}"
+            self._writing.add(task_id)
+        try:
             await asyncio.to_thread(_write_durably, path, blob)
-            self._items[task_id] = (path, blob)
+        finally:
+            self._writing.discard(task_id)
+        self._items[task_id] = (path, blob)
 
     async def ack(self, task_ids: list[str]) -> int:
         paths = []
