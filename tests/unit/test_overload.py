@@ -1,12 +1,15 @@
-"""Shedding new agent streams while the coordinator is overloaded (coordinator/admission.py),
-against a real coordinator on 127.0.0.1, and the real agent's reading of the retry hint."""
+"""An overloaded coordinator, real on 127.0.0.1: it sheds new agent streams with a retry
+hint (coordinator/admission.py) that the real agent reads, counts the time its loop was
+blocked as no agent's silence, and spaces a costly analysis."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -14,14 +17,17 @@ from prometheus_client import generate_latest
 
 from agent.session import RETRY_HINT_MAX_S, retry_hint
 from coordinator import admission
+from coordinator import server as server_module
 from coordinator.metrics import build_registry
+from coordinator.model import JobSpec
+from coordinator.store import PutResult
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 from tests.unit.test_coordinator import serving
 
 
-def hello(agent_id: str) -> pb.AgentMessage:
-    return pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, region="de", kinds=["tcp"], concurrency=1,
+def hello(agent_id: str, concurrency: int = 1) -> pb.AgentMessage:
+    return pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, region="de", kinds=["tcp"], concurrency=concurrency,
                                           result_format=pb.RESULT_FORMAT_TYPED))  # fmt: skip
 
 
@@ -99,3 +105,67 @@ async def test_a_blocked_event_loop_is_counted_as_stalled_time(tmp_path: Path) -
         time.sleep(1.0)  # noqa: ASYNC251  # the loop is blocked, as by a long analysis pass
         await asyncio.sleep(0.5)
         assert 0.6 <= server.core.stalled <= 1.5
+
+
+async def test_a_costly_evaluation_is_spaced_by_its_cost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with serving(tmp_path) as server:
+        at: list[float] = []
+
+        def slow_evaluate(now: float) -> None:
+            at.append(time.monotonic())
+            time.sleep(0.25)  # as a window of hundreds of thousands of results takes
+
+        monkeypatch.setattr(server.analyzer, "evaluate", slow_evaluate)
+        monkeypatch.setattr(server_module, "EVALUATE_SHARE", 0.1)  # 0.25 s of work: one every 2.5 s
+        for _ in range(200):  # bounded: 10 s
+            if len(at) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        gaps = [b - a for a, b in itertools.pairwise(at)]
+        assert len(gaps) >= 2 and all(g >= 2.5 for g in gaps[1:]), gaps
+
+
+async def test_a_batch_waiting_for_its_commit_does_not_hold_up_the_agents_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream is read while a batch of results waits for its commit: the next batch
+    is ingested and acked meanwhile (each ack still after its own commit)."""
+    async with serving(tmp_path) as server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        store = server.core.ingest_results.store
+        real_write = store.write
+        held = asyncio.Event()
+        release = asyncio.Event()
+
+        async def write(changes: Any) -> None:
+            if any(isinstance(c, PutResult) for c in changes) and not held.is_set():
+                held.set()
+                await release.wait()  # the first batch's commit hangs
+            await real_write(changes)
+
+        monkeypatch.setattr(store, "write", write)
+        call = pb_grpc.AgentServiceStub(channel).Connect()
+        await call.write(hello("de-1", concurrency=4))
+        assert (await call.read()).HasField("welcome")
+        core = server.core
+        await core.submit_job(JobSpec(kind="tcp", targets=("a.example:1", "b.example:1")))
+        tasks = []
+        while len(tasks) < 2:
+            msg = await asyncio.wait_for(call.read(), 10)
+            if msg.HasField("assign"):
+                tasks.append(msg.assign)
+
+        def result(a: pb.TaskAssignment) -> pb.AgentMessage:
+            r = pb.TaskResult(task_id=a.task_id, job_id=a.job_id, agent_id="de-1", started_at=time.time() - 1,
+                              finished_at=time.time())  # fmt: skip
+            r.result.kind, r.result.target, r.result.duration_s = "tcp", a.target, 0.01
+            return pb.AgentMessage(results=pb.ResultBatch(results=[r]))
+
+        await call.write(result(tasks[0]))
+        await asyncio.wait_for(held.wait(), 10)
+        await call.write(result(tasks[1]))
+        first = await asyncio.wait_for(call.read(), 10)
+        assert list(first.ack.task_ids) == [tasks[1].task_id]  # the second batch, committed
+        release.set()
+        second = await asyncio.wait_for(call.read(), 10)
+        assert list(second.ack.task_ids) == [tasks[0].task_id]
+        call.cancel()
