@@ -13,6 +13,7 @@ read-only queries at the end of this class; protobuf stays in ``coordinator/conv
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,7 +40,16 @@ from coordinator.model import (
 from coordinator.observe import Counters
 from coordinator.queries import Queries
 from coordinator.registry import Registry, Session
-from coordinator.store import AgentHello, AgentSeen, Change, PutAudit, PutJob, Store, TaskProgress
+from coordinator.store import (
+    AgentHello,
+    AgentSeen,
+    Change,
+    PutAudit,
+    PutJob,
+    PutTask,
+    Store,
+    TaskProgress,
+)
 from coordinator.tasks import TaskEvent, apply
 from coordinator.validation import JobLimits, check_task_count, validate_job
 from coordinator.vouch import Refused
@@ -47,6 +57,11 @@ from coordinator.watch import Watchers, WatchEvent
 
 log = structlog.get_logger("vantage.coordinator")
 
+# The share of the time the scheduling tick's full pass over the open tasks may take
+# (Coordinator._full_pass).
+FULL_PASS_SHARE = 0.2
+# A full pass cheaper than this runs on every tick.
+FULL_PASS_CHEAP_S = 0.01
 # How often the registry is swept for agents to forget.
 FORGET_EVERY_S = 60.0
 
@@ -121,6 +136,10 @@ class Coordinator(Queries):
         # heartbeat limit leaves them out. ``lag``: the loop's latest measured lag.
         self.stalled = 0.0
         self.lag = 0.0
+        # The last full pass over the open tasks: when it ended and what it cost
+        # (time.perf_counter seconds; run_due spaces them by their cost).
+        self._full_pass_end = -math.inf
+        self._full_pass_cost = 0.0
 
     # ------------------------------------------------------------------ start-up
 
@@ -289,6 +308,7 @@ class Coordinator(Queries):
             self._awaited_agents = {a for a in self._awaited_agents if not self.registry.is_connected(a)}
         else:
             self._awaited_agents.clear()
+        created: list[Task] = []
         if not self._awaited_agents:  # else: still in the start-up grace, agents reconnect
             due = [job for job in self.book.open_jobs.values() if scheduler.round_is_due(job, now)]
             # new rounds add pending tasks, never assigned ones: one count serves them all
@@ -297,21 +317,44 @@ class Coordinator(Queries):
                 agents = scheduler.select_agents(
                     self.registry.connected(), job.spec.selector, job.spec.kind, load=load, rng=self.rng
                 )
-                changes.extend(self.book.create_round(job, agents, now, self.rng))
+                made = self.book.create_round(job, agents, now, self.rng)
+                changes.extend(made)
+                # the live tasks (a PutTask holds a copy)
+                created.extend(self.book.tasks[c.task.task_id] for c in made if isinstance(c, PutTask))
                 # a round larger than the one the job was admitted with (more agents since)
                 # counts against its token's hourly quota from now on
                 job.hourly_cost = max(job.hourly_cost, quotas.hourly_cost(job.spec, len(agents) * len(job.spec.targets)))
-        changes.extend(self._expire_lost_agents(now))
+        self._expire_silent_sessions(now)
         if now - self._forgot_at >= FORGET_EVERY_S:
             self._forgot_at = now
             self._forget_agents(now)
+        started = time.perf_counter()
+        cost = self._full_pass_cost
+        if cost < FULL_PASS_CHEAP_S or started - self._full_pass_end >= cost / FULL_PASS_SHARE:
+            changes.extend(self._full_pass(now))
+            self._full_pass_end = time.perf_counter()
+            self._full_pass_cost = self._full_pass_end - started
+        elif created:
+            # Between full passes a new round still goes out at once (fan-out latency),
+            # counted against every agent's assigned tasks.
+            load = dispatch.assigned_load(self.book.tasks.values())
+            changes.extend(self._dispatch(created, now, load=load))
+        self._persist(changes)
+
+    def _full_pass(self, now: float) -> list[Change]:
+        """Everything that walks all open tasks: lost agents' tasks, deadlines, due tasks,
+        job ends. It runs every tick while it takes under FULL_PASS_CHEAP_S; with many tasks
+        open (200,000 take a tenth of a second or more) at most as often as keeps it to
+        FULL_PASS_SHARE of the time, so the streams are still read. Deadlines and lost
+        agents are then noticed up to five passes' cost late (half a second at 200,000)."""
+        changes = self._reassign_lost_agents_tasks(now)
         self._waiting_for_slot.clear()  # a full pass: it finds them all again
         changes.extend(self._dispatch(self.book.tasks.values(), now))
         ended, finished = self.book.finish_jobs(now)
         changes.extend(finished)
         for job in ended:
             self.watchers.notify(job.job_id, WatchEvent(job_end=job))
-        self._persist(changes)
+        return changes
 
     def _forget_agents(self, now: float) -> None:
         busy = {t.agent_id for t in self.book.tasks.values()}
@@ -319,14 +362,16 @@ class Coordinator(Queries):
         if gone:
             log.info("agents_forgotten", agents=len(gone), after_s=self.config.forget_agents_after_s)
 
-    def _expire_lost_agents(self, now: float) -> list[Change]:
-        changes: list[Change] = []
+    def _expire_silent_sessions(self, now: float) -> None:
         limit = self.config.heartbeat_interval_s * self.config.heartbeat_misses
         for session in list(self.registry.sessions()):
             # Silence while the coordinator itself stalled is not the agent's.
             if now - session.last_seen - (self.stalled - session.stalled_at_seen) > limit:
                 session.close()
                 self.agent_disconnected(session, f"no heartbeat for {limit:g}s")
+
+    def _reassign_lost_agents_tasks(self, now: float) -> list[Change]:
+        changes: list[Change] = []
         for task in self.book.tasks.values():
             if task.state is not TaskState.ASSIGNED or self.registry.is_connected(task.agent_id):
                 continue
@@ -336,11 +381,13 @@ class Coordinator(Queries):
                 changes.append(TaskProgress.of(task))
         return changes
 
-    def _dispatch(self, tasks: Iterable[Task], now: float) -> list[Change]:
+    def _dispatch(self, tasks: Iterable[Task], now: float, *, load: dict[str, int] | None = None) -> list[Change]:
+        """Plan and send ``tasks``; ``load``: every agent's assigned tasks, when ``tasks``
+        are not all the open ones of the agents concerned."""
         plan = dispatch.plan(
             tasks, now, connected={a.agent_id: a for a in self.registry.connected()},
             specs={j: job.spec for j, job in self.book.open_jobs.items()},
-            lost_at=self.registry.lost_at, reassign_after_s=self.config.reassign_after_s,
+            lost_at=self.registry.lost_at, reassign_after_s=self.config.reassign_after_s, load=load,
         )  # fmt: skip
         changes: list[Change] = []
         for task, reason in plan.expired:

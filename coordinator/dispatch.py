@@ -67,7 +67,11 @@ def plan(
     specs: Mapping[str, JobSpec],
     lost_at: Callable[[str], float | None],
     reassign_after_s: float,
+    load: dict[str, int] | None = None,
 ) -> Plan:
+    """What to do with ``tasks``. ``load`` (changed in place) is every agent's count of
+    assigned tasks; by default it is counted from ``tasks``, which must then hold all the
+    open tasks of the agents concerned."""
     out = Plan()
     due: list[Task] = []
     open_tasks = list(tasks)
@@ -80,7 +84,8 @@ def plan(
             due.append(task)
     if not due:
         return out
-    load = assigned_load(open_tasks)
+    if load is None:
+        load = assigned_load(open_tasks)
     due.sort(key=lambda t: t.due_at)
     for task in due:
         agent = connected.get(task.agent_id)

@@ -56,6 +56,8 @@ MAX_PENDING_STREAMS = 50_000
 PRUNE_EVERY_S = 600.0
 # The event loop's lag is measured by a timer this often (the metric).
 LAG_PROBE_S = 0.1
+# The share of the event loop's time the analysis may take (``_every``, "evaluate").
+EVALUATE_SHARE = 0.25
 # A scheduling tick later than this counts as time the coordinator stalled (``_every``).
 STALL_SLACK_S = 0.05
 # How often a fleet member reads the credentials again (enrolments and tokens another
@@ -281,6 +283,7 @@ class CoordinatorServer:
         loop = asyncio.get_running_loop()
         due = loop.time()
         while not self._stop.is_set():
+            wait = interval_s
             try:
                 if step == "tick":
                     # A late tick means the loop was too busy to read any stream: that
@@ -289,7 +292,11 @@ class CoordinatorServer:
                     if self.fleet is None or self.fleet.may_schedule():
                         self.core.run_due(time.time())
                 elif step == "evaluate":
+                    began = time.perf_counter()
                     self.analyzer.evaluate(time.time())
+                    # A costly evaluation (a window of hundreds of thousands of results)
+                    # is spaced so it takes at most EVALUATE_SHARE of the loop's time.
+                    wait = max(interval_s, (time.perf_counter() - began) / EVALUATE_SHARE)
                 elif step == "credentials":
                     await self.access.refresh()
                 else:
@@ -298,9 +305,9 @@ class CoordinatorServer:
                         await self.core.prune(self.config.retain_s)
             except Exception:
                 log.exception(f"{step}_failed")
-            due = loop.time() + interval_s
+            due = loop.time() + wait
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval_s)
+                await asyncio.wait_for(self._stop.wait(), wait)
 
     async def run(self) -> None:
         """Start, serve until ``shutdown()``, then drain and close. Scheduling, the

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from coordinator import core as core_module
 from coordinator import registry as registry_module
 from coordinator import watch as watch_module
 from coordinator.analysis import AnalysisConfig, Analyzer
@@ -28,6 +30,7 @@ from coordinator.model import (
     Assignment,
     JobSpec,
     ProbeResultData,
+    Selector,
     Task,
     TaskResultData,
     TaskState,
@@ -181,6 +184,37 @@ async def test_time_the_coordinator_stalled_is_not_counted_as_an_agents_silence(
         core.run_due(clock.now)
     assert not core.registry.is_connected("de-1")
     assert [e["reason"] for e in events(logs, "agent_lost")] == ["no heartbeat for 15s"]
+
+
+async def test_an_expensive_full_pass_is_spaced_out_but_a_new_round_still_goes_out_at_once(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    """With many tasks open the pass over all of them (deadlines, lost agents, due tasks)
+    is spaced by its cost (Coordinator._full_pass); a round created between two passes is
+    dispatched at once all the same, counted against the agents' assigned tasks."""
+    core = make_core(store, clock, reassign_after_s=10.0, heartbeat_interval_s=60.0)
+    busy = dataclasses.replace(agent("de-1", "de"), concurrency=1)
+    s1 = core.agent_connected(busy, PEER, [])
+    s2 = core.agent_connected(agent("de-2", "de"), PEER, [])
+    one_off = await core.submit_job(JobSpec(kind="tcp", targets=("h.example:1",), timeout_s=5,
+                                            selector=Selector(agent_ids=("de-1",))))  # fmt: skip
+    [held] = [t for t in core.book.tasks.values() if t.job_id == one_off.job_id]
+    assert held.state is TaskState.ASSIGNED and assigned_ids(s1) == [held.task_id]
+    # The last pass cost 1 s and just ended: the next waits 1 / FULL_PASS_SHARE = 5 s.
+    core._full_pass_cost, core._full_pass_end = 1.0, time.perf_counter()
+    periodic = await core.submit_job(JobSpec(kind="tcp", targets=("p.example:1",), every_s=60, count=2))
+    clock.now = T0 + 5 + 10 + 1  # past the held task's deadline and grace
+    core.run_due(clock.now)
+    new = {t.agent_id: t for t in core.book.tasks.values() if t.job_id == periodic.job_id}
+    # de-2's task of the new round went out; de-1's waits: its one slot is taken
+    assert new["de-2"].state is TaskState.ASSIGNED and assigned_ids(s2) == [new["de-2"].task_id]
+    assert new["de-1"].state is TaskState.PENDING and assigned_ids(s1) == []
+    assert held.state is TaskState.ASSIGNED  # not yet failed: that is the full pass's
+    core._full_pass_end = time.perf_counter() - 1.0 / core_module.FULL_PASS_SHARE
+    core.run_due(clock.now)
+    assert held.state is TaskState.FAILED and held.reason == "no result by the deadline"
+    core.run_due(clock.now)  # cheap now (a pass of 2 tasks): it runs, and uses the freed slot
+    assert new["de-1"].state is TaskState.ASSIGNED and assigned_ids(s1) == [new["de-1"].task_id]
 
 
 # ---------------------------------------------------------------------- outgoing queue
