@@ -1,0 +1,97 @@
+"""The coordinator's ingest path in one process, without the network: where the time of
+one result goes once its message is read.
+
+A real Coordinator on SQLite (a temporary file) with --agents sessions, a tcp job of
+--targets targets to each (agents x targets open tasks), then every result fed through
+what the gRPC reader does (``convert.task_result_from_pb`` and ``Coordinator.ingest``,
+acks queued on the session), in batches of each --batches size, one batch per agent at
+a time, every agent's batch in flight at once. Prints results/s per batch size, and how
+long one scheduling tick (``run_due``) takes with that many tasks open, beside
+the reference: the same number of dict lookups.
+
+Usage: python benchmarks/ingest_path.py [--agents 2000] [--targets 20] [--batches 1,5,20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.loadgen import result_for
+from coordinator import convert
+from coordinator.analysis import AnalysisConfig, Analyzer
+from coordinator.core import Coordinator, CoordinatorConfig
+from coordinator.model import AgentInfo, JobSpec
+from coordinator.store import SQLiteStore
+from protos.vantage.v1 import vantage_pb2 as pb
+
+
+async def one(agents: int, targets: int, batch: int, tmp: Path) -> tuple[float, float, int]:
+    import random
+
+    store = SQLiteStore(tmp / f"ingest-{batch}.db")
+    await store.open()
+    core = Coordinator(store, Analyzer(AnalysisConfig()), CoordinatorConfig(heartbeat_interval_s=3600))
+    sessions = [
+        core.agent_connected(AgentInfo(agent_id=f"a{i:05d}", region=f"r{i % 10}", kinds=("tcp",), concurrency=64),
+                             "ipv4:127.0.0.1:1", [])
+        for i in range(agents)
+    ]  # fmt: skip
+    await core.submit_job(JobSpec(kind="tcp", targets=tuple(f"t{i}.example:443" for i in range(targets))))
+    core.run_due(time.time())
+    t0 = time.perf_counter()
+    core.run_due(time.time())
+    tick = time.perf_counter() - t0
+    rng = random.Random(1)
+    by_agent: dict[str, list[pb.TaskResult]] = {}
+    for s in sessions:
+        while not s.outgoing.empty():
+            msg = s.outgoing.get_nowait()
+            a = convert.outgoing_to_pb(msg).assign if msg is not None else None
+            if a is not None and a.task_id:
+                by_agent.setdefault(s.info.agent_id, []).append(result_for(a, s.info.agent_id, rng))
+    total = sum(len(v) for v in by_agent.values())
+
+    async def agent(session: object, results: list[pb.TaskResult]) -> None:
+        for i in range(0, len(results), batch):
+            parsed = [convert.task_result_from_pb(m) for m in results[i : i + batch]]
+            await core.ingest(session, parsed, [])  # type: ignore[arg-type]
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(agent(s, by_agent.get(s.info.agent_id, [])) for s in sessions))
+    elapsed = time.perf_counter() - t0
+    await core.flush()
+    await store.close()
+    return total / elapsed, tick, total
+
+
+def main() -> int:
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # warnings and up
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--targets", type=int, default=20)
+    parser.add_argument("--batches", default="1,5,20")
+    args = parser.parse_args()
+    d = {i: i for i in range(args.agents * args.targets)}
+    t0 = time.perf_counter()
+    for k in range(args.agents * args.targets):
+        d.get(k)
+    ref = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch in [int(b) for b in args.batches.split(",")]:
+            rate, tick, total = asyncio.run(one(args.agents, args.targets, batch, Path(tmp)))
+            print(f"batch {batch:>4}: {total:,} results at {rate:,.0f}/s; one tick with {total:,} tasks open: "
+                  f"{tick * 1000:.0f} ms ({tick / ref:.0f} x {total:,} dict lookups, {ref * 1000:.1f} ms)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
