@@ -365,6 +365,8 @@ class Coordinator(Queries):
     def _expire_silent_sessions(self, now: float) -> None:
         limit = self.config.heartbeat_interval_s * self.config.heartbeat_misses
         for session in list(self.registry.sessions()):
+            if session.held_back:
+                continue  # not read because the coordinator has no room: not its silence
             # Silence while the coordinator itself stalled is not the agent's.
             if now - session.last_seen - (self.stalled - session.stalled_at_seen) > limit:
                 session.close()

@@ -43,6 +43,9 @@ class Session:
     persisted_seen: float = 0.0
     # Coordinator.stalled when it was last seen: the stall since does not count as silence.
     stalled_at_seen: float = 0.0
+    # Its stream is not being read because the coordinator has no room to ingest more
+    # (coordinator/services.py): not silent meanwhile.
+    held_back: bool = False
     # What proved the agent's identity (coordinator/access.py Principal.credential): a
     # second session for its id is taken only with the same one.
     credential: str = ""

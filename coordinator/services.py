@@ -42,8 +42,10 @@ MAX_LIST = 1000
 BATCH_TOO_LONG = "batch over the limit"
 MALFORMED_TASK_ID = "malformed task id"
 HELLO_TIMEOUT_S = 10.0
-# Result batches of one agent being ingested at once (AgentServicer._read).
+# Result batches of one agent being ingested at once, and of all agents together
+# (AgentServicer._read): past them a stream is not read until one is committed.
 INGESTS_IN_FLIGHT = 8
+INGESTS_IN_FLIGHT_TOTAL = 4096
 # A watcher catching up on stored results dedupes the live ones against those stored
 # since it began, less this margin (longer than a write can wait out a database outage:
 # a result is stamped before its commit); the ids of older results are never held.
@@ -150,6 +152,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
     def __init__(self, core: Coordinator, access: Access) -> None:
         self.core = core
         self.access = access
+        self._room = asyncio.Semaphore(INGESTS_IN_FLIGHT_TOTAL)  # batches being ingested
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:
         principal = caller()
@@ -214,11 +217,21 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
                     self.core.heartbeat(session, msg.heartbeat.running, msg.heartbeat.outbox)
                 elif which == "results":
                     results, refused = self._results(session, msg.results.results)
-                    if len(inflight) >= INGESTS_IN_FLIGHT:
-                        await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    # Waiting for room is the coordinator's doing: meanwhile the session
+                    # is not silent (Coordinator._expire_silent_sessions).
+                    session.held_back = True
+                    try:
+                        if len(inflight) >= INGESTS_IN_FLIGHT:
+                            await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                        await self._room.acquire()
+                    finally:
+                        session.held_back = False
+                    self.core.heartbeat(session, session.running, session.outbox)
                     task = asyncio.create_task(self._ingest(session, results, refused))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
+                    # released however the task ends, even cancelled before it began
+                    task.add_done_callback(lambda _: self._room.release())
             if inflight:  # the agent closed its side: what it sent is still acked
                 await asyncio.wait(inflight)
         finally:
