@@ -33,6 +33,8 @@ log = structlog.get_logger("vantage.agent")
 EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream sentinel (missing from the stubs)
 
 RESULT_BATCH = 200
+# Assignments read from one AssignBatch (the contract's bound; more are ignored).
+MAX_ASSIGN_BATCH = 1000
 RESEND_AFTER_S = 60.0
 # A session that lasted this long was healthy: the next reconnect starts the backoff over.
 HEALTHY_SESSION_S = 30.0
@@ -298,7 +300,7 @@ class Agent:
                         agent_id=cfg.agent_id, region=cfg.region, country=cfg.country, asn=cfg.asn,
                         labels=cfg.labels, version=__version__, kinds=list(KINDS),
                         concurrency=cfg.concurrency, held_task_ids=self.runner.held_task_ids(),
-                        result_format=pb.RESULT_FORMAT_TYPED,
+                        result_format=pb.RESULT_FORMAT_TYPED, assign_batches=True,
                     )
                 )
             )
@@ -336,17 +338,23 @@ class Agent:
                 raise ConnectionError("coordinator ended the stream")
             which = msg.WhichOneof("body")
             if which == "assign":
-                assignment = Assignment.from_pb(msg.assign)
-                if self.runner.submit(assignment):
-                    log.info(
-                        "task_accepted", task_id=assignment.task_id, job_id=assignment.job_id,
-                        kind=assignment.kind,
-                    )
+                self._take(msg.assign)
+            elif which == "assign_batch":
+                for task in msg.assign_batch.tasks[:MAX_ASSIGN_BATCH]:  # the contract's bound
+                    self._take(task)
             elif which == "cancel":
                 self.runner.cancel(msg.cancel.task_id)
             elif which == "ack":
                 await self.outbox.ack(list(msg.ack.task_ids))
                 self._progress.set()
+
+    def _take(self, message: pb.TaskAssignment) -> None:
+        assignment = Assignment.from_pb(message)
+        if self.runner.submit(assignment):
+            log.info(
+                "task_accepted", task_id=assignment.task_id, job_id=assignment.job_id,
+                kind=assignment.kind,
+            )
 
     async def _send_results(self, send: Any) -> None:
         """Send every unacked result now, then each new one as it is stored. A result

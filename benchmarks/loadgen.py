@@ -201,7 +201,7 @@ class SimAgent:
             try:
                 await call.write(pb.AgentMessage(hello=pb.Hello(
                     agent_id=self.agent_id, region=self.region, kinds=KINDS, concurrency=64,
-                    result_format=pb.RESULT_FORMAT_TYPED, version="0.0.0+loadgen",
+                    result_format=pb.RESULT_FORMAT_TYPED, version="0.0.0+loadgen", assign_batches=True,
                 )))  # fmt: skip
                 welcome = await call.read()
                 if welcome is EOF or not welcome.HasField("welcome"):
@@ -265,12 +265,13 @@ class SimAgent:
                 if msg is EOF:
                     return
                 which = msg.WhichOneof("body")
-                if which == "assign":
-                    a = msg.assign
-                    seen = self.stats.assigned.setdefault(a.job_id, [0, 0.0])
-                    seen[0] += 1
-                    seen[1] = time.monotonic()
-                    pending.append(result_for(a, self.agent_id, self.rng))
+                if which in ("assign", "assign_batch"):
+                    now = time.monotonic()
+                    for a in msg.assign_batch.tasks if which == "assign_batch" else [msg.assign]:
+                        seen = self.stats.assigned.setdefault(a.job_id, [0, 0.0])
+                        seen[0] += 1
+                        seen[1] = now
+                        pending.append(result_for(a, self.agent_id, self.rng))
                     wake.set()
                 elif which == "ack":
                     now = time.monotonic()

@@ -4,6 +4,7 @@ The one module that builds or reads protobuf messages; the servicers call these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -372,6 +373,42 @@ def outgoing_to_pb(message: Outgoing) -> pb.CoordinatorMessage:
         case Acknowledgement():
             return pb.CoordinatorMessage(ack=pb.Ack(task_ids=list(message.task_ids)))
     raise TypeError(f"not an outgoing message: {message!r}")
+
+
+# Assignments in one AssignBatch (the contract's bound).
+MAX_ASSIGN_BATCH = 1000
+
+
+def outgoing_batch_to_pb(messages: Sequence[Outgoing], *, assign_batches: bool) -> list[pb.CoordinatorMessage]:
+    """What to write for ``messages`` taken from a session's queue at once: every ack
+    merged into one (sent last), and, to an agent that reads them (Hello.assign_batches),
+    consecutive assignments in AssignBatch messages. A cancel keeps its place after the
+    assignments before it."""
+    out: list[pb.CoordinatorMessage] = []
+    acked: list[str] = []
+    assigns: list[pb.TaskAssignment] = []
+
+    def flush() -> None:
+        for i in range(0, len(assigns), MAX_ASSIGN_BATCH):
+            chunk = assigns[i : i + MAX_ASSIGN_BATCH]
+            if len(chunk) == 1:
+                out.append(pb.CoordinatorMessage(assign=chunk[0]))
+            else:
+                out.append(pb.CoordinatorMessage(assign_batch=pb.AssignBatch(tasks=chunk)))
+        assigns.clear()
+
+    for message in messages:
+        if isinstance(message, Acknowledgement):
+            acked.extend(message.task_ids)
+        elif isinstance(message, Assignment) and assign_batches:
+            assigns.append(outgoing_to_pb(message).assign)
+        else:
+            flush()
+            out.append(outgoing_to_pb(message))
+    flush()
+    if acked:
+        out.append(pb.CoordinatorMessage(ack=pb.Ack(task_ids=acked)))
+    return out
 
 
 def welcome_to_pb(session_id: str, heartbeat_interval_s: float) -> pb.CoordinatorMessage:

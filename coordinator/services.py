@@ -45,6 +45,8 @@ HELLO_TIMEOUT_S = 10.0
 # Result batches of one agent being ingested at once, and of all agents together
 # (AgentServicer._read): past them a stream is not read until one is committed.
 INGESTS_IN_FLIGHT = 8
+# Queued messages written to an agent in one go (AgentServicer.serve).
+OUTGOING_BATCH = 1000
 INGESTS_IN_FLIGHT_TOTAL = 4096
 # A watcher catching up on stored results dedupes the live ones against those stored
 # since it began, less this margin (longer than a write can wait out a database outage:
@@ -181,11 +183,23 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             # The writer loop waits on one queue; a closed session or a finished reader
             # puts None in it (cheaper than waiting on several futures per message).
             reader.add_done_callback(lambda _: session.outgoing.put_nowait(None))
-            while True:
+            batches = hello.assign_batches
+            closing = False
+            while not closing:
                 msg = await session.outgoing.get()
                 if msg is None:
                     break
-                await context.write(convert.outgoing_to_pb(msg))
+                # What else is queued goes with it: acks merged, assignments batched
+                # (each message costs both sides far more than its bytes).
+                taken = [msg]
+                while len(taken) < OUTGOING_BATCH and not session.outgoing.empty():
+                    more = session.outgoing.get_nowait()
+                    if more is None:
+                        closing = True
+                        break
+                    taken.append(more)
+                for out in convert.outgoing_batch_to_pb(taken, assign_batches=batches):
+                    await context.write(out)
             if reader.done() and not reader.cancelled():
                 exc = reader.exception()
                 reason = f"read failed: {exc}" if exc else "agent closed the stream"

@@ -18,8 +18,9 @@ from prometheus_client import generate_latest
 from agent.session import RETRY_HINT_MAX_S, retry_hint
 from coordinator import admission
 from coordinator import server as server_module
+from coordinator.convert import outgoing_batch_to_pb
 from coordinator.metrics import build_registry
-from coordinator.model import JobSpec
+from coordinator.model import Acknowledgement, Assignment, Cancellation, JobSpec
 from coordinator.store import PutResult
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
@@ -169,3 +170,22 @@ async def test_a_batch_waiting_for_its_commit_does_not_hold_up_the_agents_next_o
         second = await asyncio.wait_for(call.read(), 10)
         assert list(second.ack.task_ids) == [tasks[0].task_id]
         call.cancel()
+
+
+def test_queued_messages_go_out_as_few_writes_in_order() -> None:
+    """Acks merged (sent last), consecutive assignments batched for an agent that reads
+    AssignBatch, a cancel after the assignments before it; one by one otherwise."""
+    def assignment(i: int) -> Assignment:
+        return Assignment(task_id=f"t{i}", job_id="0123456789abcdef", kind="tcp", target=f"h{i}:1",
+                          options={}, not_before=0.0, deadline=1.0)  # fmt: skip
+
+    queued = [assignment(1), Acknowledgement(task_ids=("r1",)), assignment(2), Cancellation(task_id="t1", reason="x"),
+              assignment(3), Acknowledgement(task_ids=("r2", "r3"))]  # fmt: skip
+    out = outgoing_batch_to_pb(queued, assign_batches=True)
+    assert [m.WhichOneof("body") for m in out] == ["assign_batch", "cancel", "assign", "ack"]
+    assert [t.task_id for t in out[0].assign_batch.tasks] == ["t1", "t2"] and out[2].assign.task_id == "t3"
+    assert list(out[3].ack.task_ids) == ["r1", "r2", "r3"]
+    plain = outgoing_batch_to_pb(queued, assign_batches=False)
+    assert [m.WhichOneof("body") for m in plain] == ["assign", "assign", "cancel", "assign", "ack"]
+    many = outgoing_batch_to_pb([assignment(i) for i in range(2500)], assign_batches=True)
+    assert [len(m.assign_batch.tasks) for m in many] == [1000, 1000, 500]

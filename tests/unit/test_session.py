@@ -361,3 +361,27 @@ async def test_a_refusal_with_a_retry_hint_waits_at_least_that_long(tmp_path: Pa
     assert BASE <= waits[1] <= 2 * BASE  # no hint: the backoff alone (second step)
     [first, _] = [e for e in logs if e["event"] == "coordinator_unreachable"]
     assert first["reason"] == "RESOURCE_EXHAUSTED: coordinator overloaded" and first["retry_in_s"] == 17.25
+
+
+async def test_an_assign_batch_runs_each_of_its_tasks(tmp_path: Path, stopper: list[Rig]) -> None:
+    """The agent says in its hello that it reads AssignBatch, and runs every task of one."""
+    seen: list[str] = []
+
+    async def probe(spec: Any, limits: Limits) -> ProbeOutcome:
+        seen.append(spec.target)
+        return ProbeOutcome(kind="tcp", target=spec.target, duration_s=0.01)
+
+    rig = await start(tmp_path, probe=probe)
+    stopper.append(rig)
+    stream, hello = await rig.coord.accept(heartbeat_interval_s=300.0)
+    assert hello.assign_batches
+    now = rig.clock.time()
+    tasks = [pb.TaskAssignment(task_id=f"job1-0-{i}-aa", job_id="0123456789abcdef", kind="tcp",
+                               target=f"192.0.2.{i + 1}:80", not_before=now, deadline=now + 30) for i in range(3)]  # fmt: skip
+    stream.inbound.put_nowait(pb.CoordinatorMessage(assign_batch=pb.AssignBatch(tasks=tasks)))
+    got: list[str] = []
+    while len(got) < 3:
+        msg = await expect(stream, "results")
+        got.extend(r.task_id for r in msg.results.results)
+    assert sorted(got) == [t.task_id for t in tasks]
+    assert sorted(seen) == ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"]

@@ -87,7 +87,7 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("agent_id", "region", "country", "asn", "labels", "version", "kinds", "concurrency", "held_task_ids", "result_format")
+    __slots__ = ("agent_id", "region", "country", "asn", "labels", "version", "kinds", "concurrency", "held_task_ids", "result_format", "assign_batches")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class Hello(_message.Message):
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     HELD_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    ASSIGN_BATCHES_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     region: str
     country: str
@@ -115,7 +116,8 @@ class Hello(_message.Message):
     concurrency: int
     held_task_ids: _containers.RepeatedScalarFieldContainer[str]
     result_format: int
-    def __init__(self, agent_id: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., held_task_ids: _Optional[_Iterable[str]] = ..., result_format: _Optional[int] = ...) -> None: ...
+    assign_batches: bool
+    def __init__(self, agent_id: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., held_task_ids: _Optional[_Iterable[str]] = ..., result_format: _Optional[int] = ..., assign_batches: _Optional[bool] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("sent_at", "running", "outbox", "outbox_dropped")
@@ -519,16 +521,24 @@ class ThroughputControl(_message.Message):
     def __init__(self, url: _Optional[str] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., ttfb_s: _Optional[float] = ..., status: _Optional[int] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("welcome", "assign", "cancel", "ack")
+    __slots__ = ("welcome", "assign", "cancel", "ack", "assign_batch")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
+    ASSIGN_BATCH_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     assign: TaskAssignment
     cancel: CancelTask
     ack: Ack
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[TaskAssignment, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ...) -> None: ...
+    assign_batch: AssignBatch
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[TaskAssignment, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., assign_batch: _Optional[_Union[AssignBatch, _Mapping]] = ...) -> None: ...
+
+class AssignBatch(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskAssignment]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[TaskAssignment, _Mapping]]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("session_id", "heartbeat_interval_s")
