@@ -73,7 +73,9 @@ class Outbox:
         """Store ``blob`` durably; returns once it is on disk. Writes of different results
         run at once (each fsync waits for the disk: taken one at a time, the disk's fsync
         latency would bound the results an agent stores per second, whatever its
-        concurrency); only the choice of name and the room-making are taken in turn."""
+        concurrency); only the choice of name and the room-making are taken in turn.
+        Results still being written cannot be dropped: while every one of ``max_items``
+        is in flight the outbox holds up to the agent's concurrency more."""
         async with self._lock:
             if task_id in self._items or task_id in self._writing:
                 return

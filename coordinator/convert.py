@@ -375,8 +375,10 @@ def outgoing_to_pb(message: Outgoing) -> pb.CoordinatorMessage:
     raise TypeError(f"not an outgoing message: {message!r}")
 
 
-# Assignments in one AssignBatch (the contract's bound).
+# Assignments in one AssignBatch (the contract's bound), and its size: far under the
+# agent's 16 MiB receive limit, whatever the options (an assignment may carry ~68 KB).
 MAX_ASSIGN_BATCH = 1000
+MAX_ASSIGN_BATCH_BYTES = 4 * 1024 * 1024
 
 
 def outgoing_batch_to_pb(messages: Sequence[Outgoing], *, assign_batches: bool) -> list[pb.CoordinatorMessage]:
@@ -389,8 +391,16 @@ def outgoing_batch_to_pb(messages: Sequence[Outgoing], *, assign_batches: bool) 
     assigns: list[pb.TaskAssignment] = []
 
     def flush() -> None:
-        for i in range(0, len(assigns), MAX_ASSIGN_BATCH):
-            chunk = assigns[i : i + MAX_ASSIGN_BATCH]
+        chunks: list[list[pb.TaskAssignment]] = []
+        size = 0
+        for a in assigns:
+            n = a.ByteSize() + 8  # with its framing
+            if not chunks or len(chunks[-1]) >= MAX_ASSIGN_BATCH or size + n > MAX_ASSIGN_BATCH_BYTES:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(a)
+            size += n
+        for chunk in chunks:
             if len(chunk) == 1:
                 out.append(pb.CoordinatorMessage(assign=chunk[0]))
             else:

@@ -140,6 +140,7 @@ class Coordinator(Queries):
         # (time.perf_counter seconds; run_due spaces them by their cost).
         self._full_pass_end = -math.inf
         self._full_pass_cost = 0.0
+        self._requeued: list[Task] = []  # made pending by a reconnect since the last tick
 
     # ------------------------------------------------------------------ start-up
 
@@ -200,6 +201,7 @@ class Coordinator(Queries):
             if task.agent_id == info.agent_id and task.state is TaskState.ASSIGNED and task.task_id not in held:
                 apply(task, TaskEvent.NOT_HELD, reason="agent no longer held the task")
                 requeued.append(task)
+        self._requeued.extend(requeued)  # dispatched at the next tick, full pass or not
         self._persist([AgentHello(info, now, peer), *(TaskProgress.of(t) for t in requeued)])
         log.info(
             "agent_connected", agent_id=info.agent_id, region=info.region, peer=peer,
@@ -334,11 +336,14 @@ class Coordinator(Queries):
             changes.extend(self._full_pass(now))
             self._full_pass_end = time.perf_counter()
             self._full_pass_cost = self._full_pass_end - started
-        elif created:
-            # Between full passes a new round still goes out at once (fan-out latency),
-            # counted against every agent's assigned tasks.
+        elif created or self._requeued:
+            # Between full passes a new round (fan-out latency) and the tasks a
+            # reconnected agent no longer held still go out at once, counted against
+            # every agent's assigned tasks.
             load = dispatch.assigned_load(self.book.tasks.values())
-            changes.extend(self._dispatch(created, now, load=load))
+            again = [t for t in self._requeued if t.state is TaskState.PENDING]
+            changes.extend(self._dispatch([*created, *again], now, load=load))
+        self._requeued.clear()
         self._persist(changes)
 
     def _full_pass(self, now: float) -> list[Change]:

@@ -61,6 +61,10 @@ class Ingest:
         self.on_done = on_done  # called with the agent id once its results are committed
         self.seal = seal  # the stored bytes of a vouched result (coordinator/convert.py)
         self.block_pages = tuple(block_pages)
+        # Task ids whose results are being committed, with the commit's outcome to come:
+        # a second copy of one (another batch, the same agent's or a replaced session's)
+        # is acked only once that commit succeeded.
+        self._committing: dict[str, asyncio.Future[bool]] = {}
 
     async def ingest(
         self,
@@ -101,13 +105,19 @@ class Ingest:
                 dropped += 1
                 self._drop(fresh[lookup.task_id], agent_id, _why_unknown(lookup, agent_id))
         accepted: list[tuple[TaskResultData, Task]] = []
+        # copies of results another batch is committing: acked once that commit succeeded
+        awaited: list[tuple[str, asyncio.Future[bool]]] = []
         for result in fresh.values():
             task = tasks.get(result.task_id)
             if task is None:
                 continue  # looked up above (or finished by another batch meanwhile)
             if task.state is TaskState.DONE:
-                duplicates += 1  # the same result is being committed from another batch
-                acked.append(result.task_id)
+                pending = self._committing.get(result.task_id)
+                if pending is not None:
+                    awaited.append((result.task_id, pending))
+                else:
+                    duplicates += 1
+                    acked.append(result.task_id)
             elif task.agent_id != agent_id or task.state not in (TaskState.ASSIGNED, TaskState.PENDING):
                 dropped += 1
                 self._drop(result, agent_id, "task is assigned to another agent")
@@ -125,11 +135,36 @@ class Ingest:
             before = [(task, task.state) for _, task in accepted]
             for _, task in accepted:
                 apply(task, TaskEvent.RESULT)
-            stored = await asyncio.shield(self._commit(accepted, before, session.info))
+            outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            for r, _ in accepted:
+                self._committing[r.task_id] = outcome
+            stored = await asyncio.shield(self._commit_then_tell(accepted, before, session.info, outcome))
             acked.extend(r.task_id for r, _ in accepted if stored)
+        for task_id, pending in awaited:
+            if await asyncio.shield(pending):  # stored by the other batch: a duplicate
+                self.counters.duplicate += 1
+                duplicates += 1
+                acked.append(task_id)
         return IngestOutcome(
             acked=tuple(acked), accepted=len(accepted), duplicates=duplicates, dropped=dropped
         )
+
+    async def _commit_then_tell(
+        self,
+        accepted: list[tuple[TaskResultData, Task]],
+        before: list[tuple[Task, TaskState]],
+        agent: AgentInfo,
+        outcome: asyncio.Future[bool],
+    ) -> bool:
+        stored = False
+        try:
+            stored = await self._commit(accepted, before, agent)
+            return stored
+        finally:
+            for r, _ in accepted:
+                if self._committing.get(r.task_id) is outcome:
+                    del self._committing[r.task_id]
+            outcome.set_result(stored)
 
     async def _commit(
         self,

@@ -157,7 +157,13 @@ class FleetAgentServicer(AgentServicer):
                         self._warned[route.address] = now
                         log.warning("relay_scheduler_unreachable", scheduler=route.address, error=_details(exc))
                     return False
-                await context.abort(exc.code(), _details(exc))  # e.g. the scheduler refused the token
+                # e.g. the scheduler refused the token, or shed the stream: its retry hint
+                # goes on to the agent (coordinator/admission.py)
+                trailers: Any = exc.trailing_metadata() or ()
+                hint = [(k, v) for k, v in trailers if k == admission.RETRY_HINT_KEY]
+                if hint:
+                    context.set_trailing_metadata(tuple(hint[:1]))
+                await context.abort(exc.code(), _details(exc))
             if welcome is EOF:
                 return False
             await context.write(welcome)

@@ -217,6 +217,21 @@ async def test_an_expensive_full_pass_is_spaced_out_but_a_new_round_still_goes_o
     assert new["de-1"].state is TaskState.ASSIGNED and assigned_ids(s1) == [new["de-1"].task_id]
 
 
+async def test_a_task_a_reconnected_agent_no_longer_holds_goes_out_again_between_full_passes(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    core = make_core(store, clock, heartbeat_interval_s=60.0)
+    first = core.agent_connected(agent("de-1", "de"), PEER, [])
+    await core.submit_job(JobSpec(kind="tcp", targets=("h.example:1",)))
+    [task] = core.book.tasks.values()
+    assert assigned_ids(first) == [task.task_id]
+    core._full_pass_cost, core._full_pass_end = 1.0, time.perf_counter()  # the next full pass: 5 s away
+    again = core.agent_connected(agent("de-1", "de"), PEER, [])  # back, holding nothing
+    assert task.state is TaskState.PENDING
+    core.run_due(clock.now)
+    assert task.state is TaskState.ASSIGNED and assigned_ids(again) == [task.task_id]
+
+
 # ---------------------------------------------------------------------- outgoing queue
 
 

@@ -82,6 +82,41 @@ async def test_failed_write_changes_nothing_and_acks_nothing(core: Coordinator, 
     assert out.acked == (task_id,) and task_id not in core.book.tasks and core.book.jobs[job_id].tasks_done == 1
 
 
+async def test_a_copy_of_a_result_being_committed_is_acked_only_once_that_commit_succeeds(
+    core: Coordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of one agent are ingested at once (coordinator/services.py): a second copy
+    of a result whose first copy is still committing must not be acked before that commit
+    lands, and not at all if it fails (the agent would delete a result never stored)."""
+    (sa, _sb), job_id = await started_job(core)
+    task_id = next(t.task_id for t in core.book.tasks.values() if t.agent_id == "a")
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def failing(ops: list) -> None:  # type: ignore[type-arg]
+        writing.set()
+        await release.wait()
+        raise OSError("disk full")
+
+    real = core.store.write
+    monkeypatch.setattr(core.store, "write", failing)
+    first = asyncio.ensure_future(core.ingest(sa, [result_for(task_id, job_id, "a")]))
+    async with asyncio.timeout(5):
+        await writing.wait()
+    second = asyncio.ensure_future(core.ingest(sa, [result_for(task_id, job_id, "a")]))
+    await asyncio.sleep(0.05)
+    assert not second.done(), "the copy waits for the first commit"
+    release.set()
+    a, b = await first, await second
+    assert a.acked == () and b.acked == () and b.duplicates == 0
+    assert core.book.tasks[task_id].state is TaskState.ASSIGNED and core.counters.duplicate == 0
+    # the commit that lands: both copies acked, one stored, one counted a duplicate
+    monkeypatch.setattr(core.store, "write", real)
+    a2, b2 = await asyncio.gather(core.ingest(sa, [result_for(task_id, job_id, "a")]),
+                                  core.ingest(sa, [result_for(task_id, job_id, "a")]))  # fmt: skip
+    assert a2.acked == (task_id,) and b2.acked == (task_id,) and a2.duplicates + b2.duplicates == 1
+    assert await core.store.count_results(job_id) == 1
+
+
 async def test_cancel_while_a_result_commits(core: Coordinator, monkeypatch: pytest.MonkeyPatch) -> None:
     (sa, _sb), job_id = await started_job(core)
     task_id = next(t.task_id for t in core.book.tasks.values() if t.agent_id == "a")

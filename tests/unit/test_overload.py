@@ -189,3 +189,13 @@ def test_queued_messages_go_out_as_few_writes_in_order() -> None:
     assert [m.WhichOneof("body") for m in plain] == ["assign", "assign", "cancel", "assign", "ack"]
     many = outgoing_batch_to_pb([assignment(i) for i in range(2500)], assign_batches=True)
     assert [len(m.assign_batch.tasks) for m in many] == [1000, 1000, 500]
+
+
+def test_an_assign_batch_stays_far_under_the_agents_receive_limit() -> None:
+    """Options may make an assignment ~68 KB: batches are cut at 4 MiB too."""
+    big = {f"o{i}": "x" * 2048 for i in range(32)}
+    queued = [Assignment(task_id=f"t{i}", job_id="0123456789abcdef", kind="tcp", target=f"h{i}:1", options=big,
+                         not_before=0.0, deadline=1.0) for i in range(200)]  # fmt: skip
+    out = outgoing_batch_to_pb(queued, assign_batches=True)
+    assert sum(len(m.assign_batch.tasks) or 1 for m in out) == 200 and len(out) > 1
+    assert all(m.ByteSize() <= 4 * 1024 * 1024 + 1024 for m in out)
