@@ -6,4 +6,4 @@ can name the kinds without importing the parsers.
 
 from __future__ import annotations
 
-KINDS: tuple[str, ...] = ("dns", "tcp", "tls", "http", "throughput")
+KINDS: tuple[str, ...] = ("dns", "tcp", "tls", "http", "throughput", "ping", "traceroute")

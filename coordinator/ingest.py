@@ -7,6 +7,7 @@ What of a result the coordinator takes from the agent and what it sets itself is
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from coordinator.analysis import Analyzer, blockpage
+from coordinator.analysis.paths import PATH_KINDS
 from coordinator.lifecycle import Book
 from coordinator.model import CANARY_PURPOSE, AgentInfo, Task, TaskResultData, TaskState
 from coordinator.observe import Counters, measurement_from_result
@@ -240,6 +242,13 @@ class Ingest:
     def analyse(
         self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False
     ) -> None:
+        r = result.result
+        if r.kind in PATH_KINDS:
+            # Path evidence: loss, RTT and hops per region (coordinator/analysis/paths.py).
+            group = str(agent.asn) if self.group_by == "asn" else agent.region
+            if not self.analyzer.paths.add(group, target, r.kind, result.finished_at or time.time(), r.data):
+                self.counters.not_analysed += 1
+            return
         try:
             self.analyzer.add(measurement_from_result(
                 result, agent, target, self.group_by, canary=canary, fingerprints=self.block_pages,

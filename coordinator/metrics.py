@@ -7,6 +7,7 @@ analysis window, because the analysis snapshot no longer lists them.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Protocol
@@ -126,6 +127,49 @@ class CoordinatorCollector(Collector):
         yield stalled
 
         yield from self._verdicts()
+        yield from self._paths()
+
+    def _paths(self) -> Iterator[Metric]:
+        """ping and traceroute figures per region and target (coordinator/analysis/paths.py)."""
+        paths = self.c.analyzer.paths
+        now = time.time()
+        loss = GaugeMetricFamily(
+            "vantage_ping_loss_ratio",
+            "Share of ping requests without a reply in the analysis window.",
+            labels=["region", "target"],
+        )
+        rtt = GaugeMetricFamily(
+            "vantage_ping_rtt_seconds",
+            "Ping round-trip time in the analysis window: the lowest (stat=min), the mean of "
+            "the replies (avg) and the highest (max).",
+            labels=["region", "target", "stat"],
+        )
+        jitter = GaugeMetricFamily(
+            "vantage_ping_jitter_seconds",
+            "Mean difference between consecutive ping replies' RTTs in the analysis window.",
+            labels=["region", "target"],
+        )
+        for f in paths.pings(now):
+            loss.add_metric([f.group, f.target], f.loss)
+            for stat, value in (("min", f.rtt_min_s), ("avg", f.rtt_avg_s), ("max", f.rtt_max_s)):
+                if value is not None:
+                    rtt.add_metric([f.group, f.target, stat], value)
+            if f.jitter_s is not None:
+                jitter.add_metric([f.group, f.target], f.jitter_s)
+        hops = GaugeMetricFamily(
+            "vantage_traceroute_hops",
+            "Hops of the region's latest traceroute to the target in the analysis window.",
+            labels=["region", "target"],
+        )
+        reached = GaugeMetricFamily(
+            "vantage_traceroute_reached",
+            "1 when the region's latest traceroute reached the target, 0 when it stopped on the way.",
+            labels=["region", "target"],
+        )
+        for group, target, trace in paths.traces(now):
+            hops.add_metric([group, target], trace.hop_count)
+            reached.add_metric([group, target], 1 if trace.reached else 0)
+        yield from (loss, rtt, jitter, hops, reached)
 
     def _verdicts(self) -> Iterator[Metric]:
         snap = self.c.snapshot

@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from agent.probes import dns, http, tcp, throughput, tls
+from agent.probes import dns, http, ping, tcp, throughput, tls, traceroute
 from agent.probes.base import Limits, ProbeKind, ProbeOutcome, SpecError
 from agent.probes.failures import FAILURES, classify
 from common.specs import KINDS, option_help, parse_spec
 
 _REGISTRY: Mapping[str, ProbeKind] = MappingProxyType(
-    {module.NAME: module for module in (dns, tcp, tls, http, throughput)}  # type: ignore[misc]
+    {module.NAME: module for module in (dns, tcp, tls, http, throughput, ping, traceroute)}  # type: ignore[misc]
 )
 assert tuple(_REGISTRY) == KINDS
 

@@ -20,6 +20,7 @@ import dns.exception
 import dns.resolver
 
 from agent.policy import TargetForbidden
+from agent.probes.netpath import IcmpUnavailable
 from common.failures import (
     AGENT_DEADLINE_MISSED,
     AGENT_ERRORS,
@@ -134,6 +135,8 @@ def _inner(exc: BaseException) -> BaseException | None:
 def _classify_one(exc: BaseException) -> str | None:
     if isinstance(exc, TargetForbidden):
         return TARGET_FORBIDDEN
+    if isinstance(exc, IcmpUnavailable):
+        return AGENT_SPEC_ERROR  # this host cannot run the task as asked: not evidence
     if isinstance(exc, MemoryError):
         return AGENT_RESOURCE_ERROR
     # dnspython

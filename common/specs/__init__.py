@@ -11,7 +11,8 @@
   (``agent.probes.run_probe``).
 - ``option_help(kind)`` maps each option name to a line of help.
 
-One module per kind (``dns``, ``tcp``, ``tls``, ``http``, ``throughput``), each with
+One module per kind (``dns``, ``tcp``, ``tls``, ``http``, ``throughput``, ``ping``,
+``traceroute``), each with
 ``NAME``, ``OPTIONS``, ``Spec`` and ``parse`` (:mod:`common.specs.base`); the option
 helpers they share are :mod:`common.specs.options`.
 """
@@ -23,11 +24,11 @@ from types import MappingProxyType
 from typing import Any
 
 from common.kinds import KINDS
-from common.specs import dns, http, tcp, throughput, tls
+from common.specs import dns, http, ping, tcp, throughput, tls, traceroute
 from common.specs.base import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_S, Limits, SpecError, SpecKind
 
 _REGISTRY: Mapping[str, SpecKind] = MappingProxyType(
-    {module.NAME: module for module in (dns, tcp, tls, http, throughput)}  # type: ignore[misc]
+    {module.NAME: module for module in (dns, tcp, tls, http, throughput, ping, traceroute)}  # type: ignore[misc]
 )
 assert tuple(_REGISTRY) == KINDS
 

@@ -9,7 +9,7 @@ A kind's spec module in ``common/specs/`` has a ``NAME``, an ``OPTIONS`` help ta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,6 +41,9 @@ class Limits:
     # The directory a task's ``ca_file`` may name a file in (the agent's --ca-dir); None:
     # no ca_file is accepted. ``vantage probe`` (the operator's own command) uses "/".
     ca_dir: str | None = None
+    # The agent's offline IP-to-ASN table (``--asn-file``, agent/asn.py): address -> ASN or
+    # None. Traceroute hops carry the ASN where it knows one; it never asks the network.
+    asn_lookup: Callable[[str], int | None] | None = None
 
 
 class SpecKind(Protocol):

@@ -24,6 +24,7 @@ from coordinator.analysis.model import (
     SuccessRatio,
     TargetVerdict,
 )
+from coordinator.analysis.paths import PathStats
 from coordinator.analysis.rules import Held, ReachStats
 
 _REGION_BAD = frozenset({"throttled", "blocked"})
@@ -49,6 +50,8 @@ class Analyzer:
         self._degraded_up_held: dict[str, Held] = {}  # the same for uploads
         self._unreachable_held: dict[str, Held] = {}
         self.health = health.HealthLog(self.config)
+        # ping and traceroute: path figures beside the verdicts, never in their windows.
+        self.paths = PathStats(self.config)
         self.dropped_targets = 0
         self.dropped_groups = 0
         self.added = 0

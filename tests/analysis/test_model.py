@@ -13,7 +13,7 @@ from tests.analysis.helpers import measurement
 @pytest.mark.parametrize(
     ("over", "field"),
     [
-        ({"kind": "ping"}, "Measurement.kind"),
+        ({"kind": "smoke"}, "Measurement.kind"),
         ({"failure": "dns_lie"}, "Measurement.failure"),
         ({"group": ""}, "Measurement.group"),
         ({"agent_id": ""}, "Measurement.agent_id"),

@@ -39,9 +39,9 @@ RATIO_SETTINGS = (
         ({"agent_id": ""}, "Measurement.agent_id: must be a non-empty string, got ''"),
         ({"target": None}, "Measurement.target: must be a non-empty string, got None"),
         (
-            {"kind": "ping"},
-            "Measurement.kind: must be one of ['dns', 'http', 'tcp', 'throughput', 'tls'], "
-            "got 'ping'",
+            {"kind": "smoke"},
+            "Measurement.kind: must be one of ['dns', 'http', 'ping', 'tcp', 'throughput', "
+            "'tls', 'traceroute'], got 'smoke'",
         ),
         (
             {"failure": "dns_lie"},

@@ -19,7 +19,7 @@ def vantage(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "names"),
     [
-        (["probe", "ping", "example.com"], "kind"),
+        (["probe", "smoke", "example.com"], "kind"),
         (["probe", "tcp", "example.com"], "target"),
         (["probe", "tcp", "example.com:1", "-o", "colour=red"], "options.colour"),
         (["probe", "tcp", "example.com:1", "-o", "colour"], "--option"),

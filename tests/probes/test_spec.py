@@ -15,7 +15,7 @@ LIMITS = Limits()
 
 
 def test_kinds_and_option_help() -> None:
-    assert KINDS == ("dns", "tcp", "tls", "http", "throughput")
+    assert KINDS == ("dns", "tcp", "tls", "http", "throughput", "ping", "traceroute")
     for kind in KINDS:
         helps = option_help(kind)
         assert "timeout" in helps and all(isinstance(v, str) and v for v in helps.values())
@@ -43,7 +43,7 @@ def test_specs_are_frozen_and_named(kind: str, target: str) -> None:
 @pytest.mark.parametrize(
     ("kind", "target", "options", "field"),
     [
-        ("ping", "example.com", {}, "kind"),
+        ("smoke", "example.com", {}, "kind"),
         ("dns", "not a name", {}, "target"),
         ("dns", "8.8.8.8", {}, "target"),
         ("tcp", "example.com", {}, "target"),

@@ -97,7 +97,7 @@ async def test_hello_says_who_the_agent_is_and_what_it_holds(tmp_path: Path, sto
     stream, hello = await rig.coord.accept()
     assert (hello.agent_id, hello.region, hello.country, hello.asn) == ("de-1", "de", "DE", 3320)
     assert dict(hello.labels) == {"tier": "vps"} and hello.concurrency == 3
-    assert list(hello.kinds) == ["dns", "tcp", "tls", "http", "throughput"]
+    assert list(hello.kinds) == ["dns", "tcp", "tls", "http", "throughput", "ping", "traceroute"]
     assert list(hello.held_task_ids) == ["t-held"]
     async with asyncio.timeout(REAL_WAIT_S):
         await rig.agent.connected.wait()

@@ -30,7 +30,7 @@ def test_the_failure_enum_is_the_closed_set_and_success_is_zero() -> None:
     assert FAILURE_NUMBERS[""] == pb.FAILURE_NONE == 0
     assert failure_name(pb.FAILURE_CONNECTION_RESET) == "connection_reset"
     assert failure_name(9999) is None
-    assert {"dns", "tcp", "tls", "http", "throughput"} == DATA_FIELDS
+    assert {"dns", "tcp", "tls", "http", "throughput", "ping", "traceroute"} == DATA_FIELDS
 
 
 def test_data_that_leaves_the_contract_is_an_error_naming_the_field() -> None:
@@ -52,8 +52,8 @@ def test_data_that_leaves_the_contract_is_an_error_naming_the_field() -> None:
                            data=[1])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"dns\.responses\[A\]: expected a mapping, got str"):
         build({"responses": {"A": "NOERROR"}}, kind="dns")
-    with pytest.raises(ValueError, match="no typed data for kind 'ping'"):
-        build({"x": 1}, kind="ping")
+    with pytest.raises(ValueError, match="no typed data for kind 'smoke'"):
+        build({"x": 1}, kind="smoke")
     # None leaves an optional field absent, and it reads back as None; ints stay ints.
     m = build({"port": 443, "connect_s": None, "addresses": ["192.0.2.1"]})
     assert not m.tcp.HasField("connect_s")
@@ -95,7 +95,7 @@ def _agent_message(**probe: object) -> pb.TaskResult:
 def test_the_place_is_the_sessions_never_the_agents_and_unknown_fields_are_not_stored() -> None:
     m = _agent_message()
     m.place.region, m.place.country, m.place.asn = "de-fra", "DE", 3320  # the agent's claim
-    m.result.MergeFromString(_field(15, b"from a newer contract"))
+    m.result.MergeFromString(_field(31, b"from a newer contract"))
     fresh = convert.task_result_from_pb(m)
     agent = AgentInfo(agent_id="ru-1", region="ru", country="RU", asn=12389)
     stored = vouched(fresh, _task(), kind="tcp", agent_id="ru-1", received_at=1002.0, place=agent, seal=convert.sealed)

@@ -7,9 +7,11 @@ import asyncio
 import ipaddress
 import signal
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent import asn
 from common.defaults import DEFAULT_COORDINATOR
 from common.hostport import split_host_port
 from common.ids import is_agent_id, is_country, is_region, labels_problem
@@ -72,6 +74,10 @@ def register(sub: Any) -> None:
                    help="allow plaintext to a coordinator that is not on this machine (a lab's "
                    "private network; the token travels in the clear)")
     add_client_certificate_flags(p)
+    p.add_argument("--asn-file", metavar="FILE",
+                   help="an offline IP-to-ASN table ('PREFIX ASN' per line, agent/asn.py): traceroute "
+                        "hops carry the ASN of their address; never looked up on the network "
+                        "(env VANTAGE_ASN_FILE)")
     p.add_argument("--ca-dir", metavar="DIR",
                    help="the directory a task's ca_file option may name files in (default: none, "
                    "so tasks with ca_file are refused; the coordinator's submitters must not "
@@ -139,6 +145,8 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         if not ca_dir.is_dir():
             raise UsageError(f"--ca-dir: {ca_dir} is not a directory")
         ca_dir = ca_dir.resolve()
+    asn_file = pick(args.asn_file, "VANTAGE_ASN_FILE", toml, "asn_file", None)
+    asn_lookup = load_asn_file(str(asn_file), "--asn-file") if asn_file else None
     overrides = {}
     for name, addr in (parse_key_values(args.resolve, "--resolve") or toml_table(toml, "resolve")).items():
         try:
@@ -170,7 +178,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         labels=labels,
         concurrency=concurrency,
         limits=Limits(allow_private_targets=allow, host_overrides=overrides,
-                      ca_dir=str(ca_dir) if ca_dir else None),
+                      ca_dir=str(ca_dir) if ca_dir else None, asn_lookup=asn_lookup),
         token=secret("VANTAGE_AGENT_TOKEN"),
         ca_file=Path(ca) if ca else None,
         tls=tls,
@@ -180,6 +188,14 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
 
 
 MAX_COORDINATORS = 16
+
+
+def load_asn_file(path: str, flag: str) -> Callable[[str], int | None]:
+    """The lookup of an ``--asn-file`` table, or UsageError naming the flag, file and line."""
+    try:
+        return asn.load(Path(path)).lookup
+    except asn.AsnFileError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def coordinator_list(value: object) -> list[str]:

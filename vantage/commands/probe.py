@@ -13,6 +13,7 @@ from agent.probes.base import Limits
 from agent.probes.failures import FAILURES
 from agent.runner import wire_result
 from protos.results import probe_result_to_dict
+from vantage.commands.agent_cmd import load_asn_file
 from vantage.errors import UsageError
 
 EPILOG = """\
@@ -31,6 +32,8 @@ examples:
   vantage probe tls example.com -o sni=example.org -o verify=false
   vantage probe http https://example.com/ -o max_body=16k
   vantage probe throughput https://speed.example/10M.bin -o max_seconds=8 -o control=https://cdn.example/10M.bin
+  vantage probe ping example.com -o count=10 -o interval=0.5
+  vantage probe traceroute example.com -o method=tcp -o port=443 --asn-file asn.txt
 """
 
 
@@ -46,7 +49,7 @@ def _options_text() -> str:
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "probe",
-        help="run one probe locally (dns, tcp, tls, http, throughput)",
+        help="run one probe locally (dns, tcp, tls, http, throughput, ping, traceroute)",
         description=(
             "Run one probe from this machine, with no coordinator, and print what it "
             "measured: a readable summary, or with --json the same fields as the wire "
@@ -57,7 +60,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("kind", metavar="KIND", help=f"probe kind: {', '.join(KINDS)}")
     parser.add_argument(
-        "target", metavar="TARGET", help="name (dns), host:port (tcp), host[:port] (tls), URL (http, throughput)"
+        "target", metavar="TARGET", help="name (dns), host:port (tcp), host[:port] (tls), URL (http, throughput), host (ping, traceroute)"
     )
     parser.add_argument(
         "-o",
@@ -73,6 +76,8 @@ def register(sub: Any) -> None:
         help="lift the target policy (loopback, private, link-local, CGNAT ... addresses); for labs and tests",
     )
     parser.add_argument("--max-bytes-cap", type=int, default=None, metavar="BYTES", help="hard cap for max_bytes (default 100 MiB)")
+    parser.add_argument("--asn-file", metavar="FILE",
+                        help="an offline IP-to-ASN table ('PREFIX ASN' per line) for traceroute hops")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(func=run)
 
@@ -91,11 +96,13 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    limits = Limits(allow_private_targets=args.allow_private_targets, ca_dir="/")
-    if args.max_bytes_cap is not None:
-        if args.max_bytes_cap <= 0:
-            raise UsageError("--max-bytes-cap: must be positive")
-        limits = Limits(allow_private_targets=args.allow_private_targets, max_bytes_cap=args.max_bytes_cap, ca_dir="/")
+    if args.max_bytes_cap is not None and args.max_bytes_cap <= 0:
+        raise UsageError("--max-bytes-cap: must be positive")
+    limits = Limits(
+        allow_private_targets=args.allow_private_targets, ca_dir="/",
+        asn_lookup=load_asn_file(args.asn_file, "--asn-file") if args.asn_file else None,
+        **({"max_bytes_cap": args.max_bytes_cap} if args.max_bytes_cap is not None else {}),
+    )
     options = parse_options(args.option)
     try:
         spec = parse_spec(args.kind, args.target, options, limits)

@@ -166,7 +166,7 @@ class Place(_message.Message):
     def __init__(self, region: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ...) -> None: ...
 
 class ProbeResult(_message.Message):
-    __slots__ = ("kind", "target", "failure", "failure_detail", "duration_s", "dns", "tcp", "tls", "http", "throughput")
+    __slots__ = ("kind", "target", "failure", "failure_detail", "duration_s", "dns", "tcp", "tls", "http", "throughput", "ping", "traceroute")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +177,8 @@ class ProbeResult(_message.Message):
     TLS_FIELD_NUMBER: _ClassVar[int]
     HTTP_FIELD_NUMBER: _ClassVar[int]
     THROUGHPUT_FIELD_NUMBER: _ClassVar[int]
+    PING_FIELD_NUMBER: _ClassVar[int]
+    TRACEROUTE_FIELD_NUMBER: _ClassVar[int]
     kind: str
     target: str
     failure: Failure
@@ -187,7 +189,9 @@ class ProbeResult(_message.Message):
     tls: TlsData
     http: HttpData
     throughput: ThroughputData
-    def __init__(self, kind: _Optional[str] = ..., target: _Optional[str] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., duration_s: _Optional[float] = ..., dns: _Optional[_Union[DnsData, _Mapping]] = ..., tcp: _Optional[_Union[TcpData, _Mapping]] = ..., tls: _Optional[_Union[TlsData, _Mapping]] = ..., http: _Optional[_Union[HttpData, _Mapping]] = ..., throughput: _Optional[_Union[ThroughputData, _Mapping]] = ...) -> None: ...
+    ping: PingData
+    traceroute: TracerouteData
+    def __init__(self, kind: _Optional[str] = ..., target: _Optional[str] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_detail: _Optional[str] = ..., duration_s: _Optional[float] = ..., dns: _Optional[_Union[DnsData, _Mapping]] = ..., tcp: _Optional[_Union[TcpData, _Mapping]] = ..., tls: _Optional[_Union[TlsData, _Mapping]] = ..., http: _Optional[_Union[HttpData, _Mapping]] = ..., throughput: _Optional[_Union[ThroughputData, _Mapping]] = ..., ping: _Optional[_Union[PingData, _Mapping]] = ..., traceroute: _Optional[_Union[TracerouteData, _Mapping]] = ...) -> None: ...
 
 class DnsData(_message.Message):
     __slots__ = ("query", "types", "transport", "resolver", "resolver_source", "rcode", "answers", "records", "cname_chain", "bogon_answers", "responses", "control", "tls_checks", "tls_reference")
@@ -495,6 +499,99 @@ class ThroughputData(_message.Message):
     direction: str
     trigger_checks: _containers.RepeatedCompositeFieldContainer[TriggerCheck]
     def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ..., first_part_bps: _Optional[float] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ..., burst_bytes: _Optional[int] = ..., settle_s: _Optional[float] = ..., sustained_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger_checks: _Optional[_Iterable[_Union[TriggerCheck, _Mapping]]] = ...) -> None: ...
+
+class PingData(_message.Message):
+    __slots__ = ("host", "address", "family", "method", "icmp_unavailable", "port", "size", "count", "interval_s", "sent", "received", "loss", "rtts_s", "lost_seqs", "rtt_min_s", "rtt_avg_s", "rtt_max_s", "rtt_mdev_s", "jitter_s", "replies_from")
+    class RepliesFromEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ICMP_UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    RTTS_S_FIELD_NUMBER: _ClassVar[int]
+    LOST_SEQS_FIELD_NUMBER: _ClassVar[int]
+    RTT_MIN_S_FIELD_NUMBER: _ClassVar[int]
+    RTT_AVG_S_FIELD_NUMBER: _ClassVar[int]
+    RTT_MAX_S_FIELD_NUMBER: _ClassVar[int]
+    RTT_MDEV_S_FIELD_NUMBER: _ClassVar[int]
+    JITTER_S_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_FROM_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    address: str
+    family: str
+    method: str
+    icmp_unavailable: str
+    port: int
+    size: int
+    count: int
+    interval_s: float
+    sent: int
+    received: int
+    loss: float
+    rtts_s: _containers.RepeatedScalarFieldContainer[float]
+    lost_seqs: _containers.RepeatedScalarFieldContainer[int]
+    rtt_min_s: float
+    rtt_avg_s: float
+    rtt_max_s: float
+    rtt_mdev_s: float
+    jitter_s: float
+    replies_from: _containers.ScalarMap[str, int]
+    def __init__(self, host: _Optional[str] = ..., address: _Optional[str] = ..., family: _Optional[str] = ..., method: _Optional[str] = ..., icmp_unavailable: _Optional[str] = ..., port: _Optional[int] = ..., size: _Optional[int] = ..., count: _Optional[int] = ..., interval_s: _Optional[float] = ..., sent: _Optional[int] = ..., received: _Optional[int] = ..., loss: _Optional[float] = ..., rtts_s: _Optional[_Iterable[float]] = ..., lost_seqs: _Optional[_Iterable[int]] = ..., rtt_min_s: _Optional[float] = ..., rtt_avg_s: _Optional[float] = ..., rtt_max_s: _Optional[float] = ..., rtt_mdev_s: _Optional[float] = ..., jitter_s: _Optional[float] = ..., replies_from: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class TracerouteHop(_message.Message):
+    __slots__ = ("ttl", "address", "addresses", "rtts_s", "lost", "icmp", "asn")
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    RTTS_S_FIELD_NUMBER: _ClassVar[int]
+    LOST_FIELD_NUMBER: _ClassVar[int]
+    ICMP_FIELD_NUMBER: _ClassVar[int]
+    ASN_FIELD_NUMBER: _ClassVar[int]
+    ttl: int
+    address: str
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    rtts_s: _containers.RepeatedScalarFieldContainer[float]
+    lost: int
+    icmp: str
+    asn: int
+    def __init__(self, ttl: _Optional[int] = ..., address: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., rtts_s: _Optional[_Iterable[float]] = ..., lost: _Optional[int] = ..., icmp: _Optional[str] = ..., asn: _Optional[int] = ...) -> None: ...
+
+class TracerouteData(_message.Message):
+    __slots__ = ("host", "address", "family", "method", "port", "hops", "reached", "stopped", "hop_count", "constant_flow")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    HOPS_FIELD_NUMBER: _ClassVar[int]
+    REACHED_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    HOP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CONSTANT_FLOW_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    address: str
+    family: str
+    method: str
+    port: int
+    hops: _containers.RepeatedCompositeFieldContainer[TracerouteHop]
+    reached: bool
+    stopped: str
+    hop_count: int
+    constant_flow: bool
+    def __init__(self, host: _Optional[str] = ..., address: _Optional[str] = ..., family: _Optional[str] = ..., method: _Optional[str] = ..., port: _Optional[int] = ..., hops: _Optional[_Iterable[_Union[TracerouteHop, _Mapping]]] = ..., reached: _Optional[bool] = ..., stopped: _Optional[str] = ..., hop_count: _Optional[int] = ..., constant_flow: _Optional[bool] = ...) -> None: ...
 
 class ThroughputControl(_message.Message):
     __slots__ = ("url", "bytes", "duration_s", "bytes_per_second", "failure", "failure_detail", "ttfb_s", "status", "sustained_bps", "drop_at_s")

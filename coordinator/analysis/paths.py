@@ -1,0 +1,168 @@
+"""Path health per (group, target): ping loss and RTT, and the latest traceroute.
+
+ping and traceroute are evidence about the network on the way, not about whether a
+service is censored: an ICMP echo filtered by the target's own firewall, or a trace that
+never gets an answer from the last hop, is normal on the internet. So they do not feed
+the verdict windows (a target that only ever had ping jobs gets no verdict); they feed
+these figures, which the metrics export per region and target
+(``vantage_ping_loss_ratio``, ``vantage_ping_rtt_seconds``, ``vantage_traceroute_hops``
+...), read in the same window as the verdicts (``AnalysisConfig.window_s``).
+
+Bounded like the analyzer: at most ``max_targets`` targets and ``max_groups`` groups
+(more are counted in ``dropped``), and at most ``MAX_SAMPLES`` ping results per (group,
+target). Every value is read defensively from an agent's data: a field of the wrong type
+or out of range makes the sample count as dropped, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from coordinator.analysis.model import AnalysisConfig
+
+PATH_KINDS = frozenset({"ping", "traceroute"})
+MAX_SAMPLES = 256
+MAX_RTT_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class PingSample:
+    at: float
+    sent: int
+    received: int
+    rtt_min_s: float | None
+    rtt_avg_s: float | None
+    rtt_max_s: float | None
+    jitter_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSample:
+    at: float
+    reached: bool
+    hop_count: int
+    last_address: str  # the last hop that answered ("" when none did)
+
+
+@dataclass(frozen=True, slots=True)
+class PingFigures:
+    group: str
+    target: str
+    samples: int
+    sent: int
+    loss: float
+    rtt_min_s: float | None
+    rtt_avg_s: float | None
+    rtt_max_s: float | None
+    jitter_s: float | None
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
+        return None
+    return value
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0 <= value <= MAX_RTT_S:
+        return None
+    return float(value)
+
+
+def ping_sample(at: float, data: Mapping[str, object]) -> PingSample | None:
+    """A ping result's figures, or None when they do not hold together."""
+    sent, received = _count(data.get("sent")), _count(data.get("received"))
+    if sent is None or received is None or received > sent or sent == 0:
+        return None
+    return PingSample(
+        at, sent, received, _seconds(data.get("rtt_min_s")), _seconds(data.get("rtt_avg_s")),
+        _seconds(data.get("rtt_max_s")), _seconds(data.get("jitter_s")),
+    )  # fmt: skip
+
+
+def trace_sample(at: float, data: Mapping[str, object]) -> TraceSample | None:
+    hops = data.get("hops")
+    count = _count(data.get("hop_count"))
+    if not isinstance(hops, list) or count is None:
+        return None
+    last = ""
+    for hop in reversed(hops):
+        address = hop.get("address") if isinstance(hop, Mapping) else None
+        if isinstance(address, str) and address:
+            last = address[:64]
+            break
+    return TraceSample(at, data.get("reached") is True, count, last)
+
+
+class PathStats:
+    def __init__(self, config: AnalysisConfig) -> None:
+        self.config = config
+        self._pings: dict[tuple[str, str], deque[PingSample]] = {}
+        self._traces: dict[tuple[str, str], TraceSample] = {}
+        self._targets: set[str] = set()
+        self._groups: set[str] = set()
+        self.dropped = 0
+
+    def _admit(self, group: str, target: str) -> bool:
+        if target not in self._targets:
+            if len(self._targets) >= self.config.max_targets:
+                return False
+            self._targets.add(target)
+        if group not in self._groups:
+            if len(self._groups) >= self.config.max_groups:
+                return False
+            self._groups.add(group)
+        return True
+
+    def add(self, group: str, target: str, kind: str, at: float, data: Mapping[str, object]) -> bool:
+        """Take one ping or traceroute result; False (and counted) when it was not usable."""
+        sample: PingSample | TraceSample | None
+        sample = ping_sample(at, data) if kind == "ping" else trace_sample(at, data) if kind == "traceroute" else None
+        if sample is None or not self._admit(group, target):
+            self.dropped += 1
+            return False
+        key = (group, target)
+        if isinstance(sample, PingSample):
+            samples = self._pings.get(key)
+            if samples is None:
+                samples = self._pings[key] = deque(maxlen=MAX_SAMPLES)
+            samples.append(sample)
+        else:
+            held = self._traces.get(key)
+            if held is None or held.at <= sample.at:
+                self._traces[key] = sample
+        return True
+
+    def pings(self, now: float) -> Iterator[PingFigures]:
+        """Loss and RTT per (group, target) over the window ending at ``now``."""
+        since = now - self.config.window_s
+        for (group, target), samples in sorted(self._pings.items()):
+            recent = [s for s in samples if s.at >= since]
+            if not recent:
+                continue
+            sent = sum(s.sent for s in recent)
+            received = sum(s.received for s in recent)
+            mins = [s.rtt_min_s for s in recent if s.rtt_min_s is not None]
+            maxes = [s.rtt_max_s for s in recent if s.rtt_max_s is not None]
+            weighted = [(s.rtt_avg_s, s.received) for s in recent if s.rtt_avg_s is not None and s.received]
+            jitters = [s.jitter_s for s in recent if s.jitter_s is not None]
+            weight = sum(n for _, n in weighted)
+            yield PingFigures(
+                group=group, target=target, samples=len(recent), sent=sent, loss=1 - received / sent,
+                rtt_min_s=min(mins) if mins else None,
+                rtt_avg_s=sum(a * n for a, n in weighted) / weight if weight else None,
+                rtt_max_s=max(maxes) if maxes else None,
+                jitter_s=sum(jitters) / len(jitters) if jitters else None,
+            )  # fmt: skip
+
+    def traces(self, now: float) -> Iterator[tuple[str, str, TraceSample]]:
+        """The latest traceroute per (group, target), when it is in the window."""
+        since = now - self.config.window_s
+        for (group, target), sample in sorted(self._traces.items()):
+            if sample.at >= since:
+                yield group, target, sample
