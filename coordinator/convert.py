@@ -15,6 +15,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from common.failures import UNKNOWN_FAILURE
 from common.ids import is_assigned_task_id
+from common.specs.traceroute import MAX_HOPS
 from coordinator.analysis import Snapshot
 from coordinator.model import (
     Acknowledgement,
@@ -162,7 +163,8 @@ def _nonfinite(m: Message) -> str | None:
 
 
 def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
-    """What the analysis reads of a result's data (coordinator/observe.py): a throughput
+    """What the analysis reads of a result's data (coordinator/observe.py,
+    coordinator/analysis/paths.py): a ping's counts and RTTs, a traceroute's hops, a throughput
     result's rate, its control's outcome and its trigger checks (a tls result's too), an
     http fetch's page (what ``blockpage.Body.of`` reads), a dns result's answers
     (``dnslie.Answers.of``); nothing else, so ingestion does not pay for converting fields
@@ -199,6 +201,19 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
                 "failure": failure_name(d.control.failure) or "",
             }
         return out
+    if m.kind == "ping" and m.WhichOneof("data") == "ping":
+        p = m.ping
+        return {
+            "sent": p.sent, "received": p.received,
+            **{name: getattr(p, name) if p.HasField(name) else None
+               for name in ("rtt_min_s", "rtt_avg_s", "rtt_max_s", "jitter_s")},
+        }  # fmt: skip
+    if m.kind == "traceroute" and m.WhichOneof("data") == "traceroute":
+        tr = m.traceroute
+        return {
+            "reached": tr.reached, "hop_count": tr.hop_count,
+            "hops": [{"ttl": h.ttl, "address": h.address} for h in tr.hops[:MAX_HOPS]],
+        }  # fmt: skip
     if m.kind == "tls" and m.WhichOneof("data") == "tls":
         return {"trigger_checks": _trigger_checks(m.tls.trigger_checks)} if m.tls.trigger_checks else {}
     if m.kind != "throughput" or m.WhichOneof("data") != "throughput":

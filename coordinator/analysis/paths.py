@@ -109,14 +109,12 @@ class PathStats:
         self.dropped = 0
 
     def _admit(self, group: str, target: str) -> bool:
-        if target not in self._targets:
-            if len(self._targets) >= self.config.max_targets:
-                return False
-            self._targets.add(target)
-        if group not in self._groups:
-            if len(self._groups) >= self.config.max_groups:
-                return False
-            self._groups.add(group)
+        if target not in self._targets and len(self._targets) >= self.config.max_targets:
+            return False
+        if group not in self._groups and len(self._groups) >= self.config.max_groups:
+            return False
+        self._targets.add(target)
+        self._groups.add(group)
         return True
 
     def add(self, group: str, target: str, kind: str, at: float, data: Mapping[str, object]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -32,6 +33,8 @@ def job_targets(kind: str, t: Targets) -> tuple[str, dict[str, str]]:
         "tls": (f"127.0.0.1:{t.https_port}", {"sni": "localhost", "ca_file": str(t.ca_file)}),
         "http": (f"{base}/", {}),
         "throughput": (f"{base}/data?bytes=2000000", {"control": f"{base}/data?bytes=1000000"}),
+        "ping": ("127.0.0.1", {"method": "tcp", "port": str(t.http_port), "count": "3", "interval": "0.2"}),
+        "traceroute": ("127.0.0.1", {"method": "tcp", "port": str(t.http_port)}),
     }[kind]
 
 
@@ -48,7 +51,7 @@ def collect(net: Network, job_id: str) -> tuple[list[pb.TaskResult], pb.Job]:
     return results, end
 
 
-@pytest.mark.parametrize("kind", ["dns", "tcp", "tls", "http", "throughput"])
+@pytest.mark.parametrize("kind", ["dns", "tcp", "tls", "http", "throughput", "ping", "traceroute"])
 def test_one_off_job_of_each_kind_reaches_exactly_the_selected_agents(
     net: Network, targets: Targets, kind: str
 ) -> None:
@@ -77,6 +80,34 @@ def test_one_off_job_of_each_kind_reaches_exactly_the_selected_agents(
         data = rows[0]["result"]["data"]
         assert data["bytes"] == 2_000_000 and data["control"]["bytes"] == 1_000_000
         assert data["bytes_per_second"] > 0 and data["ratio"] > 0
+
+
+def test_ping_and_traceroute_figures_reach_the_metrics_per_region(net: Network, targets: Targets) -> None:
+    for kind in ("ping", "traceroute"):
+        target, options = job_targets(kind, targets)
+        with net.client() as c:
+            job = c.submit(kind, [target], options=options, regions=["ru"])
+        results, end = collect(net, job.job_id)
+        assert end.state == pb.JOB_STATE_DONE and {r.agent_id for r in results} == RU, end
+
+    def scraped() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{net.metrics_port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+    def with_paths() -> str | None:
+        text = scraped()
+        return text if "vantage_traceroute_hops{" in text else None
+
+    text = wait_for(with_paths, 10, "path metrics")
+    assert 'vantage_ping_loss_ratio{region="ru",target="127.0.0.1"} 0.0' in text
+    rtt = [line for line in text.splitlines() if line.startswith('vantage_ping_rtt_seconds{region="ru"')]
+    assert {line.split('stat="')[1].split('"')[0] for line in rtt} == {"min", "avg", "max"}
+    assert all(0 < float(line.rsplit(" ", 1)[1]) < 1 for line in rtt), rtt
+    assert 'vantage_traceroute_hops{region="ru",target="127.0.0.1"} 1.0' in text
+    assert 'vantage_traceroute_reached{region="ru",target="127.0.0.1"} 1.0' in text
+    # path kinds are not verdict evidence: no verdict for a target only pinged
+    verdicts = [line for line in text.splitlines() if line.startswith("vantage_verdict_info{")]
+    assert not [line for line in verdicts if 'target="127.0.0.1"' in line], verdicts
 
 
 def test_selector_by_agent_id_and_country(net: Network, targets: Targets) -> None:

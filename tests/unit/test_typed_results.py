@@ -160,14 +160,16 @@ def test_a_failure_number_outside_the_enum_is_stored_as_unknown_failure_and_mark
 def _field(number: int, payload: bytes) -> bytes:
     """One length-delimited protobuf field, encoded by hand (the earlier form's fields are
     not in this contract, so no message can write them)."""
-    length = len(payload)
-    varint = bytearray()
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
     while True:
-        byte, length = length & 0x7F, length >> 7
-        varint.append(byte | (0x80 if length else 0))
-        if not length:
-            break
-    return bytes([(number << 3) | 2]) + bytes(varint) + payload
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def _legacy_row(kind: str, failure: str, data: dict[str, object]) -> bytes:

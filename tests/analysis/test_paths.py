@@ -1,0 +1,87 @@
+"""Path figures per (group, target): ping loss and RTT over the window, the latest trace;
+hostile or malformed data is dropped and counted, never raised."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from coordinator.analysis.model import AnalysisConfig
+from coordinator.analysis.paths import PathStats
+
+
+def ping(sent: int, received: int, avg: float | None = 0.02, **over: object) -> dict[str, object]:
+    data: dict[str, object] = {"sent": sent, "received": received, "rtt_min_s": avg and avg / 2,
+                               "rtt_avg_s": avg, "rtt_max_s": avg and avg * 2, "jitter_s": avg and avg / 10}
+    data.update(over)
+    return data
+
+
+def test_loss_and_rtt_over_the_window() -> None:
+    paths = PathStats(AnalysisConfig(window_s=60))
+    assert paths.add("ru", "t", "ping", 100.0, ping(5, 5, 0.010))
+    assert paths.add("ru", "t", "ping", 110.0, ping(5, 0, None))
+    assert paths.add("ru", "t", "ping", 120.0, ping(10, 5, 0.040))
+    assert paths.add("de", "t", "ping", 120.0, ping(4, 4, 0.005))
+    (de, ru) = list(paths.pings(now=150.0))
+    assert (ru.group, ru.samples, ru.sent) == ("ru", 3, 20)
+    assert ru.loss == pytest.approx(0.5)
+    # the mean RTT weighs each result by its replies: (5 * 10 + 5 * 40) / 10 ms
+    assert ru.rtt_avg_s == pytest.approx(0.025)
+    assert (ru.rtt_min_s, ru.rtt_max_s) == (0.005, 0.08)
+    assert de.loss == 0 and de.rtt_avg_s == 0.005
+    # 65 s later the first two results have left the window
+    (_, ru_later) = list(paths.pings(now=175.0))
+    assert (ru_later.samples, ru_later.loss) == (1, 0.5)
+    assert list(paths.pings(now=1000.0)) == []
+
+
+def test_the_latest_trace_in_the_window() -> None:
+    paths = PathStats(AnalysisConfig(window_s=60))
+    hops = [{"ttl": 1, "address": "10.0.0.1"}, {"ttl": 2, "address": ""}]
+    assert paths.add("ru", "t", "traceroute", 120.0, {"reached": False, "hop_count": 2, "hops": hops})
+    assert paths.add("ru", "t", "traceroute", 100.0, {"reached": True, "hop_count": 3, "hops": []})  # older
+    [(group, target, trace)] = list(paths.traces(now=130.0))
+    assert (group, target, trace.reached, trace.hop_count, trace.last_address) == ("ru", "t", False, 2, "10.0.0.1")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        ping(0, 0),
+        ping(3, 4),
+        ping(-1, 0),
+        ping(True, 1),  # type: ignore[arg-type]
+        ping(3, 3, rtt_avg_s=math.inf),
+        {**ping(3, 3), "sent": "3"},
+        {},
+    ],
+)
+def test_malformed_pings_are_dropped_or_their_bad_figure_ignored(data: dict[str, object]) -> None:
+    paths = PathStats(AnalysisConfig())
+    added = paths.add("ru", "t", "ping", 1.0, data)
+    if added:  # only a bad RTT may be kept, without that RTT
+        [f] = list(paths.pings(now=1.0))
+        assert f.rtt_avg_s is None and paths.dropped == 0
+    else:
+        assert paths.dropped == 1 and list(paths.pings(now=1.0)) == []
+
+
+def test_malformed_traces_are_dropped() -> None:
+    paths = PathStats(AnalysisConfig())
+    assert not paths.add("ru", "t", "traceroute", 1.0, {"hop_count": 2, "hops": "no"})
+    assert not paths.add("ru", "t", "traceroute", 1.0, {"hop_count": -2, "hops": []})
+    assert paths.add("ru", "t", "traceroute", 1.0, {"hop_count": 1, "hops": [7, {"address": 9}]})
+    [(_, _, trace)] = list(paths.traces(now=1.0))
+    assert trace.last_address == "" and paths.dropped == 2
+
+
+def test_targets_and_groups_are_bounded() -> None:
+    paths = PathStats(AnalysisConfig(max_targets=2, max_groups=2))
+    for i in range(5):
+        paths.add("ru", f"t{i}", "ping", 1.0, ping(1, 1))
+        paths.add(f"g{i}", "t0", "ping", 1.0, ping(1, 1))
+    figures = list(paths.pings(now=1.0))
+    assert len({f.target for f in figures}) <= 2 and len({f.group for f in figures}) <= 2
+    assert paths.dropped == 7  # t2..t4 from ru, g1..g4 to t0
