@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import socket
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -33,9 +34,11 @@ from agent.probes import failures as f
 from agent.probes import page
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import failed, now, rounded
+from agent.probes.locate import client_hello, http_request, locate_after
 from agent.probes.tls import make_context
+from common.address import parse_address
 from common.specs.http import NAME, Spec
-from common.specs.options import url_host
+from common.specs.options import url_host, url_port
 
 SELECTED_HEADERS = (
     "content-type",
@@ -161,6 +164,17 @@ async def _read_body(resp: aiohttp.ClientResponse, spec: Spec) -> tuple[int, str
     return length, digest.hexdigest(), truncated, bytes(head)
 
 
+async def _locate(spec: Spec, limits: Limits, started: float) -> dict[str, Any]:
+    """Locate toward the first URL (not a redirect's): its request, or its ClientHello."""
+    url = URL(spec.target)
+    host = url_host(url)
+    if url.scheme == "https":
+        trigger = client_hello("" if parse_address(host) is not None else host, ("http/1.1",))
+    else:
+        trigger = http_request(url.raw_authority or host, url.raw_path_qs)
+    return await locate_after(host, url_port(url), trigger, limits, started=started, timeout_s=spec.timeout_s)
+
+
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     started = now()
     data: dict[str, Any] = {"method": spec.method, "redirects": []}
@@ -236,8 +250,14 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         if "timings" not in data:
             data["timings"] = phase_timings(marks, tls=url.scheme == "https")
         data["timings"]["total_s"] = rounded(now() - started)
-        return failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
+        outcome = failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
+        if spec.locate and outcome.failure != f.TARGET_FORBIDDEN:
+            data["locate"] = await _locate(spec, limits, started)
+            outcome = replace(outcome, data=data, duration_s=round(now() - started, 6))
+        return outcome
     data["timings"]["total_s"] = rounded(now() - started)
+    if spec.locate:
+        data["locate"] = await _locate(spec, limits, started)
     status = int(data["status"])
     return ProbeOutcome(
         kind=NAME,

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import replace
 from typing import Any
 
 from agent.policy import ResolvedAddress, resolve_checked
 from agent.probes.base import Limits, ProbeOutcome
 from agent.probes.common import failed, now, rounded
+from agent.probes.locate import locate_after
 from common.specs.tcp import NAME, Spec
 
 
@@ -56,7 +58,12 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
             data["addresses"] = [a.address for a in addresses]
             sock, address, connect_s = await connect(addresses)
     except Exception as exc:
-        return failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
+        outcome = failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
+        if spec.locate and outcome.failure != "target_forbidden":
+            data["locate"] = await locate_after(spec.host, spec.port, None, limits, started=started,
+                                                timeout_s=spec.timeout_s)  # fmt: skip
+            outcome = replace(outcome, data=data, duration_s=round(now() - started, 6))
+        return outcome
     try:
         data["address"] = address.address
         data["family"] = "ipv6" if address.family == socket.AF_INET6 else "ipv4"
@@ -64,6 +71,9 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         data["local_address"] = str(sock.getsockname()[0])
     finally:
         sock.close()
+    if spec.locate:
+        data["locate"] = await locate_after(spec.host, spec.port, None, limits, started=started,
+                                            timeout_s=spec.timeout_s, address=address.address)  # fmt: skip
     return ProbeOutcome(
         kind=NAME, target=spec.target, failure=None, duration_s=round(now() - started, 6), data=data
     )

@@ -30,6 +30,7 @@ import structlog
 from agent.policy import resolve_checked
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import MIN_CHECK_S, budget_left, failed, now, rounded, skipped_check
+from agent.probes.locate import client_hello, locate_after
 from agent.probes.tcp import connect
 from agent.probes.x509 import summarize
 from common.hostport import join_host_port
@@ -229,6 +230,11 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
             transport.abort()
     if spec.trigger_host is not None:
         data["trigger_checks"] = await _trigger_checks(spec, limits, data.get("address", ""), started)
+    if spec.locate and (outcome is None or outcome.failure != "target_forbidden"):
+        data["locate"] = await locate_after(
+            spec.host, spec.port, client_hello(spec.sni, spec.alpn), limits, started=started,
+            timeout_s=spec.timeout_s, address=data.get("address", ""),
+        )  # fmt: skip
     if outcome is not None:
         return replace(outcome, duration_s=round(now() - started, 6), data=data)
     return ProbeOutcome(

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -199,13 +200,19 @@ class _Tcp:
         pass
 
 
-async def _trace(spec: Spec, tracer: Tracer, limits: Limits, hops: list[dict[str, Any]], out: dict[str, Any]) -> None:
+async def trace_path(
+    tracer: Tracer, *, first_hop: int, max_hops: int, queries: int, wait_s: float, gap_limit: int,
+    asn_lookup: Callable[[str], int | None] | None, hops: list[dict[str, Any]], out: dict[str, Any],
+) -> None:
+    """Probe TTL ``first_hop`` to ``max_hops`` with ``tracer``, appending each hop to ``hops``
+    as it is done (so a caller's timeout keeps them) and setting ``out["reached"]`` and
+    ``out["stopped"]``. Used by the traceroute kind and by locating a censor."""
     seq = 0
     gap = 0
-    for ttl in range(spec.first_hop, spec.max_hops + 1):
+    for ttl in range(first_hop, max_hops + 1):
         replies: list[Reply] = []
-        for _ in range(spec.queries):
-            reply = await tracer.probe(ttl, seq, spec.wait_s)
+        for _ in range(queries):
+            reply = await tracer.probe(ttl, seq, wait_s)
             seq += 1
             if reply:
                 replies.append(reply)
@@ -216,22 +223,26 @@ async def _trace(spec: Spec, tracer: Tracer, limits: Limits, hops: list[dict[str
             "address": address,
             "addresses": sorted(by_address),
             "rtts_s": [rounded(r.rtt_s) for r in replies],
-            "lost": spec.queries - len(replies),
+            "lost": queries - len(replies),
             "icmp": next((r.icmp for r in replies if r.address == address), ""),
-            "asn": limits.asn_lookup(address) if address and limits.asn_lookup else None,
+            "asn": asn_lookup(address) if address and asn_lookup else None,
         }
         hops.append(hop)
         if any(r.reached for r in replies):
             out["reached"], out["stopped"] = True, "reached"
             return
-        if replies and all(r.icmp not in ("time_exceeded",) for r in replies):
+        if replies and all(r.icmp != "time_exceeded" for r in replies):
             out["stopped"] = "unreachable"
             return
         gap = 0 if replies else gap + 1
-        if gap >= spec.gap_limit:
+        if gap >= gap_limit:
             out["stopped"] = "gap_limit"
             return
     out["stopped"] = "max_hops"
+
+
+def make_tracer(address: ResolvedAddress, method: str, port: int) -> Tracer:
+    return _Tcp(address, port) if method == "tcp" else _Datagram(address, port, method)
 
 
 async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
@@ -251,10 +262,14 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         address = addresses[0]
         data["address"] = address.address
         data["family"] = "ipv6" if address.family == socket.AF_INET6 else "ipv4"
-        tracer = _Tcp(address, spec.port) if spec.method == "tcp" else _Datagram(address, spec.port, spec.method)
+        tracer = make_tracer(address, spec.method, spec.port)
         try:
             async with asyncio.timeout_at(deadline):
-                await _trace(spec, tracer, limits, hops, data)
+                await trace_path(
+                    tracer, first_hop=spec.first_hop, max_hops=spec.max_hops, queries=spec.queries,
+                    wait_s=spec.wait_s, gap_limit=spec.gap_limit, asn_lookup=limits.asn_lookup,
+                    hops=hops, out=data,
+                )  # fmt: skip
         except TimeoutError:
             if not hops:
                 raise

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from common.specs.base import DEFAULT_MAX_BYTES, Limits, SpecError
 from common.specs.options import (
+    LOCATE_HELP,
     TIMEOUT_HELP,
     check_known,
     opt_bool,
@@ -27,6 +28,7 @@ OPTIONS: Mapping[str, str] = {
     "max_redirects": "redirects to follow, 0 to 10 (default 5)",
     "verify": "verify the server certificate: true or false (default true)",
     "ca_file": "PEM file of CA certificates to trust instead of the system's",
+    "locate": LOCATE_HELP,
     "timeout": TIMEOUT_HELP,
 }
 
@@ -42,6 +44,7 @@ class Spec:
     verify: bool = True
     ca_file: str | None = None
     timeout_s: float
+    locate: bool = False
 
 
 def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
@@ -66,4 +69,5 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
         verify=opt_bool(options, "verify", default=True),
         ca_file=options.get("ca_file") or None,
         timeout_s=opt_timeout(options, limits),
+        locate=opt_bool(options, "locate", default=False),
     )

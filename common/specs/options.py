@@ -16,6 +16,11 @@ from common import hostport
 from common.specs.base import Limits, SpecError
 
 TIMEOUT_HELP = "seconds before the probe gives up (default and cap: the agent's max_timeout_s, 30)"
+LOCATE_HELP = (
+    "after the probe, find where on the path a block sits: the trigger (the SYN, ClientHello or "
+    "request) sent with TTL 1, 2, 3... beside a traceroute, in the task's time left "
+    "(true or false, default false; agent/probes/locate.py)"
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

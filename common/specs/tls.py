@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 from common.address import is_hostname, parse_address
 from common.specs.base import Limits, SpecError
-from common.specs.options import TIMEOUT_HELP, check_known, opt_bool, opt_timeout, split_host_port
+from common.specs.options import (
+    LOCATE_HELP,
+    TIMEOUT_HELP,
+    check_known,
+    opt_bool,
+    opt_timeout,
+    split_host_port,
+)
 
 NAME = "tls"
 OPTIONS: Mapping[str, str] = {
@@ -29,6 +36,7 @@ OPTIONS: Mapping[str, str] = {
         "address under its name, and with it under the target's name, to tell an SNI-keyed "
         "block from an address-keyed one (verdicts say trigger: sni or address)"
     ),
+    "locate": LOCATE_HELP,
     "timeout": TIMEOUT_HELP,
 }
 
@@ -47,6 +55,7 @@ class Spec:
     trigger_port: int = 443
     trigger_sni: str = ""  # the neutral server name: trigger_host ("" for an address)
     timeout_s: float
+    locate: bool = False
 
 
 def neutral_sni(trigger_host: str, sni: str, target_host: str) -> str:
@@ -112,4 +121,5 @@ def parse(target: str, options: Mapping[str, str], limits: Limits) -> Spec:
         trigger_port=trigger_port,
         trigger_sni=trigger_sni,
         timeout_s=opt_timeout(options, limits),
+        locate=opt_bool(options, "locate", default=False),
     )

@@ -54,13 +54,23 @@ class Chain:
     def target(self) -> str:
         return f"10.{self.net}.3.2"
 
-    def censor(self, rules: str) -> None:
-        """nft rules in r2's forward chain (one per line)."""
+    def censor(self, rules: str, *, hook: str = "forward") -> None:
+        """nft rules on r2 (one per line), in its forward chain, or in prerouting (a DPI box
+        in front of r2: it acts before r2 decrements the TTL, so a trigger that reaches
+        r2 with TTL 1 still meets it)."""
+        priority = "-150" if hook == "prerouting" else "0"
         sh("ip", "netns", "exec", self.r2, "nft", "-f", "-", stdin=(
-            "table inet censor {\n chain pass {\n  type filter hook forward priority 0;\n"
+            f"table inet censor {{\n chain pass {{\n  type filter hook {hook} priority {priority};\n"
             + "".join(f"  {line}\n" for line in rules.splitlines() if line.strip())
             + " }\n}\n"
         ))  # fmt: skip
+
+    def serve_http(self, port: int = 80) -> subprocess.Popen[bytes]:
+        """A plain HTTP server on the target host (stopped with the namespaces)."""
+        return subprocess.Popen(
+            ["ip", "netns", "exec", self.srv, sys.executable, "-m", "http.server", str(port), "--bind", self.target],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
 
     def probe(self, kind: str, target: str, *options: str, timeout: float = 60) -> dict[str, object]:
         """``vantage probe`` run in the agent host; its --json result."""

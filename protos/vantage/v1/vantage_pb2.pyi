@@ -285,7 +285,7 @@ class DnsResponse(_message.Message):
     def __init__(self, rcode: _Optional[str] = ..., answers: _Optional[_Iterable[_Union[DnsRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., failure: _Optional[_Union[Failure, str]] = ..., duration_s: _Optional[float] = ...) -> None: ...
 
 class TcpData(_message.Message):
-    __slots__ = ("host", "port", "resolve_s", "addresses", "address", "family", "connect_s", "local_address")
+    __slots__ = ("host", "port", "resolve_s", "addresses", "address", "family", "connect_s", "local_address", "locate")
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     RESOLVE_S_FIELD_NUMBER: _ClassVar[int]
@@ -294,6 +294,7 @@ class TcpData(_message.Message):
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     CONNECT_S_FIELD_NUMBER: _ClassVar[int]
     LOCAL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LOCATE_FIELD_NUMBER: _ClassVar[int]
     host: str
     port: int
     resolve_s: float
@@ -302,10 +303,11 @@ class TcpData(_message.Message):
     family: str
     connect_s: float
     local_address: str
-    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., resolve_s: _Optional[float] = ..., addresses: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., family: _Optional[str] = ..., connect_s: _Optional[float] = ..., local_address: _Optional[str] = ...) -> None: ...
+    locate: LocateData
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., resolve_s: _Optional[float] = ..., addresses: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., family: _Optional[str] = ..., connect_s: _Optional[float] = ..., local_address: _Optional[str] = ..., locate: _Optional[_Union[LocateData, _Mapping]] = ...) -> None: ...
 
 class TlsData(_message.Message):
-    __slots__ = ("host", "port", "sni", "verify", "hostname_checked", "address", "connect_s", "handshake_s", "tls_version", "cipher", "alpn", "certificate", "trigger_checks")
+    __slots__ = ("host", "port", "sni", "verify", "hostname_checked", "address", "connect_s", "handshake_s", "tls_version", "cipher", "alpn", "certificate", "trigger_checks", "locate")
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     SNI_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +321,7 @@ class TlsData(_message.Message):
     ALPN_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_CHECKS_FIELD_NUMBER: _ClassVar[int]
+    LOCATE_FIELD_NUMBER: _ClassVar[int]
     host: str
     port: int
     sni: str
@@ -332,7 +335,8 @@ class TlsData(_message.Message):
     alpn: str
     certificate: Certificate
     trigger_checks: _containers.RepeatedCompositeFieldContainer[TriggerCheck]
-    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., sni: _Optional[str] = ..., verify: _Optional[bool] = ..., hostname_checked: _Optional[bool] = ..., address: _Optional[str] = ..., connect_s: _Optional[float] = ..., handshake_s: _Optional[float] = ..., tls_version: _Optional[str] = ..., cipher: _Optional[str] = ..., alpn: _Optional[str] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., trigger_checks: _Optional[_Iterable[_Union[TriggerCheck, _Mapping]]] = ...) -> None: ...
+    locate: LocateData
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., sni: _Optional[str] = ..., verify: _Optional[bool] = ..., hostname_checked: _Optional[bool] = ..., address: _Optional[str] = ..., connect_s: _Optional[float] = ..., handshake_s: _Optional[float] = ..., tls_version: _Optional[str] = ..., cipher: _Optional[str] = ..., alpn: _Optional[str] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., trigger_checks: _Optional[_Iterable[_Union[TriggerCheck, _Mapping]]] = ..., locate: _Optional[_Union[LocateData, _Mapping]] = ...) -> None: ...
 
 class TriggerCheck(_message.Message):
     __slots__ = ("swap", "url", "address", "sni", "failure", "failure_detail", "bytes", "bytes_per_second", "sustained_bps", "handshake_s")
@@ -375,7 +379,7 @@ class Certificate(_message.Message):
     def __init__(self, subject: _Optional[str] = ..., issuer: _Optional[str] = ..., sans: _Optional[_Iterable[str]] = ..., not_before: _Optional[str] = ..., not_after: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class HttpData(_message.Message):
-    __slots__ = ("method", "redirects", "url", "status", "reason", "http_version", "headers", "timings", "body_length", "body_sha256", "body_truncated", "title", "link_hosts", "refresh_url")
+    __slots__ = ("method", "redirects", "url", "status", "reason", "http_version", "headers", "timings", "body_length", "body_sha256", "body_truncated", "title", "link_hosts", "refresh_url", "locate")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -397,6 +401,7 @@ class HttpData(_message.Message):
     TITLE_FIELD_NUMBER: _ClassVar[int]
     LINK_HOSTS_FIELD_NUMBER: _ClassVar[int]
     REFRESH_URL_FIELD_NUMBER: _ClassVar[int]
+    LOCATE_FIELD_NUMBER: _ClassVar[int]
     method: str
     redirects: _containers.RepeatedCompositeFieldContainer[HttpRedirect]
     url: str
@@ -411,7 +416,8 @@ class HttpData(_message.Message):
     title: str
     link_hosts: _containers.RepeatedScalarFieldContainer[str]
     refresh_url: str
-    def __init__(self, method: _Optional[str] = ..., redirects: _Optional[_Iterable[_Union[HttpRedirect, _Mapping]]] = ..., url: _Optional[str] = ..., status: _Optional[int] = ..., reason: _Optional[str] = ..., http_version: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., timings: _Optional[_Union[HttpTimings, _Mapping]] = ..., body_length: _Optional[int] = ..., body_sha256: _Optional[str] = ..., body_truncated: _Optional[bool] = ..., title: _Optional[str] = ..., link_hosts: _Optional[_Iterable[str]] = ..., refresh_url: _Optional[str] = ...) -> None: ...
+    locate: LocateData
+    def __init__(self, method: _Optional[str] = ..., redirects: _Optional[_Iterable[_Union[HttpRedirect, _Mapping]]] = ..., url: _Optional[str] = ..., status: _Optional[int] = ..., reason: _Optional[str] = ..., http_version: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., timings: _Optional[_Union[HttpTimings, _Mapping]] = ..., body_length: _Optional[int] = ..., body_sha256: _Optional[str] = ..., body_truncated: _Optional[bool] = ..., title: _Optional[str] = ..., link_hosts: _Optional[_Iterable[str]] = ..., refresh_url: _Optional[str] = ..., locate: _Optional[_Union[LocateData, _Mapping]] = ...) -> None: ...
 
 class HttpRedirect(_message.Message):
     __slots__ = ("url", "status", "location")
@@ -499,6 +505,40 @@ class ThroughputData(_message.Message):
     direction: str
     trigger_checks: _containers.RepeatedCompositeFieldContainer[TriggerCheck]
     def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ..., first_part_bps: _Optional[float] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ..., burst_bytes: _Optional[int] = ..., settle_s: _Optional[float] = ..., sustained_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger_checks: _Optional[_Iterable[_Union[TriggerCheck, _Mapping]]] = ...) -> None: ...
+
+class LocateStep(_message.Message):
+    __slots__ = ("ttl", "outcome", "address")
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ttl: int
+    outcome: str
+    address: str
+    def __init__(self, ttl: _Optional[int] = ..., outcome: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
+
+class LocateData(_message.Message):
+    __slots__ = ("method", "at", "censor_ttl", "censor_hop", "censor_asn", "response", "destination_ttl", "path", "steps", "stopped")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    CENSOR_TTL_FIELD_NUMBER: _ClassVar[int]
+    CENSOR_HOP_FIELD_NUMBER: _ClassVar[int]
+    CENSOR_ASN_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_TTL_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    at: str
+    censor_ttl: int
+    censor_hop: str
+    censor_asn: int
+    response: str
+    destination_ttl: int
+    path: _containers.RepeatedScalarFieldContainer[str]
+    steps: _containers.RepeatedCompositeFieldContainer[LocateStep]
+    stopped: str
+    def __init__(self, method: _Optional[str] = ..., at: _Optional[str] = ..., censor_ttl: _Optional[int] = ..., censor_hop: _Optional[str] = ..., censor_asn: _Optional[int] = ..., response: _Optional[str] = ..., destination_ttl: _Optional[int] = ..., path: _Optional[_Iterable[str]] = ..., steps: _Optional[_Iterable[_Union[LocateStep, _Mapping]]] = ..., stopped: _Optional[str] = ...) -> None: ...
 
 class PingData(_message.Message):
     __slots__ = ("host", "address", "family", "method", "icmp_unavailable", "port", "size", "count", "interval_s", "sent", "received", "loss", "rtts_s", "lost_seqs", "rtt_min_s", "rtt_avg_s", "rtt_max_s", "rtt_mdev_s", "jitter_s", "replies_from")
