@@ -162,6 +162,17 @@ def _nonfinite(m: Message) -> str | None:
     return None
 
 
+def _located(m: Any) -> dict[str, Any]:
+    """What the analysis reads of a ``locate`` (coordinator/analysis/located.py)."""
+    if not m.HasField("locate"):
+        return {}
+    loc = m.locate
+    return {"locate": {
+        "at": loc.at, "censor_ttl": loc.censor_ttl if loc.HasField("censor_ttl") else None,
+        "censor_hop": loc.censor_hop, "censor_asn": loc.censor_asn if loc.HasField("censor_asn") else None,
+    }}  # fmt: skip
+
+
 def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
     """What the analysis reads of a result's data (coordinator/observe.py,
     coordinator/analysis/paths.py): a ping's counts and RTTs, a traceroute's hops, a throughput
@@ -182,6 +193,7 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
             "redirects": [{"location": hop.location} for hop in h.redirects],
             "headers": {k: h.headers[k] for k in ("server", "via", "x-cache", "content-type", "location")
                         if k in h.headers},
+            **_located(h),
         }
     if m.kind == "dns" and m.WhichOneof("data") == "dns":
         d = m.dns
@@ -215,7 +227,10 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
             "hops": [{"ttl": h.ttl, "address": h.address} for h in tr.hops[:MAX_HOPS]],
         }  # fmt: skip
     if m.kind == "tls" and m.WhichOneof("data") == "tls":
-        return {"trigger_checks": _trigger_checks(m.tls.trigger_checks)} if m.tls.trigger_checks else {}
+        checks = {"trigger_checks": _trigger_checks(m.tls.trigger_checks)} if m.tls.trigger_checks else {}
+        return {**checks, **_located(m.tls)}
+    if m.kind == "tcp" and m.WhichOneof("data") == "tcp":
+        return _located(m.tcp)
     if m.kind != "throughput" or m.WhichOneof("data") != "throughput":
         return {}
     t = m.throughput
@@ -491,6 +506,8 @@ def verdicts_to_pb(snap: Snapshot) -> pb.GetVerdictsResponse:
                 samples=v.samples, agents=v.agents, since=v.since, reason=v.reason,
                 upload_bps=v.upload_bps or 0.0, upload_ratio=v.upload_ratio or 0.0,
                 direction=v.direction, trigger=v.trigger,
+                censor_at=v.located.at if v.located else "", censor_ttl=v.located.ttl if v.located else 0,
+                censor_hop=v.located.hop if v.located else "", censor_asn=v.located.asn if v.located else 0,
             )
             for v in snap.regions
         ],

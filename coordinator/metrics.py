@@ -213,8 +213,10 @@ class CoordinatorCollector(Collector):
             "transfers a throttled or degraded verdict is about (download, upload, "
             "download,upload; empty otherwise); trigger what a throttled or blocked verdict "
             "keys on (sni, address, dns or unknown, from the jobs' trigger checks; empty "
-            "otherwise).",
-            labels=["region", "target", "verdict", "direction", "trigger"],
+            "otherwise); censor_at, censor_hop and censor_asn where a blocked verdict's block "
+            "sits, from agents that located it (options.locate): path (at the router "
+            "censor_hop), destination or unknown; empty otherwise.",
+            labels=["region", "target", "verdict", "direction", "trigger", "censor_at", "censor_hop", "censor_asn"],
         )
         for v in snap.regions:
             labels = [v.group, v.target]
@@ -230,7 +232,9 @@ class CoordinatorCollector(Collector):
             blocked.add_metric(labels, 1.0 if v.verdict == "blocked" else 0.0)
             if v.verdict == "blocked":
                 blocked_info.add_metric([*labels, v.failure], 1.0)
-            verdict_info.add_metric([*labels, v.verdict, v.direction, v.trigger], 1.0)
+            loc = v.located
+            verdict_info.add_metric([*labels, v.verdict, v.direction, v.trigger, loc.at if loc else "",
+                                     loc.hop if loc else "", str(loc.asn) if loc and loc.asn else ""], 1.0)
         yield from (throughput, ratio, throttled, blocked, blocked_info, verdict_info)
 
         outage = GaugeMetricFamily(

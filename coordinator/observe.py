@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from common.failures import AGENT_ERRORS, FAILURES
 from coordinator.analysis import Measurement, blockpage, dnslie, trigger
+from coordinator.analysis.located import Located
+from coordinator.analysis.model import LOCATING_KINDS
 from coordinator.model import AgentInfo, TaskResultData
 from coordinator.vouch import INVALID
 
@@ -118,4 +120,5 @@ def measurement_from_result(
         country=agent.country,
         control_failure=control_failure,
         role="canary" if canary else "test",
+        located=Located.of(data) if r.kind in LOCATING_KINDS else None,
     )

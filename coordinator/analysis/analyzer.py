@@ -11,7 +11,16 @@ from collections import deque
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from coordinator.analysis import blockpage, decide, dnslie, health, rules, throughput, trigger
+from coordinator.analysis import (
+    blockpage,
+    decide,
+    dnslie,
+    health,
+    located,
+    rules,
+    throughput,
+    trigger,
+)
 from coordinator.analysis.model import (
     DNS_MANIPULATION,
     UPLOAD_SERIES,
@@ -271,6 +280,7 @@ class Analyzer:
                         direction=direction if verdict in ("throttled", "degraded") else "",
                         samples=len(samples), agents=len({m.agent_id for m in samples}),
                         since=held.since, reason=reason,
+                        located=_located(samples) if verdict == "blocked" else None,
                     )
                 )
 
@@ -338,6 +348,11 @@ def _trigger(kinds: dict[str, dict[str, list[Measurement]]], failure: str, direc
                 for m in ms
             )  # fmt: skip
     return trigger.decide(votes)
+
+
+def _located(samples: list[Measurement]) -> located.Located | None:
+    """Where a blocked (group, target)'s block sits, by its failing located measurements."""
+    return located.where((m.agent_id, m.at, m.located) for m in samples if m.failed and m.located is not None)
 
 
 def _host(target: str) -> str:

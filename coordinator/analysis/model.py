@@ -24,6 +24,7 @@ from common.ids import is_country
 from common.kinds import KINDS as _KINDS
 from coordinator.analysis.blockpage import Body
 from coordinator.analysis.dnslie import Answers
+from coordinator.analysis.located import Located
 from coordinator.analysis.snapshot import (
     AgentHealth,
     AgentState,
@@ -68,6 +69,8 @@ __all__ = [
 ]
 
 KINDS: frozenset[str] = frozenset(_KINDS)
+# The kinds whose results may carry where the block sits (options.locate).
+LOCATING_KINDS: frozenset[str] = frozenset({"tcp", "tls", "http"})
 
 # The agent refused to probe the target by its own policy: no evidence about the network.
 NOT_EVIDENCE_FAILURE = TARGET_FORBIDDEN
@@ -166,6 +169,8 @@ class Measurement:
     country: str = ""
     control_failure: str | None = None
     role: Role = "test"
+    # Where on the path the agent located the block (options.locate; located.Located).
+    located: Located | None = None
 
     def __post_init__(self) -> None:
         _finite("Measurement.at", self.at)
@@ -220,6 +225,8 @@ class Measurement:
                 )
             if self.control_bps is not None:
                 raise ValueError("Measurement.control_failure: a failed control has no control_bps")
+        if self.located is not None and (not isinstance(self.located, Located) or self.kind not in LOCATING_KINDS):
+            raise ValueError(f"Measurement.located: only a tcp, tls or http measurement is located, got {self.kind}")
         if self.role not in ROLES:
             raise ValueError(f"Measurement.role: must be one of {list(ROLES)}, got {self.role!r}")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from coordinator.analysis.located import Located
+
 Verdict = Literal["ok", "throttled", "blocked", "inconclusive", "degraded", "unreachable"]
 
 
@@ -39,6 +41,9 @@ class RegionVerdict:
     # What a throttled or blocked verdict keys on (coordinator/analysis/trigger.py): "sni",
     # "address", "dns" or "unknown"; "" for the other verdicts.
     trigger: str = ""
+    # Where a blocked verdict's block sits, from the agents that located it
+    # (coordinator/analysis/located.py); None for the other verdicts and when none did.
+    located: Located | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

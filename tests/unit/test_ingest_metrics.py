@@ -237,3 +237,52 @@ async def test_a_trigger_is_exported_and_printed(tmp_path: Path, capsys: pytest.
         assert "trigger" not in lines["us"], out
     finally:
         await store.close()
+
+
+def _located_result(task: str, failure: str, locate: dict[str, object] | None, at: float) -> TaskResultData:
+    """A tcp result, with a locate when given, through the typed wire and back."""
+    from coordinator.convert import probe_result_from_pb
+    from protos.results import data_to_pb, failure_number
+
+    data: dict[str, object] = {"host": "203.0.113.9", "port": 443}
+    if locate is not None:
+        data["locate"] = locate
+    m = pb.ProbeResult(kind="tcp", target="ignored", duration_s=1.0, failure=failure_number(failure))
+    data_to_pb("tcp", data, m)
+    return TaskResultData(task_id=task, job_id="j", agent_id="a", started_at=at - 1, finished_at=at,
+                          result=probe_result_from_pb(m))  # fmt: skip
+
+
+async def test_where_a_block_sits_is_exported_and_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ru's agents located the reset at hop 2; the verdict, its metric and `vantage
+    verdicts` say where, and de's clean verdict says nothing of it."""
+    from coordinator.convert import verdicts_to_pb
+    from vantage.commands.client import print_verdicts
+
+    store = SQLiteStore(tmp_path / "v.db")
+    analyzer = Analyzer(AnalysisConfig(window_s=60))
+    core = Coordinator(store, analyzer, CoordinatorConfig(), clock=lambda: NOW)
+    hop = {"method": "syn", "at": "path", "censor_ttl": 2, "censor_hop": "198.18.0.6", "censor_asn": 64502,
+           "response": "reset", "path": ["198.18.1.1", "198.18.0.6", "203.0.113.9"], "steps": []}  # fmt: skip
+    try:
+        n = 0
+        for rnd in range(3):
+            for region in ("ru", "de", "us"):
+                for i in (1, 2):
+                    n += 1
+                    blocked = region == "ru"
+                    r = _located_result(f"t{n}", "connection_reset" if blocked else "",
+                                        hop if blocked else None, NOW - 30 + rnd * 10)  # fmt: skip
+                    core.ingest_results.observe(r, agent(i, region), "203.0.113.9:443")
+        snap = analyzer.evaluate(NOW)
+        m = scrape(core)
+        info = {(lb["region"], lb["verdict"], lb["censor_at"], lb["censor_hop"], lb["censor_asn"])
+                for lb, v in m["vantage_verdict_info"] if v}  # fmt: skip
+        assert info == {("ru", "blocked", "path", "198.18.0.6", "64502"), ("de", "ok", "", "", ""),
+                        ("us", "ok", "", "", "")}, info  # fmt: skip
+        print_verdicts(verdicts_to_pb(snap))
+        out = capsys.readouterr().out
+        ru = next(line for line in out.splitlines() if line.startswith("ru "))
+        assert "blocked (connection_reset, at hop 2 198.18.0.6, AS64502)" in ru, out
+    finally:
+        await store.close()

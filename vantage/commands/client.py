@@ -641,7 +641,8 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
 
 
 def _verdict_words(v: Any) -> str:
-    """"blocked (connection_reset)", "throttled (upload)", "throttled (trigger: sni)"; a
+    """"blocked (connection_reset)", "throttled (upload)", "throttled (trigger: sni)",
+    "blocked (connection_reset, at hop 2 198.18.0.6, AS64502)" where agents located it; a
     download's throttle is the plain word, as it always was, and an unknown trigger is
     not said."""
     notes = [v.failure] if v.failure else []
@@ -649,6 +650,12 @@ def _verdict_words(v: Any) -> str:
         notes.append(v.direction)
     if v.trigger and v.trigger != "unknown":
         notes.append(f"trigger: {v.trigger}")
+    if v.censor_at == "destination":
+        notes.append("at the destination")
+    elif v.censor_at in ("path", "unknown"):
+        where = ", ".join(p for p in (v.censor_hop, f"AS{v.censor_asn}" if v.censor_asn else "") if p)
+        notes.append(f"at hop {v.censor_ttl}" + (f" {where}" if where else "")
+                     + ("?" if v.censor_at == "unknown" else ""))  # fmt: skip
     return str(v.verdict) + (f" ({', '.join(notes)})" if notes else "")
 
 

@@ -923,7 +923,7 @@ class GetVerdictsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RegionVerdict(_message.Message):
-    __slots__ = ("region", "target", "verdict", "failure", "throughput_bps", "ratio", "samples", "agents", "since", "reason", "upload_bps", "upload_ratio", "direction", "trigger")
+    __slots__ = ("region", "target", "verdict", "failure", "throughput_bps", "ratio", "samples", "agents", "since", "reason", "upload_bps", "upload_ratio", "direction", "trigger", "censor_at", "censor_ttl", "censor_hop", "censor_asn")
     REGION_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
@@ -938,6 +938,10 @@ class RegionVerdict(_message.Message):
     UPLOAD_RATIO_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    CENSOR_AT_FIELD_NUMBER: _ClassVar[int]
+    CENSOR_TTL_FIELD_NUMBER: _ClassVar[int]
+    CENSOR_HOP_FIELD_NUMBER: _ClassVar[int]
+    CENSOR_ASN_FIELD_NUMBER: _ClassVar[int]
     region: str
     target: str
     verdict: str
@@ -952,7 +956,11 @@ class RegionVerdict(_message.Message):
     upload_ratio: float
     direction: str
     trigger: str
-    def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., upload_bps: _Optional[float] = ..., upload_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger: _Optional[str] = ...) -> None: ...
+    censor_at: str
+    censor_ttl: int
+    censor_hop: str
+    censor_asn: int
+    def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., upload_bps: _Optional[float] = ..., upload_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger: _Optional[str] = ..., censor_at: _Optional[str] = ..., censor_ttl: _Optional[int] = ..., censor_hop: _Optional[str] = ..., censor_asn: _Optional[int] = ...) -> None: ...
 
 class TargetVerdict(_message.Message):
     __slots__ = ("target", "outage", "since", "reason", "degraded", "degraded_since", "degraded_reason")
