@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from coordinator.analysis import Analyzer, blockpage
-from coordinator.analysis.paths import PATH_KINDS
+from common.failures import AGENT_ERRORS, GENERIC_TIMEOUT
+from coordinator.analysis import Analyzer, Measurement, blockpage
+from coordinator.analysis.paths import PATH_KINDS, beyond_first_hop
 from coordinator.lifecycle import Book
 from coordinator.model import CANARY_PURPOSE, AgentInfo, Task, TaskResultData, TaskState
 from coordinator.observe import Counters, measurement_from_result
@@ -246,8 +247,19 @@ class Ingest:
         if r.kind in PATH_KINDS:
             # Path evidence: loss, RTT and hops per region (coordinator/analysis/paths.py).
             group = str(agent.asn) if self.group_by == "asn" else agent.region
-            if not self.analyzer.paths.add(group, target, r.kind, result.finished_at or time.time(), r.data):
+            at = result.finished_at or time.time()
+            if not self.analyzer.paths.add(group, target, r.kind, at, r.data):
                 self.counters.not_analysed += 1
+                return
+            beyond = beyond_first_hop(r.data) if r.kind == "traceroute" else None
+            if beyond is not None and r.failure not in AGENT_ERRORS:
+                # A reference for agent health, like a canary: failed when the trace died
+                # at the agent's own first hop (its network is down, it witnesses nothing).
+                self.analyzer.add(Measurement(
+                    at=at, group=group, agent_id=agent.agent_id, target=target, kind=r.kind,
+                    failure=None if beyond else GENERIC_TIMEOUT, duration_s=max(r.duration_s, 0.0),
+                    country=agent.country, role="canary",
+                ))  # fmt: skip
             return
         try:
             self.analyzer.add(measurement_from_result(

@@ -3,8 +3,9 @@
 ping and traceroute are evidence about the network on the way, not about whether a
 service is censored: an ICMP echo filtered by the target's own firewall, or a trace that
 never gets an answer from the last hop, is normal on the internet. So they do not feed
-the verdict windows (a target that only ever had ping jobs gets no verdict); they feed
-these figures, which the metrics export per region and target
+the verdict windows (a target that only ever had ping jobs gets no verdict), with one
+exception: a traceroute is also evidence of the agent's own reach (``beyond_first_hop``).
+They feed these figures, which the metrics export per region and target
 (``vantage_ping_loss_ratio``, ``vantage_ping_rtt_seconds``, ``vantage_traceroute_hops``
 ...), read in the same window as the verdicts (``AnalysisConfig.window_s``).
 
@@ -97,6 +98,25 @@ def trace_sample(at: float, data: Mapping[str, object]) -> TraceSample | None:
             last = address[:64]
             break
     return TraceSample(at, data.get("reached") is True, count, last)
+
+
+def beyond_first_hop(data: Mapping[str, object]) -> bool | None:
+    """Whether a trace got past the agent's own first hop (it reached the target, or a
+    router at TTL 2 or more answered); None when the data does not hold together. A trace
+    that dies at the first hop says the agent's own network is down: it feeds agent
+    health as a reference (coordinator/analysis/health.py), one key per traced target."""
+    hops = data.get("hops")
+    if not isinstance(hops, list):
+        return None
+    if data.get("reached") is True:
+        return True
+    for hop in hops:
+        if not isinstance(hop, Mapping):
+            continue
+        ttl, address = hop.get("ttl"), hop.get("address")
+        if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl >= 2 and isinstance(address, str) and address:
+            return True
+    return False
 
 
 class PathStats:

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from coordinator.analysis.model import AnalysisConfig
-from coordinator.analysis.paths import PathStats
+from coordinator.analysis.paths import PathStats, beyond_first_hop
 
 
 def ping(sent: int, received: int, avg: float | None = 0.02, **over: object) -> dict[str, object]:
@@ -85,3 +85,19 @@ def test_targets_and_groups_are_bounded() -> None:
     figures = list(paths.pings(now=1.0))
     assert len({f.target for f in figures}) <= 2 and len({f.group for f in figures}) <= 2
     assert paths.dropped == 7  # t2..t4 from ru, g1..g4 to t0
+
+
+@pytest.mark.parametrize(
+    ("data", "beyond"),
+    [
+        ({"reached": True, "hops": [{"ttl": 1, "address": "10.0.0.1"}]}, True),
+        ({"reached": False, "hops": [{"ttl": 1, "address": "10.0.0.1"}, {"ttl": 2, "address": "10.0.1.1"}]}, True),
+        ({"reached": False, "hops": [{"ttl": 1, "address": ""}, {"ttl": 2, "address": "10.0.1.1"}]}, True),
+        ({"reached": False, "hops": [{"ttl": 1, "address": "10.0.0.1"}, {"ttl": 2, "address": ""}]}, False),
+        ({"reached": False, "hops": []}, False),
+        ({"reached": False, "hops": [{"ttl": True, "address": "x"}, "junk"]}, False),
+        ({"reached": True}, None),
+    ],
+)
+def test_a_trace_that_dies_at_the_first_hop(data: dict[str, object], beyond: bool | None) -> None:
+    assert beyond_first_hop(data) is beyond

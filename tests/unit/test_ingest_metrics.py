@@ -286,3 +286,45 @@ async def test_where_a_block_sits_is_exported_and_printed(tmp_path: Path, capsys
         assert "blocked (connection_reset, at hop 2 198.18.0.6, AS64502)" in ru, out
     finally:
         await store.close()
+
+
+def _trace_result(task: str, hops: list[str], reached: bool, at: float) -> TaskResultData:
+    from coordinator.convert import probe_result_from_pb
+    from protos.results import data_to_pb, failure_number
+
+    data = {"host": "203.0.113.9", "reached": reached, "hop_count": len(hops), "stopped": "reached" if reached else "gap_limit",
+            "hops": [{"ttl": i + 1, "address": a, "lost": 0 if a else 2} for i, a in enumerate(hops)]}  # fmt: skip
+    m = pb.ProbeResult(kind="traceroute", target="ignored", duration_s=1.0,
+                       failure=failure_number("" if reached else "generic_timeout"))  # fmt: skip
+    data_to_pb("traceroute", data, m)
+    return TaskResultData(task_id=task, job_id="j", agent_id="a", started_at=at - 1, finished_at=at,
+                          result=probe_result_from_pb(m))  # fmt: skip
+
+
+async def test_a_region_whose_paths_die_at_the_first_hop_is_unreachable_not_blocking(tmp_path: Path) -> None:
+    """ru's connects fail, and its traceroutes get no answer past its own first hop: its
+    network is down, so no blocked verdict; de's traces go through, de stays ok."""
+    store = SQLiteStore(tmp_path / "v.db")
+    analyzer = Analyzer(AnalysisConfig(window_s=60))
+    core = Coordinator(store, analyzer, CoordinatorConfig(), clock=lambda: NOW)
+    try:
+        n = 0
+        for rnd in range(3):
+            at = NOW - 30 + rnd * 10
+            for region in ("ru", "de", "us"):
+                down = region == "ru"
+                for i in (1, 2):
+                    n += 1
+                    tcp = _located_result(f"t{n}", "generic_timeout" if down else "", None, at)
+                    core.ingest_results.observe(tcp, agent(i, region), "203.0.113.9:443")
+                    hops = ["10.0.0.1", "", ""] if down else ["10.0.0.1", "10.0.1.1", "203.0.113.9"]
+                    trace = _trace_result(f"r{n}", hops, not down, at + 1)
+                    core.ingest_results.observe(trace, agent(i, region), "203.0.113.9")
+        snap = analyzer.evaluate(NOW)
+        verdicts = {(v.group, v.target): v.verdict for v in snap.regions}
+        assert verdicts[("ru", "203.0.113.9:443")] == "unreachable", snap.regions
+        assert verdicts[("de", "203.0.113.9:443")] == "ok"
+        health = {r.group: r.reachable for r in snap.region_health}
+        assert health["ru"] is False and health["de"] is True, snap.region_health
+    finally:
+        await store.close()
