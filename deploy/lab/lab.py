@@ -2,9 +2,16 @@
 
 Everything lives in namespaces named ``<prefix>...`` (``vlab-<4 hex>-`` by default):
 
-- ``<prefix>core``: the targets (one address each on ``lo``), the coordinator (gRPC and
-  /metrics on 198.18.0.1) and, on each link toward an agent host, a ``tc`` HTB tree that
-  shapes or drops by target source address.
+- ``<prefix>core``: the regions' access router, the coordinator (gRPC and /metrics on
+  198.18.0.1), the resolvers and the block-page server, and, on each link toward an agent
+  host, a ``tc`` HTB tree that shapes by target source address.
+- ``<prefix>tr1`` and ``<prefix>tr2``: two transit routers between the core and the
+  targets. The censor sits on ``tr1``, the middle hop, as nft rules keyed on the region's
+  host addresses (``break_target`` reset and drop, ``police_path``).
+- ``<prefix>www``: the targets (one address each on ``lo``). From an agent host the path
+  to a target is four hops: its core address (198.18.<k>.1), tr1 (198.19.254.2), tr2
+  (198.19.254.6), the target (``Lab.path``). Every router answers expiring probes at
+  once (``icmp_ratelimit`` 0), so traceroutes see every hop.
 - ``<prefix><region>-<n>``: one namespace per agent host, ``eth0`` linked by its own veth
   pair to the core (``vh<k>`` there). A region is the set of its hosts. One host per agent
   gives each agent its own address and its own line, so the throttle is per subscriber, as
@@ -21,6 +28,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import itertools
 import json
 import os
 import re
@@ -52,6 +60,13 @@ BLOCK_PAGE_ADDR = "198.19.0.2"
 RESOLVER_ADDR = "198.19.0.3"  # the regions' resolver (plain DNS, port 53): it can lie
 DOT_ADDR = "198.19.1.4"  # an honest resolver over TLS (port 853), outside the regions
 NFT_TABLE = "vlab"  # the core's nft table (a block page's DNAT)
+CENSOR_TABLE = "vlab_censor"  # tr1's nft table: the on-path censor
+TARGET_NET = "198.18.0.0/24"  # the targets, behind the transit routers
+ROUTERS = ("tr1", "tr2")
+CENSOR_ROUTER = "tr1"
+# The transit links, one /30 each: core-tr1, tr1-tr2, tr2-www. The lower address is on
+# the nearer namespace's "t-up", the higher on the farther one's "t-down".
+TRANSIT_NET = "198.19.254"
 GRPC_PORT = 50051
 METRICS_PORT = 9477
 FIRST_TARGET_HOST = 10  # twitter = 198.18.0.10, control = .11, ...
@@ -244,6 +259,8 @@ class Lab:
         self._congested: dict[str, int] = {}  # region -> its hosts' line rate
         self.prefix = prefix or f"{DEFAULT_PREFIX_ROOT}{secrets.token_hex(2)}-"
         self.core_ns = f"{self.prefix}core"
+        self.router_ns = tuple(f"{self.prefix}{r}" for r in ROUTERS)
+        self.www_ns = f"{self.prefix}www"
         self.regions = tuple(regions)
         self.targets = {
             name: Target(name=name, index=i, address=f"198.18.0.{FIRST_TARGET_HOST + i}")
@@ -278,6 +295,7 @@ class Lab:
         self._block_pages: set[tuple[str, str]] = set()  # (region, target) sent to the block page
         self._dns_lies: set[tuple[str, str]] = set()  # (region, target) whose name is lied about
         self._sni_paces: dict[tuple[str, str], int] = {}  # (region, target) -> SNI throttle rate
+        self._policed: dict[tuple[str, str], tuple[int, int]] = {}  # on tr1: (rate bit/s, burst bytes)
         self.big_file_bytes = big_file_bytes
         self.keep_dir = keep_dir
         self.agent_token = secrets.token_urlsafe(24)
@@ -367,8 +385,7 @@ class Lab:
         run(["ip", "-n", core, "addr", "add", f"{COORDINATOR_ADDR}/32", "dev", "lo"])
         for address in (BLOCK_PAGE_ADDR, RESOLVER_ADDR, DOT_ADDR):
             run(["ip", "-n", core, "addr", "add", f"{address}/32", "dev", "lo"])
-        for target in self.targets.values():
-            run(["ip", "-n", core, "addr", "add", f"{target.address}/32", "dev", "lo"])
+        self._build_transit()
         for host in self.hosts:
             self._ns_add(host.ns)
             run(
@@ -397,6 +414,35 @@ class Lab:
                      "classid", "1:ff", "htb", "rate", f"{self.line_rate_bit}bit",
                      "ceil", f"{self.line_rate_bit}bit"])  # fmt: skip
 
+    def _build_transit(self) -> None:
+        """core -> tr1 -> tr2 -> www, a /30 per link, the targets on www's ``lo``."""
+        chain = [self.core_ns, *self.router_ns, self.www_ns]
+        for ns in chain[1:]:
+            self._ns_add(ns)
+        for i, (near, far) in enumerate(itertools.pairwise(chain)):
+            up, down = f"{TRANSIT_NET}.{4 * i + 1}", f"{TRANSIT_NET}.{4 * i + 2}"
+            run(["ip", "link", "add", "t-up", "netns", near, "type", "veth", "peer", "name", "t-down", "netns", far])
+            run(["ip", "-n", near, "addr", "add", f"{up}/30", "dev", "t-up"])
+            run(["ip", "-n", far, "addr", "add", f"{down}/30", "dev", "t-down"])
+            run(["ip", "-n", near, "link", "set", "t-up", "up"])
+            run(["ip", "-n", far, "link", "set", "t-down", "up"])
+            run(["ip", "-n", near, "route", "add", TARGET_NET, "via", down])
+            run(["ip", "-n", far, "route", "add", "default", "via", up])
+        for ns in chain:
+            run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0"])
+        for target in self.targets.values():
+            run(["ip", "-n", self.www_ns, "addr", "add", f"{target.address}/32", "dev", "lo"])
+
+    def path(self, host: Host, target: str) -> list[str]:
+        """The hops from ``host`` to ``target``, as a traceroute must see them."""
+        routers = [f"{TRANSIT_NET}.{4 * i + 2}" for i in range(len(ROUTERS))]
+        return [host.core_addr, *routers, self.target(target).address]
+
+    @property
+    def censor_hop(self) -> tuple[int, str]:
+        """The TTL and the address at which the censor (tr1) sits, from any agent host."""
+        return 1 + 1 + ROUTERS.index(CENSOR_ROUTER), f"{TRANSIT_NET}.{4 * ROUTERS.index(CENSOR_ROUTER) + 2}"
+
     def hosts_of(self, region: str) -> list[Host]:
         hosts = [h for h in self.hosts if h.region == region]
         if not hosts:
@@ -423,7 +469,7 @@ class Lab:
             return
         classid, prio = self._tc_slot(target)
         for host in self.hosts_of(region):
-            if state.rate_bit is not None or state.broken == "drop":
+            if state.rate_bit is not None and state.broken is None:
                 run(["tc", "-n", self.core_ns, "filter", "del", "dev", host.core_if,
                      "parent", "1:", "prio", prio], check=False)  # fmt: skip
                 run(["tc", "-n", self.core_ns, "class", "del", "dev", host.core_if,
@@ -431,8 +477,9 @@ class Lab:
             if state.broken == "unreachable":
                 run(["ip", "-n", host.ns, "route", "del", "unreachable",
                      f"{target.address}/32"], check=False)  # fmt: skip
-        if state.broken == "reset":
-            self._write_reset_file(target)
+        if state.broken in ("reset", "drop", "police"):
+            self._policed.pop((region, target.name), None)
+            self._apply_censor()
         if state.broken == "block_page":
             self._block_pages.discard((region, target.name))
             self._apply_nft()
@@ -612,11 +659,15 @@ class Lab:
     def break_target(self, region: str, target: str, how: str = "reset") -> None:
         """Make ``target`` fail from ``region``.
 
-        - ``reset``: the target aborts connections from the region's hosts with a TCP RST
-          after reading the request (a DPI middlebox's reset; emulated in the target server
-          because this kernel has no iptables/nftables/tc-gact).
-        - ``drop``: tc drops the target's packets toward the region (a pfifo of length 0
-          under an HTB class); clients see timeouts.
+        - ``reset``: the censor on tr1 (the middle hop) answers the first data segment of a
+          connection from the region's hosts to the target (the HTTP request, or the TLS
+          ClientHello) with a TCP reset, as a DPI box does once it has seen what it looks
+          for; the handshake itself goes through. nft ``reject with tcp reset`` in tr1's
+          prerouting, so it acts before tr1 decrements the TTL: a trigger that reaches
+          tr1 with TTL 1 meets it, and ``-o locate=true`` finds it at hop 2.
+        - ``drop``: the censor on tr1 drops every TCP packet from the region's hosts to the
+          target; clients see timeouts. Other protocols pass, so a UDP traceroute still
+          maps the path (a censor that blocks a service, not the address for everything).
         - ``unreachable``: an unreachable route in the region's hosts; connects fail at
           once with "no route to host", like an ICMP reject.
         - ``dns``: the regions' resolver (198.19.0.3) answers the target's name
@@ -631,15 +682,13 @@ class Lab:
         t = self.target(target)
         hosts = self.hosts_of(region)
         self._clear_path(region, t)
-        if how == "drop":
-            for host in hosts:
-                self._classify(host, t, rate_bit=1_000_000_000, leaf=["pfifo", "limit", "0"])
-        elif how == "unreachable":
+        if how in ("reset", "drop"):
+            self._need_nft(f"how: {how}")
+        if how == "unreachable":
             for host in hosts:
                 run(["ip", "-n", host.ns, "route", "add", "unreachable", f"{t.address}/32"])
         elif how == "block_page":
-            if shutil.which("nft") is None:
-                raise LabError("how: block_page needs nft (apt-get install nftables)")
+            self._need_nft("how: block_page")
             self._block_page_server()
             self._block_pages.add((region, target))
             self._apply_nft()
@@ -647,13 +696,63 @@ class Lab:
             self._block_page_server()
             self._dns_lies.add((region, target))
             self._write_lie_file()
-        elif how == "reset":
-            pass
-        else:
+        elif how not in ("reset", "drop"):
             raise LabError(f"how: {how!r} must be reset, drop, unreachable, block_page or dns")
         self._paths[(region, target)] = _PathState(broken=how)
-        if how == "reset":
-            self._write_reset_file(t)
+        if how in ("reset", "drop"):
+            self._apply_censor()
+
+    @staticmethod
+    def _need_nft(what: str) -> None:
+        if shutil.which("nft") is None:
+            raise LabError(f"{what} needs nft (apt-get install nftables)")
+
+    def police_path(self, region: str, target: str, rate_bit: int = TWITTER_2021_RATE_BIT,
+                    burst_bytes: int = 16_000) -> None:  # fmt: skip
+        """A policer on the path: the censor on tr1 drops the target's packets toward each of
+        the region's hosts beyond ``rate_bit`` (nft ``limit rate over ... burst ... drop``,
+        one bucket per host). Unlike ``shape`` (an HTB queue on the core, which delays the
+        excess) nothing is queued: TCP sees losses and settles below the rate."""
+        if rate_bit < 8000:
+            raise LabError(f"rate_bit: at least 8000 bit/s, got {rate_bit}")
+        if not 1500 <= burst_bytes <= 100_000_000:
+            raise LabError(f"burst_bytes: 1500 to 100000000, got {burst_bytes}")
+        self._need_nft("police_path")
+        t = self.target(target)
+        self.hosts_of(region)
+        self._clear_path(region, t)
+        self._paths[(region, target)] = _PathState(rate_bit=rate_bit, burst_bytes=burst_bytes, broken="police")
+        self._policed[(region, target)] = (rate_bit, burst_bytes)
+        self._apply_censor()
+
+    def _apply_censor(self) -> None:
+        """Write tr1's nft table from the reset, drop and police paths in one transaction."""
+        rules = []
+        for (region, name), state in sorted(self._paths.items()):
+            address = self.target(name).address
+            hosts = ", ".join(h.addr for h in self.hosts_of(region))
+            if state.broken == "reset":
+                rules.append(f"ip saddr {{ {hosts} }} ip daddr {address} ct state established "
+                             "tcp flags & psh == psh reject with tcp reset")  # fmt: skip
+            elif state.broken == "drop":
+                rules.append(f"ip saddr {{ {hosts} }} ip daddr {address} meta l4proto tcp drop")
+            elif state.broken == "police":
+                rate_bit, burst = self._policed[(region, name)]
+                rules.extend(
+                    f"ip saddr {address} ip daddr {h.addr} limit rate over {rate_bit // 8} bytes/second "
+                    f"burst {burst} bytes drop"
+                    for h in self.hosts_of(region)
+                )  # fmt: skip
+        text = f"table inet {CENSOR_TABLE}\ndelete table inet {CENSOR_TABLE}\n"
+        if rules:
+            text += (f"table inet {CENSOR_TABLE} {{\n  chain pre {{\n"
+                     "    type filter hook prerouting priority -150; policy accept;\n"
+                     + "".join(f"    {r}\n" for r in rules) + "  }\n}\n")  # fmt: skip
+        censor = f"{self.prefix}{CENSOR_ROUTER}"
+        proc = subprocess.run(["ip", "netns", "exec", censor, "nft", "-f", "-"], input=text,
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        if proc.returncode != 0:
+            raise LabError(f"nft -f (censor): exit {proc.returncode}: {proc.stderr.strip()}")
 
     def _write_lie_file(self) -> None:
         lines = [
@@ -737,18 +836,6 @@ class Lab:
                  self._CUT_CLASS], check=False)  # fmt: skip
         self._cut.discard(region)
 
-    def _write_reset_file(self, target: Target) -> None:
-        nets = [
-            f"{h.addr}/32"
-            for (region, name), state in self._paths.items()
-            if name == target.name and state.broken == "reset"
-            for h in self.hosts_of(region)
-        ]
-        path = self.dir / "resets" / target.name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(n + "\n" for n in nets))
-        tmp.replace(path)
-
     def pace(self, target: str, rate_bytes: int) -> None:
         """Make ``target`` slow for every region at the target side: its server writes
         /big.bin at ``rate_bytes`` bytes/s to everyone (an overloaded origin or CDN, not a
@@ -828,13 +915,12 @@ class Lab:
     def _start_target(self, target: Target) -> None:
         self._spawn(
             f"target-{target.name}",
-            self.core_ns,
+            self.www_ns,
             [
                 sys.executable, "-m", "deploy.lab.targets",
                 "--name", target.name, "--address", target.address,
                 "--root", str(self.dir / "www"),
                 "--cert", str(self.dir / "server.pem"), "--key", str(self.dir / "server.key"),
-                "--reset-file", str(self.dir / "resets" / target.name),
                 "--pace-file", str(self.dir / "paces" / target.name),
                 "--sni-pace-file", str(self.dir / "sni-paces"),
             ],
@@ -887,7 +973,7 @@ class Lab:
     def _write_files(self) -> None:
         import trustme  # a dev dependency: only the lab needs it
 
-        for sub in ("www", "logs", "agents", "resets", "paces"):
+        for sub in ("www", "logs", "agents", "paces"):
             (self.dir / sub).mkdir(exist_ok=True)
         (self.dir / "www" / "big.bin").write_bytes(os.urandom(self.big_file_bytes))
         ca = trustme.CA(organization_name="vantage lab")
@@ -1014,10 +1100,17 @@ class Lab:
                 f"  host {h.ns}: region {h.region} agent {h.agent_id} {h.addr} "
                 f"(core side {self.core_ns}:{h.core_if} {h.core_addr})"
             )
+        routers = " -> ".join(f"{ns} {TRANSIT_NET}.{4 * i + 2}" for i, ns in enumerate(self.router_ns))
+        lines.append(f"  path to the targets: core -> {routers} -> {self.www_ns}; the censor is on "
+                     f"{self.prefix}{CENSOR_ROUTER} (hop {self.censor_hop[0]})")  # fmt: skip
         for (region, target), state in sorted(self._paths.items()):
             what = f"shaped {state.rate_bit} bit/s" if state.rate_bit else f"broken ({state.broken})"
             if state.burst_bytes:
                 what = f"policed {state.rate_bit} bit/s after a {state.burst_bytes}-byte burst"
+            if state.broken == "police":
+                what = f"policed on tr1 at {state.rate_bit} bit/s (burst {state.burst_bytes} bytes)"
+            elif state.broken in ("reset", "drop"):
+                what = f"broken on tr1 ({state.broken})"
             lines.append(f"  path {region} -> {target}: {what}")
         for (region, target), rate in sorted(self._uploads.items()):
             lines.append(f"  path {region} -> {target}: uploads shaped {rate} bit/s")

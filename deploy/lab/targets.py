@@ -1,20 +1,12 @@
-"""One lab target: an HTTP and an HTTPS listener on one address, run inside the core namespace.
+"""One lab target: an HTTP and an HTTPS listener on one address, run inside the lab's target namespace.
 
     python -m deploy.lab.targets --name twitter --address 198.18.0.10 --root DIR \
-        [--cert CHAIN.pem --key KEY.pem] [--reset-file FILE] [--pace-file FILE]
+        [--cert CHAIN.pem --key KEY.pem] [--pace-file FILE]
         [--sni-pace-file FILE]
 
 Serves ``/`` (a small index page naming the target), ``/big.bin`` (the large file the
 lab wrote into ``--root``) and ``POST /upload`` (reads and discards the body, for
 ``throughput -o direction=upload``) on port 80, and on 443 when a certificate is given.
-
-``--reset-file`` emulates a DPI middlebox that resets connections (the 2021 TSPU sent
-resets after seeing a forbidden name): the file lists client networks, one CIDR a line;
-a request from such a peer gets its TCP connection aborted with a RST (SO_LINGER 0)
-instead of a response. The file is re-read when it changes. The lab uses it for
-``break_target(..., how="reset")``: it was written when the lab assumed the kernel could
-not filter. nft can (the block page's DNAT uses it); moving the reset onto the path, with
-the router namespaces, is the path issue's work.
 
 ``--pace-file`` makes the target slow for everyone, at the target side, as an overloaded
 origin or CDN is: the file holds a rate in bytes/s, and while it does, ``/big.bin`` is
@@ -43,10 +35,8 @@ import functools
 import ipaddress
 import os
 import signal
-import socket
 import ssl
-import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -81,13 +71,6 @@ class WatchedFile(Generic[T]):
             self._value = self._parse(self._path.read_text())
             self._mtime = mtime
         return self._value
-
-
-def reset_list(path: Path | None) -> WatchedFile[list[Network]]:
-    """Client networks whose requests get a TCP reset: one CIDR a line."""
-    return WatchedFile(
-        path, lambda text: [ipaddress.ip_network(x, strict=False) for x in text.split()], []
-    )
 
 
 SniPaces = dict[str, tuple[int, list[Network]]]
@@ -187,27 +170,9 @@ def build_block_page_app() -> web.Application:
 def build_app(
     name: str,
     root: Path,
-    resets: WatchedFile[list[Network]],
     pace: WatchedFile[int | None] | None = None,
     sni_paces: WatchedFile[SniPaces] | None = None,
 ) -> web.Application:
-    @web.middleware
-    async def reset_middleware(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        networks = resets.value()
-        if peer and networks:
-            addr = ipaddress.ip_address(peer[0])
-            if any(addr in net for net in networks):
-                sock = request.transport.get_extra_info("socket") if request.transport else None
-                if sock is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                if request.transport is not None:
-                    request.transport.abort()
-                raise asyncio.CancelledError  # aiohttp ends the handler without a response
-        return await handler(request)
-
     async def index(request: web.Request) -> web.Response:
         return web.Response(
             text=f"<!doctype html><title>{name}</title><h1>{name}</h1><p>vantage lab target</p>\n",
@@ -228,7 +193,7 @@ def build_app(
         return web.Response(text=f"{got}\n", content_type="text/plain")
 
     # No body limit: aiohttp's client_max_size applies to read(), not to streaming.
-    app = web.Application(middlewares=[reset_middleware])
+    app = web.Application()
     app.router.add_get("/", index)
     app.router.add_get("/big.bin", big)
     app.router.add_post("/upload", upload)
@@ -236,12 +201,11 @@ def build_app(
 
 
 async def serve(args: argparse.Namespace) -> None:
-    resets = reset_list(Path(args.reset_file) if args.reset_file else None)
     pace = pace_file(Path(args.pace_file) if args.pace_file else None)
     sni_paces = sni_pace_file(Path(args.sni_pace_file) if args.sni_pace_file else None)
     # A short shutdown: an upload whose client went away behind a shaper that dropped its
     # reset would otherwise hold the exit for aiohttp's default 60 s.
-    app = build_block_page_app() if args.block_page else build_app(args.name, Path(args.root), resets, pace, sni_paces)
+    app = build_block_page_app() if args.block_page else build_app(args.name, Path(args.root), pace, sni_paces)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await web.TCPSite(runner, args.address, args.http_port).start()
@@ -268,7 +232,6 @@ def main() -> None:
     parser.add_argument("--https-port", type=int, default=443)
     parser.add_argument("--cert")
     parser.add_argument("--key")
-    parser.add_argument("--reset-file")
     parser.add_argument("--pace-file", help="a file holding a rate in bytes/s: serve that slowly")
     parser.add_argument("--sni-pace-file",
                         help="lines NAME RATE CIDR...: HTTPS under that server name from those networks is slow")

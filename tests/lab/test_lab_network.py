@@ -65,7 +65,7 @@ def _network_checks() -> dict[str, object]:
 @needs_netns
 async def test_lab_shapes_breaks_and_tears_down() -> None:
     r = await asyncio.to_thread(_network_checks)
-    assert len(r["namespaces_while_up"]) == 1 + 4  # type: ignore[arg-type]
+    assert len(r["namespaces_while_up"]) == 1 + 3 + 4  # core, tr1, tr2, www, 4 hosts  # type: ignore[arg-type]
     ru = r["ru_twitter"]
     # tc counts whole frames: payload goodput at 130 kbit/s on the wire is ~15.5-16.3 kB/s
     assert abs(ru["speed"] - RATE_BYTES) / RATE_BYTES <= 0.2, r  # type: ignore[index]
