@@ -3,6 +3,7 @@
     sudo python -m deploy.lab up [--regions ru,de,us] [--agents-per-region 2]
         [--throttle ru:twitter[:130000]]... [--break ru:facebook[:reset|drop|unreachable|block_page|dns]]...
         [--down kremlin]... [--pace cdn[:40000]]... [--police ru:video[:1000000[:1000000]]]...
+        [--police-path ru:twitter[:130000[:16000]]]...
         [--throttle-upload us:photos[:1000000]]... [--congest br[:3000000]]...
         [--expose-metrics 127.0.0.1:9477]
         [--no-vantage]
@@ -121,6 +122,13 @@ def cmd_up(args: argparse.Namespace) -> int:
                 _int(more[0], "--police") if more else 1_000_000,
                 _int(more[1], "--police") if len(more) > 1 else 1_000_000,
             )  # fmt: skip
+        for spec in args.police_path:
+            region, target, *more = _split(spec, "--police-path", 2, 4, "REGION:TARGET[:BIT/S[:BURST]]")
+            lab.police_path(
+                region, target,
+                _int(more[0], "--police-path") if more else TWITTER_2021_RATE_BIT,
+                _int(more[1], "--police-path") if len(more) > 1 else 16_000,
+            )  # fmt: skip
         for spec in args.throttle_upload:
             region, target, *rate = _split(spec, "--throttle-upload", 2, 3)
             lab.shape_upload(region, target, _int(rate[0], "--throttle-upload") if rate else 1_000_000)
@@ -170,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--police", action="append", default=[], metavar="REGION:TARGET[:BIT/S[:BURST]]",
                     help="a policer: BURST bytes (default 1000000) at line speed, then BIT/S "
                          "(default 1000000), refilled while idle (tc tbf)")  # fmt: skip
+    up.add_argument("--police-path", action="append", default=[], metavar="REGION:TARGET[:BIT/S[:BURST]]",
+                    help="a policer on the path: the censor on tr1 drops the target's packets to "
+                         "the region beyond BIT/S (default 130000), BURST bytes (default 16000) "
+                         "(nft limit rate over ... drop)")  # fmt: skip
     up.add_argument("--throttle-upload", action="append", default=[],
                     metavar="REGION:TARGET[:BIT/S]",
                     help="uploads from the region to the target at BIT/S (default 1000000)")  # fmt: skip
@@ -178,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                          "every target slow alike, not a throttle")  # fmt: skip
     up.add_argument("--break", dest="break_", action="append", default=[],
                     metavar="REGION:TARGET[:reset|drop|unreachable|block_page|dns]",
-                    help="make the target fail from the region: a TCP reset (default), dropped "
-                         "packets, no route, the ISP's block page with status 200 (an nft "
+                    help="make the target fail from the region: a TCP reset of the first data "
+                         "segment (default) or a drop of its TCP, both by the censor on tr1 (hop 2), "
+                         "no route, the ISP's block page with status 200 (an nft "
                          "DNAT of port 80 to the lab's block-page server), or a lying resolver "
                          "(198.19.0.3 answers TARGET.lab with the block-page server)")  # fmt: skip
     up.add_argument("--down", action="append", default=[], metavar="TARGET")

@@ -67,6 +67,14 @@ CENSOR_ROUTER = "tr1"
 # The transit links, one /30 each: core-tr1, tr1-tr2, tr2-www. The lower address is on
 # the nearer namespace's "t-up", the higher on the farther one's "t-down".
 TRANSIT_NET = "198.19.254"
+# The agents' offline IP-to-ASN table (--asn-file): the lab as one network, each transit
+# link its router's own (tr1's is where the censor sits), from the documentation range.
+LAB_ASNS = (
+    ("198.18.0.0/15", 64500),
+    (f"{TRANSIT_NET}.0/30", 64511),
+    (f"{TRANSIT_NET}.4/30", 64512),
+    (f"{TRANSIT_NET}.8/30", 64513),
+)
 GRPC_PORT = 50051
 METRICS_PORT = 9477
 FIRST_TARGET_HOST = 10  # twitter = 198.18.0.10, control = .11, ...
@@ -432,6 +440,10 @@ class Lab:
             run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0"])
         for target in self.targets.values():
             run(["ip", "-n", self.www_ns, "addr", "add", f"{target.address}/32", "dev", "lo"])
+        # The targets send MTU-sized segments, not 64 kB TSO ones: a GSO packet crosses the
+        # veths and routers whole, and the core's shapers would then account and release
+        # it in 64 kB steps.
+        run(["ip", "-n", self.www_ns, "link", "set", "t-down", "gso_max_size", "1500"])
 
     def path(self, host: Host, target: str) -> list[str]:
         """The hops from ``host`` to ``target``, as a traceroute must see them."""
@@ -958,6 +970,8 @@ class Lab:
                 "--insecure",
                 # Jobs name the lab's CA with -o ca_file=<lab dir>/ca.pem.
                 "--ca-dir", str(self.dir),
+                # Traceroute hops and located censors carry the lab's ASNs (LAB_ASNS).
+                "--asn-file", str(self.dir / "asn.txt"),
                 *self._country_args(host.region),
                 *self.agent_args,
                 *self.agent_args_by_id.get(host.agent_id, ()),
@@ -976,6 +990,7 @@ class Lab:
         for sub in ("www", "logs", "agents", "paces"):
             (self.dir / sub).mkdir(exist_ok=True)
         (self.dir / "www" / "big.bin").write_bytes(os.urandom(self.big_file_bytes))
+        (self.dir / "asn.txt").write_text("".join(f"{prefix} AS{asn}\n" for prefix, asn in LAB_ASNS))
         ca = trustme.CA(organization_name="vantage lab")
         names = [t.hostname for t in self.targets.values()]
         names += [t.address for t in self.targets.values()]
