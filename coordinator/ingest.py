@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from common.failures import AGENT_ERRORS, GENERIC_TIMEOUT
-from coordinator.analysis import Analyzer, Measurement, blockpage
+from common.failures import AGENT_ERRORS
+from coordinator.analysis import Analyzer, blockpage
 from coordinator.analysis.paths import PATH_KINDS, beyond_first_hop
 from coordinator.lifecycle import Book
 from coordinator.model import CANARY_PURPOSE, AgentInfo, Task, TaskResultData, TaskState
@@ -253,13 +253,9 @@ class Ingest:
                 return
             beyond = beyond_first_hop(r.data) if r.kind == "traceroute" else None
             if beyond is not None and r.failure not in AGENT_ERRORS:
-                # A reference for agent health, like a canary: failed when the trace died
-                # at the agent's own first hop (its network is down, it witnesses nothing).
-                self.analyzer.add(Measurement(
-                    at=at, group=group, agent_id=agent.agent_id, target=target, kind=r.kind,
-                    failure=None if beyond else GENERIC_TIMEOUT, duration_s=max(r.duration_s, 0.0),
-                    country=agent.country, role="canary",
-                ))  # fmt: skip
+                # Agent health's Paths rule: a trace that died at the agent's own first
+                # hop says its network is down (coordinator/analysis/health.py).
+                self.analyzer.health.add_trace(agent.agent_id, group, target, at, beyond)
             return
         try:
             self.analyzer.add(measurement_from_result(

@@ -25,6 +25,12 @@ The rules (``H`` is ``AnalysisConfig.health_horizon_s``, 30 s by default):
 - **Agent health now.** ``unhealthy`` when its resolver is dead over the last H, or when
   it has references in the last H and the latest of each key failed; ``healthy`` when
   the latest of some key in the last H succeeded; ``unknown`` otherwise.
+- **Paths.** An agent with no reference in the last H whose latest traceroute to every
+  target it traced there died at its own first hop (``paths.beyond_first_hop``: no router
+  past TTL 1 answered and the target did not) is ``unhealthy``: its network is down.
+  Traces are not references: one that gets through neither makes an agent healthy nor
+  changes which failures count (an occasional trace must not silence the agent's
+  failures for want of a later one), and a reference reached outweighs them.
 - **Region health.** A group is ``unreachable`` when it has agents and every one is
   unhealthy (unknown agents keep it reachable: no evidence is not bad evidence). The
   analyzer holds it with the usual hysteresis, turns all of the group's verdicts into
@@ -53,6 +59,8 @@ from coordinator.analysis.model import (
 # Per agent, at most this many observations of each trace are kept (the window prunes
 # them first; this bounds an agent that floods results).
 MAX_TRACE = 2048
+# Per agent, the latest traceroute of at most this many targets is kept.
+MAX_TRACED_TARGETS = 256
 
 
 class _Ref(NamedTuple):
@@ -107,6 +115,23 @@ class HealthLog:
         # built by prepare(): per agent, per key, the observations sorted by time
         self._by_key: dict[str, dict[tuple[bool, str], tuple[list[float], list[_Ref]]]] = {}
         self._sorted_names: dict[str, tuple[list[float], list[_Name]]] = {}
+        # per agent: target -> (at, got past the first hop, group) of its latest traceroute
+        self._traces: dict[str, dict[str, tuple[float, bool, str]]] = {}
+
+    def add_trace(self, agent: str, group: str, target: str, at: float, beyond_first_hop: bool) -> None:
+        """Keep an agent's latest traceroute to ``target`` (the Paths rule)."""
+        traces = self._traces.setdefault(agent, {})
+        held = traces.get(target)
+        if held is None and len(traces) >= MAX_TRACED_TARGETS:
+            del traces[min(traces, key=lambda t: traces[t][0])]
+        if held is None or held[0] <= at:
+            traces[target] = (at, beyond_first_hop, group)
+
+    def _path_dead(self, agent: str, start: float, now: float) -> int:
+        """How many targets the agent traced in [start, now], when every one of those
+        traces died at its first hop; 0 otherwise (none traced, or one got through)."""
+        recent = [beyond for at, beyond, _ in self._traces.get(agent, {}).values() if start <= at <= now]
+        return len(recent) if recent and not any(recent) else 0
 
     def add(self, m: Measurement) -> None:
         """Keep one canary measurement (role "canary"; test measurements are read from
@@ -148,6 +173,13 @@ class HealthLog:
         self._group = {}
         self._by_key = {}
         self._sorted_names = {}
+        for agent in list(self._traces):
+            traces = {t: v for t, v in self._traces[agent].items() if v[0] >= cutoff}
+            if traces:
+                self._traces[agent] = traces
+                self._group[agent] = max(traces.values())[2]
+            else:
+                del self._traces[agent]
         for agent, ms in by_agent.items():
             latest = ms[0]
             refs: list[_Ref] = []
@@ -246,6 +278,12 @@ class HealthLog:
             return AgentHealth(
                 agent_id=agent, group=group, state="unhealthy",
                 reason=f"reached no canary or control in the last {h:.0f} s: {_few(failed)}",
+            )  # fmt: skip
+        dead = self._path_dead(agent, start, now)
+        if dead:
+            return AgentHealth(
+                agent_id=agent, group=group, state="unhealthy",
+                reason=f"its traceroutes die at its own first hop ({dead} targets in the last {h:.0f} s)",
             )  # fmt: skip
         if self._by_key.get(agent):
             why = f"no canary or control measured in the last {h:.0f} s"

@@ -4,7 +4,8 @@ ping and traceroute are evidence about the network on the way, not about whether
 service is censored: an ICMP echo filtered by the target's own firewall, or a trace that
 never gets an answer from the last hop, is normal on the internet. So they do not feed
 the verdict windows (a target that only ever had ping jobs gets no verdict), with one
-exception: a traceroute is also evidence of the agent's own reach (``beyond_first_hop``).
+exception: a traceroute that dies at the agent's own first hop is evidence that the
+agent's network is down (``beyond_first_hop``, agent health's Paths rule).
 They feed these figures, which the metrics export per region and target
 (``vantage_ping_loss_ratio``, ``vantage_ping_rtt_seconds``, ``vantage_traceroute_hops``
 ...), read in the same window as the verdicts (``AnalysisConfig.window_s``).
@@ -102,9 +103,9 @@ def trace_sample(at: float, data: Mapping[str, object]) -> TraceSample | None:
 
 def beyond_first_hop(data: Mapping[str, object]) -> bool | None:
     """Whether a trace got past the agent's own first hop (it reached the target, or a
-    router at TTL 2 or more answered); None when the data does not hold together. A trace
-    that dies at the first hop says the agent's own network is down: it feeds agent
-    health as a reference (coordinator/analysis/health.py), one key per traced target."""
+    router at TTL 2 or more answered); None when the data does not hold together. Agent
+    health's Paths rule reads it (coordinator/analysis/health.py): an agent whose traces
+    all die at the first hop is down."""
     hops = data.get("hops")
     if not isinstance(hops, list):
         return None

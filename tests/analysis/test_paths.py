@@ -7,8 +7,10 @@ import math
 
 import pytest
 
+from coordinator.analysis import Analyzer
 from coordinator.analysis.model import AnalysisConfig
 from coordinator.analysis.paths import PathStats, beyond_first_hop
+from tests.analysis.helpers import reach
 
 
 def ping(sent: int, received: int, avg: float | None = 0.02, **over: object) -> dict[str, object]:
@@ -101,3 +103,40 @@ def test_targets_and_groups_are_bounded() -> None:
 )
 def test_a_trace_that_dies_at_the_first_hop(data: dict[str, object], beyond: bool | None) -> None:
     assert beyond_first_hop(data) is beyond
+
+
+def _reach_round(a: Analyzer, at: float, failing: str | None) -> None:
+    for g in ("ru", "de", "us"):
+        for i in range(2):
+            a.add(reach(at + i, g, f"{g}-{i}", "facebook", failing if g == "ru" else None))
+
+
+def test_a_trace_that_got_through_does_not_silence_later_failures() -> None:
+    """An occasional traceroute is not a reference: ru's failures a minute after its
+    traces still count, and ru is blocked, not unreachable."""
+    a = Analyzer(AnalysisConfig(window_s=120))
+    for i in range(2):
+        a.health.add_trace(f"ru-{i}", "ru", "10.0.0.9", 0.0, True)
+    for r in range(3):
+        _reach_round(a, 60.0 + r * 10, "connection_reset")
+    snap = a.evaluate(85.0)
+    ru = next(v for v in snap.regions if v.group == "ru")
+    assert ru.verdict == "blocked", ru.reason
+
+
+def test_every_trace_dying_at_the_first_hop_makes_the_agent_unhealthy() -> None:
+    a = Analyzer(AnalysisConfig(window_s=60))
+    for r in range(3):
+        _reach_round(a, r * 10.0, "generic_timeout")
+        for i in range(2):
+            a.health.add_trace(f"ru-{i}", "ru", "10.0.0.9", r * 10.0 + 1, False)
+            a.health.add_trace(f"ru-{i}", "ru", "10.0.0.8", r * 10.0 + 1, False)
+    snap = a.evaluate(25.0)
+    agents = {h.agent_id: h for h in snap.agents}
+    assert agents["ru-0"].state == "unhealthy", agents["ru-0"]
+    assert "die at its own first hop (2 targets" in agents["ru-0"].reason
+    assert {r.group: r.reachable for r in snap.region_health}["ru"] is False
+    # one trace that gets through, to any target, and the agent is no longer called down
+    a.health.add_trace("ru-0", "ru", "10.0.0.7", 26.0, True)
+    agents = {h.agent_id: h for h in a.evaluate(27.0).agents}
+    assert agents["ru-0"].state == "unknown", agents["ru-0"]
