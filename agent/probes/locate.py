@@ -129,7 +129,12 @@ async def data_step(
         except (OSError, TimeoutError):
             return "no_handshake", ""
         netpath.set_ttl(sock, ttl)
-        await loop.sock_sendall(sock, trigger)
+        try:
+            await loop.sock_sendall(sock, trigger)
+        except ConnectionResetError:
+            return "reset", ""
+        except OSError as exc:
+            return f"error_{errno.errorcode.get(exc.errno or 0, exc.errno)}".lower(), ""
         deadline = now() + wait_s
         while (left := deadline - now()) > 0:
             if not await netpath.readable(sock, left):
@@ -264,4 +269,8 @@ async def locate_after(
     except (OSError, TimeoutError):
         return {**empty, "stopped": "unresolved"}
     chosen = next((a for a in addresses if a.address == address), addresses[0])
-    return await locate(chosen, port, trigger, budget_s=budget - (now() - resolving), asn_lookup=limits.asn_lookup)
+    try:
+        return await locate(chosen, port, trigger, budget_s=budget - (now() - resolving),
+                            asn_lookup=limits.asn_lookup)  # fmt: skip
+    except OSError as exc:  # no socket to be had (EMFILE...): the probe's result stands
+        return {**empty, "stopped": f"error: {exc.strerror or exc}"[:80]}

@@ -88,11 +88,15 @@ async def _tcp_once(address: ResolvedAddress, port: int, wait: float) -> tuple[f
 
 async def _tcp(spec: Spec, address: ResolvedAddress) -> tuple[list[float | None], BaseException | None, Counter[str]]:
     tasks: list[asyncio.Task[tuple[float | None, BaseException | None]]] = []
-    for i in range(spec.count):
-        if i:
-            await asyncio.sleep(spec.interval_s)
-        tasks.append(asyncio.create_task(_tcp_once(address, spec.port, spec.wait_s)))
-    results = await asyncio.gather(*tasks)
+    try:
+        for i in range(spec.count):
+            if i:
+                await asyncio.sleep(spec.interval_s)
+            tasks.append(asyncio.create_task(_tcp_once(address, spec.port, spec.wait_s)))
+        results = await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:  # cancelled (the probe's timeout): no request outlives the probe
+            task.cancel()
     errors = [e for _, e in results if e is not None]
     return [r for r, _ in results], (errors[-1] if errors else None), Counter()
 
