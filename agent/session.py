@@ -26,6 +26,7 @@ from agent.outbox import Outbox
 from agent.probes import KINDS
 from agent.probes.base import Limits
 from agent.runner import Assignment, ProbeFn, Runner
+from common.defaults import RETRY_HINT_KEY
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -110,7 +111,6 @@ def heartbeat_interval(offered: float, default: float) -> float:
 # Trailing metadata of a refused stream: how long the coordinator asks the agent to wait
 # before the next attempt, in milliseconds (coordinator/admission.py sets it when it sheds
 # new streams while overloaded). Bounded here: a hint is never a reason to go silent for long.
-RETRY_HINT_KEY = "vantage-retry-after-ms"
 RETRY_HINT_MAX_S = 120.0
 
 

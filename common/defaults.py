@@ -13,3 +13,6 @@ DEFAULT_LISTEN = f"127.0.0.1:{GRPC_PORT}"
 DEFAULT_METRICS_LISTEN = f"127.0.0.1:{METRICS_PORT}"
 # Agents and clients dial where a coordinator listens by default.
 DEFAULT_COORDINATOR = DEFAULT_LISTEN
+# The trailer a coordinator that sheds a new agent stream sets (coordinator/admission.py)
+# and the agent honours (agent/session.py): milliseconds to wait before trying again.
+RETRY_HINT_KEY = "vantage-retry-after-ms"

@@ -21,9 +21,10 @@ from typing import Any
 
 import grpc
 
+from common.defaults import RETRY_HINT_KEY
+
 SHED_LAG_S = 5.0
 SHED_RETRY_S = 5.0
-RETRY_HINT_KEY = "vantage-retry-after-ms"  # agent/session.py reads the same key
 
 
 def retry_after_s(lag: float, rng: random.Random) -> float:

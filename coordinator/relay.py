@@ -28,6 +28,7 @@ from typing import Any
 import grpc
 import structlog
 
+from common.defaults import RETRY_HINT_KEY
 from coordinator import admission, tail_watch
 from coordinator.access import Access, caller
 from coordinator.admin import AdminServicer
@@ -160,7 +161,7 @@ class FleetAgentServicer(AgentServicer):
                 # e.g. the scheduler refused the token, or shed the stream: its retry hint
                 # goes on to the agent (coordinator/admission.py)
                 trailers: Any = exc.trailing_metadata() or ()
-                hint = [(k, v) for k, v in trailers if k == admission.RETRY_HINT_KEY]
+                hint = [(k, v) for k, v in trailers if k == RETRY_HINT_KEY]
                 if hint:
                     context.set_trailing_metadata(tuple(hint[:1]))
                 await context.abort(exc.code(), _details(exc))
