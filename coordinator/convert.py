@@ -388,16 +388,17 @@ def task_result_from_bytes(raw: bytes) -> TaskResultData:
         raise ValueError(f"stored result does not parse: {exc}") from exc
 
 
+def _assignment_pb(a: Assignment) -> pb.TaskAssignment:
+    return pb.TaskAssignment(
+        task_id=a.task_id, job_id=a.job_id, kind=a.kind, target=a.target, options=dict(a.options),
+        not_before=a.not_before, deadline=a.deadline,
+    )  # fmt: skip
+
+
 def outgoing_to_pb(message: Outgoing) -> pb.CoordinatorMessage:
     match message:
         case Assignment():
-            return pb.CoordinatorMessage(
-                assign=pb.TaskAssignment(
-                    task_id=message.task_id, job_id=message.job_id, kind=message.kind,
-                    target=message.target, options=dict(message.options),
-                    not_before=message.not_before, deadline=message.deadline,
-                )
-            )
+            return pb.CoordinatorMessage(assign=_assignment_pb(message))
         case Cancellation():
             return pb.CoordinatorMessage(cancel=pb.CancelTask(task_id=message.task_id, reason=message.reason))
         case Acknowledgement():
@@ -441,7 +442,7 @@ def outgoing_batch_to_pb(messages: Sequence[Outgoing], *, assign_batches: bool) 
         if isinstance(message, Acknowledgement):
             acked.extend(message.task_ids)
         elif isinstance(message, Assignment) and assign_batches:
-            assigns.append(outgoing_to_pb(message).assign)
+            assigns.append(_assignment_pb(message))
         else:
             flush()
             out.append(outgoing_to_pb(message))
