@@ -30,7 +30,7 @@ def spec(**kw: Any) -> pb.JobSpec:
 BAD_SUBMITS = [
     ("no spec", pb.SubmitJobRequest(), INVALID, "spec: is required"),
     ("no kind", pb.SubmitJobRequest(spec=spec(kind="")), INVALID, "spec.kind: is required"),
-    ("unknown kind", pb.SubmitJobRequest(spec=spec(kind="ping")), INVALID, "spec.kind: unknown probe kind 'ping'"),
+    ("unknown kind", pb.SubmitJobRequest(spec=spec(kind="smoke")), INVALID, "spec.kind: unknown probe kind 'smoke'"),
     ("no targets", pb.SubmitJobRequest(spec=spec(targets=[])), INVALID, "spec.targets: at least one"),
     ("malformed target", pb.SubmitJobRequest(spec=spec(targets=["no port here"])), INVALID, "spec.targets[0]"),
     ("port out of range", pb.SubmitJobRequest(spec=spec(targets=["h.example:70000"])), INVALID, "spec.targets[0]"),
@@ -110,7 +110,7 @@ def test_other_bad_requests_and_service_afterwards(net: Network, targets: Target
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["submit", "ping", "x"], "unknown probe kind"),
+        (["submit", "smoke", "x"], "unknown probe kind"),
         (["submit", "tcp", "x:1", "--every", "soon"], "--every: 'soon' is not a duration"),
         (["submit", "tcp", "x:1", "-o", "novalue"], "--option: 'novalue' is not KEY=VALUE"),
         (["job", "nope"], "INVALID_ARGUMENT: job_id"),
