@@ -223,7 +223,7 @@ def _analysed_data(m: pb.ProbeResult) -> dict[str, Any]:
     if m.kind == "traceroute" and m.WhichOneof("data") == "traceroute":
         tr = m.traceroute
         return {
-            "reached": tr.reached, "hop_count": tr.hop_count,
+            "reached": tr.reached, "hop_count": tr.hop_count, "stopped": tr.stopped[:16],
             "hops": [{"ttl": h.ttl, "address": h.address} for h in tr.hops[:MAX_HOPS]],
         }  # fmt: skip
     if m.kind == "tls" and m.WhichOneof("data") == "tls":

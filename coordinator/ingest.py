@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from common.failures import AGENT_ERRORS
+from common.failures import GENERIC_TIMEOUT, HOST_UNREACHABLE
 from coordinator.analysis import Analyzer, blockpage
 from coordinator.analysis.paths import PATH_KINDS, beyond_first_hop
 from coordinator.lifecycle import Book
@@ -252,7 +252,7 @@ class Ingest:
                 self.counters.not_analysed += 1
                 return
             beyond = beyond_first_hop(r.data) if r.kind == "traceroute" else None
-            if beyond is not None and r.failure not in AGENT_ERRORS:
+            if beyond is not None and (r.failure or "") in TRACE_RAN:
                 # Agent health's Paths rule: a trace that died at the agent's own first
                 # hop says its network is down (coordinator/analysis/health.py).
                 self.analyzer.health.add_trace(agent.agent_id, group, target, at, beyond)
@@ -266,6 +266,12 @@ class Ingest:
             # stop ingestion. Counted and logged so it is seen.
             self.counters.not_analysed += 1
             log.warning("result_not_analysable", task_id=result.task_id, error=str(exc))
+
+
+# The outcomes of a traceroute that sent its probes: reached, or not (a timeout, an
+# unreachable). Anything else (a name that did not resolve, the target policy, an agent
+# error) never probed the path and says nothing of the agent's network.
+TRACE_RAN = frozenset({"", GENERIC_TIMEOUT, HOST_UNREACHABLE})
 
 
 def _write_failed(error: BaseException, changes: int) -> None:

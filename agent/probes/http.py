@@ -171,7 +171,11 @@ async def _locate(spec: Spec, limits: Limits, started: float) -> dict[str, Any]:
     if url.scheme == "https":
         trigger = client_hello("" if parse_address(host) is not None else host, ("http/1.1",))
     else:
-        trigger = http_request(url.raw_authority or host, url.raw_path_qs)
+        # the Host the request sends: the host (bracketed when IPv6) and any explicit port,
+        # never the URL's userinfo
+        named = f"[{url.raw_host}]" if ":" in (url.raw_host or "") else (url.raw_host or host)
+        trigger = http_request(named if url.explicit_port is None else f"{named}:{url.explicit_port}",
+                               url.raw_path_qs)  # fmt: skip
     return await locate_after(host, url_port(url), trigger, limits, started=started, timeout_s=spec.timeout_s)
 
 

@@ -106,7 +106,9 @@ async def syn_step(address: ResolvedAddress, port: int, ttl: int, wait_s: float)
             async with asyncio.timeout(wait_s):
                 await loop.sock_connect(sock, (address.address, port, *address.sockaddr[2:]))
         except ConnectionRefusedError:
-            return "reset", ""
+            # a reset, or an ICMP port-unreachable (Linux maps both to ECONNREFUSED): the
+            # error queue tells a router's ICMP from the destination's reset
+            return _from_errors(sock, address.family) or ("reset", "")
         except TimeoutError:
             return "silent", ""
         except OSError:
@@ -114,6 +116,21 @@ async def syn_step(address: ResolvedAddress, port: int, ttl: int, wait_s: float)
         return "response", ""
     finally:
         _close(sock)
+
+
+async def handshake_ok(address: ResolvedAddress, port: int, wait_s: float) -> bool:
+    """Whether a plain TCP handshake at the normal TTL completes (nothing is sent: a
+    stateful censor is not set off by it)."""
+    loop = asyncio.get_running_loop()
+    sock = _socket(address)
+    try:
+        async with asyncio.timeout(wait_s):
+            await loop.sock_connect(sock, (address.address, port, *address.sockaddr[2:]))
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        _close(sock)
+    return True
 
 
 async def data_step(
@@ -161,19 +178,33 @@ async def data_step(
         _close(sock)
 
 
+# Outcomes that say nothing of where a block sits: the step itself could not be made.
+INCONCLUSIVE = frozenset({"no_handshake"})
+
+
+def inconclusive(outcome: str) -> bool:
+    return outcome in INCONCLUSIVE or outcome.startswith("error_")
+
+
 def decide(steps: list[dict[str, Any]], path: list[str], destination_ttl: int | None) -> dict[str, Any]:
-    """Where the block sits, from the TTL steps and the control trace (module docstring)."""
+    """Where the block sits, from the TTL steps and the control trace (module docstring).
+    A silent TTL is a drop only when the next TTL is silent too (or it is the last step,
+    with a router answering there in the control trace): one lost ICMP is not a censor.
+    A step that could not be made ends the decision without a location."""
     last_router = max((i + 1 for i, a in enumerate(path) if a), default=0)
+    none = {"at": "", "censor_ttl": None, "censor_hop": "", "response": ""}
     for i, step in enumerate(steps):
         outcome, ttl = step["outcome"], step["ttl"]
+        if inconclusive(outcome):
+            return none
         if outcome == "expired":
             continue
         at_destination = destination_ttl is not None and ttl >= destination_ttl
         control = path[ttl - 1] if ttl <= len(path) else ""
         if outcome == "silent" and not at_destination:
             following = steps[i + 1]["outcome"] if i + 1 < len(steps) else None
-            if following == "expired" or (not control and following is None):
-                continue  # a router that does not answer, not a drop
+            if not (following == "silent" or (following is None and control)):
+                continue  # a router that did not answer this once, not a drop
             response = "drop"
         else:
             response = "drop" if outcome == "silent" else outcome
@@ -186,7 +217,7 @@ def decide(steps: list[dict[str, Any]], path: list[str], destination_ttl: int | 
         hop = step["address"] if step["address"] and outcome not in ("reset", "response", "closed") else control
         return {"at": at, "censor_ttl": ttl, "censor_hop": hop if at != "destination" else "",
                 "response": response}  # fmt: skip
-    return {"at": "", "censor_ttl": None, "censor_hop": "", "response": ""}
+    return none
 
 
 async def locate(
@@ -220,22 +251,28 @@ async def locate(
             out["path"] = path
             if trace["reached"]:
                 out["destination_ttl"] = len(hops)
-            if trigger is not None:
-                outcome, _ = await data_step(address, port, _NORMAL_TTL, trigger, wait_s)
-                if outcome == "no_handshake":
-                    out["method"], trigger = "syn", None
+            if trigger is not None and not await handshake_ok(address, port, wait_s):
+                out["method"], trigger = "syn", None  # the handshake itself is blocked
             limit = min(max_hops, out["destination_ttl"] or max_hops)
+            out["stopped"] = "decided"
             for ttl in range(1, limit + 1):
                 if trigger is None:
                     outcome, sender = await syn_step(address, port, ttl, wait_s)
                 else:
                     outcome, sender = await data_step(address, port, ttl, trigger, wait_s)
+                    destination = out["destination_ttl"]
+                    if outcome == "expired" and destination is not None and ttl >= destination:
+                        # an errno-only ICMP error where the trigger reached the destination's
+                        # distance cannot be a time-exceeded: an unreachable (a reject)
+                        outcome = "unreachable"
                 steps.append({"ttl": ttl, "outcome": outcome, "address": sender})
+                if inconclusive(outcome):
+                    out["stopped"] = outcome  # the step could not be made: no location
+                    break
                 found = decide(steps, path, out["destination_ttl"])
                 # a silent TTL is judged once the next one is known (or it is the last)
                 if found["censor_ttl"] is not None and (outcome != "silent" or found["censor_ttl"] < ttl):
                     break
-            out["stopped"] = "decided"
     except TimeoutError:
         out["stopped"] = "timeout"
         out["path"] = [h["address"] for h in hops]

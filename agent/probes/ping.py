@@ -70,12 +70,20 @@ async def _tcp_once(address: ResolvedAddress, port: int, wait: float) -> tuple[f
     sock = socket.socket(address.family, socket.SOCK_STREAM)
     sock.setblocking(False)
     sockaddr = (address.address, port, *address.sockaddr[2:])
+    netpath.enable_recverr(sock)
     started = now()
     try:
         async with asyncio.timeout(wait):
             await loop.sock_connect(sock, sockaddr)
-    except ConnectionRefusedError:
-        return now() - started, None  # a reset is a reply
+    except ConnectionRefusedError as exc:
+        # a reset is a reply; an ICMP port-unreachable from a router (Linux maps it to
+        # ECONNREFUSED too) is not the host answering
+        errors = netpath.read_errors(sock)
+        if errors and errors[-1].offender != address.address:
+            err = errors[-1]
+            return None, OSError(exc.errno, f"{netpath.icmp_name(address.family, err.icmp_type, err.icmp_code)} "
+                                            f"from {err.offender}")  # fmt: skip
+        return now() - started, None
     except (OSError, TimeoutError) as exc:
         return None, exc
     finally:
@@ -124,8 +132,15 @@ async def _icmp(
             seq = len(sent_at)
             try:
                 await loop.sock_sendall(sock, netpath.echo_request(family, seq, payload))
-            except OSError as exc:
-                last_error = exc
+            except OSError:
+                # an error queued by an earlier request surfaced on send: read it, try again
+                for err in netpath.read_errors(sock):
+                    if err.offender != address.address:
+                        others[err.offender] += 1
+                try:
+                    await loop.sock_sendall(sock, netpath.echo_request(family, seq, payload))
+                except OSError as exc:
+                    last_error = exc
             sent_at.append(now())
             continue
         end = next_send() if len(sent_at) < spec.count else sent_at[-1] + spec.wait_s
@@ -159,36 +174,39 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
     started = now()
     data: dict[str, Any] = {"host": spec.host, "count": spec.count, "interval_s": spec.interval_s}
     try:
+        # The resolution has the timeout; the requests are bounded by the spec itself
+        # ((count - 1) * interval + wait fits in it), so what they measured is never lost
+        # to a timeout that the resolution brought near.
         async with asyncio.timeout(spec.timeout_s):
             addresses = await resolve_checked(
                 spec.host, spec.port, allow_private=limits.allow_private_targets,
                 overrides=limits.host_overrides,
             )
-            address = addresses[0]
-            data["address"] = address.address
-            data["family"] = "ipv6" if address.family == socket.AF_INET6 else "ipv4"
-            method = spec.method
-            sock: socket.socket | None = None
-            if method in ("auto", "icmp"):
-                try:
-                    sock = netpath.icmp_socket(address.family)
-                    method = "icmp"
-                except netpath.IcmpUnavailable as exc:
-                    if method == "icmp":
-                        raise
-                    data["icmp_unavailable"] = str(exc)
-                    method = "tcp"
-            data["method"] = method
-            if method == "tcp":
-                data["port"] = spec.port
-                rtts, error, others = await _tcp(spec, address)
-            else:
-                assert sock is not None
-                data["size"] = spec.size
-                try:
-                    rtts, error, others = await _icmp(spec, address, sock)
-                finally:
-                    sock.close()
+        address = addresses[0]
+        data["address"] = address.address
+        data["family"] = "ipv6" if address.family == socket.AF_INET6 else "ipv4"
+        method = spec.method
+        sock: socket.socket | None = None
+        if method in ("auto", "icmp"):
+            try:
+                sock = netpath.icmp_socket(address.family)
+                method = "icmp"
+            except netpath.IcmpUnavailable as exc:
+                if method == "icmp":
+                    raise
+                data["icmp_unavailable"] = str(exc)
+                method = "tcp"
+        data["method"] = method
+        if method == "tcp":
+            data["port"] = spec.port
+            rtts, error, others = await _tcp(spec, address)
+        else:
+            assert sock is not None
+            data["size"] = spec.size
+            try:
+                rtts, error, others = await _icmp(spec, address, sock)
+            finally:
+                sock.close()
     except Exception as exc:
         return failed(kind=NAME, target=spec.target, exc=exc, started=started, data=data)
     data.update(summarise(rtts))

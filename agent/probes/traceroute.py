@@ -15,9 +15,11 @@ hashes it puts them all on one path and the hops form a real path, not a mix of 
 - icmp: one unprivileged ICMP socket (one echo identifier), and the payload compensates
   the sequence number so the ICMP checksum is constant.
 
-A hop's probes go one at a time, each waiting up to ``wait`` seconds, so a reply is never
-matched to the wrong probe; where the router quoted enough of our packet, its sequence
-number is checked as well and a late reply to an earlier probe is ignored. The trace
+A hop's probes go one at a time, each waiting up to ``wait`` seconds, and the error queue
+is emptied before each, so a reply is matched to the probe that is out. A late reply to an
+earlier probe is recognised and ignored where the router quoted our payload (Linux and
+most routers quote far more than RFC 792's 8 bytes); one that quoted only the 8 bytes of
+the UDP or ICMP header cannot be told apart and counts for the current probe. The trace
 stops when the destination answers, at an unreachable from a router, after
 ``gap_limit`` silent hops in a row, at ``max_hops``, or at the timeout; ``stopped`` says
 which. Hops found before a timeout are kept.
@@ -181,7 +183,13 @@ class _Tcp:
                 async with asyncio.timeout(wait):
                     await loop.sock_connect(sock, self.sockaddr)
             except ConnectionRefusedError:
-                return Reply(self.dest, now() - sent, "reset", reached=True)
+                # a reset, or an ICMP port-unreachable from a router (Linux maps both to
+                # ECONNREFUSED): the error queue names a router's
+                arrived = now()
+                errors = netpath.read_errors(sock)
+                if errors:
+                    return _reply_from_error(errors[-1], self.family, self.dest, arrived - sent)
+                return Reply(self.dest, arrived - sent, "reset", reached=True)
             except TimeoutError:
                 return None
             except OSError:

@@ -173,6 +173,7 @@ class Analyzer:
         hysteresis by one step. Call once per evaluation tick."""
         cfg = self.config
         raw_view = self._prune(now - cfg.window_s)
+        self.paths.prune(now - cfg.window_s)
         for groups in raw_view.values():
             blockpage.mark(groups)  # a 200 carrying another page than most groups see
             dnslie.mark(groups)  # answers no other group got, with no valid TLS for the name

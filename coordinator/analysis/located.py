@@ -21,6 +21,7 @@ from dataclasses import dataclass
 LOCATIONS = frozenset({"path", "destination", "unknown"})
 MAX_TTL = 255
 MAX_ASN = 2**32 - 1
+MAX_HOP_CHARS = 45  # the longest textual IPv6 address
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,10 @@ class Located:
             return None
         address = ""
         if isinstance(hop, str) and hop:
+            # An address only: no IPv6 scope id ("fe80::1%<anything>" parses, and would carry
+            # any string into a label and a terminal).
+            if len(hop) > MAX_HOP_CHARS or "%" in hop:
+                return None
             try:
                 address = str(ipaddress.ip_address(hop))
             except ValueError:

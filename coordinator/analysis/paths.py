@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from coordinator.analysis.model import AnalysisConfig
 
 PATH_KINDS = frozenset({"ping", "traceroute"})
+# How a trace that ran ends on its own without reaching the target (agent/probes/traceroute.py).
+DIED = frozenset({"gap_limit", "unreachable"})
 MAX_SAMPLES = 256
 MAX_RTT_S = 600.0
 
@@ -102,22 +104,30 @@ def trace_sample(at: float, data: Mapping[str, object]) -> TraceSample | None:
 
 
 def beyond_first_hop(data: Mapping[str, object]) -> bool | None:
-    """Whether a trace got past the agent's own first hop (it reached the target, or a
-    router at TTL 2 or more answered); None when the data does not hold together. Agent
-    health's Paths rule reads it (coordinator/analysis/health.py): an agent whose traces
-    all die at the first hop is down."""
+    """Whether a trace got past the agent's own first hop: True when it reached the target
+    or a router at TTL 2 or more answered; False when it started at TTL 1 and ended on its
+    own (silent hops past the gap limit, or an unreachable) with nothing past TTL 1; None
+    when it says nothing of the kind: it never sent a probe (the name did not resolve, the
+    target policy refused it), started past TTL 1, stopped at its max_hops or its timeout,
+    or its data does not hold together. Agent health's Paths rule reads it
+    (coordinator/analysis/health.py): an agent whose traces all die at the first hop is
+    down."""
     hops = data.get("hops")
-    if not isinstance(hops, list):
+    if not isinstance(hops, list) or not hops:
         return None
     if data.get("reached") is True:
         return True
+    first = hops[0]
+    first_ttl = first.get("ttl") if isinstance(first, Mapping) else None
+    if isinstance(first_ttl, bool) or first_ttl != 1:
+        return None
     for hop in hops:
         if not isinstance(hop, Mapping):
             continue
         ttl, address = hop.get("ttl"), hop.get("address")
         if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl >= 2 and isinstance(address, str) and address:
             return True
-    return False
+    return False if data.get("stopped") in DIED else None
 
 
 class PathStats:
@@ -156,6 +166,21 @@ class PathStats:
             if held is None or held.at <= sample.at:
                 self._traces[key] = sample
         return True
+
+    def prune(self, cutoff: float) -> None:
+        """Forget what has left the window (everything before ``cutoff``), keys and all, so
+        the target and group bounds count what is live, not what was ever seen."""
+        for key in list(self._pings):
+            samples = self._pings[key]
+            while samples and samples[0].at < cutoff:
+                samples.popleft()
+            if not samples or all(s.at < cutoff for s in samples):
+                del self._pings[key]
+        for key in [k for k, t in self._traces.items() if t.at < cutoff]:
+            del self._traces[key]
+        live = set(self._pings) | set(self._traces)
+        self._targets = {t for _, t in live}
+        self._groups = {g for g, _ in live}
 
     def pings(self, now: float) -> Iterator[PingFigures]:
         """Loss and RTT per (group, target) over the window ending at ``now``."""

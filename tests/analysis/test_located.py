@@ -36,6 +36,10 @@ def test_an_agents_location_is_read() -> None:
         {"at": "path", "censor_ttl": True},
         {"at": "path", "censor_ttl": 2, "censor_hop": "router.example"},  # not an address
         {"at": "path", "censor_ttl": 2, "censor_hop": 'x"} evil{'},
+        # a scope id parses as part of an IPv6 address and could carry anything
+        {"at": "path", "censor_ttl": 2, "censor_hop": "fe80::1%\x1b[31m\nfake"},
+        {"at": "path", "censor_ttl": 2, "censor_hop": "fe80::1%eth0"},
+        {"at": "path", "censor_ttl": 2, "censor_hop": "1" * 100_000},
     ],
 )
 def test_anything_else_is_no_location(locate: object) -> None:

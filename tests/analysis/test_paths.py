@@ -49,25 +49,29 @@ def test_the_latest_trace_in_the_window() -> None:
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "kept"),
     [
-        ping(0, 0),
-        ping(3, 4),
-        ping(-1, 0),
-        ping(True, 1),  # type: ignore[arg-type]
-        ping(3, 3, rtt_avg_s=math.inf),
-        {**ping(3, 3), "sent": "3"},
-        {},
+        (ping(0, 0), False),
+        (ping(3, 4), False),
+        (ping(-1, 0), False),
+        (ping(True, 1), False),  # type: ignore[arg-type]
+        ({**ping(3, 3), "sent": "3"}, False),
+        ({}, False),
+        # a bad RTT is ignored, the counts kept
+        (ping(3, 3, rtt_avg_s=math.inf), True),
+        (ping(3, 3, rtt_avg_s=-0.5), True),
+        (ping(3, 3, rtt_avg_s="0.1"), True),
     ],
 )
-def test_malformed_pings_are_dropped_or_their_bad_figure_ignored(data: dict[str, object]) -> None:
+def test_malformed_pings_are_dropped_or_their_bad_figure_ignored(data: dict[str, object], kept: bool) -> None:
     paths = PathStats(AnalysisConfig())
-    added = paths.add("ru", "t", "ping", 1.0, data)
-    if added:  # only a bad RTT may be kept, without that RTT
-        [f] = list(paths.pings(now=1.0))
-        assert f.rtt_avg_s is None and paths.dropped == 0
+    assert paths.add("ru", "t", "ping", 1.0, data) is kept
+    figures = list(paths.pings(now=1.0))
+    if kept:
+        [f] = figures
+        assert f.rtt_avg_s is None and f.sent == 3 and paths.dropped == 0
     else:
-        assert paths.dropped == 1 and list(paths.pings(now=1.0)) == []
+        assert figures == [] and paths.dropped == 1
 
 
 def test_malformed_traces_are_dropped() -> None:
@@ -93,11 +97,20 @@ def test_targets_and_groups_are_bounded() -> None:
     ("data", "beyond"),
     [
         ({"reached": True, "hops": [{"ttl": 1, "address": "10.0.0.1"}]}, True),
-        ({"reached": False, "hops": [{"ttl": 1, "address": "10.0.0.1"}, {"ttl": 2, "address": "10.0.1.1"}]}, True),
-        ({"reached": False, "hops": [{"ttl": 1, "address": ""}, {"ttl": 2, "address": "10.0.1.1"}]}, True),
-        ({"reached": False, "hops": [{"ttl": 1, "address": "10.0.0.1"}, {"ttl": 2, "address": ""}]}, False),
-        ({"reached": False, "hops": []}, False),
-        ({"reached": False, "hops": [{"ttl": True, "address": "x"}, "junk"]}, False),
+        ({"reached": False, "stopped": "gap_limit",
+          "hops": [{"ttl": 1, "address": "10.0.0.1"}, {"ttl": 2, "address": "10.0.1.1"}]}, True),
+        ({"reached": False, "stopped": "timeout",
+          "hops": [{"ttl": 1, "address": ""}, {"ttl": 2, "address": "10.0.1.1"}]}, True),
+        # it ended on its own with nothing past TTL 1: died at the first hop
+        ({"reached": False, "stopped": "gap_limit", "hops": [{"ttl": 1, "address": "10.0.0.1"}, {"ttl": 2, "address": ""}]}, False),
+        ({"reached": False, "stopped": "unreachable", "hops": [{"ttl": 1, "address": "10.0.0.1"}]}, False),
+        ({"reached": False, "stopped": "gap_limit", "hops": [{"ttl": 1, "address": ""}, "junk"]}, False),
+        # it says nothing of the kind
+        ({"reached": False, "stopped": "", "hops": []}, None),  # never sent a probe (nxdomain, policy)
+        ({"reached": False, "stopped": "max_hops", "hops": [{"ttl": 1, "address": "10.0.0.1"}]}, None),
+        ({"reached": False, "stopped": "timeout", "hops": [{"ttl": 1, "address": ""}]}, None),
+        ({"reached": False, "stopped": "gap_limit", "hops": [{"ttl": 3, "address": ""}]}, None),  # first_hop 3
+        ({"reached": False, "stopped": "gap_limit", "hops": [{"ttl": True, "address": "x"}]}, None),
         ({"reached": True}, None),
     ],
 )
@@ -140,3 +153,13 @@ def test_every_trace_dying_at_the_first_hop_makes_the_agent_unhealthy() -> None:
     a.health.add_trace("ru-0", "ru", "10.0.0.7", 26.0, True)
     agents = {h.agent_id: h for h in a.evaluate(27.0).agents}
     assert agents["ru-0"].state == "unknown", agents["ru-0"]
+
+
+def test_targets_that_left_the_window_free_their_place() -> None:
+    paths = PathStats(AnalysisConfig(window_s=60, max_targets=2))
+    assert paths.add("ru", "a", "ping", 0.0, ping(1, 1))
+    assert paths.add("ru", "b", "traceroute", 0.0, {"reached": True, "hop_count": 1, "hops": []})
+    assert not paths.add("ru", "c", "ping", 10.0, ping(1, 1))  # two live targets already
+    paths.prune(cutoff=100.0 - 60)
+    assert paths.add("ru", "c", "ping", 100.0, ping(1, 1))
+    assert [f.target for f in paths.pings(now=100.0)] == ["c"] and list(paths.traces(now=100.0)) == []

@@ -100,6 +100,13 @@ PATH = ["10.0.1.1", "10.0.2.2", "10.0.3.3", "198.51.100.7"]
         (("expired", "silent", "silent"), PATH, 4, ("path", 2, "10.0.2.2", "drop")),
         # one silent router, then the path goes on: not a drop
         (("expired", "silent", "expired", "reset"), PATH, 4, ("destination", 4, "", "reset")),
+        # one lost ICMP before a reset: the reset names the hop, not the silence
+        (("expired", "silent", "reset"), PATH, 4, ("path", 3, "10.0.3.3", "reset")),
+        # the last step silent, with a router there in the control trace: a drop
+        (("expired", "silent"), PATH, 4, ("path", 2, "10.0.2.2", "drop")),
+        # a step that could not be made (a handshake refused after a trigger) says nothing
+        (("expired", "no_handshake"), PATH, 4, ("", None, "", "")),
+        (("error_emfile",), PATH, 4, ("", None, "", "")),
         (("expired", "expired", "expired", "response"), PATH, 4, ("destination", 4, "", "response")),
         # no control trace to the end: an answer past the last router that answered
         (("expired", "expired", "reset"), ["10.0.1.1", "10.0.2.2"], None, ("unknown", 3, "", "reset")),

@@ -32,6 +32,7 @@ def test_longest_prefix_wins_for_both_families(tmp_path: Path) -> None:
         ("# ok\n10.0.0.0/8 sixty\n", "asn.txt:2: 'sixty' is not an AS number"),
         ("10.0.0.0/8 0\n", "is not an AS number"),
         ("10.0.0.0/8 4294967296\n", "is not an AS number"),
+        ("10.0.0.0/8 \u00b2\n", "is not an AS number"),  # a Unicode digit, not ASCII
         ("10.0.0/33 64500\n", "asn.txt:1: '10.0.0/33' is not an IP prefix"),
     ],
 )

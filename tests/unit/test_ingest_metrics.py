@@ -328,3 +328,36 @@ async def test_a_region_whose_paths_die_at_the_first_hop_is_unreachable_not_bloc
         assert health["ru"] is False and health["de"] is True, snap.region_health
     finally:
         await store.close()
+
+
+async def test_a_trace_that_never_probed_says_nothing_of_the_agents_network(tmp_path: Path) -> None:
+    """ru's traceroutes fail before sending a probe (the name does not resolve: DNS
+    censorship, say); ru's blocked verdict stands, it is not called unreachable."""
+    from coordinator.convert import probe_result_from_pb
+    from protos.results import data_to_pb, failure_number
+
+    store = SQLiteStore(tmp_path / "v.db")
+    analyzer = Analyzer(AnalysisConfig(window_s=60))
+    core = Coordinator(store, analyzer, CoordinatorConfig(), clock=lambda: NOW)
+    try:
+        n = 0
+        for rnd in range(3):
+            at = NOW - 30 + rnd * 10
+            for region in ("ru", "de", "us"):
+                for i in (1, 2):
+                    n += 1
+                    tcp = _located_result(f"t{n}", "connection_reset" if region == "ru" else "", None, at)
+                    core.ingest_results.observe(tcp, agent(i, region), "203.0.113.9:443")
+                    if region == "ru":
+                        m = pb.ProbeResult(kind="traceroute", target="x", duration_s=0.1,
+                                           failure=failure_number("dns_nxdomain"))  # fmt: skip
+                        data_to_pb("traceroute", {"host": "blocked.example", "hops": [], "reached": False}, m)
+                        trace = TaskResultData(task_id=f"r{n}", job_id="j", agent_id="a", started_at=at,
+                                               finished_at=at + 1, result=probe_result_from_pb(m))  # fmt: skip
+                        core.ingest_results.observe(trace, agent(i, region), "blocked.example")
+        snap = analyzer.evaluate(NOW)
+        verdicts = {(v.group, v.target): v.verdict for v in snap.regions}
+        assert verdicts[("ru", "203.0.113.9:443")] == "blocked", snap.regions
+        assert {r.group: r.reachable for r in snap.region_health}["ru"] is True
+    finally:
+        await store.close()
