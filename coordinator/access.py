@@ -20,10 +20,9 @@ random bits, so a fast hash is enough (nothing to guess), and a lookup by hash d
 compare secrets byte by byte. The shared and bootstrap tokens are compared in constant
 time.
 
-The interceptor (``Guard``) takes every call of the three Vantage services before its
-handler: unary requests arrive as bytes and are parsed only once the caller is known
-and allowed, so an unauthenticated peer costs no parsing. Health and reflection stay
-open; they say nothing about agents or jobs.
+The interceptor (coordinator/guard.py ``Guard``) takes every call of the three Vantage
+services before its handler, and reads a request's body only once the caller is known
+and allowed. Health and reflection stay open; they say nothing about agents or jobs.
 """
 
 from __future__ import annotations
@@ -117,6 +116,11 @@ LOOPBACK = "loopback"
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "vantage_principal", default=None
 )
+
+
+def set_principal(principal: Principal) -> None:
+    """The interceptor's word on who makes the current call (``caller``)."""
+    _principal.set(principal)
 
 
 def caller() -> Principal:
@@ -343,105 +347,3 @@ def bearer(metadata: Any) -> str | None:
             token = value.removeprefix("Bearer ").strip()
             return token or None
     return None
-
-
-class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
-    """Authenticates every call of the Vantage services before its handler runs, and
-    parses a unary request only once its caller is allowed. Health and reflection pass."""
-
-    def __init__(self, access: Access) -> None:
-        self.access = access
-
-    async def intercept_service(self, continuation: Any, details: Any) -> Any:
-        handler = await continuation(details)
-        method = str(details.method)
-        if handler is None or not method.startswith(GUARDED_PREFIX):
-            return handler
-        role = METHOD_ROLES.get(method)
-        given = bearer(details.invocation_metadata)
-        access = self.access
-
-        async def admit(context: Any) -> None:
-            if role is None:
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method}: not open to any role")
-                return
-            try:
-                principal = await access.authenticate(role, given, str(context.peer()), _certified_name(context))
-            except Denied as why:
-                await context.abort(why.code, why.message)
-            _principal.set(principal)
-
-        if handler.unary_unary is not None:
-            return _unary(handler, admit)
-        if handler.unary_stream is not None:
-            return _unary_stream(handler, admit)
-        if handler.stream_stream is not None:
-            inner_ss = handler.stream_stream
-
-            async def stream_stream(request_iterator: Any, context: Any) -> Any:
-                await admit(context)
-                return await inner_ss(request_iterator, context)
-
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream, request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )  # fmt: skip
-        return handler  # stream-unary: no such method in the Vantage services
-
-
-def _certified_name(context: Any) -> str | None:
-    """The subject CN of the client certificate the TLS layer verified, or None (no mutual
-    TLS, or no CN)."""
-    try:
-        names = context.auth_context().get("x509_common_name") or ()
-    except Exception:  # no auth context: plaintext
-        return None
-    for name in names:
-        try:
-            return str(name.decode("utf-8"))
-        except (AttributeError, UnicodeDecodeError):
-            return None
-    return None
-
-
-def _parse(handler: Any, raw: bytes) -> Any:
-    return handler.request_deserializer(raw) if handler.request_deserializer else raw
-
-
-async def _bad_request(context: Any, exc: Exception) -> None:
-    await context.abort(
-        grpc.StatusCode.INVALID_ARGUMENT, f"the request does not parse: {type(exc).__name__}"
-    )
-
-
-def _unary(handler: Any, admit: Callable[[Any], Awaitable[None]]) -> Any:
-    inner = handler.unary_unary
-
-    async def unary_unary(raw: bytes, context: Any) -> Any:
-        await admit(context)
-        try:
-            request = _parse(handler, raw)
-        except Exception as exc:
-            await _bad_request(context, exc)
-        return await inner(request, context)
-
-    return grpc.unary_unary_rpc_method_handler(
-        unary_unary, response_serializer=handler.response_serializer
-    )
-
-
-def _unary_stream(handler: Any, admit: Callable[[Any], Awaitable[None]]) -> Any:
-    inner = handler.unary_stream
-
-    async def unary_stream(raw: bytes, context: Any) -> Any:
-        await admit(context)
-        try:
-            request = _parse(handler, raw)
-        except Exception as exc:
-            await _bad_request(context, exc)
-        async for item in inner(request, context):
-            yield item
-
-    return grpc.unary_stream_rpc_method_handler(
-        unary_stream, response_serializer=handler.response_serializer
-    )

@@ -9,6 +9,7 @@ results carried one take the agent's stored facts) and with each job's purpose, 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -27,6 +28,9 @@ log = structlog.get_logger("vantage.coordinator")
 # At most this many stored measurements are read back into the analysis at start-up:
 # far more than the window holds (its caps: targets x groups x agents x 3 samples).
 MAX_REFILL = 200_000
+# The coordinator already listens while it refills (coordinator/server.py
+# ``_load_then_serve``): it lets the event loop run after this many rows.
+REFILL_CHUNK = 1_000
 
 
 async def restore(
@@ -50,7 +54,9 @@ async def refill(core: Coordinator, decode: Callable[[bytes], TaskResultData], n
     cfg = core.analyzer.config
     since = now - max(cfg.window_s, cfg.health_horizon_s) - core.config.reassign_after_s
     n = 0
-    for row in await core.store.recent_results(since, limit=MAX_REFILL):
+    for i, row in enumerate(await core.store.recent_results(since, limit=MAX_REFILL)):
+        if i % REFILL_CHUNK == REFILL_CHUNK - 1:
+            await asyncio.sleep(0)  # the health service and the connecting agents are served
         try:
             result = decode(row.raw)
         except ValueError:

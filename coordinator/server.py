@@ -24,12 +24,13 @@ from grpc_reflection.v1alpha import reflection
 from common.defaults import DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN
 from common.hostport import split_host_port
 from coordinator import convert
-from coordinator.access import Access, Guard
+from coordinator.access import Access
 from coordinator.admin import AdminServicer
 from coordinator.analysis import AnalysisConfig, Analyzer
 from coordinator.auth import is_loopback_host
 from coordinator.core import Coordinator, CoordinatorConfig
 from coordinator.fleet import Fleet
+from coordinator.guard import MAX_MESSAGE_BYTES, Guard
 from coordinator.metrics import build_registry
 from coordinator.model import JobSpec
 from coordinator.relay import FleetAdminServicer, FleetAgentServicer, FleetJobServicer, Upstreams
@@ -48,7 +49,6 @@ from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
 log = structlog.get_logger("vantage.coordinator")
 
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # gRPC core's queue of new streams waiting for a handler (see the server options).
 MAX_PENDING_STREAMS = 50_000
 # How often the store is maintained (PostgreSQL: the coming days' partitions) and, with
@@ -58,6 +58,9 @@ PRUNE_EVERY_S = 600.0
 LAG_PROBE_S = 0.1
 # The share of the event loop's time the analysis may take (``_every``, "evaluate").
 EVALUATE_SHARE = 0.25
+# The longest a call waits for a starting coordinator to read its state back; then it is
+# refused with UNAVAILABLE (which the agent and the CLI retry).
+LOAD_WAIT_S = 60.0
 # A scheduling tick later than this counts as time the coordinator stalled (``_every``).
 STALL_SLACK_S = 0.05
 # How often a fleet member reads the credentials again (enrolments and tokens another
@@ -107,6 +110,8 @@ class CoordinatorServer:
         self.metrics_port = 0
         self._stop = asyncio.Event()
         self._server: grpc.aio.Server | None = None
+        # Set once the stored state is read back (``_load_then_serve``).
+        self.loaded = asyncio.Event()
         self._runner: web.AppRunner | None = None
         # A fleet (a database shared by several coordinators): the lease decides which
         # one schedules (coordinator/fleet.py); the others relay to it.
@@ -156,14 +161,10 @@ class CoordinatorServer:
         except Exception as exc:  # any engine's error
             await self.store.close()
             raise StartupError(f"--db {shown}: cannot read the credentials: {exc}") from exc
-        if not self.store.shared:
-            try:
-                await self._load()
-            except Exception as exc:  # any engine's error: the file or database is unusable
-                await self.store.close()
-                raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
         server = grpc.aio.server(
-            interceptors=[Guard(self.access)],
+            # Until the state is read back every call of the Vantage services waits (after
+            # its caller is authenticated): see ``_load_then_serve``.
+            interceptors=[Guard(self.access, ready=self.loaded, wait_s=LOAD_WAIT_S)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.keepalive_time_ms", 30_000),
@@ -230,9 +231,15 @@ class CoordinatorServer:
                 await self.fleet.close()
                 await self.store.close()
                 raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
+        for name in ("", *names[:3]):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.start()
         self._server = server
-        for name in ("", names[0], names[1], names[2]):
+        if not self.store.shared:
+            await self._load_then_serve(shown)
+        else:  # a fleet: the calls wait for a scheduler instead (coordinator/relay.py)
+            self.loaded.set()
+        for name in ("", *names[:3]):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
         registry = build_registry(self.core, self.fleet, agents)
@@ -255,6 +262,24 @@ class CoordinatorServer:
             metrics=f"http://{mhost}:{self.metrics_port}/metrics", db=shown, engine=self.store.engine,
             fleet=None if self.fleet is None else self.fleet.address,
         )
+
+    async def _load_then_serve(self, shown: str) -> None:
+        """Read the state back while already listening. Reading back a large window (the
+        200,000 stored results of 10,000 agents take 10 s or more) before the port opened
+        had agents that dialled a restarting coordinator refused, each backing off further,
+        so they came back long after it could serve them. Now the port opens first: a call
+        waits (``Guard``, at most LOAD_WAIT_S) until the state is back, the health service
+        says NOT_SERVING meanwhile, and nothing is scheduled, judged or exported before it
+        is (the metrics endpoint opens after)."""
+        try:
+            await self._load()
+        except Exception as exc:  # any engine's error: the file or database is unusable
+            assert self._server is not None
+            await self._server.stop(grace=None)
+            self._server = None
+            await self.store.close()
+            raise StartupError(f"--db {shown}: cannot read the stored state: {exc}") from exc
+        self.loaded.set()
 
     async def _load(self) -> None:
         """Read the state back (a start, or a takeover in a fleet), judge the refilled
@@ -321,6 +346,8 @@ class CoordinatorServer:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
+            if self._server is not None:  # it listened already (reading its state back)
+                await self._server.stop(grace=None)
             await self.store.close()
             log.info("coordinator_stopped", open_jobs=0, reason="shut down before it served")
             return
