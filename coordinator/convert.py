@@ -32,7 +32,7 @@ from coordinator.model import (
     TaskResultData,
 )
 from coordinator.registry import AgentView
-from coordinator.vouch import MAX_RESULT_BYTES, NOT_A_NUMBER, TOO_LARGE, WRONG_KIND, Refused
+from coordinator.vouch import MAX_NUMBER, MAX_RESULT_BYTES, NOT_A_NUMBER, TOO_LARGE, WRONG_KIND, Refused
 from protos.results import DATA_FIELDS, FAILURE_NUMBERS, data_to_pb, failure_name, failure_number
 from protos.vantage.v1 import vantage_pb2 as pb
 
@@ -137,15 +137,16 @@ _DOUBLE = FieldDescriptor.TYPE_DOUBLE
 
 def _nonfinite(m: Message) -> str | None:
     """The first field of ``m`` (a typed data message) holding a number that is not
-    finite, as a dotted path; None when every number is finite. JSON, and so ``vantage
-    results --json`` and the analysis, has no NaN or infinity. Only the fields that are set
-    are walked (``ListFields``); ``n - n`` is NaN for both NaN and the infinities."""
+    finite, or past the physical ceiling ``MAX_NUMBER`` in magnitude, as a dotted path;
+    None when every number is within it. JSON, and so ``vantage results --json`` and the
+    analysis, has no NaN or infinity. Only the fields that are set are walked
+    (``ListFields``); ``abs(n) <= MAX_NUMBER`` is false for NaN and the infinities."""
     for fd, value in m.ListFields():
         if fd.type == _DOUBLE:
             if fd.is_repeated:
-                if any(v - v != 0.0 for v in value):
+                if not all(abs(v) <= MAX_NUMBER for v in value):
                     return fd.name
-            elif value - value != 0.0:
+            elif not abs(value) <= MAX_NUMBER:
                 return fd.name
         elif fd.message_type is not None:
             if fd.message_type.GetOptions().map_entry:
@@ -276,7 +277,7 @@ def probe_result_from_pb(m: pb.ProbeResult) -> ProbeResultData:
             raise Refused(WRONG_KIND, f"the result says {m.kind[:32]!r} but carries {which} data")
         bad = _nonfinite(getattr(m, which))
         if bad is not None:
-            raise Refused(NOT_A_NUMBER, f"data.{which}.{bad} is not a finite number")
+            raise Refused(NOT_A_NUMBER, f"data.{which}.{bad} is not a finite number of magnitude at most {MAX_NUMBER:g}")
     failure = failure_name(m.failure)
     return ProbeResultData(
         kind=m.kind,

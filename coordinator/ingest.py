@@ -215,6 +215,7 @@ class Ingest:
         """Count a result that is not stored; its task, when it is this agent's open task,
         fails with the reason (the agent will not send another)."""
         self.counters.dropped[why.reason] += 1
+        self.registry.count_error(agent_id, f"refused: {why.reason}")
         log.warning("result_refused", agent_id=agent_id, task_id=task_id, reason=why.reason, detail=why.detail)
         task = self.book.tasks.get(task_id)
         if task is None or task.agent_id != agent_id:

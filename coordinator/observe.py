@@ -63,6 +63,11 @@ def _judged_rate(data: Mapping[str, object]) -> object:
     return sustained if sustained is not None else data.get("bytes_per_second")
 
 
+#: A control slower than this moved nothing worth comparing with: it is no control (and a
+#: ratio over a control of 1e-10 B/s overflows the analysis' arithmetic).
+MIN_CONTROL_BPS = 1.0
+
+
 def measurement_from_result(
     result: TaskResultData, agent: AgentInfo, target: str, group_by: str, *, canary: bool = False,
     fingerprints: Sequence[blockpage.Fingerprint] = (),
@@ -97,7 +102,7 @@ def measurement_from_result(
             if failure:
                 known = isinstance(failure, str) and failure in FAILURES
                 control_failure = failure if known else "unknown_failure"
-            elif isinstance(cbps, int | float) and cbps > 0:
+            elif isinstance(cbps, int | float) and cbps >= MIN_CONTROL_BPS:
                 control = float(cbps)
     group = str(agent.asn) if group_by == "asn" else agent.region
     return Measurement(

@@ -17,10 +17,12 @@ itself:
   are pulled forward), and ``started_at`` is at most ``finished_at``. ``duration_s`` is at
   most :data:`MAX_DURATION_S`.
 - **Numbers must be numbers.** A time or duration that is not finite, or negative, makes
-  the result refused (:class:`Refused`); so does a non-finite number anywhere in the
-  probe's data (checked where the data is decoded, ``coordinator/convert.py``). A refused
+  the result refused (:class:`Refused`); so does a number anywhere in the probe's data
+  that is not finite or is larger in magnitude than :data:`MAX_NUMBER`, a physical
+  ceiling (checked where the data is decoded, ``coordinator/convert.py``). A refused
   result is acked (the agent must not resend it for ever), counted under a fixed reason in
-  ``vantage_results_dropped_total`` and its task fails with the reason; the session goes on.
+  ``vantage_results_dropped_total`` and under the agent in ``vantage agents`` (its
+  ``errors``, as ``refused: <reason>``), and its task fails with the reason; the session goes on.
 - **Failure classes are a closed set.** A failure string outside ``common.failures`` is
   stored as ``unknown_failure`` with the agent's string quoted (bounded) in the detail, and
   counted under the outcome ``invalid``: an agent never picks a metric label.
@@ -45,6 +47,10 @@ from coordinator.model import AgentInfo, ProbeResultData, Task, TaskResultData
 SKEW_S = 60.0
 #: The longest duration a probe may report (the longest task timeout is 600 s).
 MAX_DURATION_S = 3600.0
+#: The largest magnitude of any number in a probe's data: 1e12 bytes/s is 8 Tbit/s, past
+#: any link an agent has; seconds, ratios and losses are far below it. An agent reporting
+#: 1e308 bytes/s against a control of 1e-10 once overflowed the analysis' arithmetic.
+MAX_NUMBER = 1e12
 #: Characters of failure detail kept.
 MAX_DETAIL = 1024
 #: Results in one ResultBatch; the rest of a longer batch is not acked (the agent, which

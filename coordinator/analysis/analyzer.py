@@ -11,6 +11,8 @@ from collections import deque
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+import structlog
+
 from coordinator.analysis import (
     blockpage,
     decide,
@@ -35,6 +37,8 @@ from coordinator.analysis.model import (
 )
 from coordinator.analysis.paths import PathStats
 from coordinator.analysis.rules import Held, ReachStats
+
+log = structlog.get_logger("vantage.analysis")
 
 _REGION_BAD = frozenset({"throttled", "blocked"})
 
@@ -65,6 +69,8 @@ class Analyzer:
         self.dropped_groups = 0
         self.added = 0
         self._snapshot = Snapshot(evaluated_at=0.0)
+        # Targets whose evaluation raised (``evaluate``), since start.
+        self.evaluation_errors = 0
 
     # ------------------------------------------------------------------ ingest
 
@@ -190,100 +196,24 @@ class Analyzer:
         live_keys: set[tuple[str, str]] = set()
 
         for target in sorted(raw_view):
-            # success ratios over everything measured (agent errors aside); verdicts over
-            # the witnessed failures of reachable groups only
-            in_window += decide.success_ratios(target, raw_view[target], success)
-            groups = {g: k for g, k in witnessed[target].items() if g not in down}
-            for group in sorted(g for g in witnessed[target] if g in down):
-                key = (group, target)
-                live_keys.add(key)
-                region = region_health[group]
-                # a region that is down: no verdict about the target either way, and what
-                # was held before (a block, say) does not outlive it
-                self._region_held[key] = rules.Held(state="unreachable", since=region.since)
-                regions.append(decide.unreachable(group, target, raw_view[target][group], region))
-            reach: dict[str, dict[str, ReachStats]] = {}
-            for group in sorted(groups):
-                for kind, by_agent in sorted(groups[group].items()):
-                    reach.setdefault(kind, {})[group] = rules.reach_stats(by_agent, cfg)
-
-            outage_kinds = sorted(
-                k for k, per_group in reach.items() if rules.is_outage(per_group, cfg)
-            )
-            raw_outage = bool(outage_kinds)
-            held_target = self._hold(self._target_held, target, "outage", raw_outage, now)
-            outage = held_target.state == "outage"
-            if raw_outage:
-                failing = sorted(reach[outage_kinds[0]])
-                target_reason = (
-                    f"{'/'.join(outage_kinds)} fails from every group ({', '.join(failing)})"
-                )
-            elif outage:
-                target_reason = f"held; {decide.recovery(held_target, now, cfg)}"
-            else:
-                target_reason = ""
-            downloads = self._direction(groups, target, "throughput", self._degraded_held, now)
-            uploads = None
-            if (
-                any(UPLOAD_SERIES in kinds for kinds in groups.values())
-                or target in self._degraded_up_held
-            ):
-                uploads = self._direction(groups, target, UPLOAD_SERIES, self._degraded_up_held, now)
-            targets.append(
-                TargetVerdict(
-                    target=target,
-                    outage=outage,
-                    since=held_target.since,
-                    reason=target_reason,
-                    **decide.degraded_fields(downloads, uploads),
-                )
-            )
-
-            for group in sorted(groups):
-                key = (group, target)
-                live_keys.add(key)
-                down_j, tput_median = downloads.settled(group)
-                up_j, up_median = uploads.settled(group) if uploads is not None else (None, None)
-                judgement, direction = decide.combine_directions(down_j, up_j)
-                raw = decide.raw_verdict(group, reach, judgement, outage, cfg)
-                if raw.verdict == "blocked":
-                    self._region_failure[key] = raw.failure
-                prev = self._region_held.get(key)
-                if outage and prev is not None and prev.state == "blocked":
-                    prev = None  # an outage is not a regional block: drop it at once
-                if (
-                    prev is not None
-                    and prev.state == "throttled"
-                    and decide.slow_everywhere(downloads, down_j, uploads, up_j)
-                ):
-                    prev = None  # nor is a target slow from everywhere a regional throttle
-                held = rules.step(prev, raw.verdict, now, cfg, bad=_REGION_BAD, recovered="ok")
-                self._region_held[key] = held
-                verdict = decide.as_verdict(held.state)
-                if verdict == raw.verdict:
-                    reason = raw.reason
-                else:
-                    reason = (
-                        f"held {verdict} (now {raw.verdict}: {raw.reason}); "
-                        f"{decide.recovery(held, now, cfg)}"
-                    )
-                samples = decide.samples(raw_view[target][group])
-                failure = self._region_failure.get(key, "") if verdict == "blocked" else ""
-                regions.append(
-                    RegionVerdict(
-                        group=group, target=target, verdict=verdict, failure=failure,
-                        trigger=_trigger(groups[group], failure, direction if verdict == "throttled" else "")
-                        if verdict in _REGION_BAD else "",
-                        throughput_bps=tput_median,
-                        ratio=down_j.ratio if down_j is not None else None,
-                        upload_bps=up_median,
-                        upload_ratio=up_j.ratio if up_j is not None else None,
-                        direction=direction if verdict in ("throttled", "degraded") else "",
-                        samples=len(samples), agents=len({m.agent_id for m in samples}),
-                        since=held.since, reason=reason,
-                        located=_located(samples) if verdict == "blocked" else None,
-                    )
-                )
+            # One target's failure (a bug, or a value no rule foresaw) must not stop the
+            # others' verdicts: its rows of the last snapshot stand, its held states are
+            # kept, and the error is counted (``evaluation_errors``) and logged.
+            marks = (len(regions), len(targets), len(success))
+            try:
+                in_window += self._judge_target(
+                    target, raw_view, witnessed, down, region_health, now,
+                    regions, targets, success, live_keys,
+                )  # fmt: skip
+            except Exception:
+                del regions[marks[0]:], targets[marks[1]:], success[marks[2]:]
+                self.evaluation_errors += 1
+                log.exception("evaluation_failed", target=target[:256])
+                live_keys.update(k for k in self._region_held if k[1] == target)
+                last = self._snapshot
+                regions.extend(r for r in last.regions if r.target == target)
+                targets.extend(t for t in last.targets if t.target == target)
+                success.extend(r for r in last.success if r.target == target)
 
         for key in [k for k in self._region_held if k not in live_keys]:
             del self._region_held[key]
@@ -308,6 +238,111 @@ class Analyzer:
         return self._snapshot
 
     # ------------------------------------------------------------------ rules glue
+
+    def _judge_target(
+        self, target: str, raw_view: View, witnessed: View, down: set[str],
+        region_health: dict[str, RegionHealth], now: float, regions: list[RegionVerdict],
+        targets: list[TargetVerdict], success: list[SuccessRatio], live_keys: set[tuple[str, str]],
+    ) -> int:  # fmt: skip
+        """The verdicts of one target, appended to ``regions``, ``targets`` and
+        ``success``; returns how many of its measurements are in the window."""
+        cfg = self.config
+        # success ratios over everything measured (agent errors aside); verdicts over
+        # the witnessed failures of reachable groups only
+        in_window = decide.success_ratios(target, raw_view[target], success)
+        groups = {g: k for g, k in witnessed[target].items() if g not in down}
+        for group in sorted(g for g in witnessed[target] if g in down):
+            key = (group, target)
+            live_keys.add(key)
+            region = region_health[group]
+            # a region that is down: no verdict about the target either way, and what
+            # was held before (a block, say) does not outlive it
+            self._region_held[key] = rules.Held(state="unreachable", since=region.since)
+            regions.append(decide.unreachable(group, target, raw_view[target][group], region))
+        reach: dict[str, dict[str, ReachStats]] = {}
+        for group in sorted(groups):
+            for kind, by_agent in sorted(groups[group].items()):
+                reach.setdefault(kind, {})[group] = rules.reach_stats(by_agent, cfg)
+
+        outage_kinds = sorted(
+            k for k, per_group in reach.items() if rules.is_outage(per_group, cfg)
+        )
+        raw_outage = bool(outage_kinds)
+        held_target = self._hold(self._target_held, target, "outage", raw_outage, now)
+        outage = held_target.state == "outage"
+        if raw_outage:
+            failing = sorted(reach[outage_kinds[0]])
+            target_reason = (
+                f"{'/'.join(outage_kinds)} fails from every group ({', '.join(failing)})"
+            )
+        elif outage:
+            target_reason = f"held; {decide.recovery(held_target, now, cfg)}"
+        else:
+            target_reason = ""
+        downloads = self._direction(groups, target, "throughput", self._degraded_held, now)
+        uploads = None
+        if (
+            any(UPLOAD_SERIES in kinds for kinds in groups.values())
+            or target in self._degraded_up_held
+        ):
+            uploads = self._direction(groups, target, UPLOAD_SERIES, self._degraded_up_held, now)
+        targets.append(
+            TargetVerdict(
+                target=target,
+                outage=outage,
+                since=held_target.since,
+                reason=target_reason,
+                **decide.degraded_fields(downloads, uploads),
+            )
+        )
+
+        for group in sorted(groups):
+            key = (group, target)
+            live_keys.add(key)
+            down_j, tput_median = downloads.settled(group)
+            up_j, up_median = uploads.settled(group) if uploads is not None else (None, None)
+            judgement, direction = decide.combine_directions(down_j, up_j)
+            raw = decide.raw_verdict(group, reach, judgement, outage, cfg)
+            if raw.verdict == "blocked":
+                self._region_failure[key] = raw.failure
+            prev = self._region_held.get(key)
+            if outage and prev is not None and prev.state == "blocked":
+                prev = None  # an outage is not a regional block: drop it at once
+            if (
+                prev is not None
+                and prev.state == "throttled"
+                and decide.slow_everywhere(downloads, down_j, uploads, up_j)
+            ):
+                prev = None  # nor is a target slow from everywhere a regional throttle
+            held = rules.step(prev, raw.verdict, now, cfg, bad=_REGION_BAD, recovered="ok")
+            self._region_held[key] = held
+            verdict = decide.as_verdict(held.state)
+            if verdict == raw.verdict:
+                reason = raw.reason
+            else:
+                reason = (
+                    f"held {verdict} (now {raw.verdict}: {raw.reason}); "
+                    f"{decide.recovery(held, now, cfg)}"
+                )
+            samples = decide.samples(raw_view[target][group])
+            failure = self._region_failure.get(key, "") if verdict == "blocked" else ""
+            regions.append(
+                RegionVerdict(
+                    group=group, target=target, verdict=verdict, failure=failure,
+                    trigger=_trigger(groups[group], failure, direction if verdict == "throttled" else "")
+                    if verdict in _REGION_BAD else "",
+                    throughput_bps=tput_median,
+                    ratio=down_j.ratio if down_j is not None else None,
+                    upload_bps=up_median,
+                    upload_ratio=up_j.ratio if up_j is not None else None,
+                    direction=direction if verdict in ("throttled", "degraded") else "",
+                    samples=len(samples), agents=len({m.agent_id for m in samples}),
+                    since=held.since, reason=reason,
+                    located=_located(samples) if verdict == "blocked" else None,
+                )
+            )
+        return in_window
+
 
     def _direction(
         self, groups: dict[str, dict[str, dict[str, list[Measurement]]]], target: str, series: str, held: dict[str, Held], now: float,

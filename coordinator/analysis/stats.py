@@ -4,6 +4,10 @@ exact test.
 
 All p-values are one-sided and conservative where a choice exists (continuity
 correction in the normal approximation).
+
+Total on finite input: no function here raises or returns NaN for finite numbers, however
+large or small (an agent may report 1e308 against 1e-10); where the arithmetic would
+overflow, the answer is the one that claims nothing (a p-value of 1.0).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ def median(values: Sequence[float]) -> float:
     mid = n // 2
     if n % 2:
         return float(ordered[mid])
-    return (ordered[mid - 1] + ordered[mid]) / 2.0
+    return ordered[mid - 1] / 2.0 + ordered[mid] / 2.0  # halves first: no overflow
 
 
 def normal_cdf(z: float) -> float:
@@ -149,6 +153,8 @@ def student_t_cdf(t: float, df: float) -> float:
     """P(T <= t) for Student's t with ``df`` degrees of freedom."""
     if df <= 0:
         raise ValueError(f"student_t_cdf: df must be > 0, got {df}")
+    if math.isnan(t):
+        return 0.5  # no evidence either way
     if math.isinf(t):
         return 1.0 if t > 0 else 0.0
     tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
@@ -162,10 +168,15 @@ def paired_t_less(differences: Sequence[float]) -> float:
     noise they share cancels. Returns 1.0 with fewer than 2 pairs.
     """
     n = len(differences)
-    if n < 2:
+    if n < 2 or not all(math.isfinite(d) for d in differences):
         return 1.0
-    mean = math.fsum(differences) / n
-    variance = math.fsum((d - mean) ** 2 for d in differences) / (n - 1)
+    try:
+        mean = math.fsum(differences) / n
+        variance = math.fsum((d - mean) ** 2 for d in differences) / (n - 1)
+    except OverflowError:  # differences near the float limit: nothing to conclude
+        return 1.0
+    if not (math.isfinite(mean) and math.isfinite(variance)):
+        return 1.0
     if variance <= 0.0:
         return 0.0 if mean < 0 else 1.0
     t = mean / math.sqrt(variance / n)

@@ -163,10 +163,10 @@ async def test_far_future_and_ancient_times_are_clamped_and_the_cli_still_prints
 async def test_nan_negative_and_wrong_kind_results_are_acked_counted_and_fail_their_task(trust: Network) -> None:
     async with RawAgent(trust.address, "evil-3", "ru") as evil:
         job = submit(
-            trust, kind="tcp", targets=[f"127.0.0.1:{p}" for p in (10, 11, 12, 13, 14, 15)],
+            trust, kind="tcp", targets=[f"127.0.0.1:{p}" for p in (10, 11, 12, 13, 14, 15, 18)],
             selector=pb.Selector(agent_ids=["evil-3"]),
         )  # fmt: skip
-        tasks = [await evil.assignment() for _ in range(6)]
+        tasks = [await evil.assignment() for _ in range(7)]
         bad = [
             answer(tasks[0], result={"data": {"connect_s": math.nan}}),
             answer(tasks[1], result={"data": {"resolve_s": math.inf, "addresses": ["192.0.2.1"]}}),
@@ -175,6 +175,8 @@ async def test_nan_negative_and_wrong_kind_results_are_acked_counted_and_fail_th
             answer(tasks[4], result={"kind": "throughput"}),
             # a tcp result that carries dns data
             answer(tasks[5], result={"data_kind": "dns", "data": {"answers": ["192.0.2.1"]}}),
+            # finite, but past any physical ceiling
+            answer(tasks[6], result={"data": {"connect_s": 1e308}}),
         ]
         for r in bad:  # one at a time: each is acked, and the session goes on
             await evil.send(r)
@@ -191,18 +193,20 @@ async def test_nan_negative_and_wrong_kind_results_are_acked_counted_and_fail_th
     reasons = sorted(
         r for (r,) in await asyncio.to_thread(trust.query, "SELECT reason FROM tasks WHERE job_id = ? AND state = 'failed'", (job.job_id,))
     )
-    assert len(reasons) == 6 and all(r.startswith("result refused: ") for r in reasons), reasons
+    assert len(reasons) == 7 and all(r.startswith("result refused: ") for r in reasons), reasons
     assert any("not a finite number" in r for r in reasons) and any("negative" in r for r in reasons)
+    assert any("connect_s is not a finite number of magnitude at most 1e+12" in r for r in reasons), reasons
     (end,) = [e.job_end for e in events if e.HasField("job_end")]
-    assert end.tasks_failed == 6 and end.tasks_done == 0
+    assert end.tasks_failed == 7 and end.tasks_done == 0
     text = await asyncio.to_thread(metrics, trust)
-    assert 'vantage_results_dropped_total{reason="result has a bad number"} 4.0' in text
+    assert 'vantage_results_dropped_total{reason="result has a bad number"} 5.0' in text
     assert 'vantage_results_dropped_total{reason="result is of another kind than its task"} 2.0' in text
-    def listed() -> set[str]:
+    def listed() -> dict[str, dict[str, int]]:
         with trust.client() as c:
-            return {a.agent_id for a in c.agents()}
+            return {a.agent_id: dict(a.errors) for a in c.agents()}
 
-    assert "evil-3" in await asyncio.to_thread(listed)
+    errors = (await asyncio.to_thread(listed))["evil-3"]  # counted against the agent too
+    assert errors.get("refused: result has a bad number") == 5, errors
 
 
 async def test_an_unknown_failure_class_is_counted_as_invalid_never_as_its_own_label(trust: Network) -> None:
