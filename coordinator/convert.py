@@ -32,7 +32,14 @@ from coordinator.model import (
     TaskResultData,
 )
 from coordinator.registry import AgentView
-from coordinator.vouch import MAX_NUMBER, MAX_RESULT_BYTES, NOT_A_NUMBER, TOO_LARGE, WRONG_KIND, Refused
+from coordinator.vouch import (
+    MAX_NUMBER,
+    MAX_RESULT_BYTES,
+    NOT_A_NUMBER,
+    TOO_LARGE,
+    WRONG_KIND,
+    Refused,
+)
 from protos.results import DATA_FIELDS, FAILURE_NUMBERS, data_to_pb, failure_name, failure_number
 from protos.vantage.v1 import vantage_pb2 as pb
 
