@@ -35,7 +35,7 @@ def is_hostname(name: str) -> bool:
         text.encode("ascii")
     except UnicodeEncodeError:
         return False
-    return all(_LABEL.match(label) for label in text.split("."))
+    return all(_LABEL.fullmatch(label) for label in text.split("."))
 
 
 def normal_host(host: str) -> str | None:

@@ -1,9 +1,8 @@
 """The id, region, country and label-key rules, one definition each.
 
 Each rule is a compiled regex (for callers that match it themselves) and a small check
-function. The checks use ``re.match`` with ``^...$`` as every caller did before these
-rules were gathered here, so they behave exactly as before (note that ``$`` also matches
-before one trailing newline).
+function. Every check and caller uses ``fullmatch``: with ``re.match``, ``$`` also matches
+before one trailing newline, so ``"ru\n"`` passed as a region and made a series of its own.
 
 Where two call sites judge the same kind of id differently, both rules are here, named
 for the side that applies them, because the difference is deliberate:
@@ -46,19 +45,19 @@ ASSIGNED_JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def is_agent_id(text: str) -> bool:
-    return AGENT_ID_RE.match(text) is not None
+    return AGENT_ID_RE.fullmatch(text) is not None
 
 
 def is_region(text: str) -> bool:
-    return REGION_RE.match(text) is not None
+    return REGION_RE.fullmatch(text) is not None
 
 
 def is_country(text: str) -> bool:
-    return COUNTRY_RE.match(text) is not None
+    return COUNTRY_RE.fullmatch(text) is not None
 
 
 def is_label_key(text: str) -> bool:
-    return LABEL_KEY_RE.match(text) is not None
+    return LABEL_KEY_RE.fullmatch(text) is not None
 
 
 def is_label_value(text: str) -> bool:
@@ -79,19 +78,19 @@ def labels_problem(labels: dict[str, str]) -> str | None:
 
 
 def is_version(text: str) -> bool:
-    return VERSION_RE.match(text) is not None
+    return VERSION_RE.fullmatch(text) is not None
 
 
 def is_job_id(text: str) -> bool:
     """A job id the coordinator could have issued."""
-    return JOB_ID_RE.match(text) is not None
+    return JOB_ID_RE.fullmatch(text) is not None
 
 
 def is_assigned_task_id(text: str) -> bool:
     """A task id an agent accepts in an assignment."""
-    return ASSIGNED_TASK_ID_RE.match(text) is not None
+    return ASSIGNED_TASK_ID_RE.fullmatch(text) is not None
 
 
 def is_assigned_job_id(text: str) -> bool:
     """A job id an agent accepts in an assignment."""
-    return ASSIGNED_JOB_ID_RE.match(text) is not None
+    return ASSIGNED_JOB_ID_RE.fullmatch(text) is not None

@@ -263,7 +263,7 @@ class Access:
         from its hello otherwise."""
         from common.ids import AGENT_ID_RE
 
-        if not AGENT_ID_RE.match(cert):
+        if not AGENT_ID_RE.fullmatch(cert):
             raise Denied(grpc.StatusCode.UNAUTHENTICATED,
                          f"the client certificate's subject CN {cert[:64]!r} is not an agent id")  # fmt: skip
         known = self.enrollments.get(cert)

@@ -85,16 +85,16 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
         self, request: pb.EnrollAgentRequest, context: Any
     ) -> pb.EnrollAgentResponse:
         who = caller().name
-        if not AGENT_ID_RE.match(request.agent_id):
+        if not AGENT_ID_RE.fullmatch(request.agent_id):
             await self._invalid(
                 context, "agent_id: missing or malformed (letters, digits and _.:- , at most 128)"
             )
-        if not REGION_RE.match(request.region):
+        if not REGION_RE.fullmatch(request.region):
             await self._invalid(
                 context, "region: missing or malformed (letters, digits and _.:- , at most 63)"
             )
         country = request.country.upper()
-        if country and not COUNTRY_RE.match(country):
+        if country and not COUNTRY_RE.fullmatch(country):
             await self._invalid(context, "country: must be empty or a two-letter country code")
         problem = labels_problem(dict(request.labels))
         if problem is not None:
@@ -147,7 +147,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
 
     async def AddToken(self, request: pb.AddTokenRequest, context: Any) -> pb.AddTokenResponse:
         who = caller().name
-        if not TOKEN_NAME_RE.match(request.name) or request.name in RESERVED_NAMES:
+        if not TOKEN_NAME_RE.fullmatch(request.name) or request.name in RESERVED_NAMES:
             await self._invalid(
                 context,
                 "name: lower-case letters, digits and ._- (at most 64), not 'bootstrap' or 'loopback'",

@@ -110,6 +110,8 @@ def _details(exc: grpc.aio.AioRpcError) -> str:
 class FleetAgentServicer(AgentServicer):
     """AgentService for a fleet member: served here while it schedules, relayed otherwise."""
 
+    relays = True
+
     def __init__(self, core: Coordinator, access: Access, fleet: Fleet, upstreams: Upstreams) -> None:
         super().__init__(core, access)
         self.fleet = fleet

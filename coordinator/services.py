@@ -62,11 +62,15 @@ _PEER_CHARS = frozenset("0123456789abcdefABCDEF.:[]%ipv")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/")
 
 
-def peer_of(context: Any) -> str:
+def peer_of(context: Any, *, relays: bool = True) -> str:
     """The agent's address as shown in ListAgents: the stream's peer, and for a relayed
     stream the address the relay saw and the relay's name (metadata any caller can set,
-    so each is bounded and kept to the characters of an address or a name)."""
+    so each is bounded and kept to the characters of an address or a name). A coordinator
+    that is no fleet member has no relays (``relays=False``): there the metadata is a
+    direct caller's forgery and is ignored."""
     peer = str(context.peer())
+    if not relays:
+        return peer
     given = {k: v for k, v in context.invocation_metadata() or () if k in (PEER_KEY, RELAY_KEY) and isinstance(v, str)}
     seen, relay = given.get(PEER_KEY, "")[:60], given.get(RELAY_KEY, "")[:60]
     if not seen or not set(seen) <= _PEER_CHARS:
@@ -85,11 +89,11 @@ async def read_hello(context: Any) -> pb.AgentMessage:
     if first is EOF or not first.HasField("hello"):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello: the first message must be a hello")
     hello = first.hello
-    if not AGENT_ID_RE.match(hello.agent_id):
+    if not AGENT_ID_RE.fullmatch(hello.agent_id):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.agent_id: missing or malformed")
-    if not REGION_RE.match(hello.region):
+    if not REGION_RE.fullmatch(hello.region):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello.region: missing or malformed")
-    if hello.country and not COUNTRY_RE.match(hello.country.upper()):
+    if hello.country and not COUNTRY_RE.fullmatch(hello.country.upper()):
         await context.abort(
             grpc.StatusCode.INVALID_ARGUMENT,
             "hello.country: must be empty or a two-letter country code",
@@ -125,7 +129,7 @@ def _hello_problem(hello: pb.Hello) -> str | None:
         return "hello.version: malformed (letters, digits and ._+~- only, at most 64)"
     # Kinds this coordinator does not know are kept (no job of theirs is ever accepted),
     # so a newer agent still serves the kinds both know; each must look like a kind's name.
-    if len(hello.kinds) > MAX_KINDS or not all(KIND_NAME_RE.match(k) for k in hello.kinds):
+    if len(hello.kinds) > MAX_KINDS or not all(KIND_NAME_RE.fullmatch(k) for k in hello.kinds):
         return f"hello.kinds: at most {MAX_KINDS} names of lower-case letters, digits and _"
     if hello.concurrency > MAX_CONCURRENCY:
         return f"hello.concurrency: at most {MAX_CONCURRENCY}"
@@ -151,6 +155,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
     """The agents' stream. The caller was authenticated by the interceptor
     (coordinator/access.py ``Guard``) before ``Connect`` runs."""
 
+    # Whether a stream may come through a relay (a fleet member's servicer): only then is
+    # the relay metadata read (``peer_of``).
+    relays = False
+
     def __init__(self, core: Coordinator, access: Access) -> None:
         self.core = core
         self.access = access
@@ -169,7 +177,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
         it may have (``bound_agent``) on."""
         hello = first.hello
         try:
-            session = self.core.agent_connected(info, peer_of(context), hello.held_task_ids, principal.credential)
+            session = self.core.agent_connected(info, peer_of(context, relays=self.relays), hello.held_task_ids, principal.credential)
         except AgentRefused as why:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(why))
         structlog.contextvars.bind_contextvars(agent_id=info.agent_id)
@@ -300,7 +308,7 @@ class JobServicer(pb_grpc.JobServiceServicer):  # type: ignore[misc]
     async def _valid_job_id(job_id: str, context: Any) -> None:
         if not job_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: is required")
-        if not JOB_ID_RE.match(job_id):
+        if not JOB_ID_RE.fullmatch(job_id):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"job_id: {job_id[:40]!r} is not a job id (16 hex digits)"
             )

@@ -84,8 +84,6 @@ def validate_job(
         raise InvalidJob(
             "spec.targets", f"{len(spec.targets)} targets, more than the limit of {limits.max_targets}"
         )
-    if len(set(spec.targets)) != len(spec.targets):
-        raise InvalidJob("spec.targets", "a target is listed twice")
     if len(spec.options) > limits.max_options:
         raise InvalidJob("spec.options", f"more than {limits.max_options} options")
     for i, target in enumerate(spec.targets):
@@ -102,12 +100,20 @@ def validate_job(
     if size > MAX_SPEC_CHARS:
         raise InvalidJob("spec", f"targets and options hold {size} characters, more than {MAX_SPEC_CHARS}")
     lenient = Limits(allow_private_targets=True)
+    # Duplicates are judged by the target as the probe reads it (a URL normalised, a name
+    # without surrounding space, case-folded): 500 whitespace variants of one host were
+    # once accepted as 500 targets.
+    seen: dict[str, int] = {}
     for i, target in enumerate(spec.targets):
         try:
-            parse_spec(spec.kind, target, spec.options, lenient)
+            parsed = parse_spec(spec.kind, target, spec.options, lenient)
         except SpecError as exc:
             field = f"spec.targets[{i}]" if exc.field == "target" else f"spec.{exc.field}"
             raise InvalidJob(field, exc.reason) from None
+        key = str(getattr(parsed, "target", target)).strip().lower()
+        if key in seen:
+            raise InvalidJob(f"spec.targets[{i}]", f"the same target as spec.targets[{seen[key]}] ({key[:80]!r})")
+        seen[key] = i
 
     if spec.purpose:
         raise InvalidJob("spec.purpose", "is set by the coordinator only; leave it empty")

@@ -20,7 +20,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0
 
 def parse_duration(text: str, field: str) -> float:
     """'500ms', '30s', '5m', '1h', '2d' or plain seconds."""
-    m = _DURATION_RE.match(text)
+    m = _DURATION_RE.fullmatch(text)
     if not m:
         raise UsageError(f"{field}: {text!r} is not a duration (e.g. 30s, 5m, 1h)")
     return float(m.group(1)) * _UNITS[m.group(2)]

@@ -70,7 +70,7 @@ def _hosts(head: bytes) -> tuple[str, ...]:
     out: list[str] = []
     for match in _URL_HOST.finditer(head):
         host = match.group(1).decode("ascii").lower().strip(".")
-        if host and host not in out and _HOST_OK.match(host):
+        if host and host not in out and _HOST_OK.fullmatch(host):
             out.append(host)
             if len(out) >= MAX_HOSTS:
                 break

@@ -83,7 +83,7 @@ class Body:
         return cls(
             status=status,
             length=length,
-            sha256=sha if isinstance(sha, str) and _SHA.match(sha) else "",
+            sha256=sha if isinstance(sha, str) and _SHA.fullmatch(sha) else "",
             title=_bounded(data.get("title"), 256),
             link_hosts=tuple(_bounded(h, 253).lower() for h in hosts[:_MAX_ITEMS]),
             refresh_url=_bounded(data.get("refresh_url")),
@@ -178,7 +178,7 @@ def _entry(raw: object, where: str) -> Fingerprint:
         return value
 
     name = text("name")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise FingerprintError(f"{where}.name: {name!r} must be lower-case letters, digits, '.', '_' or '-'")
     where = f"{where} ({name})"
     feature = text("field")
@@ -192,10 +192,10 @@ def _entry(raw: object, where: str) -> Fingerprint:
         raise FingerprintError(f"{where}.pattern: longer than {_MAX_TEXT} characters")
     if match == "host" and feature not in _HOST_FIELDS:
         raise FingerprintError(f"{where}.match: host applies to {', '.join(_HOST_FIELDS)}, not {feature}")
-    if feature == "body_sha256" and (match != "full" or not _SHA.match(pattern)):
+    if feature == "body_sha256" and (match != "full" or not _SHA.fullmatch(pattern)):
         raise FingerprintError(f"{where}.pattern: a body_sha256 is 64 lower-case hex digits, matched in full")
     countries = raw.get("countries", [])
-    if not isinstance(countries, list) or not all(isinstance(c, str) and _COUNTRY.match(c) for c in countries):
+    if not isinstance(countries, list) or not all(isinstance(c, str) and _COUNTRY.fullmatch(c) for c in countries):
         raise FingerprintError(f"{where}.countries: must be a list of two-letter upper-case codes")
     return Fingerprint(
         name=name, field=feature, match=match, pattern=pattern, source=text("source"),

@@ -241,7 +241,7 @@ class Lab:
             if not names:
                 raise LabError(f"{label}: at least one is needed")
             for name in names:
-                if not _NAME_RE.match(name):
+                if not _NAME_RE.fullmatch(name):
                     raise LabError(f"{label}: {name!r} must match {_NAME_RE.pattern}")
             if len(set(names)) != len(names):
                 raise LabError(f"{label}: duplicates in {list(names)}")

@@ -38,7 +38,7 @@ BAD_SUBMITS = [
     ("unknown option", pb.SubmitJobRequest(spec=spec(options={"colour": "red"})), INVALID, "spec.options.colour: unknown option"),
     ("bad option value", pb.SubmitJobRequest(spec=spec(kind="throughput", targets=["http://h.example/"], options={"max_seconds": "-1"})), INVALID, "spec.options.max_seconds"),
     ("too many targets", pb.SubmitJobRequest(spec=spec(targets=[f"h{i}.example:80" for i in range(1001)])), INVALID, "more than the limit of 1000"),
-    ("duplicate target", pb.SubmitJobRequest(spec=spec(targets=["h.example:80", "h.example:80"])), INVALID, "listed twice"),
+    ("duplicate target", pb.SubmitJobRequest(spec=spec(targets=["h.example:80", "h.example:80"])), INVALID, "the same target as spec.targets[0]"),
     ("interval too short", pb.SubmitJobRequest(spec=spec(every_s=0.5, count=3)), INVALID, "spec.every_s: interval 0.5s is below the minimum"),
     ("periodic without end", pb.SubmitJobRequest(spec=spec(every_s=10)), INVALID, "spec.count: a periodic job needs count or until"),
     ("count without interval", pb.SubmitJobRequest(spec=spec(count=3)), INVALID, "spec.every_s: count or until needs an interval"),

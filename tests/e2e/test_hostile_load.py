@@ -126,3 +126,29 @@ async def test_the_byte_budget_waits_in_order_and_times_out() -> None:
     assert budget.held == 0
     with pytest.raises(ValueError, match="capacity"):
         ByteBudget(0)
+
+
+@pytest.mark.e2e
+def test_a_direct_callers_relay_metadata_is_ignored(tmp_path: Path) -> None:
+    """Only a fleet member's stream may come through a relay: elsewhere the relay's
+    metadata is a forgery, and ListAgents shows the stream's own peer."""
+    from coordinator.services import PEER_KEY, RELAY_KEY
+    from tests.e2e.hostile import RawAgent
+
+    with network(tmp_path, extra_env={"VANTAGE_API_TOKEN": API_TOKEN}) as net:
+        net.start_coordinator()
+
+        async def connect() -> None:
+            agent = RawAgent(net.address, "forger-1", "ru")
+            agent.metadata = ((PEER_KEY, "203.0.113.9"), (RELAY_KEY, "fleet-b"))
+            def peers() -> dict[str, str]:
+                with net.client(API_TOKEN) as c:
+                    return {a.agent_id: a.peer for a in c.agents()}
+
+            async with agent:
+                listed = await asyncio.to_thread(peers)
+                assert "forger-1" in listed, listed
+                peer = listed["forger-1"]
+                assert "127.0.0.1" in peer and "203.0.113.9" not in peer and "fleet-b" not in peer, peer
+
+        asyncio.run(asyncio.wait_for(connect(), 60))

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.probes.servers import http_server
+from tests.probes.servers import http_server, read_request, tcp_server
 
 
 def vantage(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,3 +54,26 @@ async def test_readable_output_and_failure_exit_1() -> None:
     assert "bytes: 100000" in ok.stdout and "bytes_per_second:" in ok.stdout
     assert forbidden.returncode == 1
     assert "FAILED target_forbidden" in forbidden.stdout
+
+
+async def test_a_probed_servers_escape_sequences_never_reach_the_terminal() -> None:
+    """The reason phrase and the Server and Via headers are the server's to choose: an OSC
+    title set, CSI, a C1 control and the right-to-left override come out as ``?``."""
+    evil = "\x1b]0;pwned\x07 \x1b[2J\u202e\x9b"
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        head = (
+            f"HTTP/1.1 403 Forbidden{evil}\r\nServer: srv{evil}\r\nVia: 1.1 via{evil}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode("utf-8"))
+        await writer.drain()
+
+    async with tcp_server(handler) as port:
+        done = await asyncio.to_thread(vantage, "probe", "http", f"http://127.0.0.1:{port}/", "--allow-private-targets")
+    assert done.returncode == 1, done.stderr
+    assert "srv" in done.stdout and "via" in done.stdout, done.stdout  # the headers are shown...
+    for bad in ("\x1b", "\x07", "\u202e", "\x9b"):
+        assert bad not in done.stdout, (bad, done.stdout)  # ...cleaned
+    assert "?]0;pwned?" in done.stdout

@@ -15,6 +15,7 @@ from agent.runner import wire_result
 from protos.results import probe_result_to_dict
 from vantage.commands.agent_cmd import load_asn_file
 from vantage.errors import UsageError
+from vantage.terminal import clean_lines
 
 EPILOG = """\
 options per kind (-o NAME=VALUE):
@@ -115,12 +116,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, sort_keys=False))
     else:
-        print(render(result))
+        print(clean_lines(render(result)))  # a probed server chose much of it
     return 1 if outcome.failure else 0
 
 
 def render(result: Mapping[str, Any]) -> str:
-    """A readable summary: a status line, then the data as indented ``name: value`` lines."""
+    """A readable summary: a status line, then the data as indented ``name: value`` lines.
+    Not yet cleaned: the caller passes it through ``clean_lines`` (a reason phrase or a
+    ``Server`` header is the probed server's to choose)."""
     status = f"FAILED {result['failure']}" if result["failure"] else "ok"
     lines = [f"{result['kind']} {result['target']}: {status} in {result['duration_s']:.3f}s"]
     if result["failure_detail"]:
