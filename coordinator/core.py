@@ -39,7 +39,7 @@ from coordinator.model import (
 )
 from coordinator.observe import Counters
 from coordinator.queries import Queries
-from coordinator.registry import Registry, Session
+from coordinator.registry import Registry, Session, SharedLimits
 from coordinator.store import (
     AgentHello,
     AgentSeen,
@@ -70,6 +70,10 @@ class AgentRefused(Exception):
     """A hello this coordinator does not take; the message says why."""
 
 
+class AgentLimit(AgentRefused):
+    """A hello past the shared agent token's limits (coordinator/registry.py ``SharedLimits``)."""
+
+
 class NotStored(Exception):
     """A job could not be written (the database, or a fleet's fence), so it was not accepted."""
 
@@ -90,6 +94,8 @@ class CoordinatorConfig:
     # An agent not seen for this long is forgotten: it leaves ListAgents and the metrics
     # (a region with no agent left leaves vantage_agents_connected).
     forget_agents_after_s: float = 7 * 86400.0
+    # What the holders of the shared agent token may make (coordinator/registry.py).
+    shared_agents: SharedLimits = field(default_factory=SharedLimits)
     job_limits: JobLimits = field(default_factory=JobLimits)
     # The block-page fingerprints http results are matched against: the shipped file's
     # by default, with an operator's (--block-pages) added (coordinator/analysis/blockpage.py).
@@ -118,7 +124,7 @@ class Coordinator(Queries):
         self.clock = clock
         self.rng = random.Random()
         self.book = Book()
-        self.registry = Registry()
+        self.registry = Registry(config.shared_agents)
         self.watchers = Watchers()
         self.counters = Counters()
         self.ingest_results = Ingest(
@@ -189,7 +195,11 @@ class Coordinator(Queries):
                 f"hello.agent_id: agent {info.agent_id} is connected with another credential; "
                 "a second session needs the same one"
             )
-        session, old = self.registry.connect(info, peer, now)
+        refusal = self.registry.refusal(info, credential)
+        if refusal is not None:
+            log.warning("agent_over_shared_limit", agent_id=info.agent_id, region=info.region, peer=peer)
+            raise AgentLimit(refusal)
+        session, old = self.registry.connect(info, peer, now, credential)
         session.credential = credential
         session.stalled_at_seen = self.stalled
         if old is not None:
@@ -363,7 +373,7 @@ class Coordinator(Queries):
 
     def _forget_agents(self, now: float) -> None:
         busy = {t.agent_id for t in self.book.tasks.values()}
-        gone = self.registry.forget(now - self.config.forget_agents_after_s, keep=busy)
+        gone = self.registry.forget(now - self.config.forget_agents_after_s, keep=busy, now=now)
         if gone:
             log.info("agents_forgotten", agents=len(gone), after_s=self.config.forget_agents_after_s)
 

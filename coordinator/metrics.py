@@ -7,6 +7,7 @@ analysis window, because the analysis snapshot no longer lists them.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +25,20 @@ from prometheus_client.registry import Collector
 from coordinator.core import Coordinator
 from coordinator.fleet import Fleet
 from coordinator.observe import DURATION_BUCKETS
+
+#: The longest target label: a job's target may be 2,000 characters, and 480 such targets
+#: in 3 regions once made /metrics 14 MB. A longer target is cut and suffixed with a hash
+#: of the whole, so two long targets never share a series.
+MAX_TARGET_LABEL = 120
+
+
+def target_label(target: str) -> str:
+    """``target`` as a label value: itself when short, else its first characters, an
+    ellipsis and the first 12 hex digits of its SHA-256."""
+    if len(target) <= MAX_TARGET_LABEL:
+        return target
+    digest = hashlib.sha256(target.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{target[: MAX_TARGET_LABEL - 16]}…#{digest}"
 
 
 class CoordinatorCollector(Collector):
@@ -150,12 +165,12 @@ class CoordinatorCollector(Collector):
             labels=["region", "target"],
         )
         for f in paths.pings(now):
-            loss.add_metric([f.group, f.target], f.loss)
+            loss.add_metric([f.group, target_label(f.target)], f.loss)
             for stat, value in (("min", f.rtt_min_s), ("avg", f.rtt_avg_s), ("max", f.rtt_max_s)):
                 if value is not None:
-                    rtt.add_metric([f.group, f.target, stat], value)
+                    rtt.add_metric([f.group, target_label(f.target), stat], value)
             if f.jitter_s is not None:
-                jitter.add_metric([f.group, f.target], f.jitter_s)
+                jitter.add_metric([f.group, target_label(f.target)], f.jitter_s)
         hops = GaugeMetricFamily(
             "vantage_traceroute_hops",
             "Hops of the region's latest traceroute to the target in the analysis window.",
@@ -167,8 +182,8 @@ class CoordinatorCollector(Collector):
             labels=["region", "target"],
         )
         for group, target, trace in paths.traces(now):
-            hops.add_metric([group, target], trace.hop_count)
-            reached.add_metric([group, target], 1 if trace.reached else 0)
+            hops.add_metric([group, target_label(target)], trace.hop_count)
+            reached.add_metric([group, target_label(target)], 1 if trace.reached else 0)
         yield from (loss, rtt, jitter, hops, reached)
 
     def _verdicts(self) -> Iterator[Metric]:
@@ -179,7 +194,7 @@ class CoordinatorCollector(Collector):
             labels=["region", "target", "kind"],
         )
         for s in snap.success:
-            success.add_metric([s.group, s.target, s.kind], s.ratio)
+            success.add_metric([s.group, target_label(s.target), s.kind], s.ratio)
         yield success
 
         throughput = GaugeMetricFamily(
@@ -219,7 +234,7 @@ class CoordinatorCollector(Collector):
             labels=["region", "target", "verdict", "direction", "trigger", "censor_at", "censor_hop", "censor_asn"],
         )
         for v in snap.regions:
-            labels = [v.group, v.target]
+            labels = [v.group, target_label(v.target)]
             for direction, bps, share in (
                 ("download", v.throughput_bps, v.ratio),
                 ("upload", v.upload_bps, v.upload_ratio),
@@ -247,8 +262,8 @@ class CoordinatorCollector(Collector):
             labels=["target"],
         )
         for t in snap.targets:
-            outage.add_metric([t.target], 1.0 if t.outage else 0.0)
-            degraded.add_metric([t.target], 1.0 if t.degraded else 0.0)
+            outage.add_metric([target_label(t.target)], 1.0 if t.outage else 0.0)
+            degraded.add_metric([target_label(t.target)], 1.0 if t.degraded else 0.0)
         yield outage
         yield degraded
 

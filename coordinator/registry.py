@@ -76,6 +76,9 @@ class AgentRecord:
     lost_at: float | None = None  # when its session ended (or the coordinator restarted)
     # Tasks it could not run (failure class agent_*), by reason, since this process started.
     errors: Counter[str] = field(default_factory=Counter)
+    # What proved it at its last hello (coordinator/access.py ``Principal.credential``):
+    # "shared" for the shared agent token, "" when restored from the store.
+    credential: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,9 +94,50 @@ class AgentView:
     errors: dict[str, int]
 
 
+@dataclass(frozen=True, kw_only=True)
+class SharedLimits:
+    """What the holders of the shared agent token may make: any holder may connect under
+    any id in any region it names, so 1,600 hellos in 2.5 s once left 1,601 series of
+    ``vantage_agents_connected`` and a ListAgents too large for its client, for 7 days.
+    Enrolled agents are not counted."""
+
+    # Agent records made under the shared token (connected or not).
+    max_agents: int = 1000
+    # Distinct regions among them.
+    max_regions: int = 64
+    # A shared-token agent that is gone is forgotten after this long, not after
+    # ``forget_agents_after_s`` (it has no enrolment to keep it).
+    forget_after_s: float = 3600.0
+
+
+SHARED = "shared"
+
+
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedLimits | None = None) -> None:
         self._records: dict[str, AgentRecord] = {}
+        self.shared = shared or SharedLimits()
+
+    def refusal(self, info: AgentInfo, credential: str) -> str | None:
+        """Why a hello of ``info`` proven by ``credential`` is not taken (the shared
+        token's limits, ``SharedLimits``), or None."""
+        if credential != SHARED:
+            return None
+        known = self._records.get(info.agent_id)
+        if known is not None and known.credential == SHARED:
+            same_region = known.info.region == info.region
+        else:
+            same_region = False
+            n = sum(1 for r in self._records.values() if r.credential == SHARED)
+            if n >= self.shared.max_agents:
+                return (f"hello.agent_id: the shared agent token already has {n} agents, its limit; "
+                        "enrol agents (vantage agents add) or raise --max-shared-agents")  # fmt: skip
+        if not same_region:
+            regions = {r.info.region for r in self._records.values() if r.credential == SHARED}
+            if info.region not in regions and len(regions) >= self.shared.max_regions:
+                return (f"hello.region: the shared agent token already spans {len(regions)} regions, "
+                        "its limit; enrol agents (vantage agents add) or raise --max-shared-regions")  # fmt: skip
+        return None
 
     def restore(self, stored: list[StoredAgent], now: float) -> set[str]:
         """Records of the agents the store knows; returns those seen in the last
@@ -108,16 +152,19 @@ class Registry:
                 awaited.add(s.info.agent_id)
         return awaited
 
-    def connect(self, info: AgentInfo, peer: str, now: float) -> tuple[Session, Session | None]:
+    def connect(
+        self, info: AgentInfo, peer: str, now: float, credential: str = ""
+    ) -> tuple[Session, Session | None]:
         """A new session for ``info``; returns it and the session it replaces, if any."""
         record = self._records.get(info.agent_id)
         session = Session(info=info, peer=peer, connected_at=now, last_seen=now, persisted_seen=now)
         if record is None:
             self._records[info.agent_id] = AgentRecord(
-                info=info, first_seen=now, last_seen=now, session=session
+                info=info, first_seen=now, last_seen=now, session=session, credential=credential
             )
             return session, None
         old = record.session
+        record.credential = credential
         record.info = info
         record.last_seen = now
         record.session = session
@@ -134,12 +181,15 @@ class Registry:
         record.last_seen = now
         return True
 
-    def forget(self, before: float, *, keep: set[str]) -> list[str]:
+    def forget(self, before: float, *, keep: set[str], now: float | None = None) -> list[str]:
         """Drop the records of agents not connected and not seen since ``before`` (unless
-        in ``keep``: agents that still hold tasks); returns their ids."""
+        in ``keep``: agents that still hold tasks); returns their ids. With ``now``, a
+        shared-token agent goes after ``SharedLimits.forget_after_s`` already."""
+        shared_before = before if now is None else max(before, now - self.shared.forget_after_s)
         gone = [
             agent_id for agent_id, r in self._records.items()
-            if r.session is None and r.last_seen < before and agent_id not in keep
+            if r.session is None and agent_id not in keep
+            and r.last_seen < (shared_before if r.credential == SHARED else before)
         ]  # fmt: skip
         for agent_id in gone:
             del self._records[agent_id]

@@ -25,7 +25,7 @@ from common.ids import (
 )
 from coordinator import admission, convert
 from coordinator.access import Access, Denied, Principal, bind_agent, caller
-from coordinator.core import AgentRefused, Coordinator, NotStored
+from coordinator.core import AgentLimit, AgentRefused, Coordinator, NotStored
 from coordinator.model import Acknowledgement, AgentInfo, Job, TaskResultData
 from coordinator.quotas import QuotaExceeded
 from coordinator.registry import Session
@@ -179,7 +179,8 @@ class AgentServicer(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
         try:
             session = self.core.agent_connected(info, peer_of(context, relays=self.relays), hello.held_task_ids, principal.credential)
         except AgentRefused as why:
-            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(why))
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED if isinstance(why, AgentLimit) else grpc.StatusCode.ALREADY_EXISTS
+            await context.abort(code, str(why))
         structlog.contextvars.bind_contextvars(agent_id=info.agent_id)
         reader: asyncio.Task[None] | None = None
         reason = "session closed by coordinator"

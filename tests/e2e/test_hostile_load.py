@@ -152,3 +152,56 @@ def test_a_direct_callers_relay_metadata_is_ignored(tmp_path: Path) -> None:
                 assert "127.0.0.1" in peer and "203.0.113.9" not in peer and "fleet-b" not in peer, peer
 
         asyncio.run(asyncio.wait_for(connect(), 60))
+
+
+AGENT_TOKEN = "vantage-agent-" + "c" * 43
+SYBILS = 2000
+
+
+async def _hello(stub: pb_grpc.AgentServiceStub, i: int) -> str:
+    """One shared-token hello with a fresh id, region and the most labels allowed; the
+    coordinator's answer: "welcome" or the refusal's status code."""
+    labels = {f"k{j:02d}": "v" * 128 for j in range(16)}
+    hello = pb.Hello(agent_id=f"sybil-{i}", region=f"r-{i % 100}", kinds=["http"], concurrency=1,
+                     version="0.1.0", labels=labels, result_format=pb.RESULT_FORMAT_TYPED)  # fmt: skip
+    call = stub.Connect(metadata=(("authorization", f"Bearer {AGENT_TOKEN}"),))
+    try:
+        await call.write(pb.AgentMessage(hello=hello))
+        first = await asyncio.wait_for(call.read(), 30)
+        return "welcome" if first is not grpc.aio.EOF and first.HasField("welcome") else "eof"
+    except grpc.aio.AioRpcError as err:
+        return err.code().name
+    finally:
+        call.cancel()
+
+
+@pytest.mark.e2e
+def test_2000_shared_token_hellos_leave_vantage_agents_working_and_metrics_small(tmp_path: Path) -> None:
+    import urllib.request
+
+    env = {"VANTAGE_API_TOKEN": API_TOKEN, "VANTAGE_AGENT_TOKEN": AGENT_TOKEN}
+    with network(tmp_path, extra_env=env) as net:
+        net.start_coordinator()
+
+        async def flood() -> dict[str, int]:
+            async with grpc.aio.insecure_channel(net.address) as channel:
+                stub = pb_grpc.AgentServiceStub(channel)
+                answers: dict[str, int] = {}
+                for start in range(0, SYBILS, 100):
+                    for a in await asyncio.gather(*(_hello(stub, i) for i in range(start, start + 100))):
+                        answers[a] = answers.get(a, 0) + 1
+                return answers
+
+        answers = asyncio.run(asyncio.wait_for(flood(), 240))
+        # 1,000 agents (the default limit) in at most 64 regions; the rest refused
+        assert answers.get("welcome") == 1000 and answers.get("RESOURCE_EXHAUSTED") == SYBILS - 1000, answers
+        listed = net.cli("agents")
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.count("sybil-") == 1000, listed.stdout[-500:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{net.metrics_port}/metrics", timeout=10) as r:
+            body = r.read()
+        assert len(body) < 2 * 1024 * 1024, len(body)
+        assert 0 < body.count(b'vantage_agents_connected{region="r-') <= 64
+        # an enrolled agent is not held to the shared token's limits
+        enrolled = net.cli("agents", "add", "kept-1", "--region", "r-9999")
+        assert enrolled.returncode == 0, enrolled.stderr

@@ -81,6 +81,12 @@ def register(sub: Any) -> None:
     p.add_argument("--forget-agents-after", metavar="DURATION",
                    help="an agent not seen for this long leaves `vantage agents` and the metrics "
                    "(its region too, once it has no agent left; default 7d, at least 1h)")
+    p.add_argument("--max-shared-agents", type=int, metavar="N",
+                   help="agents that may connect with the shared agent token (VANTAGE_AGENT_TOKEN), "
+                   "connected or not; past it a new id is refused (default 1000; enrolled agents "
+                   "do not count)")
+    p.add_argument("--max-shared-regions", type=int, metavar="N",
+                   help="regions the shared-token agents may name between them (default 64)")
     p.add_argument("--canary", action="append", metavar="URL",
                    help="a canary: a small page no censor blocks, probed (http) from every agent "
                    "so that a region that reaches nothing reads unreachable, not blocked "
@@ -102,6 +108,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     """The service's config from flags, the environment and ``toml`` (the --config table)."""
     from coordinator.analysis import AnalysisConfig
     from coordinator.core import CoordinatorConfig
+    from coordinator.registry import SharedLimits
     from coordinator.server import ServerConfig
     from coordinator.validation import JobLimits
 
@@ -149,6 +156,12 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     if forget < 3600:
         raise UsageError("--forget-agents-after: at least 1h (agents that are merely lost for a "
                          "while must keep their records)")
+    shared = SharedLimits(
+        max_agents=pick_int(args.max_shared_agents, "VANTAGE_MAX_SHARED_AGENTS", toml, "max_shared_agents",
+                            1000, field="--max-shared-agents", minimum=1),
+        max_regions=pick_int(args.max_shared_regions, "VANTAGE_MAX_SHARED_REGIONS", toml, "max_shared_regions",
+                             64, field="--max-shared-regions", minimum=1),
+    )  # fmt: skip
     canary = _canary(args, toml)
     block_pages = _block_pages(args, toml)
     retain_text = pick(args.retain, "VANTAGE_RETAIN", toml, "retain", None)
@@ -171,6 +184,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
                 group_by=group_by,
                 reassign_after_s=reassign,
                 forget_agents_after_s=forget,
+                shared_agents=shared,
                 job_limits=JobLimits(min_interval_s=min_interval),
                 block_pages=block_pages,
             ),
