@@ -75,3 +75,20 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> str:
     return pg_server.create_db()
+
+
+# The slowest files first: under `scripts/test` each file runs whole on one worker
+# (--dist loadfile), and a lab module that started last set the suite's tail.
+_SLOW_FIRST = ("tests/lab/", "tests/deploy/test_prometheus_e2e.py", "tests/e2e/test_health.py",
+               "tests/e2e/test_fleet.py", "tests/e2e/", "tests/deploy/")  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        for i, prefix in enumerate(_SLOW_FIRST):
+            if path.startswith(prefix):
+                return i
+        return len(_SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file stays as written

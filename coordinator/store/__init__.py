@@ -107,6 +107,38 @@ class SharedStore(Store, Protocol):
     def fence(self, holder: str, epoch: int) -> None: ...
 
 
+#: Query parameters of a libpq URL that hold secrets.
+_SECRET_PARAMS = frozenset({"password", "sslpassword"})
+
+
+def redact(url: str) -> str:
+    """``url`` without any password, in every form libpq takes: ``user:pass@host``, and
+    ``?password=`` or ``?sslpassword=`` among the parameters (each becomes ``***``). For
+    the start-up line, logs and errors. A string that does not parse as a URL is shown as
+    its scheme only."""
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            user, sep, _ = userinfo.partition(":")
+            netloc = f"{user}:***@{hostport}" if sep else netloc
+        query = parts.query
+        if query:
+            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+            query = "&".join(
+                f"{k}=***" if k.lower() in _SECRET_PARAMS else f"{k}={urllib.parse.quote(v, safe='/:')}"
+                for k, v in pairs
+            )
+        if "://" not in url:
+            return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+    except ValueError:
+        return url.partition("://")[0] + "://***"
+
+
 def open_store(db: str) -> Store:
     """The engine ``db`` names, not yet opened (``await store.open()`` connects and
     migrates): a ``postgresql://`` URL, or a file path (SQLite). Raises StoreError naming
@@ -114,8 +146,8 @@ def open_store(db: str) -> Store:
     import sqlite3
 
     if "://" in db:
-        scheme, _, rest = db.partition("://")
-        shown = f"{scheme}://{rest.split('@')[-1]}"
+        scheme = db.partition("://")[0]
+        shown = redact(db)
         if scheme not in ("postgresql", "postgres"):
             raise StoreError(
                 f"--db {shown}: unknown engine {scheme!r}; give a file path (SQLite) or "

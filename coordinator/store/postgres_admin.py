@@ -33,12 +33,10 @@ Conn = psycopg.AsyncConnection[Any]
 
 
 def redact(url: str) -> str:
-    """``url`` without its password, for logs and errors."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """``url`` without its password, for logs and errors (``coordinator.store.redact``)."""
+    from coordinator.store import redact as redact_url
+
+    return redact_url(url)
 
 
 async def migrate(conn: Conn) -> int:

@@ -58,7 +58,13 @@ def register(sub: Any) -> None:
     p.add_argument("--listen", help=f"gRPC address (default {DEFAULT_LISTEN})")
     p.add_argument("--metrics-listen", help=f"Prometheus /metrics address (default {DEFAULT_METRICS_LISTEN})")
     p.add_argument("--db", help="SQLite database file (default vantage.db), or "
-                   "postgresql://user:pass@host:port/dbname for PostgreSQL (a fleet)")
+                   "postgresql://user@host:port/dbname for PostgreSQL (a fleet). Keep a password "
+                   "off the command line, where any local user can read it with ps: use "
+                   "PGPASSFILE or PGPASSWORD (libpq reads them), --db-file, VANTAGE_DB or "
+                   "VANTAGE_DB_FILE")
+    p.add_argument("--db-file", metavar="FILE",
+                   help="read the --db value (e.g. a postgresql:// URL with its password) from "
+                   "the first line of FILE; keep it mode 0600")
     p.add_argument("--advertise", metavar="HOST:PORT",
                    help="in a fleet: the address the other coordinators reach this one at "
                    "(default: the --listen host, or this host's name when that is 0.0.0.0/[::], "
@@ -173,7 +179,7 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         return ServerConfig(
             listen=listen,
             metrics_listen=metrics,
-            db=str(pick(args.db, "VANTAGE_DB", toml, "db", "vantage.db")),
+            db=_db(args, toml),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             client_ca=Path(client_ca) if client_ca else None,
@@ -195,6 +201,28 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         )
     except ValueError as exc:  # a config dataclass refused a value the checks above let through
         raise UsageError(str(exc)) from None
+
+
+def _db(args: argparse.Namespace, toml: dict[str, Any]) -> str:
+    """--db, --db-file, VANTAGE_DB (or the file VANTAGE_DB_FILE names), the --config file's
+    ``db``, then vantage.db. The file forms keep a password out of argv and the unit."""
+    if args.db is not None and args.db_file is not None:
+        raise UsageError("--db-file: give --db or --db-file, not both")
+    if args.db is not None:
+        return str(args.db)
+    if args.db_file is not None:
+        try:
+            text = Path(args.db_file).read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"--db-file: cannot read {args.db_file}: {exc.strerror}") from None
+        line = text.splitlines()[0].strip() if text else ""
+        if not line:
+            raise UsageError(f"--db-file: {args.db_file} is empty")
+        return line
+    from_env = secret("VANTAGE_DB")
+    if from_env:
+        return from_env
+    return str(pick(None, "VANTAGE_DB", toml, "db", "vantage.db"))
 
 
 def _block_pages(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
