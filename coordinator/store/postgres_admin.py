@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-import urllib.parse
 from typing import Any
 
 import psycopg
