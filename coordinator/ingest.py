@@ -199,7 +199,7 @@ class Ingest:
             self.book.tasks.pop(task.task_id, None)
             owner = jobs.get(task.job_id)
             is_canary = owner is not None and owner.spec.purpose == CANARY_PURPOSE
-            self.observe(result, agent, task.target, canary=is_canary)
+            self.observe(result, agent, task.target, canary=is_canary, owner=owner.owner if owner is not None else "")
             self.watchers.notify(task.job_id, WatchEvent(result=result, region=task.region))
         self.on_done(agent.agent_id)
         return True
@@ -233,16 +233,17 @@ class Ingest:
         )  # fmt: skip
 
     def observe(
-        self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False
+        self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False, owner: str = ""
     ) -> None:
-        """Count a stored result and give it to the analysis."""
+        """Count a stored result and give it to the analysis (``owner``: the API token
+        whose job it answers, for the analysis' fair share of targets)."""
         reason = self.counters.count(result, agent)
         if reason is not None:
             self.registry.count_error(agent.agent_id, reason)
-        self.analyse(result, agent, target, canary=canary)
+        self.analyse(result, agent, target, canary=canary, owner=owner)
 
     def analyse(
-        self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False
+        self, result: TaskResultData, agent: AgentInfo, target: str, *, canary: bool = False, owner: str = ""
     ) -> None:
         r = result.result
         if r.kind in PATH_KINDS:
@@ -261,7 +262,7 @@ class Ingest:
         try:
             self.analyzer.add(measurement_from_result(
                 result, agent, target, self.group_by, canary=canary, fingerprints=self.block_pages,
-            ))  # fmt: skip
+            ), owner=owner)  # fmt: skip
         except ValueError as exc:
             # Stored and acked all the same: a result the analysis cannot read must not
             # stop ingestion. Counted and logged so it is seen.

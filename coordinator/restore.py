@@ -66,7 +66,7 @@ async def refill(core: Coordinator, decode: Callable[[bytes], TaskResultData], n
             agent = replace(agent, region=result.region, country=result.country, asn=result.asn)
         job = core.book.jobs.get(row.job_id)
         is_canary = job is not None and job.spec.purpose == CANARY_PURPOSE
-        core.ingest_results.analyse(result, agent, row.target, canary=is_canary)
+        core.ingest_results.analyse(result, agent, row.target, canary=is_canary, owner=job.owner if job is not None else "")
         n += 1
     return n
 

@@ -71,17 +71,26 @@ class Analyzer:
         self._snapshot = Snapshot(evaluated_at=0.0)
         # Targets whose evaluation raised (``evaluate``), since start.
         self.evaluation_errors = 0
+        # Who brought each target in (an API token's name) and when it was last measured:
+        # the fair eviction of ``add``.
+        self._owners: dict[str, str] = {}
+        self._last_added: dict[str, float] = {}
+        self.evicted_targets = 0
 
     # ------------------------------------------------------------------ ingest
 
-    def add(self, m: Measurement) -> None:
+    def add(self, m: Measurement, owner: str = "") -> None:
         """Take one measurement into its window. Measurements of a target (group) beyond
-        the cap are counted in ``dropped_targets`` (``dropped_groups``) and ignored.
+        the cap are counted in ``dropped_targets`` (``dropped_groups``) and ignored,
+        unless the target's ``owner`` (the API token whose job measured it) holds less
+        than its fair share of the cap: then a target of the owner holding the most makes
+        room (``_make_room``), so one submitter's junk cannot starve another's targets.
         Canary measurements feed only agent health (``health.HealthLog``)."""
         if (
             m.role != "canary"
             and m.target not in self._targets
             and len(self._targets) >= self.config.max_targets
+            and not self._make_room(owner)
         ):
             self.dropped_targets += 1
             return
@@ -93,7 +102,10 @@ class Analyzer:
             self.health.add(m)
             self.added += 1
             return
+        if m.target not in self._targets:
+            self._owners[m.target] = owner
         self._targets.add(m.target)
+        self._last_added[m.target] = m.at
         self._groups.add(m.group)
         key = (m.group, m.target, m.series)
         agents = self._series.get(key)
@@ -104,6 +116,33 @@ class Analyzer:
             window = agents[m.agent_id] = deque(maxlen=self.config.max_samples_per_agent)
         window.append(m)
         self.added += 1
+
+    def _make_room(self, owner: str) -> bool:
+        """Evict one target to make room for a new one of ``owner``, when ``owner`` holds
+        fewer targets than its fair share (the cap over the owners holding targets, itself
+        included): the least recently measured target of the owner that holds the most.
+        False when ``owner`` has its share already (the new target is dropped)."""
+        held: dict[str, int] = {}
+        for target in self._targets:
+            o = self._owners.get(target, "")
+            held[o] = held.get(o, 0) + 1
+        share = self.config.max_targets // len(set(held) | {owner})
+        if held.get(owner, 0) >= share:
+            return False
+        biggest = max(held, key=lambda o: (held[o], o))
+        if biggest == owner:
+            return False
+        victim = min(
+            (t for t in self._targets if self._owners.get(t, "") == biggest),
+            key=lambda t: (self._last_added.get(t, 0.0), t),
+        )
+        for key in [k for k in self._series if k[1] == victim]:
+            del self._series[key]
+        self._targets.discard(victim)
+        self._owners.pop(victim, None)
+        self._last_added.pop(victim, None)
+        self.evicted_targets += 1
+        return True
 
     @property
     def snapshot(self) -> Snapshot:
@@ -134,6 +173,9 @@ class Analyzer:
                 a: list(w) for a, w in agents.items()
             }
         self._targets = set(view)
+        for target in [t for t in self._owners if t not in self._targets]:
+            del self._owners[target]
+            self._last_added.pop(target, None)
         self._groups = {g for groups in view.values() for g in groups}
         self.health.prepare(
             cutoff, (w for agents in self._series.values() for w in agents.values())

@@ -108,3 +108,28 @@ def test_one_target_that_fails_to_evaluate_leaves_the_others_updating(monkeypatc
     assert {(r.group, r.verdict) for r in again.regions if r.target == "bad"} == {
         ("de", "ok"), ("ru", "ok"), ("us", "ok")
     }
+
+
+def test_a_submitter_who_fills_the_target_table_cannot_starve_anothers_targets() -> None:
+    """Fair shares of ``max_targets``: junk from one token makes room for another's target,
+    and the junk owner cannot push the other out in turn."""
+    from coordinator.analysis import AnalysisConfig
+    from tests.analysis.helpers import tput
+
+    analyzer = Analyzer(AnalysisConfig(max_targets=10))
+    for i in range(10):
+        analyzer.add(tput(float(i), "de", "de-1", 1e6, 1e6, target=f"junk-{i}"), owner="mallory")
+    analyzer.add(tput(20.0, "de", "de-1", 1e6, 1e6, target="junk-10"), owner="mallory")
+    assert analyzer.dropped_targets == 1 and analyzer.evicted_targets == 0  # alone at the cap: dropped
+    for r in range(6):
+        for g, bps in {"de": 1e6, "ru": 1e4, "us": 1e6}.items():
+            for a in range(2):
+                analyzer.add(tput(30.0 + r * 10 + a, g, f"{g}-{a}", bps, 1e6, target="news"), owner="alice")
+    assert analyzer.evicted_targets == 1  # the oldest junk made room
+    # mallory's new junk cannot push alice's target out: alice holds less than her share
+    for i in range(20, 40):
+        analyzer.add(tput(100.0 + i, "de", "de-1", 1e6, 1e6, target=f"junk-{i}"), owner="mallory")
+    assert analyzer.evicted_targets == 1 and analyzer.dropped_targets == 21
+    snap = analyzer.evaluate(100.0)
+    assert ("ru", "news", "throttled") in {(r.group, r.target, r.verdict) for r in snap.regions}
+    assert len({r.target for r in snap.regions}) <= 10
