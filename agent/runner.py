@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from agent.budget import HourlyBytes, moved, reservation
 from agent.clock import Clock, SystemClock, wait_event
 from agent.outbox import Outbox
 from agent.probes import failures as f
@@ -70,8 +71,10 @@ class Runner:
         on_result: Callable[[str], None],
         clock: Clock | None = None,
         probe: ProbeFn = run_probe,
+        byte_budget: HourlyBytes | None = None,
     ) -> None:
         self.agent_id = agent_id
+        self.byte_budget = byte_budget  # --max-bytes-per-hour (agent/budget.py)
         self.limits = limits
         self.outbox = outbox
         self.on_result = on_result
@@ -217,6 +220,28 @@ class Runner:
                 failure=f.AGENT_INTERNAL_ERROR,
                 failure_detail=f"the agent could not parse this task: {type(exc).__name__}",
             )
+        held = reservation(spec) if self.byte_budget is not None else 0
+        if held and self.byte_budget is not None:
+            now = self.clock.monotonic()
+            if not self.byte_budget.reserve(held, now):
+                left = max(0, self.byte_budget.per_hour - self.byte_budget.used(now))
+                return ProbeOutcome(
+                    kind=a.kind,
+                    target=a.target,
+                    failure=f.AGENT_RESOURCE_ERROR,
+                    failure_detail=f"the agent's hourly byte budget ({self.byte_budget.per_hour} bytes, "
+                    f"--max-bytes-per-hour) has {left} left; this task may move {held}",
+                )
+        outcome: ProbeOutcome | None = None
+        try:
+            outcome = await self._run_spec(a, spec, remaining, late=late)
+            return outcome
+        finally:
+            if held and self.byte_budget is not None:
+                used = moved(outcome.data) if outcome is not None else held
+                self.byte_budget.settle(held, used, self.clock.monotonic())
+
+    async def _run_spec(self, a: Assignment, spec: Any, remaining: float, *, late: bool) -> ProbeOutcome:
         t0 = self.clock.monotonic()
         try:
             budget = TASK_BUDGET_S.set(remaining)

@@ -21,9 +21,10 @@ import grpc
 import structlog
 
 from agent import __version__
+from agent.budget import HourlyBytes
 from agent.clock import Clock, SystemClock, wait_event
 from agent.outbox import Outbox
-from agent.probes import KINDS
+from agent.probes import KINDS, run_probe
 from agent.probes.base import Limits
 from agent.runner import Assignment, ProbeFn, Runner
 from common.defaults import RETRY_HINT_KEY
@@ -88,6 +89,8 @@ class AgentConfig:
     # certificate's subject CN is this agent's id.
     client_cert: tuple[Path, Path] | None = None
     outbox_max: int = 10_000
+    # The most bytes probes may move in any hour (agent/budget.py); 0: no budget.
+    max_bytes_per_hour: int = 0
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     heartbeat_interval_s: float = 5.0  # until the coordinator's Welcome says otherwise
@@ -162,7 +165,8 @@ class Agent:
             concurrency=config.concurrency,
             on_result=self._new_results.put_nowait,
             clock=self.clock,
-            **({"probe": probe} if probe is not None else {}),
+            byte_budget=HourlyBytes(config.max_bytes_per_hour) if config.max_bytes_per_hour > 0 else None,
+            probe=probe if probe is not None else run_probe,
         )
         self._shutdown = asyncio.Event()  # SIGTERM: stop taking tasks, drain
         self._disconnect = asyncio.Event()  # then close the session

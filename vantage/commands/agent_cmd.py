@@ -85,6 +85,13 @@ def register(sub: Any) -> None:
     p.add_argument("--resolve", action="append", metavar="NAME=ADDR",
                    help="connect to ADDR when a probe target names NAME, keeping NAME for SNI "
                    "and Host (like curl --resolve; repeatable; labs and the demo use it)")
+    p.add_argument("--max-bytes-per-task", metavar="SIZE",
+                   help="the most one probe may download or upload, e.g. 20M (default 100M); a "
+                   "task asking more is not run (agent_spec_error). No job can raise it")
+    p.add_argument("--max-bytes-per-hour", metavar="SIZE",
+                   help="the most this agent's probes may move in any hour, e.g. 5G (default: no "
+                   "limit); past it a task is not run (agent_resource_error, never evidence "
+                   "about a target)")
     p.add_argument("--outbox-max", type=int, help="results kept unacked before the oldest is dropped (default 10000)")
     p.add_argument("--log-level", default=None, help="debug, info, warning, error (default info)")
     p.set_defaults(func=run)
@@ -134,6 +141,13 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
     allow = pick_bool(args.allow_private_targets, "VANTAGE_ALLOW_PRIVATE_TARGETS", toml, "allow_private_targets")
     outbox_max = pick_int(args.outbox_max, "VANTAGE_OUTBOX_MAX", toml, "outbox_max", 10_000,
                           field="--outbox-max", minimum=1)
+    per_task = _size(pick(args.max_bytes_per_task, "VANTAGE_MAX_BYTES_PER_TASK", toml, "max_bytes_per_task", None),
+                     "--max-bytes-per-task", 100 * 1024 * 1024)
+    per_hour = _size(pick(args.max_bytes_per_hour, "VANTAGE_MAX_BYTES_PER_HOUR", toml, "max_bytes_per_hour", None),
+                     "--max-bytes-per-hour", 0)
+    if per_hour and per_hour < per_task:
+        raise UsageError(f"--max-bytes-per-hour: {per_hour} bytes is less than one task's "
+                         f"--max-bytes-per-task ({per_task}); no download could run")
     labels = parse_key_values(args.label, "--label") or toml_table(toml, "labels")
     problem = labels_problem(labels)
     if problem is not None:
@@ -177,14 +191,34 @@ def build_config(args: argparse.Namespace, toml: dict[str, Any]) -> Any:
         asn=asn,
         labels=labels,
         concurrency=concurrency,
-        limits=Limits(allow_private_targets=allow, host_overrides=overrides,
+        limits=Limits(allow_private_targets=allow, host_overrides=overrides, max_bytes_cap=per_task,
                       ca_dir=str(ca_dir) if ca_dir else None, asn_lookup=asn_lookup),
         token=secret("VANTAGE_AGENT_TOKEN"),
         ca_file=Path(ca) if ca else None,
         tls=tls,
         client_cert=pair,
         outbox_max=outbox_max,
+        max_bytes_per_hour=per_hour,
     )
+
+
+MAX_SIZE = 1024**4  # 1 TiB: past any budget an operator means
+
+
+def _size(value: Any, flag: str, default: int) -> int:
+    """A byte size flag (``20M``, ``5G``, ``1234``; powers of 1024), checked."""
+    from common.specs.options import parse_size
+
+    if value is None:
+        return default
+    text = str(value)
+    try:
+        n = parse_size(text)
+    except ValueError:
+        raise UsageError(f"{flag}: {text[:40]!r} is not a size (e.g. 20M, 5G)") from None
+    if not 1 <= n <= MAX_SIZE:
+        raise UsageError(f"{flag}: must be between 1 byte and 1T, got {text[:40]!r}")
+    return n
 
 
 MAX_COORDINATORS = 16
