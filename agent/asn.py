@@ -76,7 +76,7 @@ def load(path: Path) -> AsnTable:
                     raise AsnFileError(f"{path}:{number}: expected 'PREFIX ASN', got {text[:80]!r}")
                 prefix, raw = parts
                 raw = raw.upper().removeprefix("AS")
-                if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_ASN:
+                if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 0 < int(raw) <= MAX_ASN:
                     raise AsnFileError(f"{path}:{number}: {parts[1][:40]!r} is not an AS number")
                 try:
                     table.add(prefix, int(raw))

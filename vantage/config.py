@@ -69,6 +69,8 @@ def load_toml(path: str | None, section: str) -> dict[str, Any]:
         raise UsageError(f"--config: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"--config: {path} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level
+        raise UsageError(f"--config: {path} is nested too deeply to read") from None
     table = data.get(section, {})
     if not isinstance(table, dict):
         raise UsageError(f"--config: [{section}] must be a table")

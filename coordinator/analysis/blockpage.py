@@ -209,6 +209,8 @@ def parse(text: str, origin: str) -> list[Fingerprint]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise FingerprintError(f"{origin}: not TOML: {exc}") from exc
+    except RecursionError:  # tomllib recurses per nesting level
+        raise FingerprintError(f"{origin}: not TOML this program reads: nested too deeply") from None
     extra = sorted(set(doc) - {"fingerprint"})
     if extra:
         raise FingerprintError(f"{origin}: unknown top-level key {extra[0]!r} (entries are [[fingerprint]])")

@@ -4,9 +4,12 @@ slipped past a check (the hostile-load review)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from common import ids
 from coordinator.model import AgentInfo, JobSpec
@@ -80,3 +83,53 @@ def test_db_and_db_file_together_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x.db\n")
     proc = run_cli(["coordinator", "--db", "a.db", "--db-file", str(tmp_path / "f")], {}, tmp_path)
     one_line_error(proc, "coordinator", "--db-file: give --db or --db-file, not both")
+
+
+# ------------------------------------------------------------------ operator files
+
+_NESTED = "a = " + "[" * 5000 + "]" * 5000 + "\n"
+_toml_ish = st.one_of(
+    st.text(max_size=300),
+    st.builds(lambda n, s: "x = " + "[" * n + s + "]" * n, st.integers(0, 3000), st.sampled_from(["", "1", "'a'"])),
+    st.builds(lambda n: "[" + ".".join(["t"] * n) + "]\n", st.integers(1, 2000)),
+    st.just(_NESTED),
+    st.builds(lambda n: "192.0.2.0/24 " + "9" * n, st.integers(1, 6000)),
+)
+
+
+def test_operator_files_with_huge_numbers_or_deep_nesting_are_one_line_errors(tmp_path: Path) -> None:
+    from tests.unit.test_cli_errors import one_line_error, run_cli
+
+    asn = tmp_path / "asn.txt"
+    asn.write_text("192.0.2.0/24 " + "9" * 5000 + "\n")
+    proc = run_cli(["agent", "--coordinator", "127.0.0.1:1", "--region", "de", "--state-dir", str(tmp_path / "s"),
+                    "--asn-file", str(asn)], {}, tmp_path)  # fmt: skip
+    one_line_error(proc, "agent", "is not an AS number")
+    nested = tmp_path / "nested.toml"
+    nested.write_text(_NESTED)
+    proc = run_cli(["coordinator", "--db", str(tmp_path / "v.db"), "--block-pages", str(nested)], {}, tmp_path)
+    one_line_error(proc, "coordinator", "nested too deeply")
+    proc = run_cli(["coordinator", "--config", str(nested), "--db", str(tmp_path / "v.db")], {}, tmp_path)
+    one_line_error(proc, "coordinator", "nested too deeply")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_toml_ish)
+def test_the_operator_file_parsers_fuzzed_raise_only_their_own_errors(tmp_path: Path, text: str) -> None:
+    """The fuzz campaign over the operator's files: any text is read or refused with the
+    parser's own error, never another exception."""
+    from agent import asn as asn_file
+    from coordinator.analysis import blockpage
+    from vantage.config import load_toml
+    from vantage.errors import UsageError
+
+    with contextlib.suppress(blockpage.FingerprintError):
+        blockpage.parse(text, "fuzz.toml")
+    path = tmp_path / "fuzz.txt"
+    path.write_text(text, errors="surrogatepass")
+    with contextlib.suppress(UsageError):
+        load_toml(str(path), "coordinator")
+    lines = text.replace("x = ", "192.0.2.0/24 ")
+    path.write_text(lines, errors="surrogatepass")
+    with contextlib.suppress(asn_file.AsnFileError):
+        asn_file.load(path)
