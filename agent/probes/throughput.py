@@ -62,12 +62,14 @@ from agent.probes import rates, upload
 from agent.probes.base import Limits, ProbeOutcome, SpecError
 from agent.probes.common import MIN_CHECK_S, budget_left, failed, now, rounded, skipped_check
 from agent.probes.transfer import (
+    MAX_LENGTH_DIGITS,
     HTTPProtocolError,
     Series,
     ServerClosed,
     Transfer,
     failure_of,
     host_header,
+    is_status,
     open_socket,
     round3,
     tls_context,
@@ -217,7 +219,7 @@ class _Download(asyncio.BufferedProtocol):
             self._head = bytearray()
             lines = head.split("\r\n")
             parts = lines[0].split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not is_status(parts[1]):
                 raise HTTPProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
             self.status = int(parts[1])
             self.reason = parts[2] if len(parts) > 2 else ""
@@ -250,8 +252,8 @@ class _Download(asyncio.BufferedProtocol):
             self._on_bytes(rest, t)
         elif "content-length" in self.headers:
             length = self.headers["content-length"].split(",")[0].strip()
-            if not length.isdigit():
-                raise HTTPProtocolError(f"bad Content-Length {length!r}")
+            if not (length.isascii() and length.isdigit() and len(length) <= MAX_LENGTH_DIGITS):
+                raise HTTPProtocolError(f"bad Content-Length {length[:40]!r}")
             self._remaining = int(length)
             self._state = _LENGTH
             if self._remaining == 0:

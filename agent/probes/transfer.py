@@ -28,6 +28,16 @@ class HTTPProtocolError(Exception):
     """The server's response is not HTTP/1.x we can read (failure ``http_error``)."""
 
 
+#: A Content-Length longer than this many digits is not one we read (10^19 bytes).
+MAX_LENGTH_DIGITS = 19
+
+
+def is_status(text: str) -> bool:
+    """Three ASCII digits: ``str.isdigit`` alone takes ``²00``, which ``int`` refuses (a
+    hostile server's status once read ``unknown_failure`` instead of ``http_error``)."""
+    return len(text) == 3 and text.isascii() and text.isdigit()
+
+
 class ServerClosed(ConnectionError):
     """The server closed before the body was complete (failure ``connection_closed``)."""
 

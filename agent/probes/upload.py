@@ -57,6 +57,7 @@ from agent.probes.transfer import (
     Transfer,
     failure_of,
     host_header,
+    is_status,
     open_socket,
     round3,
     tls_context,
@@ -160,27 +161,28 @@ class _Upload(asyncio.Protocol):
         if self.answered.done():
             return
         self._response += data
-        end = self._response.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._response) > MAX_HEAD:
-                self._answer(HTTPProtocolError("response headers larger than 64 KiB"))
-            return
-        lines = bytes(self._response[:end]).decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            self._answer(HTTPProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}"))
-            return
-        status = int(parts[1])
-        if 100 <= status < 200:  # an interim answer: the real one follows
-            self._response = self._response[end + 4 :]
-            return
-        self.status, self.reason = status, parts[2] if len(parts) > 2 else ""
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                self.headers[name.strip().lower()] = value.strip()
-        self.t_response = time.perf_counter()
-        self._answer(None)
+        while not self.answered.done():
+            end = self._response.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._response) > MAX_HEAD:
+                    self._answer(HTTPProtocolError("response headers larger than 64 KiB"))
+                return
+            lines = bytes(self._response[:end]).decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not is_status(parts[1]):
+                self._answer(HTTPProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}"))
+                return
+            status = int(parts[1])
+            if 100 <= status < 200:  # an interim answer: the real one follows, maybe in this segment
+                self._response = self._response[end + 4 :]
+                continue
+            self.status, self.reason = status, parts[2] if len(parts) > 2 else ""
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if sep:
+                    self.headers[name.strip().lower()] = value.strip()
+            self.t_response = time.perf_counter()
+            self._answer(None)
 
     def eof_received(self) -> bool:
         self._answer(ServerClosed("the server closed before answering the upload"))
