@@ -115,6 +115,7 @@ def rows(n: Network, job_id: str) -> tuple[int, int]:
 
 
 @pytest.mark.timeout(420)
+@pytest.mark.timing  # rounds going on within the lease's time of a kill -9: wall-clock, by the database
 def test_a_fleet_of_three_schedules_once_survives_its_leader_and_postgres_and_agrees_everywhere(
     tmp_path: Path, pg_server: PgServer, targets: Targets
 ) -> None:

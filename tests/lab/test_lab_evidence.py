@@ -29,7 +29,7 @@ import pytest
 
 from deploy.lab.lab import Lab, parse_metrics
 from tests.conftest import netns_unavailable_reason
-from tests.lab.helpers import agents_connected, by_labels, wait_throttles_cleared
+from tests.lab.helpers import VerdictWatch, agents_connected, by_labels, wait_throttles_cleared
 
 _reason = netns_unavailable_reason()
 pytestmark = [
@@ -68,39 +68,16 @@ def _scenario() -> dict[str, Any]:
         lab.submit("throughput", [photos], every=f"{ROUND_S}s", count=40,
                    options={"control": lab.url("control", path="/upload"), "direction": "upload",
                             "max_seconds": str(MAX_SECONDS)})  # fmt: skip
-        started = time.monotonic()
         expected = {("ru", video): "download", ("us", photos): "upload"}
-        first: dict[tuple[str, str], float] = {}
-
-        def look() -> dict[tuple[str, str, str], str]:
-            m = parse_metrics(lab.metrics_text())
-            info = {
-                (r, t, v): d
-                for (r, t, v, d), x in by_labels(
-                    m, "vantage_verdict_info", "region", "target", "verdict", "direction"
-                ).items()
-                if x
-            }
-            for (r, t, v), d in info.items():
-                if v in BAD and expected.get((r, t)) != d:
-                    obs["false"].append((round(time.monotonic() - started, 1), r, t, v, d))
-                if v == "throttled" and expected.get((r, t)) == d and (r, t) not in first:
-                    first[(r, t)] = time.monotonic() - started
-            obs["last_metrics"] = m
-            return info
-
+        watch = VerdictWatch(
+            lab, detail="direction", expected=expected, pairs={(r, t) for r in REGIONS for t in (video, photos)},
+            bad=BAD, false=obs["false"], is_false=lambda pair, d: expected.get(pair) != d,
+        )  # fmt: skip
         # until both verdicts are in and every other pair has been judged ok
-        timeout = 4 * ROUND_S + SLACK_S + 20
-        while time.monotonic() - started < timeout:
-            info = look()
-            oks = {(r, t) for (r, t, v) in info if v == "ok"}
-            others = {(r, t) for r in REGIONS for t in (video, photos)} - set(expected)
-            if len(first) == len(expected) and others <= oks:
-                break
-            time.sleep(2)
-        obs["verdict_s"] = dict(first)
-        obs["all_ok_s"] = time.monotonic() - started
-        obs["at_verdict"] = obs["last_metrics"]
+        watch.until_judged(4 * ROUND_S + SLACK_S + 20)
+        obs["verdict_s"] = dict(watch.first)
+        obs["all_ok_s"] = time.monotonic() - watch.started
+        obs["at_verdict"] = obs["last_metrics"] = watch.last_metrics
         obs["verdicts_table"] = lab.vantage("verdicts").stdout
         # what the policed downloads' mean would have said, next to the sustained rate
         results = lab.vantage("results", video_job["job_id"], "--json").stdout
@@ -112,10 +89,7 @@ def _scenario() -> dict[str, Any]:
         ][-4:]
         obs["results_table"] = lab.vantage("results", video_job["job_id"]).stdout
         # a few more rounds with the faults standing: nothing else may turn
-        hold_until = time.monotonic() + 2 * ROUND_S
-        while time.monotonic() < hold_until:
-            look()
-            time.sleep(2)
+        watch.hold(2 * ROUND_S)
 
         lab.unshape("ru", "video")
         lab.unshape_upload("us", "photos")

@@ -24,14 +24,13 @@ to clear) are printed for the issue's note.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 
-from deploy.lab.lab import Lab, parse_metrics
+from deploy.lab.lab import Lab
 from tests.conftest import netns_unavailable_reason
-from tests.lab.helpers import agents_connected, by_labels, wait_throttles_cleared
+from tests.lab.helpers import VerdictWatch, agents_connected, by_labels, wait_throttles_cleared
 
 _reason = netns_unavailable_reason()
 pytestmark = [
@@ -70,37 +69,15 @@ def _scenario() -> dict[str, Any]:
             "max_seconds": str(MAX_SECONDS), "burst": "1M", "settle": "0.5",
         }  # fmt: skip
         job = lab.submit("throughput", [video, photos], every=f"{ROUND_S}s", count=40, options=options)
-        started = time.monotonic()
         expected = {("ru", video): "sni", ("de", photos): "address"}
-        first: dict[tuple[str, str], float] = {}
-
-        def look() -> dict[tuple[str, str, str], str]:
-            m = parse_metrics(lab.metrics_text())
-            info = {
-                (r, t, v): trig
-                for (r, t, v, trig), x in by_labels(
-                    m, "vantage_verdict_info", "region", "target", "verdict", "trigger"
-                ).items()
-                if x
-            }
-            for (r, t, v), trig in info.items():
-                if v in BAD and (r, t) not in expected:
-                    obs["false"].append((round(time.monotonic() - started, 1), r, t, v, trig))
-                if v == "throttled" and expected.get((r, t)) == trig and (r, t) not in first:
-                    first[(r, t)] = time.monotonic() - started
-            obs["last_metrics"] = m
-            return info
-
-        timeout = 5 * ROUND_S + SLACK_S + 20
-        while time.monotonic() - started < timeout:
-            info = look()
-            oks = {(r, t) for (r, t, v) in info if v == "ok"}
-            others = {(r, t) for r in REGIONS for t in (video, photos)} - set(expected)
-            if len(first) == len(expected) and others <= oks:
-                break
-            time.sleep(2)
-        obs["verdict_s"] = dict(first)
-        obs["at_verdict"] = obs["last_metrics"]
+        watch = VerdictWatch(
+            lab, detail="trigger", expected=expected, pairs={(r, t) for r in REGIONS for t in (video, photos)},
+            bad=BAD, false=obs["false"], is_false=lambda pair, d: pair not in expected,
+        )  # fmt: skip
+        # until both verdicts are in and every other pair has been judged ok
+        watch.until_judged(5 * ROUND_S + SLACK_S + 20)
+        obs["verdict_s"] = dict(watch.first)
+        obs["at_verdict"] = obs["last_metrics"] = watch.last_metrics
         obs["verdicts_table"] = lab.vantage("verdicts").stdout
         results = lab.vantage("results", job["job_id"], "--json").stdout
         obs["checks"] = [
@@ -112,10 +89,7 @@ def _scenario() -> dict[str, Any]:
             for d in [r["result"]["data"]]
         ][-6:]  # fmt: skip
         # two more rounds with the faults standing: nothing else may turn
-        hold_until = time.monotonic() + 2 * ROUND_S
-        while time.monotonic() < hold_until:
-            look()
-            time.sleep(2)
+        watch.hold(2 * ROUND_S)
 
         lab.unshape_sni("ru", "video")
         lab.unshape("de", "photos")

@@ -265,6 +265,7 @@ async def test_policy_refuses_loopback() -> None:
     assert outcome.failure == "target_forbidden"
 
 
+@pytest.mark.timing  # where the rate drops, and the rates, against the wall clock
 async def test_a_burst_then_a_throttle_is_split_where_the_rate_drops(limits: Limits) -> None:
     """A policer's burst: the first 600 kB at full speed, then 100 kB/s. The mean mixes
     the two; the sustained rate is the throttle's, and the drop is seen early on."""
@@ -307,8 +308,8 @@ async def test_a_settled_download_ends_early(limits: Limits) -> None:
     assert outcome.failure is None, outcome.failure_detail
     assert data["stopped_by"] == "settled" and data["complete"] is False, data
     assert data["burst_bytes"] == 200 * 1024 and data["settle_s"] == 0.4
-    # 200 kB at about 1 MB/s, then 0.4 s more: well under max_seconds
-    assert outcome.duration_s < 4.0, outcome.duration_s
+    # it ended by settling (asserted above, the signal), so before its max_seconds
+    assert outcome.duration_s < 8.0, outcome.duration_s
     assert data["bytes"] > 200 * 1024
 
 

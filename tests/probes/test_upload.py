@@ -28,6 +28,7 @@ async def test_uploads_the_whole_body(limits: Limits) -> None:
     assert data["bytes_per_second"] > 0 and data["duration_s"] > 0
 
 
+@pytest.mark.timing  # a rate measured against the wall clock
 async def test_the_acknowledged_rate_is_the_readers_pace(limits: Limits) -> None:
     """The server reads 200 kB/s: written bytes fill the send buffer at once, but the
     acknowledged ones follow the reader."""
@@ -72,8 +73,9 @@ async def test_a_settled_upload_ends_early(limits: Limits) -> None:
         )  # fmt: skip
     data = outcome.data
     assert outcome.failure is None, outcome.failure_detail
+    # it ended by settling (the signal), so before its max_seconds
     assert data["stopped_by"] == "settled", data
-    assert outcome.duration_s < 4.0
+    assert outcome.duration_s < 8.0
     assert data["bytes"] > 200 * 1024
 
 

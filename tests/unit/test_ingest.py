@@ -102,8 +102,23 @@ async def test_a_copy_of_a_result_being_committed_is_acked_only_once_that_commit
     first = asyncio.ensure_future(core.ingest(sa, [result_for(task_id, job_id, "a")]))
     async with asyncio.timeout(5):
         await writing.wait()
+    # The positive signal: the copy has started to wait on the first batch's commit (the
+    # outcome ``Ingest`` keeps for a result being committed). Until then, not being done
+    # would prove nothing.
+    committing = core.ingest_results._committing[task_id]
+    waits_on_it = asyncio.Event()
+    real_shield = asyncio.shield
+
+    def shield(arg):  # type: ignore[no-untyped-def]
+        if arg is committing:
+            waits_on_it.set()
+        return real_shield(arg)
+
+    monkeypatch.setattr(asyncio, "shield", shield)
     second = asyncio.ensure_future(core.ingest(sa, [result_for(task_id, job_id, "a")]))
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(5):
+        await waits_on_it.wait()
+    monkeypatch.setattr(asyncio, "shield", real_shield)
     assert not second.done(), "the copy waits for the first commit"
     release.set()
     a, b = await first, await second

@@ -97,6 +97,7 @@ def test_the_agent_reads_only_a_bounded_well_formed_hint() -> None:
     assert retry_hint(rpc_error(("other-key", "100"))) is None
 
 
+@pytest.mark.timing  # the stalled time it measures is wall-clock time
 async def test_a_blocked_event_loop_is_counted_as_stalled_time(tmp_path: Path) -> None:
     """The scheduling tick of a real server notices that it ran late and tells the
     coordinator, which then does not count that time as any agent's silence."""

@@ -12,7 +12,10 @@ from coordinator.tasks import TaskEvent, TaskTransitionError
 
 # ------------------------------------------------------------------ tasks
 
-EXPECTED_TASK_TRANSITIONS = {
+# The documented life cycle (the module docstring's diagram), as the moves each event
+# makes from each state: the tests below drive ``tasks.apply`` with every (state, event)
+# pair and check what it does, never the module's table itself.
+TASK_MOVES = {
     (TaskState.PENDING, TaskEvent.DISPATCH): TaskState.ASSIGNED,
     (TaskState.PENDING, TaskEvent.DEADLINE): TaskState.FAILED,
     (TaskState.PENDING, TaskEvent.CANCEL): TaskState.CANCELLED,
@@ -32,15 +35,26 @@ def task(state: TaskState = TaskState.PENDING, reason: str = "") -> Task:
     )
 
 
-def test_the_task_table_is_exactly_the_documented_life_cycle() -> None:
-    assert tasks.TRANSITIONS == EXPECTED_TASK_TRANSITIONS
+def test_a_task_lives_its_documented_life_cycle() -> None:
+    """dispatched, lost with its agent, dispatched again, and done; then nothing moves it."""
+    t = task()
+    for event, state in (
+        (TaskEvent.DISPATCH, TaskState.ASSIGNED), (TaskEvent.AGENT_LOST, TaskState.PENDING),
+        (TaskEvent.DISPATCH, TaskState.ASSIGNED), (TaskEvent.NOT_HELD, TaskState.PENDING),
+        (TaskEvent.DISPATCH, TaskState.ASSIGNED), (TaskEvent.RESULT, TaskState.DONE),
+    ):  # fmt: skip
+        assert tasks.apply(t, event) is state and t.state is state, (event, state)
+    for event in TaskEvent:
+        with pytest.raises(TaskTransitionError):
+            tasks.apply(t, event)
+        assert t.state is TaskState.DONE
 
 
 @pytest.mark.parametrize("state", list(TaskState))
 @pytest.mark.parametrize("event", list(TaskEvent))
 def test_each_task_event_moves_or_is_refused(state: TaskState, event: TaskEvent) -> None:
     t = task(state, reason="before")
-    expected = EXPECTED_TASK_TRANSITIONS.get((state, event))
+    expected = TASK_MOVES.get((state, event))
     if expected is None:
         with pytest.raises(TaskTransitionError) as err:
             tasks.apply(t, event, reason="after")
@@ -59,10 +73,18 @@ def test_a_task_transition_records_its_reason() -> None:
     assert t.reason == "agent a lost"
 
 
-def test_finished_task_states_are_final() -> None:
-    for state in TaskState:
-        leaves = any(s is state for s, _ in tasks.TRANSITIONS)
-        assert leaves is not state.finished, state
+@pytest.mark.parametrize("state", list(TaskState))
+def test_a_finished_task_has_no_way_out_and_an_open_one_has(state: TaskState) -> None:
+    """Driven through ``apply``: every event from a final state is refused and leaves the
+    task as it was; from an open state some event moves it."""
+    moved = []
+    for event in TaskEvent:
+        t = task(state, reason="before")
+        try:
+            moved.append(tasks.apply(t, event, reason="after"))
+        except TaskTransitionError:
+            assert (t.state, t.reason) == (state, "before")
+    assert (moved == []) is state.finished, (state, moved)
     assert {s for s in TaskState if s.finished} == {
         TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED,
     }
@@ -70,7 +92,8 @@ def test_finished_task_states_are_final() -> None:
 
 # ------------------------------------------------------------------ jobs
 
-EXPECTED_JOB_TRANSITIONS = {
+# As for tasks: the documented moves, checked only by driving ``jobs.apply``.
+JOB_MOVES = {
     (JobState.PENDING, JobEvent.ROUND): JobState.RUNNING,
     (JobState.RUNNING, JobEvent.ROUND): JobState.RUNNING,
     (JobState.PENDING, JobEvent.CANCEL): JobState.CANCELLED,
@@ -88,15 +111,24 @@ def job(state: JobState = JobState.PENDING, *, done: int = 0, reason: str = "") 
     )
 
 
-def test_the_job_table_is_exactly_the_documented_life_cycle() -> None:
-    assert jobs.TRANSITIONS == EXPECTED_JOB_TRANSITIONS
+def test_a_job_lives_its_documented_life_cycle() -> None:
+    """created, round after round, done; then nothing moves it, a cancel included."""
+    j = job()
+    for event, state in ((JobEvent.ROUND, JobState.RUNNING), (JobEvent.ROUND, JobState.RUNNING),
+                         (JobEvent.SUCCEEDED, JobState.DONE)):  # fmt: skip
+        assert jobs.apply(j, event, now=300.0) is state and j.state is state, (event, state)
+    assert j.finished_at == 300.0
+    for event in JobEvent:
+        with pytest.raises(JobTransitionError):
+            jobs.apply(j, event, now=400.0)
+        assert (j.state, j.finished_at) == (JobState.DONE, 300.0)
 
 
 @pytest.mark.parametrize("state", list(JobState))
 @pytest.mark.parametrize("event", list(JobEvent))
 def test_each_job_event_moves_or_is_refused(state: JobState, event: JobEvent) -> None:
     j = job(state, reason="before")
-    expected = EXPECTED_JOB_TRANSITIONS.get((state, event))
+    expected = JOB_MOVES.get((state, event))
     if expected is None:
         with pytest.raises(JobTransitionError) as err:
             jobs.apply(j, event, now=200.0, reason="after")
@@ -109,10 +141,17 @@ def test_each_job_event_moves_or_is_refused(state: JobState, event: JobEvent) ->
         assert j.finished_at == (200.0 if expected.finished else 0.0)
 
 
-def test_finished_job_states_are_final() -> None:
-    for state in JobState:
-        leaves = any(s is state for s, _ in jobs.TRANSITIONS)
-        assert leaves is not state.finished, state
+@pytest.mark.parametrize("state", list(JobState))
+def test_a_finished_job_has_no_way_out_and_an_open_one_has(state: JobState) -> None:
+    """Driven through ``apply``: a cancelled, done or failed job is never revived."""
+    moved = []
+    for event in JobEvent:
+        j = job(state, reason="before")
+        try:
+            moved.append(jobs.apply(j, event, now=200.0, reason="after"))
+        except JobTransitionError:
+            assert (j.state, j.finished_at, j.reason) == (state, 0.0, "before")
+    assert (moved == []) is state.finished, (state, moved)
     assert {s for s in JobState if s.finished} == {
         JobState.DONE, JobState.FAILED, JobState.CANCELLED,
     }

@@ -60,20 +60,29 @@ async def test_a_tail_by_commit_horizon_sees_every_result_once_whoever_commits_f
         for i in range(40):
             await store.write([PutResult(result(f"{prefix}{i}"), "de", time.time())])
 
+    passes = 0  # the tail's completed reads, each up to the horizon taken after the one before
+    passed = asyncio.Event()
+
     async def tail() -> None:
-        nonlocal lo, hi
-        for _ in range(400):
+        nonlocal lo, hi, passes
+        while len(seen) < 81:  # bounded below: wait_for
             seen.extend([pb.TaskResult.FromString(raw).task_id async for raw in a.tail_results(JOB.job_id, lo, hi)])
             lo, hi = hi, await a.tail_horizon()
-            if len(seen) == 81:
-                return
+            passes += 1
+            passed.set()
             await asyncio.sleep(0.01)
 
     reading = asyncio.create_task(tail())
     await asyncio.gather(writer(a, "a"), writer(b, "b"))
     max_seq = (await a._query("SELECT max(seq) FROM measurements"))[0][0]
-    await asyncio.sleep(0.3)  # the tail has read far past the late row's seq by now
-    assert "late" not in seen
+    # Wait for a read over a horizon taken after every row with a seq past the late row's
+    # was committed: pass mark+1 took its horizon after this point, pass mark+2 read up to it.
+    mark = passes
+    async with asyncio.timeout(20):
+        while passes < mark + 2 and not reading.done():
+            passed.clear()
+            await asyncio.wait([asyncio.ensure_future(passed.wait()), reading], return_when=asyncio.FIRST_COMPLETED)
+    assert "late" not in seen, "a row read before its transaction committed"
     await late.commit()
     await late.close()
     await asyncio.wait_for(reading, 20)
