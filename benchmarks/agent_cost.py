@@ -13,7 +13,7 @@ server on 127.0.0.1). It prints:
     endpoint, and the ratio between them (goal: at least 0.5). Without the exporter
     installed that comparison is skipped, and says so.
 
-Usage: python benchmarks/agent_cost.py [--concurrency 32] [--probes 1000]
+Usage: python benchmarks/agent_cost.py [--concurrency 32] [--probes 1000] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.figlib import Figures, add_args, apply_quick  # noqa: E402
 from protos.vantage.v1 import vantage_pb2 as pb  # noqa: E402
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -130,10 +131,22 @@ async def blackbox_rate(exporter_port: int, urls: list[str], concurrency: int) -
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--probes", type=int, default=1000)
+    parser.add_argument("--idle-s", type=float, default=5.0, help="wait this long once connected before "
+                        "reading the idle RSS (default 5)")  # fmt: skip
+    add_args(parser, "--probes 300 --idle-s 3")
     args = parser.parse_args()
+    apply_quick(args, parser, {"probes": 300, "idle_s": 3.0})
+    figs = Figures("agent_cost", args.quick)
+    try:
+        return measure(args, figs)
+    finally:
+        figs.write(args.json)
+
+
+def measure(args: argparse.Namespace, figs: Figures) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
     env["VANTAGE_LOG_LEVEL"] = "warning"
     procs: list[subprocess.Popen[bytes]] = []
@@ -168,13 +181,15 @@ def main() -> int:
                 if time.monotonic() - t0 > 60:
                     raise TimeoutError("the agent did not connect")
                 time.sleep(0.1)
-            time.sleep(5)  # settled and idle
+            time.sleep(args.idle_s)  # settled and idle
             idle = rss_mib(agent.pid)
             loaded = sorted(
                 m for m in agent_modules() if m.split(".")[0] in ("coordinator", "psycopg", "prometheus_client")
             )
             print(f"agent idle RSS: {idle:.1f} MiB (goal at most 50 MB = 47.7 MiB; ratio {47.68 / idle:.2f}); "
                   f"coordinator modules loaded: {loaded or 'none'}")  # fmt: skip
+            figs.add("agent idle RSS, connected", idle, "MiB", 47.68, "lower", "goal: at most 50 MB")
+            figs.add("coordinator modules the agent loads", len(loaded), "modules", note=", ".join(loaded))
 
             sel = pb.Selector(agent_ids=["bench-1"])
             n = args.probes
@@ -184,16 +199,21 @@ def main() -> int:
             cpu, coord_cpu = cpu_s(agent.pid) - cpu0, cpu_s(coord.pid) - coord0
             print(f"tcp: {job.tasks_done} of {n} probes in {took:.1f}s; agent CPU {cpu:.2f}s, "
                   f"{cpu * 1000 / n:.2f} CPU s per 1,000 tcp probes (the coordinator's: {coord_cpu:.2f}s)")  # fmt: skip
+            figs.add(f"agent CPU per 1,000 tcp probes ({n:,} probes)", cpu * 1000 / n, "s")
+            figs.add(f"{n:,} tcp probes, submit to the job's end", took, "s")
 
             urls = [f"http://127.0.0.1:{http_port}/?probe={i}" for i in range(n)]  # targets are distinct
             took, job = run_job(api, pb.JobSpec(kind="http", targets=urls, selector=sel))
             rate = n / took
             print(f"http: {job.tasks_done} of {n} probes in {took:.1f}s: {rate:,.0f} probes/s "
                   f"(submit to the job's end, concurrency {args.concurrency})")  # fmt: skip
+            figs.add(f"agent http probes per second, concurrency {args.concurrency}", rate, "probes/s")
             exporter = shutil.which("prometheus-blackbox-exporter")
             if exporter is None:
                 print("blackbox exporter: skipped: prometheus-blackbox-exporter is not installed "
                       "(apt-get install prometheus-blackbox-exporter)")  # fmt: skip
+                figs.skip("agent / blackbox exporter http probe rate (goal at least 0.5)",
+                          "prometheus-blackbox-exporter is not installed")  # fmt: skip
                 return 0
             cfg = tmp / "blackbox.yml"
             cfg.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
@@ -205,6 +225,9 @@ def main() -> int:
             bb_rate, ok = asyncio.run(blackbox_rate(bb_port, urls, args.concurrency))
             print(f"blackbox exporter: {ok} of {n} probes succeeded, {bb_rate:,.0f} probes/s at concurrency "
                   f"{args.concurrency}; agent / exporter: {rate / bb_rate:.2f} (goal at least 0.5)")  # fmt: skip
+            figs.add(f"blackbox exporter http probes per second, concurrency {args.concurrency}", bb_rate,
+                     "probes/s", note=f"{ok} of {n} succeeded")  # fmt: skip
+            figs.add("agent / blackbox exporter http probe rate", rate / bb_rate, "", 0.5, "higher")
             channel.close()
         finally:
             for p in reversed(procs):

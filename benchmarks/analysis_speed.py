@@ -8,7 +8,7 @@ the ratio says how many times that floor add() costs, on whatever machine this r
 The aim: add() far above the coordinator's ingest rate (10,000 measurements/s), and an
 evaluation of 400 targets well under the 1 s evaluation tick.
 
-Usage: python benchmarks/analysis_speed.py [--repeat 5]
+Usage: python benchmarks/analysis_speed.py [--repeat 5] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.figlib import Figures, add_args, apply_quick
 from coordinator.analysis import AnalysisConfig, Analyzer, Measurement
 
 
@@ -61,7 +62,9 @@ def one_run(items: list[Measurement]) -> tuple[float, float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="runs to take the median of (default 5)")
+    add_args(parser, "--repeat 2")
     args = parser.parse_args()
+    apply_quick(args, parser, {"repeat": 2})
     items = workload()
     runs = [one_run(items) for _ in range(max(1, args.repeat))]
     reference = statistics.median(r[0] for r in runs)
@@ -74,6 +77,14 @@ def main() -> int:
           f"{n / adds / 10_000:.0f}x the 10,000/s ingest aim)")
     print(f"Analyzer.evaluate:        {evaluation * 1000:.0f} ms for 400 targets "
           f"({evaluation / 1.0:.0%} of the 1 s evaluation tick)")
+    figs = Figures("analysis_speed", args.quick)
+    figs.add("Analyzer.add rate", n / adds, "measurements/s", 10_000, "higher",
+             "goal: the coordinator's ingest aim")  # fmt: skip
+    figs.add("Analyzer.add cost against deque.append", adds / reference, "x the reference")
+    figs.add("reference deque.append rate", n / reference, "measurements/s")
+    figs.add("Analyzer.evaluate, 400 targets", evaluation * 1000, "ms", 1000, "lower",
+             "goal: the 1 s evaluation tick")  # fmt: skip
+    figs.write(args.json)
     return 0
 
 

@@ -8,7 +8,7 @@ valid TLS, as a CDN's would be: the worst case for the majority search. The refe
 the same measurements without pages and answers, so the passes have nothing to do; the
 ratio is what the passes add. Evaluations run twice: the first with cold caches.
 
-Usage: python benchmarks/evidence_marks.py [--repeat 5]
+Usage: python benchmarks/evidence_marks.py [--repeat 5] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.figlib import Figures, add_args, apply_quick
 from coordinator.analysis import AnalysisConfig, Analyzer, Measurement
 from coordinator.analysis.blockpage import Body
 from coordinator.analysis.dnslie import Answers
@@ -66,7 +67,10 @@ def one_run(items: list[Measurement]) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="runs to take the median of (default 5)")
+    add_args(parser, "--repeat 2")
     args = parser.parse_args()
+    apply_quick(args, parser, {"repeat": 2})
+    figs = Figures("evidence_marks", args.quick)
     plain, marked = workload(False), workload(True)
     ref = [one_run(plain) for _ in range(max(1, args.repeat))]
     got = [one_run(marked) for _ in range(max(1, args.repeat))]
@@ -75,6 +79,10 @@ def main() -> int:
         g = statistics.median(x[i] for x in got)
         print(f"evaluate ({label}): {g * 1000:.0f} ms with pages and answers, {r * 1000:.0f} ms without "
               f"({g / r:.2f}x); {TARGETS} http + {TARGETS} dns targets, {len(marked):,} measurements")
+        figs.add(f"evaluate ({label}) with pages and answers", g * 1000, "ms")
+        figs.add(f"evaluate ({label}) without (the reference)", r * 1000, "ms")
+        figs.add(f"evaluate ({label}) with / without", g / r, "x")
+    figs.write(args.json)
     return 0
 
 

@@ -10,6 +10,7 @@ long one full pass of the scheduling tick (``Coordinator._full_pass``) takes ove
 many open tasks, beside the reference: the same number of dict lookups.
 
 Usage: python benchmarks/ingest_path.py [--agents 2000] [--targets 20] [--batches 1,5,20]
+                                       [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.figlib import Figures, add_args, apply_quick
 from benchmarks.loadgen import result_for
 from coordinator import convert
 from coordinator.analysis import AnalysisConfig, Analyzer
@@ -75,11 +77,14 @@ def main() -> int:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # warnings and up
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--targets", type=int, default=20)
     parser.add_argument("--batches", default="1,5,20")
+    add_args(parser, "--agents 500")
     args = parser.parse_args()
+    apply_quick(args, parser, {"agents": 500})
+    figs = Figures("ingest_path", args.quick)
     d = {i: i for i in range(args.agents * args.targets)}
     t0 = time.perf_counter()
     for k in range(args.agents * args.targets):
@@ -90,6 +95,11 @@ def main() -> int:
             rate, tick, total = asyncio.run(one(args.agents, args.targets, batch, Path(tmp)))
             print(f"batch {batch:>4}: {total:,} results at {rate:,.0f}/s; one full pass over {total:,} open tasks: "
                   f"{tick * 1000:.0f} ms ({tick / ref:.0f} x {total:,} dict lookups, {ref * 1000:.1f} ms)")  # fmt: skip
+            figs.add(f"ingest, {batch} per batch, {total:,} results", rate, "results/s")
+            if batch == int(args.batches.split(",")[0]):
+                figs.add(f"one full pass over {total:,} open tasks", tick * 1000, "ms")
+                figs.add(f"one full pass against {total:,} dict lookups", tick / ref, "x")
+    figs.write(args.json)
     return 0
 
 

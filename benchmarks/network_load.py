@@ -16,6 +16,7 @@ them; jobs are submitted at the holder), then the ratios between them.
 
 Usage: python benchmarks/network_load.py [--agents 1000] [--targets 20] [--fanout-jobs 20]
                                          [--engines sqlite,postgres,postgres2] [--pg-url URL]
+                                         [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.figlib import Figures, add_args, apply_quick
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
 
@@ -217,7 +219,7 @@ def count_rows(db: str, job_id: str) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--targets", type=int, default=20)
     parser.add_argument("--fanout-jobs", type=int, default=20)
@@ -226,12 +228,28 @@ def main() -> int:
                         "default all three, in one run")
     parser.add_argument("--pg-url", help="a PostgreSQL database to use; default: a private "
                         "server started for the run (initdb in a temporary directory)")
-    parser.add_argument("--role", choices=("main", "loadgen"), default="main")
-    parser.add_argument("--address")
+    parser.add_argument("--role", choices=("main", "loadgen"), default="main", help=argparse.SUPPRESS)
+    parser.add_argument("--address", help=argparse.SUPPRESS)
+    add_args(parser, "--engines sqlite --agents 500 --targets 40 --fanout-jobs 10 (the same 20,000 measurements)")
     args = parser.parse_args()
     if args.role == "loadgen":
         asyncio.run(loadgen(args.address, args.agents, args.targets, args.fanout_jobs))
         return 0
+    apply_quick(args, parser, {"engines": "sqlite", "agents": 500, "targets": 40, "fanout_jobs": 10})
+    figs = Figures("network_load", args.quick)
+    if args.quick and args.engines == "sqlite":
+        figs.skip("PostgreSQL (one and two coordinators)", "--quick runs on SQLite only")
+    try:
+        return measure(args, figs)
+    finally:
+        figs.write(args.json)
+
+
+ENGINE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL, one coordinator",
+                "postgres2": "PostgreSQL, two coordinators"}  # fmt: skip
+
+
+def measure(args: argparse.Namespace, figs: Figures) -> int:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -249,7 +267,8 @@ def main() -> int:
                     if server is None:
                         reason = unavailable_reason()
                         if reason:
-                            print(f"== postgres: skipped: {reason}")
+                            print(f"== {engine}: skipped: {reason}")
+                            figs.skip(ENGINE_NAMES.get(engine, engine), reason)
                             continue
                         server = PgServer()
                         server.start()
@@ -258,6 +277,12 @@ def main() -> int:
                 if figures is None:
                     return 1
                 results[engine] = figures
+                label, n = ENGINE_NAMES.get(engine, engine), args.agents
+                figs.add(f"{label}: ingest, {n:,} agents x {args.targets} tasks", figures["ingest_per_s"],
+                         "measurements/s", 10_000, "higher", "goal: the 10,000/s aim")  # fmt: skip
+                figs.add(f"{label}: fan-out to all {n:,} agents, p99", figures["fanout_p99_ms"], "ms")
+                figs.add(f"{label}: coordinator peak RSS" + (" (lease holder)" if engine == "postgres2" else ""),
+                         figures["rss_mib"], "MiB")  # fmt: skip
         finally:
             if server is not None:
                 server.close()
@@ -266,6 +291,8 @@ def main() -> int:
             x, y = results[a], results[b]
             print(f"== {a} / {b}: ingest {x['ingest_per_s'] / y['ingest_per_s']:.2f}, "
                   f"fan-out p99 {x['fanout_p99_ms'] / y['fanout_p99_ms']:.2f}, RSS {x['rss_mib'] / y['rss_mib']:.2f}")
+            figs.add(f"{a} / {b}: ingest", x["ingest_per_s"] / y["ingest_per_s"], "x")
+            figs.add(f"{a} / {b}: fan-out p99", x["fanout_p99_ms"] / y["fanout_p99_ms"], "x")
     return 0
 
 

@@ -18,7 +18,7 @@ For each engine it prints, each figure beside its goal (issue 11) as a ratio:
     coordinator.
 
 Usage: python benchmarks/scale.py [--agents 10000] [--procs 8] [--engines sqlite,postgres]
-                                  [--fanout-jobs 10] [--ingest 200000]
+                                  [--fanout-jobs 10] [--ingest 200000] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.figlib import Figures, add_args, apply_quick  # noqa: E402
 from protos.vantage.v1 import vantage_pb2 as pb  # noqa: E402
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -279,7 +280,16 @@ def count_rows(db: str, job_ids: list[str]) -> int:
         )
 
 
+FIGS = Figures("scale")
+ENGINE = [""]  # the engine being measured: the prefix of the figures' names
+
+
+def record(label: str, value: float, unit: str, note: str = "") -> None:
+    FIGS.add(f"{ENGINE[0]}: {label}", value, unit, note=note)
+
+
 def show(label: str, value: float, unit: str, goal: float, higher_better: bool) -> None:
+    FIGS.add(f"{ENGINE[0]}: {label}", value, unit, goal, "higher" if higher_better else "lower")
     word = "at least" if higher_better else "at most"
     if not higher_better and value == 0:
         shown = "none: met"
@@ -298,6 +308,7 @@ def run_engine(engine: str, db: str, tmp: Path, args: argparse.Namespace) -> dic
     channel = grpc.insecure_channel(coord.address)
     api = pb_grpc.JobServiceStub(channel)
     print(f"== {engine}: {n:,} agents from {args.procs} processes", flush=True)
+    ENGINE[0] = {"sqlite": "SQLite", "postgres": "PostgreSQL"}.get(engine, engine)
     t0 = time.monotonic()
     gens = Generators(coord.address, n, args.procs)
     try:
@@ -308,7 +319,8 @@ def run_engine(engine: str, db: str, tmp: Path, args: argparse.Namespace) -> dic
         print(f"storm: {n:,} in after {fig['storm_in_s']:.1f}s; every one assigned a task at "
               f"{fig['storm_s']:.1f}s; failed attempts {fig['storm_failed']:,.0f} {gens.attempts()}")  # fmt: skip
         print(f"  why: {gens.why()}")
-        show("storm, in and assigned", fig["storm_s"], "s", 30, False)
+        show(f"storm, {n:,} agents dialling at once: all in and assigned", fig["storm_s"], "s", 30, False)
+        record("storm, failed stream attempts", fig["storm_failed"], "attempts")
         if "idle" in phases:
             idle(gens, coord, fig, args)
         if "fanout" in phases:
@@ -341,7 +353,9 @@ def idle(
     fig["heartbeats_per_s"] = (beats1 - beats0) / (w1 - w0)
     print(f"idle: RSS {rss:.0f} MiB with {gens.total('connected'):,} agents; "
           f"{fig['heartbeats_per_s']:,.0f} heartbeats/s take {fig['idle_cpu_share'] * 100:.1f}% of a core")  # fmt: skip
-    show("coordinator RSS, 10,000 agents", rss, "MiB", 512, False)
+    show(f"coordinator RSS, {args.agents:,} agents connected and beating", rss, "MiB", 512, False)
+    record("heartbeats handled", fig["heartbeats_per_s"], "heartbeats/s")
+    record("CPU share of the heartbeats", fig["idle_cpu_share"] * 100, "% of one core")
 
 
 def fanouts(gens: Generators, api: Any, fig: dict[str, float], args: argparse.Namespace) -> None:
@@ -351,11 +365,13 @@ def fanouts(gens: Generators, api: Any, fig: dict[str, float], args: argparse.Na
     print(
         f"fan-out to {-(-n // REGIONS):,} agents: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
     )
-    show("fan-out p99, 1,000 agents", p99 * 1000, "ms", 200, False)
+    record(f"fan-out p50, {-(-n // REGIONS):,} agents (one region)", p50 * 1000, "ms")
+    show(f"fan-out p99, {-(-n // REGIONS):,} agents (one region)", p99 * 1000, "ms", 200, False)
     p50, p99 = fanout(gens, api, args.fanout_jobs, None, n)
     fig["fanout_p50_ms"], fig["fanout_p99_ms"] = p50 * 1000, p99 * 1000
     print(f"fan-out to {n:,} agents: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
-    show(f"fan-out p99, {n:,} agents", p99 * 1000, "ms", 1000, False)
+    record(f"fan-out p50, all {n:,} agents", p50 * 1000, "ms")
+    show(f"fan-out p99, all {n:,} agents", p99 * 1000, "ms", 1000, False)
 
 
 def ingest(
@@ -382,7 +398,7 @@ def ingest(
     fig["ingest_per_s"] = total / elapsed
     print(f"ingest: {total:,} results ({', '.join(k for k, _ in MIX)}) acked in {elapsed:.1f}s: "
           f"{fig['ingest_per_s']:,.0f}/s; {rows:,} rows stored")  # fmt: skip
-    show("ingest", fig["ingest_per_s"], "results/s", 15_000, True)
+    show(f"ingest, {total:,} results of five kinds, {n:,} agents", fig["ingest_per_s"], "results/s", 15_000, True)
 
 
 def restart(
@@ -406,13 +422,16 @@ def restart(
     print(f"restart: listening after {listening - t0:.1f}s; {n:,} back in after {fig['restart_in_s']:.1f}s; "
           f"every one assigned a task at {fig['restart_s']:.1f}s; attempts refused while down "
           f"{down:,}, failed against the coordinator {fig['restart_failed']:,.0f} {delta}")  # fmt: skip
-    show("restart, in and assigned", fig["restart_s"], "s", 30, False)
+    show(f"restart after kill -9, {n:,} agents: all back in and assigned", fig["restart_s"], "s", 30, False)
+    record("restart: listening after", listening - t0, "s")
+    record("restart: attempts failed against the coordinator", fig["restart_failed"], "attempts")
+    record("restart: attempts refused while down", down, "attempts")
     fails = fig["storm_failed"] + fig["restart_failed"]
     show("failed attempts per agent (storm and restart)", fails / n, "", 1, False)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=10_000)
     parser.add_argument("--procs", type=int, default=8, help="load generator processes")
     parser.add_argument("--engines", default="sqlite,postgres")
@@ -425,7 +444,22 @@ def main() -> int:
         help="which to run, in this order (storm always runs)",
     )
     parser.add_argument("--logs", type=Path, help="keep the coordinators' logs here")
+    add_args(parser, "--agents 1000 --procs 2 --engines sqlite --fanout-jobs 5 --ingest 20000 --idle-s 5")
     args = parser.parse_args()
+    apply_quick(args, parser, QUICK)
+    FIGS.quick = args.quick
+    if args.quick and args.engines == "sqlite":
+        FIGS.skip("PostgreSQL", "--quick runs on SQLite only")
+    try:
+        return measure(args)
+    finally:
+        FIGS.write(args.json)
+
+
+QUICK = {"agents": 1000, "procs": 2, "engines": "sqlite", "fanout_jobs": 5, "ingest": 20_000, "idle_s": 5.0}
+
+
+def measure(args: argparse.Namespace) -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     results = {}
@@ -444,6 +478,7 @@ def main() -> int:
                     reason = unavailable_reason()
                     if reason:
                         print(f"== postgres: skipped: {reason}")
+                        FIGS.skip("PostgreSQL", reason)
                         continue
                     server = PgServer()
                     server.start()
@@ -455,6 +490,9 @@ def main() -> int:
     if "sqlite" in results and "postgres" in results:
         a, b = results["postgres"], results["sqlite"]
         print("== postgres / sqlite: " + ", ".join(f"{k} {a[k] / b[k]:.2f}" for k in a if b.get(k)))
+        for k in ("storm_s", "fanout_p99_ms", "ingest_per_s", "restart_s"):
+            if a.get(k) and b.get(k):
+                FIGS.add(f"PostgreSQL / SQLite: {k}", a[k] / b[k], "x")
     return 0
 
 

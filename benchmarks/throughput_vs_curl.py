@@ -6,7 +6,9 @@ sendfile-based aiohttp ``FileResponse`` on 127.0.0.1, then downloads it alternat
 each, and prints both rates, the median of each and their ratio. The machine is shared
 and noisy, so both are measured in the same run, interleaved, and the medians compared.
 
-    python benchmarks/throughput_vs_curl.py [--size-mb 256] [--rounds 3]
+    python benchmarks/throughput_vs_curl.py [--size-mb 256] [--rounds 3] [--quick] [--json PATH]
+
+Exits 1 when the ratio is under 0.90, 2 when curl is not installed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.figlib import Figures, add_args, apply_quick
 
 SERVER = r"""
 import sys
@@ -80,12 +86,17 @@ def probe_rate(url: str, size: int) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
+    add_args(parser, "--size-mb 128 --rounds 5 (a few seconds; fewer, smaller rounds are too noisy for the ratio)")
     args = parser.parse_args()
+    apply_quick(args, parser, {"size_mb": 128, "rounds": 5})
+    figs = Figures("throughput_vs_curl", args.quick)
     if shutil.which("curl") is None:
         print("curl is not installed", file=sys.stderr)
+        figs.skip("throughput probe vs curl", "curl is not installed")
+        figs.write(args.json)
         return 2
     size = args.size_mb * 1024 * 1024
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,6 +135,12 @@ def main() -> int:
     print(f"probe: {probe_median / 1e6:9.1f} MB/s (bytes_per_second)")
     print(f"probe: {statistics.median(probe_whole) / 1e6:9.1f} MB/s (bytes / duration_s)")
     print(f"ratio: {ratio:.3f} (target >= 0.90): {'PASS' if ratio >= 0.90 else 'FAIL'}")
+    mib = f"{args.size_mb} MiB, {args.rounds} rounds, median"
+    figs.add(f"curl download, {mib}", curl_median / 1e6, "MB/s")
+    figs.add(f"probe download (bytes_per_second), {mib}", probe_median / 1e6, "MB/s")
+    figs.add(f"probe download (bytes / duration_s), {mib}", statistics.median(probe_whole) / 1e6, "MB/s")
+    figs.add("probe / curl", ratio, "", 0.90, "higher")
+    figs.write(args.json)
     return 0 if ratio >= 0.90 else 1
 
 
