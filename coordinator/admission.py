@@ -10,8 +10,8 @@ retry hint in its trailers (``vantage-retry-after-ms``, which the agent honours 
 its own backoff: agent/session.py ``retry_hint``). The sessions already open keep being
 served: refusing newcomers is what lets the coordinator catch up with them.
 
-The hint is spread at random over ``[SHED_RETRY_S, 3 * SHED_RETRY_S]``, grown by the lag,
-so the refused agents do not come back together.
+The hint is drawn at random from ``[SHED_RETRY_S + lag, 3 * (SHED_RETRY_S + lag)]`` (5 + lag
+to 15 + 3 x lag seconds), so the refused agents do not come back together.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ may ask. They return copies or immutable records, never the live state."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections import Counter
 
 from coordinator.analysis import Analyzer, Snapshot
@@ -19,10 +21,12 @@ class Queries:
     counters: Counters
 
     def job(self, job_id: str) -> Job | None:
-        return self.book.jobs.get(job_id)
+        job = self.book.jobs.get(job_id)
+        return dataclasses.replace(job) if job is not None else None  # its spec is frozen
 
     def recent_jobs(self, limit: int) -> list[Job]:
-        return sorted(self.book.jobs.values(), key=lambda j: j.created_at, reverse=True)[:limit]
+        jobs = sorted(self.book.jobs.values(), key=lambda j: j.created_at, reverse=True)[:limit]
+        return [dataclasses.replace(j) for j in jobs]
 
     def agents(self) -> list[AgentView]:
         return self.registry.views()
@@ -34,8 +38,9 @@ class Queries:
         return Counter(j.state.value for j in self.book.jobs.values())
 
     def stats(self) -> Counters:
-        """The ingest counters, for the metrics collector to read (never to change)."""
-        return self.counters
+        """A copy of the ingest counters, for the metrics collector (a few hundred keys:
+        regions x kinds x outcomes)."""
+        return copy.deepcopy(self.counters)
 
     def open_task_count(self) -> int:
         return len(self.book.tasks)

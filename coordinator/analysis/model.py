@@ -37,7 +37,7 @@ from coordinator.analysis.snapshot import (
 )
 from coordinator.analysis.trigger import Checks
 
-# The closed set of failure classes (ARCHITECTURE.md, house style 2) and its agent-error
+# The closed set of failure classes (docs/probes.md, "Failure classes") and its agent-error
 # subset (the agent could not run the task: about the agent) are common.failures', one
 # definition for the agent, the coordinator and the analysis; re-exported here for the
 # analysis' callers (coordinator.core, coordinator.analysis).

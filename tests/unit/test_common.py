@@ -158,8 +158,8 @@ def test_bad_targets_name_the_field(text: str, reason: str) -> None:
 
 
 def test_the_coordinator_imports_nothing_of_the_agent() -> None:
-    """ARCHITECTURE.md: what both sides share lives in common/; the coordinator imports
-    nothing from agent/ and the agent nothing from coordinator/."""
+    """What both sides share lives in common/ (README.md, "How it fits together"); the
+    coordinator imports nothing from agent/ and the agent nothing from coordinator/."""
     code = (
         "import pkgutil, importlib, sys\n"
         "side = sys.argv[1]\n"
