@@ -17,16 +17,14 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from common.specs.base import bytes_at_most
+
 HOUR_S = 3600.0
 
 
 def reservation(spec: Any) -> int:
-    """The most bytes a parsed spec may move: 0 for kinds without a body."""
-    max_bytes = getattr(spec, "max_bytes", None)
-    if not isinstance(max_bytes, int) or max_bytes <= 0:
-        return 0
-    extra = sum(1 for name in ("control", "trigger_check") if getattr(spec, name, None))
-    return max_bytes * (1 + extra)
+    """The most bytes a parsed spec may move (``common.specs.base.bytes_at_most``)."""
+    return bytes_at_most(spec)
 
 
 def moved(data: Mapping[str, Any]) -> int:

@@ -16,6 +16,7 @@ import grpc
 import structlog
 
 from common.ids import AGENT_ID_RE, COUNTRY_RE, REGION_RE, labels_problem
+from coordinator import convert
 from coordinator.access import (
     AGENT_TOKEN_PREFIX,
     API_TOKEN_PREFIX,
@@ -28,7 +29,7 @@ from coordinator.access import (
     new_token,
 )
 from coordinator.core import Coordinator
-from coordinator.model import ApiToken, AuditEntry, Enrollment
+from coordinator.model import ApiToken, Enrollment
 from coordinator.store import PutApiToken, PutEnrollment
 from protos.vantage.v1 import vantage_pb2 as pb
 from protos.vantage.v1 import vantage_pb2_grpc as pb_grpc
@@ -38,28 +39,9 @@ log = structlog.get_logger("vantage.coordinator")
 TOKEN_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 RESERVED_NAMES = frozenset({BOOTSTRAP, LOOPBACK, ""})
 MAX_QUOTA = 10_000_000
+MAX_BYTES_QUOTA = 1024**5  # 1 PiB an hour
 AUDIT_DEFAULT = 1000
 AUDIT_MAX = 10_000
-
-
-def enrollment_to_pb(e: Enrollment) -> pb.Enrollment:
-    return pb.Enrollment(
-        agent_id=e.agent_id, region=e.region, country=e.country, asn=e.asn, labels=dict(e.labels),
-        created_at=e.created_at, revoked_at=e.revoked_at, created_by=e.created_by,
-    )  # fmt: skip
-
-
-def token_to_pb(t: ApiToken) -> pb.ApiToken:
-    return pb.ApiToken(
-        name=t.name, role=t.role, max_active_jobs=t.max_active_jobs, max_tasks_per_hour=t.max_tasks_per_hour,
-        created_at=t.created_at, revoked_at=t.revoked_at, created_by=t.created_by,
-    )  # fmt: skip
-
-
-def audit_to_pb(a: AuditEntry) -> pb.AuditRecord:
-    return pb.AuditRecord(
-        at=a.at, actor=a.actor, action=a.action, subject=a.subject, detail=a.detail
-    )
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
@@ -119,7 +101,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
         # now on the id is the enrolled agent's, where it was enrolled.
         ended = self.core.end_session(e.agent_id, "enrolled: the agent connects with its own token")
         log.info("agent_enrolled", agent_id=e.agent_id, region=e.region, by=who, session_ended=ended)
-        return pb.EnrollAgentResponse(enrollment=enrollment_to_pb(e), token=token)
+        return convert.enrolled_to_pb(e, token)
 
     async def RevokeAgent(self, request: pb.RevokeAgentRequest, context: Any) -> pb.Enrollment:
         who = caller().name
@@ -137,13 +119,13 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
         await self._store(context, [PutEnrollment(revoked), self.core.audit(who, "revoke_agent", e.agent_id)],
                           kept=" (it is revoked on this coordinator until it restarts)")  # fmt: skip
         log.warning("agent_revoked", agent_id=e.agent_id, by=who, session_ended=ended)
-        return enrollment_to_pb(revoked)
+        return convert.enrollment_to_pb(revoked)
 
     async def ListEnrollments(
         self, request: pb.ListEnrollmentsRequest, context: Any
     ) -> pb.ListEnrollmentsResponse:
         rows = sorted(self.access.enrollments.values(), key=lambda e: e.agent_id)
-        return pb.ListEnrollmentsResponse(enrollments=[enrollment_to_pb(e) for e in rows])
+        return convert.enrollments_to_pb(rows)
 
     async def AddToken(self, request: pb.AddTokenRequest, context: Any) -> pb.AddTokenResponse:
         who = caller().name
@@ -157,6 +139,8 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
         for field in ("max_active_jobs", "max_tasks_per_hour"):
             if getattr(request, field) > MAX_QUOTA:
                 await self._invalid(context, f"{field}: at most {MAX_QUOTA} (0: no limit)")
+        if request.max_bytes_per_hour > MAX_BYTES_QUOTA:
+            await self._invalid(context, f"max_bytes_per_hour: at most {MAX_BYTES_QUOTA} (1 PiB; 0: no limit)")
         old = self.access.tokens.get(request.name)
         if old is not None and not old.revoked_at:
             await context.abort(
@@ -173,16 +157,16 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
         t = ApiToken(
             name=request.name, token_hash=digest(secret), role=request.role,
             max_active_jobs=request.max_active_jobs, max_tasks_per_hour=request.max_tasks_per_hour,
-            created_at=self.clock(), created_by=who,
+            max_bytes_per_hour=request.max_bytes_per_hour, created_at=self.clock(), created_by=who,
         )  # fmt: skip
         audit = self.core.audit(
             who, "add_token", t.name, role=t.role, max_active_jobs=t.max_active_jobs,
-            max_tasks_per_hour=t.max_tasks_per_hour,
+            max_tasks_per_hour=t.max_tasks_per_hour, max_bytes_per_hour=t.max_bytes_per_hour,
         )  # fmt: skip
         await self._store(context, [PutApiToken(t), audit])
         self.access.put_token(t)
         log.info("api_token_added", name=t.name, role=t.role, by=who)
-        return pb.AddTokenResponse(token=token_to_pb(t), secret=secret)
+        return convert.token_added_to_pb(t, secret)
 
     async def RevokeToken(self, request: pb.RevokeTokenRequest, context: Any) -> pb.ApiToken:
         who = caller().name
@@ -197,13 +181,13 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
         await self._store(context, [PutApiToken(revoked), self.core.audit(who, "revoke_token", t.name)],
                           kept=" (it is revoked on this coordinator until it restarts)")  # fmt: skip
         log.warning("api_token_revoked", name=t.name, by=who)
-        return token_to_pb(revoked)
+        return convert.token_to_pb(revoked)
 
     async def ListTokens(
         self, request: pb.ListTokensRequest, context: Any
     ) -> pb.ListTokensResponse:
         rows = sorted(self.access.tokens.values(), key=lambda t: t.name)
-        return pb.ListTokensResponse(tokens=[token_to_pb(t) for t in rows])
+        return convert.tokens_to_pb(rows)
 
     async def ListAudit(self, request: pb.ListAuditRequest, context: Any) -> pb.ListAuditResponse:
         if request.limit > AUDIT_MAX:
@@ -218,4 +202,4 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, f"cannot read the audit record: {exc}"[:300]
             )
-        return pb.ListAuditResponse(records=[audit_to_pb(a) for a in rows])
+        return convert.audit_records_to_pb(rows)

@@ -164,11 +164,13 @@ class VantageClient:
         return list(resp.enrollments)
 
     def add_token(
-        self, name: str, role: str, *, max_active_jobs: int = 0, max_tasks_per_hour: int = 0
+        self, name: str, role: str, *, max_active_jobs: int = 0, max_tasks_per_hour: int = 0,
+        max_bytes_per_hour: int = 0,
     ) -> pb.AddTokenResponse:
         """Make an API token; the answer's ``secret`` is shown this once."""
         req = pb.AddTokenRequest(
-            name=name, role=role, max_active_jobs=max_active_jobs, max_tasks_per_hour=max_tasks_per_hour
+            name=name, role=role, max_active_jobs=max_active_jobs, max_tasks_per_hour=max_tasks_per_hour,
+            max_bytes_per_hour=max_bytes_per_hour,
         )
         resp: pb.AddTokenResponse = self.admin.AddToken(req, metadata=self._metadata, timeout=self.timeout_s)
         return resp

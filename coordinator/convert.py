@@ -1,6 +1,9 @@
 """Protobuf at the edge: messages in, plain dataclasses inside, messages out.
 
-The one module that builds or reads protobuf messages; the servicers call these."""
+The one module of the server that builds ``vantage.v1`` messages (to agents, to API
+callers, to admins), and the one that parses the results and job specs it receives: the
+servicers (services.py, admin.py) call these and read only a request's scalar fields
+themselves. The typed client (coordinator/client.py) builds its own requests."""
 
 from __future__ import annotations
 
@@ -20,8 +23,11 @@ from coordinator.analysis import Snapshot
 from coordinator.model import (
     Acknowledgement,
     AgentInfo,
+    ApiToken,
     Assignment,
+    AuditEntry,
     Cancellation,
+    Enrollment,
     Job,
     JobSpec,
     JobState,
@@ -536,3 +542,47 @@ def verdicts_to_pb(snap: Snapshot) -> pb.GetVerdictsResponse:
             for r in snap.region_health
         ],
     )
+
+
+# AdminService: enrolments, API tokens and the audit record.
+
+
+def enrollment_to_pb(e: Enrollment) -> pb.Enrollment:
+    return pb.Enrollment(
+        agent_id=e.agent_id, region=e.region, country=e.country, asn=e.asn, labels=dict(e.labels),
+        created_at=e.created_at, revoked_at=e.revoked_at, created_by=e.created_by,
+    )  # fmt: skip
+
+
+def enrolled_to_pb(e: Enrollment, token: str) -> pb.EnrollAgentResponse:
+    return pb.EnrollAgentResponse(enrollment=enrollment_to_pb(e), token=token)
+
+
+def enrollments_to_pb(rows: Sequence[Enrollment]) -> pb.ListEnrollmentsResponse:
+    return pb.ListEnrollmentsResponse(enrollments=[enrollment_to_pb(e) for e in rows])
+
+
+def token_to_pb(t: ApiToken) -> pb.ApiToken:
+    return pb.ApiToken(
+        name=t.name, role=t.role, max_active_jobs=t.max_active_jobs, max_tasks_per_hour=t.max_tasks_per_hour,
+        created_at=t.created_at, revoked_at=t.revoked_at, created_by=t.created_by,
+        max_bytes_per_hour=t.max_bytes_per_hour,
+    )  # fmt: skip
+
+
+def token_added_to_pb(t: ApiToken, secret: str) -> pb.AddTokenResponse:
+    return pb.AddTokenResponse(token=token_to_pb(t), secret=secret)
+
+
+def tokens_to_pb(rows: Sequence[ApiToken]) -> pb.ListTokensResponse:
+    return pb.ListTokensResponse(tokens=[token_to_pb(t) for t in rows])
+
+
+def audit_to_pb(a: AuditEntry) -> pb.AuditRecord:
+    return pb.AuditRecord(
+        at=a.at, actor=a.actor, action=a.action, subject=a.subject, detail=a.detail
+    )
+
+
+def audit_records_to_pb(rows: Sequence[AuditEntry]) -> pb.ListAuditResponse:
+    return pb.ListAuditResponse(records=[audit_to_pb(a) for a in rows])

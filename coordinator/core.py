@@ -274,7 +274,7 @@ class Coordinator(Queries):
         check_task_count(spec, per_round)
         cost = quotas.hourly_cost(spec, per_round)
         if token is not None:  # jobs still being written count too: concurrent submits race no quota
-            quotas.check(token, [*self.book.jobs.values(), *self._writing], cost, now)
+            quotas.check(token, [*self.book.jobs.values(), *self._writing], cost, now, quotas.task_bytes(spec))
         job = self.book.new_job(spec, now, per_round=per_round)
         job.owner, job.hourly_cost = owner, cost
         entry = self.audit(

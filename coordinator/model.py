@@ -182,6 +182,8 @@ class ApiToken:
     role: str
     max_active_jobs: int = 0  # 0: no limit
     max_tasks_per_hour: int = 0  # 0: no limit
+    # The most bytes its jobs' probes may move in an hour (coordinator/quotas.py); 0: no limit.
+    max_bytes_per_hour: int = 0
     created_at: float = 0.0
     revoked_at: float = 0.0
     created_by: str = ""

@@ -151,7 +151,7 @@ def open_store(db: str) -> Store:
         if scheme not in ("postgresql", "postgres"):
             raise StoreError(
                 f"--db {shown}: unknown engine {scheme!r}; give a file path (SQLite) or "
-                "postgresql://user:pass@host:port/dbname"
+                "postgresql://user@host:port/dbname (its password from PGPASSFILE or --db-file)"
             )
         try:
             from coordinator.store.postgres import PostgresStore

@@ -85,7 +85,10 @@ def lookups(
 
 
 ENROLLMENT_COLUMNS = "agent_id, token_hash, region, country, asn, labels, created_at, revoked_at, created_by"
-TOKEN_COLUMNS = "name, token_hash, role, max_active_jobs, max_tasks_per_hour, created_at, revoked_at, created_by"
+TOKEN_COLUMNS = (
+    "name, token_hash, role, max_active_jobs, max_tasks_per_hour, created_at, revoked_at, created_by, "
+    "max_bytes_per_hour"
+)
 AUDIT_COLUMNS = "at, actor, action, subject, detail"
 
 
@@ -99,7 +102,7 @@ def enrollment(r: Sequence[Any]) -> Enrollment:
 def api_token(r: Sequence[Any]) -> ApiToken:
     return ApiToken(
         name=r[0], token_hash=r[1], role=r[2], max_active_jobs=r[3] or 0, max_tasks_per_hour=r[4] or 0,
-        created_at=r[5] or 0.0, revoked_at=r[6] or 0.0, created_by=r[7] or "",
+        created_at=r[5] or 0.0, revoked_at=r[6] or 0.0, created_by=r[7] or "", max_bytes_per_hour=r[8] or 0,
     )  # fmt: skip
 
 

@@ -114,6 +114,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE measurements ADD COLUMN country text NOT NULL DEFAULT '';
     ALTER TABLE measurements ADD COLUMN asn bigint NOT NULL DEFAULT 0;
     """,
+    # v5, byte quotas (coordinator/quotas.py)
+    """
+    ALTER TABLE api_tokens ADD COLUMN max_bytes_per_hour bigint NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 FINISHED_TASKS = [s.value for s in TaskState if s.finished]
@@ -172,10 +176,11 @@ SQL: dict[type, str] = {
         "revoked_at=excluded.revoked_at, created_by=excluded.created_by"
     ),
     PutApiToken: (
-        "INSERT INTO api_tokens VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (name) DO UPDATE SET "
+        "INSERT INTO api_tokens VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (name) DO UPDATE SET "
         "token_hash=excluded.token_hash, role=excluded.role, max_active_jobs=excluded.max_active_jobs, "
         "max_tasks_per_hour=excluded.max_tasks_per_hour, created_at=excluded.created_at, "
-        "revoked_at=excluded.revoked_at, created_by=excluded.created_by"
+        "revoked_at=excluded.revoked_at, created_by=excluded.created_by, "
+        "max_bytes_per_hour=excluded.max_bytes_per_hour"
     ),
     PutAudit: "INSERT INTO audit (at, actor, action, subject, detail) VALUES (%s,%s,%s,%s,%s)",
 }

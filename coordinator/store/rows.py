@@ -64,7 +64,7 @@ def row(change: Change) -> tuple[Any, ...]:
         case PutApiToken(token=t):
             return (
                 t.name, t.token_hash, t.role, t.max_active_jobs, t.max_tasks_per_hour, t.created_at,
-                t.revoked_at, t.created_by,
+                t.revoked_at, t.created_by, t.max_bytes_per_hour,
             )  # fmt: skip
         case PutAudit(entry=a):
             return (a.at, a.actor, a.action, a.subject, a.detail)

@@ -79,6 +79,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE measurements ADD COLUMN country TEXT NOT NULL DEFAULT '';
     ALTER TABLE measurements ADD COLUMN asn INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: byte quotas (coordinator/quotas.py)
+    """
+    ALTER TABLE api_tokens ADD COLUMN max_bytes_per_hour INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 FINISHED_TASKS = tuple(s.value for s in TaskState if s.finished)
@@ -104,7 +108,7 @@ SQL: dict[type, str] = {
     AgentSeen: "UPDATE agents SET last_seen=? WHERE agent_id=?",
     PutResult: "INSERT OR IGNORE INTO measurements VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     PutEnrollment: "INSERT OR REPLACE INTO enrollments VALUES (?,?,?,?,?,?,?,?,?)",
-    PutApiToken: "INSERT OR REPLACE INTO api_tokens VALUES (?,?,?,?,?,?,?,?)",
+    PutApiToken: "INSERT OR REPLACE INTO api_tokens VALUES (?,?,?,?,?,?,?,?,?)",
     PutAudit: "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?,?,?,?,?)",
 }
 

@@ -433,3 +433,27 @@ def test_mutual_tls_is_refused_in_a_fleet_with_a_reason(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert "--client-ca: not in a fleet yet" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_byte_quota_stops_an_upload_job_that_the_task_quota_lets_through(guarded: Network) -> None:
+    """The finding: a token allowed 4 tasks an hour made one agent upload 419 MB in 31 s.
+    With --max-bytes-per-hour the second 100 MB upload is refused at submit, on both
+    engines, and the quota is stored (a restart keeps it)."""
+    n = guarded
+    n.start_agent("u-1", "de")
+    n.wait_agents({"u-1"})
+    up = cli_json(n, "tokens", "add", "uploader", "--role", "submit", "--max-tasks-per-hour", "4",
+                  "--max-bytes-per-hour", "150M")  # fmt: skip
+    assert int(up["token"]["max_bytes_per_hour"]) == 150 * 1024 * 1024  # uint64: a string in JSON
+    sink = "http://127.0.0.1:1/sink"  # nothing listens: the job ends at once
+    args = ("submit", "throughput", sink, "-o", "direction=upload", "-o", "max_bytes=100M")
+    first = cli_json(n, *args, token=up["secret"])["job_id"]
+    refused(cli(n, *args, token=up["secret"]), "RESOURCE_EXHAUSTED", "max_bytes_per_hour",
+            "uploader", f"{100 * 1024 * 1024} of its {150 * 1024 * 1024} bytes an hour in use")  # fmt: skip
+    # a job that alone is over the quota says so
+    refused(cli(n, "submit", "throughput", sink, "-o", "max_bytes=80M", "-o", "control=http://127.0.0.1:1/c",
+                token=up["secret"]), "RESOURCE_EXHAUSTED", "this job alone may move", "(1 tasks of at most")  # fmt: skip
+    # the task quota alone would have let both through: 2 of 4 tasks
+    assert cli_json(n, "job", first, token=up["secret"])["job_id"] == first
+    stored = n.query("SELECT max_bytes_per_hour FROM api_tokens WHERE name = ?", ("uploader",))
+    assert stored == [(150 * 1024 * 1024,)]

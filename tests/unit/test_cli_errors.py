@@ -260,7 +260,7 @@ async def test_a_database_the_coordinator_cannot_use_is_one_line_without_its_pas
         (f"postgresql://vantage:s3cret@127.0.0.1:{port}/v",
          f"cannot start: --db postgresql://vantage:***@127.0.0.1:{port}/v: "),
         ("mysql://vantage:s3cret@db.example/v",
-         "--db mysql://db.example/v: unknown engine 'mysql'; give a file path (SQLite) or postgresql://"),
+         "--db mysql://vantage:***@db.example/v: unknown engine 'mysql'; give a file path (SQLite) or postgresql://"),
     ]  # fmt: skip
     for db, message in cases:
         proc = await asyncio.to_thread(run_cli, ["coordinator", "--db", db, "--metrics-listen", "127.0.0.1:0",

@@ -175,6 +175,9 @@ def register(sub: Any) -> None:
                    help="at most N of its jobs running at once (default 0: no limit)")
     a.add_argument("--max-tasks-per-hour", type=int, default=0, metavar="N",
                    help="at most N tasks an hour from its jobs (default 0: no limit)")
+    a.add_argument("--max-bytes-per-hour", default="0", metavar="SIZE",
+                   help="at most SIZE bytes an hour moved by its jobs' throughput and http probes, "
+                   "e.g. 10G, counted at each task's max_bytes (default 0: no limit)")
     _json_flag(a, sub=True)
     a.set_defaults(func=cmd_tokens_add)
     a = actions.add_parser("list", help="list the tokens (revoked ones too; never a secret)")
@@ -554,19 +557,29 @@ def cmd_agents_enrolled(args: argparse.Namespace) -> int:
 
 def _token_row(t: Any) -> tuple[Any, ...]:
     state = f"revoked {_ts(t.revoked_at)}" if t.revoked_at else "in force"
-    return (t.name, t.role, t.max_active_jobs or "-", t.max_tasks_per_hour or "-", _ts(t.created_at), t.created_by, state)
+    return (t.name, t.role, t.max_active_jobs or "-", t.max_tasks_per_hour or "-", t.max_bytes_per_hour or "-",
+            _ts(t.created_at), t.created_by, state)  # fmt: skip
 
 
-TOKEN_HEADERS = ["name", "role", "max active jobs", "max tasks/hour", "created", "by", "state"]
+TOKEN_HEADERS = ["name", "role", "max active jobs", "max tasks/hour", "max bytes/hour", "created", "by", "state"]
 
 
 def cmd_tokens_add(args: argparse.Namespace) -> int:
     for flag, value in (("--max-active-jobs", args.max_active_jobs), ("--max-tasks-per-hour", args.max_tasks_per_hour)):
         if not 0 <= value <= 10_000_000:
             raise UsageError(f"{flag}: 0 (no limit) to 10000000")
+    from common.specs.options import parse_size
+
+    try:
+        max_bytes = parse_size(str(args.max_bytes_per_hour)) if str(args.max_bytes_per_hour).strip() != "0" else 0
+    except ValueError:
+        raise UsageError(f"--max-bytes-per-hour: {str(args.max_bytes_per_hour)[:40]!r} is not a size (e.g. 10G; 0: no limit)") from None
+    if max_bytes > 1024**5:
+        raise UsageError("--max-bytes-per-hour: at most 1P (0: no limit)")
     with _client(args) as client:
         resp = _call(lambda: client.add_token(args.name, args.role, max_active_jobs=args.max_active_jobs,
-                                              max_tasks_per_hour=args.max_tasks_per_hour))  # fmt: skip
+                                              max_tasks_per_hour=args.max_tasks_per_hour,
+                                              max_bytes_per_hour=max_bytes))  # fmt: skip
     if args.json:
         print(json.dumps({"token": _dict(resp.token), "secret": resp.secret}, indent=2))
         return 0

@@ -1083,7 +1083,7 @@ class ListEnrollmentsResponse(_message.Message):
     def __init__(self, enrollments: _Optional[_Iterable[_Union[Enrollment, _Mapping]]] = ...) -> None: ...
 
 class ApiToken(_message.Message):
-    __slots__ = ("name", "role", "max_active_jobs", "max_tasks_per_hour", "created_at", "revoked_at", "created_by")
+    __slots__ = ("name", "role", "max_active_jobs", "max_tasks_per_hour", "created_at", "revoked_at", "created_by", "max_bytes_per_hour")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     MAX_ACTIVE_JOBS_FIELD_NUMBER: _ClassVar[int]
@@ -1091,6 +1091,7 @@ class ApiToken(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: str
     max_active_jobs: int
@@ -1098,19 +1099,22 @@ class ApiToken(_message.Message):
     created_at: float
     revoked_at: float
     created_by: str
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., max_active_jobs: _Optional[int] = ..., max_tasks_per_hour: _Optional[int] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ..., created_by: _Optional[str] = ...) -> None: ...
+    max_bytes_per_hour: int
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., max_active_jobs: _Optional[int] = ..., max_tasks_per_hour: _Optional[int] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ..., created_by: _Optional[str] = ..., max_bytes_per_hour: _Optional[int] = ...) -> None: ...
 
 class AddTokenRequest(_message.Message):
-    __slots__ = ("name", "role", "max_active_jobs", "max_tasks_per_hour")
+    __slots__ = ("name", "role", "max_active_jobs", "max_tasks_per_hour", "max_bytes_per_hour")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     MAX_ACTIVE_JOBS_FIELD_NUMBER: _ClassVar[int]
     MAX_TASKS_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: str
     max_active_jobs: int
     max_tasks_per_hour: int
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., max_active_jobs: _Optional[int] = ..., max_tasks_per_hour: _Optional[int] = ...) -> None: ...
+    max_bytes_per_hour: int
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., max_active_jobs: _Optional[int] = ..., max_tasks_per_hour: _Optional[int] = ..., max_bytes_per_hour: _Optional[int] = ...) -> None: ...
 
 class AddTokenResponse(_message.Message):
     __slots__ = ("token", "secret")
