@@ -152,3 +152,29 @@ async def resolve_checked(
     if not resolved:
         raise socket.gaierror(socket.EAI_NONAME, f"{host}: no IPv4 or IPv6 address")
     return resolved
+
+
+#: Suffixes of names that live only inside a network (RFC 6761, 6762, 8375, 9476 and
+#: the usual private choices), and the reverse zones, which name a network's own hosts.
+LOCAL_SUFFIXES = (
+    "local", "localhost", "localdomain", "internal", "intranet", "lan", "home", "home.arpa",
+    "corp", "private", "test", "invalid", "alt", "onion", "in-addr.arpa", "ip6.arpa",
+)  # fmt: skip
+
+
+def check_public_name(name: str, *, allow_private: bool) -> None:
+    """Refuse a name that only a network's own resolver knows: one label, or under a
+    local-use suffix (``LOCAL_SUFFIXES``). For the dns kind through the *system* resolver:
+    the agent host's resolver may sit inside a private network, and a job must not read
+    its internal A, AAAA or TXT records that way. Public names pass, whatever they
+    resolve to (a censor's lie is often a private address: that is the evidence).
+    ``--allow-private-targets`` lifts it, as it lifts the address policy."""
+    if allow_private:
+        return
+    bare = name.lower().rstrip(".")
+    labels = bare.split(".")
+    if len(labels) < 2:
+        raise TargetForbidden(name, name, "a single-label name, which only a local resolver answers")
+    for suffix in LOCAL_SUFFIXES:
+        if bare == suffix or bare.endswith("." + suffix):
+            raise TargetForbidden(name, name, f"under .{suffix}, a name only a local resolver answers")

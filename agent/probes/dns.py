@@ -49,6 +49,7 @@ from agent.policy import (
     TargetForbidden,
     check_address,
     check_host_literal,
+    check_public_name,
     forbidden_reason,
     resolve_checked,
 )
@@ -256,6 +257,8 @@ async def _exchange_for(
     """How to ask ``resolver`` (None: the system's), what to call it and its transport.
     A DoT resolver needs ``context``, a DoH one ``session`` too."""
     if resolver is None:
+        # The system resolver may be a private network's: no internal names through it.
+        check_public_name(spec.target, allow_private=limits.allow_private_targets)
         where, port = await _system_resolver()
         return _plain(spec, where, port), f"{where}:{port}", spec.transport
     if resolver.mode == "https":

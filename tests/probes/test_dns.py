@@ -97,3 +97,23 @@ async def test_private_resolver_is_refused_by_the_policy() -> None:
     outcome = await run_probe(spec, strict)
     assert outcome.failure == "target_forbidden"
     assert "loopback" in outcome.failure_detail
+
+
+@pytest.mark.parametrize("name", ["intranet", "db.corp", "printer.local", "vault.internal", "nas.home.arpa",
+                                  "10.0.0.10.in-addr.arpa", "Git.Internal."])  # fmt: skip
+async def test_the_system_resolver_answers_no_internal_name(name: str) -> None:
+    """The agent host's own resolver may sit inside a private network: a dns job asks it
+    only public names (docs/security.md), unless the operator allowed private targets.
+    Refused before any packet leaves: no resolver is needed for this test."""
+    strict = Limits()
+    spec = parse_spec("dns", name, {"resolver": "system", "timeout": "1"}, strict)
+    outcome = await run_probe(spec, strict)
+    assert outcome.failure == "target_forbidden", (outcome.failure, outcome.failure_detail)
+    assert "only a local resolver answers" in outcome.failure_detail
+
+
+async def test_a_named_resolver_is_still_asked_a_local_use_name(limits: Limits) -> None:
+    assert limits.allow_private_targets  # the probe tests' limits
+    async with dns_server() as port:
+        outcome = await probe("ok.test", port, limits)  # .test through a named resolver: asked
+    assert outcome.failure is None, outcome.failure_detail
