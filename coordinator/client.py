@@ -131,11 +131,20 @@ class VantageClient:
         )
         yield from stream
 
-    def agents(self) -> list[pb.AgentInfo]:
-        resp = self.jobs.ListAgents(
-            pb.ListAgentsRequest(), metadata=self._metadata, timeout=self.timeout_s
-        )
-        return list(resp.agents)
+    def agents(self, *, page_size: int = 500, max_pages: int = 10_000) -> list[pb.AgentInfo]:
+        """Every agent, a page at a time (at most ``max_pages`` pages)."""
+        out: list[pb.AgentInfo] = []
+        token = ""
+        for _ in range(max_pages):
+            resp = self.jobs.ListAgents(
+                pb.ListAgentsRequest(page_size=page_size, page_token=token),
+                metadata=self._metadata, timeout=self.timeout_s,
+            )  # fmt: skip
+            out.extend(resp.agents)
+            token = resp.next_page_token
+            if not token:
+                break
+        return out
 
     def verdicts(self) -> pb.GetVerdictsResponse:
         resp: pb.GetVerdictsResponse = self.jobs.GetVerdicts(

@@ -202,6 +202,30 @@ def test_2000_shared_token_hellos_leave_vantage_agents_working_and_metrics_small
             body = r.read()
         assert len(body) < 2 * 1024 * 1024, len(body)
         assert 0 < body.count(b'vantage_agents_connected{region="r-') <= 64
+        # ListAgents comes a page at a time, each well under the client's 4 MiB
+        async def pages() -> tuple[list[int], set[str], int, grpc.StatusCode]:
+            async with grpc.aio.insecure_channel(net.address) as channel:
+                stub = pb_grpc.JobServiceStub(channel)
+                md = (("authorization", f"Bearer {API_TOKEN}"),)
+                sizes, ids, largest, token = [], set(), 0, ""
+                for _ in range(10):
+                    resp = await stub.ListAgents(pb.ListAgentsRequest(page_size=300, page_token=token), metadata=md)
+                    sizes.append(len(resp.agents))
+                    ids.update(a.agent_id for a in resp.agents)
+                    largest = max(largest, resp.ByteSize())
+                    token = resp.next_page_token
+                    if not token:
+                        break
+                try:
+                    await stub.ListAgents(pb.ListAgentsRequest(page_token="../x"), metadata=md)
+                    bad = grpc.StatusCode.OK
+                except grpc.aio.AioRpcError as err:
+                    bad = err.code()
+            return sizes, ids, largest, bad
+
+        sizes, ids, largest, bad = asyncio.run(pages())
+        assert sizes == [300, 300, 300, 100] and len(ids) == 1000, sizes
+        assert largest < 1024 * 1024 and bad == grpc.StatusCode.INVALID_ARGUMENT
         # an enrolled agent is not held to the shared token's limits
         enrolled = net.cli("agents", "add", "kept-1", "--region", "r-9999")
         assert enrolled.returncode == 0, enrolled.stderr
