@@ -35,6 +35,10 @@ ProbeFn = Callable[[Any, Limits], Awaitable[ProbeOutcome]]
 # passes during the probe, the agent's queue ate the time (agent_deadline_missed, not
 # evidence), not the network (generic_timeout).
 LATE_START_S = 1.0
+# Canary tasks run at once in a lane of this many, outside the job concurrency. The
+# coordinator sends at most one canary task per canary URL a round (8 at most, each with
+# a timeout of at most 5 s every 10 s), so two in flight is the usual most.
+CANARY_LANE = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +50,7 @@ class Assignment:
     options: dict[str, str]
     not_before: float
     deadline: float
+    canary: bool = False  # the coordinator's canary: runs in its own lane (CANARY_LANE)
 
     @classmethod
     def from_pb(cls, m: pb.TaskAssignment) -> Assignment:
@@ -57,6 +62,7 @@ class Assignment:
             options=dict(m.options),
             not_before=m.not_before,
             deadline=m.deadline,
+            canary=m.canary,
         )
 
 
@@ -81,6 +87,10 @@ class Runner:
         self.clock: Clock = clock or SystemClock()
         self._probe_fn = probe
         self._slots = asyncio.Semaphore(concurrency)
+        # Canaries run beside the job concurrency, never waiting for its slots: when the
+        # agent's network dies its tasks wait out their timeouts in every slot, and the
+        # canaries are what must still say so (docs/detection.md, "Canaries never starve").
+        self._lane = asyncio.Semaphore(CANARY_LANE)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self.completed = 0
@@ -148,7 +158,7 @@ class Runner:
         with bind(task_id=a.task_id, job_id=a.job_id):
             try:
                 queued = self.clock.time()
-                async with self._slots:
+                async with self._lane if a.canary else self._slots:
                     delay = a.not_before - self.clock.time()
                     if delay > 0:
                         await self.clock.sleep(delay)

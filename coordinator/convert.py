@@ -405,7 +405,7 @@ def task_result_from_bytes(raw: bytes) -> TaskResultData:
 def _assignment_pb(a: Assignment) -> pb.TaskAssignment:
     return pb.TaskAssignment(
         task_id=a.task_id, job_id=a.job_id, kind=a.kind, target=a.target, options=dict(a.options),
-        not_before=a.not_before, deadline=a.deadline,
+        not_before=a.not_before, deadline=a.deadline, canary=a.canary,
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from coordinator.analysis import Analyzer, blockpage
 from coordinator.ingest import Ingest, IngestOutcome
 from coordinator.lifecycle import Book
 from coordinator.model import (
+    CANARY_PURPOSE,
     AgentInfo,
     ApiToken,
     Assignment,
@@ -324,7 +325,7 @@ class Coordinator(Queries):
         if not self._awaited_agents:  # else: still in the start-up grace, agents reconnect
             due = [job for job in self.book.open_jobs.values() if scheduler.round_is_due(job, now)]
             # new rounds add pending tasks, never assigned ones: one count serves them all
-            load = dispatch.assigned_load(self.book.tasks.values()) if due else {}
+            load = dispatch.assigned_load(self.book.tasks.values(), self._canary_jobs()) if due else {}
             for job in due:
                 agents = scheduler.select_agents(
                     self.registry.connected(), job.spec.selector, job.spec.kind, load=load, rng=self.rng
@@ -350,7 +351,7 @@ class Coordinator(Queries):
             # Between full passes a new round (fan-out latency) and the tasks a
             # reconnected agent no longer held still go out at once, counted against
             # every agent's assigned tasks.
-            load = dispatch.assigned_load(self.book.tasks.values())
+            load = dispatch.assigned_load(self.book.tasks.values(), self._canary_jobs())
             again = [t for t in self._requeued if t.state is TaskState.PENDING]
             changes.extend(self._dispatch([*created, *again], now, load=load))
         self._requeued.clear()
@@ -424,6 +425,11 @@ class Coordinator(Queries):
             changes.append(self._send_assignment(task, now))
         return changes
 
+    def _canary_jobs(self) -> set[str]:
+        """The open canary jobs: their tasks hold no slot (an agent runs them in a lane
+        of their own, agent/runner.py)."""
+        return {j for j, job in self.book.open_jobs.items() if job.spec.purpose == CANARY_PURPOSE}
+
     def _slots_freed(self, agent_id: str) -> None:
         """Results of ``agent_id`` landed: its due tasks held for a slot go out now, not at
         the next tick."""
@@ -444,6 +450,7 @@ class Coordinator(Queries):
             Assignment(
                 task_id=task.task_id, job_id=task.job_id, kind=job.spec.kind, target=task.target,
                 options=job.spec.options, not_before=task.due_at, deadline=task.deadline,
+                canary=job.spec.purpose == CANARY_PURPOSE,
             )
         )
         return TaskProgress.of(task)

@@ -16,15 +16,20 @@ Rules, in order, for each open task:
   with a free slot.
 
 Due tasks are taken earliest first, so when slots are short the oldest go first.
+
+Canary tasks (a job of purpose "canary", coordinator/canary.py) have a lane of their own:
+they hold no slot and wait for none (the agent runs them beside its job concurrency), so
+an agent whose slots are all waiting on timeouts (a region cut off) still measures its
+canaries. A canary is never reassigned: it is evidence about its own agent only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from coordinator import scheduler
-from coordinator.model import AgentInfo, JobSpec, Task, TaskState
+from coordinator.model import CANARY_PURPOSE, AgentInfo, JobSpec, Task, TaskState
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,10 +56,12 @@ def free_slots(agent: AgentInfo, load: Mapping[str, int]) -> float:
     return agent.concurrency - load.get(agent.agent_id, 0)
 
 
-def assigned_load(tasks: Iterable[Task]) -> dict[str, int]:
+def assigned_load(tasks: Iterable[Task], lane: Container[str] = ()) -> dict[str, int]:
+    """Every agent's count of assigned tasks, but those of the jobs in ``lane`` (the
+    canaries, which hold no slot)."""
     load: dict[str, int] = {}
     for task in tasks:
-        if task.state is TaskState.ASSIGNED:
+        if task.state is TaskState.ASSIGNED and task.job_id not in lane:
             load[task.agent_id] = load.get(task.agent_id, 0) + 1
     return load
 
@@ -85,10 +92,15 @@ def plan(
     if not due:
         return out
     if load is None:
-        load = assigned_load(open_tasks)
+        load = assigned_load(open_tasks, {j for j, s in specs.items() if s.purpose == CANARY_PURPOSE})
     due.sort(key=lambda t: t.due_at)
     for task in due:
         agent = connected.get(task.agent_id)
+        spec = specs.get(task.job_id)
+        if spec is not None and spec.purpose == CANARY_PURPOSE:
+            if agent is not None:
+                out.sends.append((task, agent))  # its own lane: no slot taken or waited for
+            continue  # never to another agent; it fails at its deadline if its agent is gone
         if agent is not None:
             window = task.deadline - task.due_at
             if task.reason.startswith(_SLOT_WAIT) and task.deadline - now < MIN_TIME_LEFT * window:

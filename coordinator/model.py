@@ -211,6 +211,7 @@ class Assignment:
     options: Mapping[str, str]
     not_before: float
     deadline: float
+    canary: bool = False  # runs in the agent's canary lane (agent/runner.py)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -20,8 +20,22 @@ The rules (``H`` is ``AnalysisConfig.health_horizon_s``, 30 s by default):
   SERVFAIL, REFUSED; not NXDOMAIN, the censor's usual lie) does not count when, within
   H either side of it, every measurement of the agent failed that way, on at least 2
   different targets: the agent's resolver is dead, it is not a witness of DNS blocking.
-- **No reference at all.** An agent with no reference in the window has unknown health;
-  its failures count as they did before canaries existed (configure canaries!).
+- **Run time.** A failure's "around it" starts when its probe started (``at`` less its
+  duration), not when it ended: a 60 s download that began while the agent's network was
+  down and timed out after it came back is not evidence, since a reference failed while
+  it ran.
+- **Memory.** The latest observation of each reference key is remembered past the window
+  (at most :data:`MEMORY_S`). A key whose latest observation before a probe started
+  failed cannot vouch for that probe's failure, however long ago it failed. An agent
+  whose remembered latest references all failed, and which has reached none since, stays
+  ``unhealthy`` and its failures are not evidence:
+  when a region is cut off its agents are their busiest, every slot waiting on a
+  timeout, and references stop arriving; the horizon passing without news is not news.
+  Only a reference reached clears it. A missed canary (deadline missed, never run) is no
+  reference at all: missing evidence, never a success.
+- **No reference at all.** An agent with no reference in the window, and none
+  remembered, has unknown health; its failures count as they did before canaries existed
+  (configure canaries!).
 - **Agent health now.** ``unhealthy`` when its resolver is dead over the last H, or when
   it has references in the last H and the latest of each key failed; ``healthy`` when
   the latest of some key in the last H succeeded; ``unknown`` otherwise.
@@ -45,6 +59,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from coordinator.analysis.model import (
@@ -61,6 +76,10 @@ from coordinator.analysis.model import (
 MAX_TRACE = 2048
 # Per agent, the latest traceroute of at most this many targets is kept.
 MAX_TRACED_TARGETS = 256
+# How long the latest reference of each key is remembered past the window (the Memory
+# rule), and for how many keys of an agent.
+MEMORY_S = 3600.0
+MAX_REMEMBERED_KEYS = 64
 
 
 class _Ref(NamedTuple):
@@ -99,6 +118,16 @@ def reference_of(m: Measurement) -> _Ref | None:
     return None
 
 
+@dataclass(slots=True)
+class _Memory:
+    runs: list[_Ref]  # the first observation of each run of successes or failures
+    latest: _Ref
+
+
+# Runs of one key remembered (the Memory rule).
+MAX_RUNS = 16
+
+
 class HealthLog:
     """What the analysis knows of each agent's reach: its reference observations and,
     for the resolver rule, which of its measurements failed at the resolver.
@@ -117,6 +146,11 @@ class HealthLog:
         self._sorted_names: dict[str, tuple[list[float], list[_Name]]] = {}
         # per agent: target -> (at, got past the first hop, group) of its latest traceroute
         self._traces: dict[str, dict[str, tuple[float, bool, str]]] = {}
+        # per agent: the latest observation of each reference key, kept past the window
+        # (the Memory rule)
+        # (per key: the first observation of each run of successes or failures, oldest
+        # first, and the latest observation; only what fell out of the window)
+        self._last: dict[str, dict[tuple[bool, str], _Memory]] = {}
 
     def add_trace(self, agent: str, group: str, target: str, at: float, beyond_first_hop: bool) -> None:
         """Keep an agent's latest traceroute to ``target`` (the Paths rule)."""
@@ -153,7 +187,9 @@ class HealthLog:
         for agent in list(self._canaries):
             canaries = self._canaries[agent]
             while canaries and canaries[0].at < cutoff:
-                canaries.popleft()
+                ref = reference_of(canaries.popleft())
+                if ref is not None:  # the Memory rule
+                    self._remember(agent, ref)
             kept = [m for m in canaries if m.at >= cutoff]  # out-of-order arrivals
             if len(kept) != len(canaries):
                 canaries.clear()
@@ -170,6 +206,11 @@ class HealthLog:
                     by_agent[agent] = list(window)
                 else:
                     found.extend(window)
+        # the Memory rule: what the last index held below the new cutoff is remembered
+        for agent, indexed in self._by_key.items():
+            for times, obs in indexed.values():
+                for r in obs[: bisect_left(times, cutoff)]:
+                    self._remember(agent, r)
         self._group = {}
         self._by_key = {}
         self._sorted_names = {}
@@ -208,6 +249,56 @@ class HealthLog:
                 )
                 self._sorted_names[agent] = ([n[0] for n in trace], trace)
 
+    def _remember(self, agent: str, r: _Ref) -> None:
+        """Add ``r`` to what is remembered of its key past the window (oldest first)."""
+        last = self._last.setdefault(agent, {})
+        mem = last.get((r.canary, r.key))
+        if mem is None:
+            last[(r.canary, r.key)] = _Memory(runs=[r], latest=r)
+        elif r.at >= mem.latest.at:
+            if r.ok != mem.latest.ok:
+                mem.runs.append(r)
+                del mem.runs[:-MAX_RUNS]
+            mem.latest = r
+        if len(last) > MAX_REMEMBERED_KEYS:
+            for key in sorted(last, key=lambda k: last[k].latest.at)[: len(last) - MAX_REMEMBERED_KEYS]:
+                del last[key]
+
+    def _before(self, agent: str, key: tuple[bool, str], t: float) -> _Ref | None:
+        """The key's latest observation before ``t`` from the window, else (for its state:
+        the start of the run it was in) from memory."""
+        found = self._by_key.get(agent, {}).get(key)
+        if found is not None:
+            times, obs = found
+            j = bisect_left(times, t) - 1
+            if j >= 0:
+                return obs[j]
+        mem = self._last.get(agent, {}).get(key)
+        if mem is None:
+            return None
+        if mem.latest.at < t:
+            return mem.latest
+        starts = [r.at for r in mem.runs]
+        j = bisect_left(starts, t) - 1
+        return mem.runs[j] if j >= 0 else None
+
+    def remembered_down(self, agent: str, now: float) -> list[_Ref]:
+        """The latest observation of each of the agent's reference keys before ``now``,
+        when every one failed and is at most MEMORY_S old (the Memory rule); [] when any
+        succeeded, or none is known."""
+        last = self._last.get(agent)
+        if last:
+            for key in [k for k, m in last.items() if m.latest.at < now - MEMORY_S]:
+                del last[key]  # past the memory
+            if not last:
+                del self._last[agent]
+        keys = set(self._by_key.get(agent, {})) | set(self._last.get(agent, {}))
+        latest = [r for key in keys if (r := self._before(agent, key, now + 1e-9)) is not None]
+        latest = [r for r in latest if r.at >= now - MEMORY_S]
+        if not latest or any(r.ok for r in latest):
+            return []
+        return latest
+
     # ------------------------------------------------------------------ witnesses
 
     def resolver_dead(self, agent: str, start: float, end: float) -> bool:
@@ -234,9 +325,17 @@ class HealthLog:
             return False
         keys = self._by_key.get(m.agent_id)
         if not keys:
-            return True  # no reference at all: health unknown, counted as before
-        for times, obs in keys.values():
-            for r in obs[bisect_left(times, m.at - h) :]:
+            # no reference in the window: not evidence if the latest ones remembered all
+            # failed (the Memory rule); else health unknown, counted as before
+            return not self.remembered_down(m.agent_id, m.at)
+        started = m.at - max(0.0, m.duration_s or 0.0)  # the Run time rule
+        for key, (times, obs) in keys.items():
+            # the Memory rule: a key whose latest observation before the probe started
+            # failed was down when it ran, however long ago that observation was
+            before = self._before(m.agent_id, key, started)
+            if before is not None and not before.ok:
+                continue
+            for r in obs[bisect_left(times, started - h) :]:
                 if r.at > m.at + h or not r.ok:
                     break  # the key failed around it (or was not reached in time)
                 if r.at >= m.at:
@@ -278,6 +377,15 @@ class HealthLog:
             return AgentHealth(
                 agent_id=agent, group=group, state="unhealthy",
                 reason=f"reached no canary or control in the last {h:.0f} s: {_few(failed)}",
+            )  # fmt: skip
+        down = self.remembered_down(agent, now)
+        if down:
+            last = max(r.at for r in down)
+            failed = sorted(f"{r.name} ({r.failure})" for r in down)
+            return AgentHealth(
+                agent_id=agent, group=group, state="unhealthy",
+                reason=f"its latest references failed, the last {now - last:.0f} s ago, and none "
+                f"was reached since: {_few(failed)}",
             )  # fmt: skip
         dead = self._path_dead(agent, start, now)
         if dead:

@@ -396,9 +396,12 @@ def test_a_failure_needs_a_reference_reached_after_it() -> None:
 def test_a_reference_that_failed_around_the_failure_disqualifies_it() -> None:
     fail = _m(100.0, "ru", "ru-0", "site", "connection_reset")
     assert not _log(_canary(80.0, "generic_timeout"), fail, _canary(105.0)).is_witness(fail)
-    assert _log(_canary(69.0, "generic_timeout"), fail, _canary(105.0)).is_witness(fail), (
+    # more than H before, and reached again since: no longer in the way
+    assert _log(_canary(69.0, "generic_timeout"), _canary(72.0), fail, _canary(105.0)).is_witness(fail), (
         "> H before"
     )
+    # but a failure with nothing reached since still is, however long ago (the Memory rule)
+    assert not _log(_canary(69.0, "generic_timeout"), fail, _canary(105.0)).is_witness(fail)
 
 
 def test_one_blocked_canary_does_not_silence_an_agent_another_reference_vouches() -> None:

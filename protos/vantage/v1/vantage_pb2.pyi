@@ -686,7 +686,7 @@ class Welcome(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., heartbeat_interval_s: _Optional[float] = ...) -> None: ...
 
 class TaskAssignment(_message.Message):
-    __slots__ = ("task_id", "job_id", "kind", "target", "options", "not_before", "deadline")
+    __slots__ = ("task_id", "job_id", "kind", "target", "options", "not_before", "deadline", "canary")
     class OptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -701,6 +701,7 @@ class TaskAssignment(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    CANARY_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     job_id: str
     kind: str
@@ -708,7 +709,8 @@ class TaskAssignment(_message.Message):
     options: _containers.ScalarMap[str, str]
     not_before: float
     deadline: float
-    def __init__(self, task_id: _Optional[str] = ..., job_id: _Optional[str] = ..., kind: _Optional[str] = ..., target: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., not_before: _Optional[float] = ..., deadline: _Optional[float] = ...) -> None: ...
+    canary: bool
+    def __init__(self, task_id: _Optional[str] = ..., job_id: _Optional[str] = ..., kind: _Optional[str] = ..., target: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., not_before: _Optional[float] = ..., deadline: _Optional[float] = ..., canary: _Optional[bool] = ...) -> None: ...
 
 class CancelTask(_message.Message):
     __slots__ = ("task_id", "reason")
