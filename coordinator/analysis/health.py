@@ -37,8 +37,9 @@ The rules (``H`` is ``AnalysisConfig.health_horizon_s``, 30 s by default):
   remembered, has unknown health; its failures count as they did before canaries existed
   (configure canaries!).
 - **Agent health now.** ``unhealthy`` when its resolver is dead over the last H, or when
-  it has references in the last H and the latest of each key failed; ``healthy`` when
-  the latest of some key in the last H succeeded; ``unknown`` otherwise.
+  it has references in the last H and none of them vouches; ``healthy`` when the latest
+  of some key in the last H succeeded after the newest run of failures of the other keys
+  began (an older success says nothing against failures going on); ``unknown`` otherwise.
 - **Paths.** An agent with no reference in the last H whose latest traceroute to every
   target it traced there died at its own first hop (``paths.beyond_first_hop``: no router
   past TTL 1 answered and the target did not) is ``unhealthy``: its network is down.
@@ -282,6 +283,20 @@ class HealthLog:
         j = bisect_left(starts, t) - 1
         return mem.runs[j] if j >= 0 else None
 
+    def _run_start(self, agent: str, key: tuple[bool, str], i: int) -> float:
+        """When the run of failures that ends at the key's observation ``i`` began (in the
+        window, else as remembered)."""
+        _times, obs = self._by_key[agent][key]
+        j = i
+        while j > 0 and not obs[j - 1].ok:
+            j -= 1
+        if j > 0:
+            return obs[j].at
+        mem = self._last.get(agent, {}).get(key)
+        if mem is not None and not mem.latest.ok and mem.runs[-1].at < obs[0].at:
+            return mem.runs[-1].at  # the run began before the window
+        return obs[j].at
+
     def remembered_down(self, agent: str, now: float) -> list[_Ref]:
         """The latest observation of each of the agent's reference keys before ``now``,
         when every one failed and is at most MEMORY_S old (the Memory rule); [] when any
@@ -363,20 +378,28 @@ class HealthLog:
                 reason=f"its resolver fails for every name ({n} targets in the last {h:.0f} s)",
             )  # fmt: skip
         latest: list[_Ref] = []
-        for times, obs in self._by_key.get(agent, {}).values():
+        failing_since = float("-inf")  # when the newest run of failures of any key began
+        for key, (times, obs) in self._by_key.get(agent, {}).items():
             i = bisect_left(times, now + 1e-9) - 1
             if i >= 0 and obs[i].at >= start:
                 latest.append(obs[i])
-        if any(r.ok for r in latest):
-            reached = sorted(r.name for r in latest if r.ok)
+                if not obs[i].ok:
+                    failing_since = max(failing_since, self._run_start(agent, key, i))
+        # A success vouches only when it is newer than the failures going on: a control
+        # reached 25 s ago says nothing against the canaries failing since 20 s ago (the
+        # region cut off at once), while a canary blocked for hours does not silence an
+        # agent whose other key keeps succeeding.
+        vouching = [r for r in latest if r.ok and r.at > failing_since]
+        if vouching:
+            reached = sorted(r.name for r in vouching)
             return AgentHealth(
                 agent_id=agent, group=group, state="healthy", reason=f"reaches {_few(reached)}"
             )
         if latest:
-            failed = sorted(f"{r.name} ({r.failure})" for r in latest)
+            failed = sorted(f"{r.name} ({r.failure})" for r in latest if not r.ok)
             return AgentHealth(
                 agent_id=agent, group=group, state="unhealthy",
-                reason=f"reached no canary or control in the last {h:.0f} s: {_few(failed)}",
+                reason=f"reached no canary or control since {now - failing_since:.0f} s ago: {_few(failed)}",
             )  # fmt: skip
         down = self.remembered_down(agent, now)
         if down:

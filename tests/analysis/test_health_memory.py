@@ -97,3 +97,19 @@ def test_memory_is_bounded_in_time() -> None:
     a.evaluate(1.0)
     assert a.health.remembered_down("b-0", 2.0)
     assert not a.health.remembered_down("b-0", MEMORY_S + 10.0)
+
+
+def test_an_older_success_does_not_vouch_against_failures_going_on() -> None:
+    a = Analyzer(AnalysisConfig())
+    ctl = Measurement(at=95.0, group="b", agent_id="b-0", target="tw", kind="throughput", failure=None,
+                      duration_s=4.0, throughput_bps=1e6, control_bps=1e6)  # fmt: skip
+    a.add(ctl)
+    a.add(_m(90.0, "b", "b-0", "http://canary.example/", None, role="canary"))
+    a.add(_m(100.0, "b", "b-0", "http://canary.example/", "generic_timeout", role="canary"))
+    a.add(_m(105.0, "b", "b-0", "http://canary.example/", "generic_timeout", role="canary"))
+    (h,) = a.evaluate(106.0).agents
+    assert h.state == "unhealthy" and "since 6 s ago" in h.reason, h
+    # a success after the failures began vouches again
+    a.add(_m(107.0, "b", "b-0", "http://canary.example/", None, role="canary"))
+    (h,) = a.evaluate(108.0).agents
+    assert h.state == "healthy", h
