@@ -108,12 +108,24 @@ class Outbox:
 
 
 def _write_durably(path: Path, blob: bytes) -> None:
+    """The file's bytes, then its name: the rename is an entry in the directory, which a
+    power loss (unlike a SIGKILL) can lose unless the directory is synced too."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         fh.write(blob)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the directory's entries (a rename, a new file) durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _unlink_all(paths: list[Path]) -> None:

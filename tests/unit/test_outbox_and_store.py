@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from agent.outbox import Outbox
@@ -94,3 +95,27 @@ async def test_one_bad_write_does_not_sink_the_others_in_its_batch(tmp_path: Pat
     assert store.commits == 1, "the batch failed as a whole, then the good write committed alone"
     await store.write([PutJob.of(good)])  # and the writer lives on
     await store.close()
+
+
+async def test_the_outbox_syncs_its_directory_after_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rename is a directory entry: a power loss can lose it unless the directory is
+    fsynced too (a SIGKILL cannot)."""
+    import os
+
+    from agent import outbox as outbox_module
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(outbox_module.os, "fsync", spy)
+    box = outbox_module.Outbox(tmp_path / "outbox")
+    box.load()
+    await box.put("t-1", b"result")
+    directory = str((tmp_path / "outbox").resolve())
+    assert directory in synced, synced
+    # the directory after the file: the entry that names the synced bytes
+    assert synced.index(directory) > max(i for i, p in enumerate(synced) if p.endswith(".tmp"))
