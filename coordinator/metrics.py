@@ -106,6 +106,21 @@ class CoordinatorCollector(Collector):
         )
         not_analysed.add_metric([], stats.not_analysed)
         yield not_analysed
+        analyzer = c.analyzer
+        failed = CounterMetricFamily(
+            "vantage_analysis_errors",
+            "Target evaluations that raised (logged as evaluation_failed): the target keeps its "
+            "last verdicts, every other target is judged as usual.",
+        )
+        failed.add_metric([], analyzer.evaluation_errors)
+        yield failed
+        evicted = CounterMetricFamily(
+            "vantage_analysis_targets_evicted",
+            "Targets the analysis dropped to make room for a target of a submitter below its fair "
+            "share of --max-targets.",
+        )
+        evicted.add_metric([], analyzer.evicted_targets)
+        yield evicted
 
         agent_errors = CounterMetricFamily(
             "vantage_agent_errors",
