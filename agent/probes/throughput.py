@@ -27,6 +27,16 @@ How the figures are computed (all times from ``time.perf_counter``):
   first body byte on; the last, partial window is divided by its actual length.
 - ``stall_s``: the sum of the gaps between consecutive reads that lasted longer than
   ``stall_threshold`` (default 0.5 s): time with the connection open and nothing coming.
+- ``sustained_bps``, ``first_part_bps``, ``drop_at_s``: from the windows
+  (``agent/probes/rates.py``): the rate after a policer's burst when the series shows
+  one (a burst of at least 128 KiB, then a flat, much slower rate for at least a second),
+  else the rate of the steady part, every window after slow start. Slow start, a loss
+  into a short queue or a congested link's swings are not a burst.
+- ``stopped_by``: "complete", "max_bytes", "max_seconds", "failure", or "settled": ended
+  early, past ``burst`` bytes and ``settle`` seconds, and only once the sustained rate
+  was known to +-10% (a 95% interval over at least 8 windows, 2 s and 64 KiB after slow
+  start, ``rates.py``). The interval itself: ``rate_low_bps``, ``rate_high_bps``,
+  ``rate_precise``.
 
 ``control=URL`` downloads a second URL right after the target, from the same agent with
 the same limits, and reports it under ``control`` with ``ratio`` = target bytes/s over
@@ -421,6 +431,9 @@ def _figures(
         first_part_bps=round3(parts.first_part_bps),
         sustained_bps=round3(parts.sustained_bps),
         drop_at_s=rounded(parts.drop_at_s),
+        rate_low_bps=round3(parts.rate_low_bps),
+        rate_high_bps=round3(parts.rate_high_bps),
+        rate_precise=parts.precise,
         status=proto.status or None,
         headers={k: v for k, v in proto.headers.items() if k in _REPORTED_HEADERS},
         complete=proto.complete,
@@ -508,6 +521,9 @@ async def run(spec: Spec, limits: Limits) -> ProbeOutcome:
         "first_part_bps": target.first_part_bps,
         "sustained_bps": target.sustained_bps,
         "drop_at_s": target.drop_at_s,
+        "rate_low_bps": target.rate_low_bps,
+        "rate_high_bps": target.rate_high_bps,
+        "rate_precise": bool(target.rate_precise),
         "complete": target.complete,
         "stopped_by": target.stopped_by,
         "max_bytes": spec.max_bytes,

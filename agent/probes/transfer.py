@@ -84,6 +84,11 @@ class Transfer:
     first_part_bps: float | None = None
     sustained_bps: float | None = None
     drop_at_s: float | None = None
+    # the sustained rate's 95% interval and whether it is within rates.PRECISION (in
+    # process only: the wire's ThroughputData has no field for them yet)
+    rate_low_bps: float | None = None
+    rate_high_bps: float | None = None
+    rate_precise: bool = False
     status: int | None = None
     headers: Mapping[str, str] | None = None
     complete: bool = False
@@ -95,7 +100,14 @@ class Transfer:
 
 class Series:
     """bytes/s per fixed window, filled by a sampler task while the download runs; the
-    sampler also ends a download that has settled (``burst``, ``settle``)."""
+    sampler also ends a download that has settled (``burst``, ``settle``).
+
+    Settled means all of: past ``burst`` bytes (so a policer's burst is behind it),
+    ``settle`` seconds on, and its sustained rate known to within ``rates.PRECISION``
+    (``rates.split``: a 95% interval over at least ``rates.MIN_PRECISE_WINDOWS`` windows,
+    ``MIN_PRECISE_S`` seconds and ``MIN_PRECISE_BYTES`` after slow start, or after the
+    drop). Short of that precision it runs on to ``max_bytes`` or ``max_seconds``: the
+    early end saves time on a fast, steady path, and never costs the figure."""
 
     def __init__(self, interval: float, *, burst_bytes: int = 0, settle_s: float = 0.0) -> None:
         self.interval = interval
@@ -107,6 +119,7 @@ class Series:
         self._burst_bytes = burst_bytes
         self._settle_s = settle_s
         self.t_past_burst: float | None = None  # first window end with burst bytes in
+        self._t_check = 0.0  # the next time the precision may be checked
 
     async def sample(self, proto: Counted) -> None:
         """Append a window's bytes/s every ``interval`` from the first body byte until cancelled."""
@@ -125,12 +138,19 @@ class Series:
             if self._burst_bytes and c >= self._burst_bytes:
                 if self.t_past_burst is None:
                     self.t_past_burst = t
-                elif t - self.t_past_burst >= self._settle_s:
-                    proto.settle()
-                    return
+                elif t - self.t_past_burst >= self._settle_s and t >= self._t_check:
+                    # the precision check splits the whole series: at most 4 times a second
+                    self._t_check = t + 0.25
+                    if self.precise():
+                        proto.settle()
+                        return
             t_next += self.interval
             if t_next <= t:  # the loop fell behind: skip windows rather than emit tiny ones
                 t_next = t + self.interval
+
+    def precise(self) -> bool:
+        """Whether the windows so far give the sustained rate to ``rates.PRECISION``."""
+        return rates.split([float(c) for c in self.counts], self.seconds).precise
 
     def _tail(self, proto: Counted, until: float | None) -> tuple[int, float] | None:
         """The last, partial window, when it is worth one: up to the last body byte, or

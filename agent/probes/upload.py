@@ -22,7 +22,11 @@ The URL must accept such a POST and answer once it has read it (any 2xx). An err
 is ``http_error`` with the status, whether it came before the body was done (a server that
 refuses uploads) or after. The same limits as downloads apply: ``max_seconds`` ends the
 upload (``stopped_by`` "max_seconds"), and past ``burst`` acknowledged bytes and
-``settle`` seconds more it ends early ("settled"); either way the connection is aborted.
+``settle`` seconds more, once its sustained rate is known to +-10% (``rates.py``), it
+ends early ("settled"); either way the connection is aborted. The rules of the sustained
+rate (a drop needs a policer's burst, else the steady part after slow start) are the
+download's: a throttled upload that TCP could not keep going (losses, retransmission
+timeouts) reports the rate it got, with a wide interval on its ``Transfer``.
 
 The figures mean what they mean for a download (see ``agent/probes/throughput.py``),
 with "body byte received" read as "body byte acknowledged": ``bytes`` is the
@@ -336,6 +340,9 @@ def _figures(
         first_part_bps=None if error_status else round3(parts.first_part_bps),
         sustained_bps=None if error_status else round3(parts.sustained_bps),
         drop_at_s=None if error_status else rounded(parts.drop_at_s),
+        rate_low_bps=None if error_status else round3(parts.rate_low_bps),
+        rate_high_bps=None if error_status else round3(parts.rate_high_bps),
+        rate_precise=not error_status and parts.precise,
         status=proto.status or None,
         headers={k: v for k, v in proto.headers.items() if k in ("content-type", "server", "via")},
         complete=stopped_by == "complete" and proto.count >= proto.total,

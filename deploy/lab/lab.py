@@ -586,6 +586,10 @@ class Lab:
         queue_bytes = max(4 * 1514, rate_bit // 16)
         for host in hosts:
             self._uplink_root(host)
+            # MTU-sized segments, as on the core side: a 64 kB GSO packet is larger than the
+            # whole FIFO and was dropped whole, so only single-segment retransmissions got
+            # through and a throttled upload read 0 B/s
+            run(["ip", "-n", host.ns, "link", "set", "eth0", "gso_max_size", "1500"])
             run(["tc", "-n", host.ns, "class", "replace", "dev", "eth0", "parent", "1:",
                  "classid", classid, "htb", "rate", f"{rate_bit}bit", "ceil", f"{rate_bit}bit",
                  "burst", burst, "cburst", burst, "quantum", "1514"])  # fmt: skip

@@ -334,3 +334,35 @@ async def test_sustained_ratio_against_the_control(limits: Limits) -> None:
     assert data["control"]["sustained_bps"] is not None
     assert data["sustained_ratio"] < data["ratio"], data
     assert data["sustained_ratio"] < 0.3, data
+
+
+async def test_a_settled_download_knows_its_rate_to_ten_percent(limits: Limits) -> None:
+    """An early end comes with the precision in hand: the sustained rate's 95% interval
+    (on the in-process Transfer: the wire has no field for it) is within +-10%."""
+    from agent.probes.throughput import _fetch
+
+    async with http_server() as port:
+        url = f"http://127.0.0.1:{port}/bytes/50000000?rate=1000000"
+        spec = parse_spec("throughput", url, {"timeout": "2", "burst": "200k", "settle": "0.4",
+                                              "max_seconds": "8", "interval": "0.1"}, limits)
+        transfer = await _fetch(url, spec, limits, sni="")  # type: ignore[arg-type]
+    assert transfer.failure is None, transfer.failure_detail
+    assert transfer.stopped_by == "settled", transfer
+    assert transfer.rate_precise, transfer
+    assert transfer.rate_low_bps is not None and transfer.rate_high_bps is not None
+    assert transfer.sustained_bps is not None
+    assert transfer.rate_low_bps <= transfer.sustained_bps <= transfer.rate_high_bps
+    assert transfer.rate_high_bps - transfer.rate_low_bps <= 0.2 * transfer.sustained_bps
+    # at least 2 s of steady windows (rates.MIN_PRECISE_S) before it could end
+    assert transfer.duration_s is not None and transfer.duration_s >= 2.0
+
+
+async def test_no_early_end_without_precision(limits: Limits) -> None:
+    """Past the burst and the settle time, but with under 2 s of windows the rate is not
+    known to +-10% yet: the download runs on to max_seconds."""
+    async with http_server() as port:
+        outcome = await probe(
+            f"http://127.0.0.1:{port}/bytes/50000000?rate=1000000", limits,
+            burst="100k", settle="0.1", max_seconds="1.5", interval="0.1",
+        )  # fmt: skip
+    assert outcome.data["stopped_by"] == "max_seconds", outcome.data

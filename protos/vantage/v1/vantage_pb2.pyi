@@ -444,7 +444,7 @@ class HttpTimings(_message.Message):
     def __init__(self, dns_s: _Optional[float] = ..., connect_s: _Optional[float] = ..., tls_s: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
 
 class ThroughputData(_message.Message):
-    __slots__ = ("url", "address", "sni", "status", "headers", "bytes", "duration_s", "bytes_per_second", "ttfb_s", "stall_s", "interval_s", "series_bps", "complete", "stopped_by", "max_bytes", "max_seconds", "control", "ratio", "first_part_bps", "sustained_bps", "drop_at_s", "burst_bytes", "settle_s", "sustained_ratio", "direction", "trigger_checks")
+    __slots__ = ("url", "address", "sni", "status", "headers", "bytes", "duration_s", "bytes_per_second", "ttfb_s", "stall_s", "interval_s", "series_bps", "complete", "stopped_by", "max_bytes", "max_seconds", "control", "ratio", "first_part_bps", "sustained_bps", "drop_at_s", "burst_bytes", "settle_s", "sustained_ratio", "direction", "trigger_checks", "rate_low_bps", "rate_high_bps", "rate_precise")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -478,6 +478,9 @@ class ThroughputData(_message.Message):
     SUSTAINED_RATIO_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_CHECKS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LOW_BPS_FIELD_NUMBER: _ClassVar[int]
+    RATE_HIGH_BPS_FIELD_NUMBER: _ClassVar[int]
+    RATE_PRECISE_FIELD_NUMBER: _ClassVar[int]
     url: str
     address: str
     sni: str
@@ -504,7 +507,10 @@ class ThroughputData(_message.Message):
     sustained_ratio: float
     direction: str
     trigger_checks: _containers.RepeatedCompositeFieldContainer[TriggerCheck]
-    def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ..., first_part_bps: _Optional[float] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ..., burst_bytes: _Optional[int] = ..., settle_s: _Optional[float] = ..., sustained_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger_checks: _Optional[_Iterable[_Union[TriggerCheck, _Mapping]]] = ...) -> None: ...
+    rate_low_bps: float
+    rate_high_bps: float
+    rate_precise: bool
+    def __init__(self, url: _Optional[str] = ..., address: _Optional[str] = ..., sni: _Optional[str] = ..., status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., bytes_per_second: _Optional[float] = ..., ttfb_s: _Optional[float] = ..., stall_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., series_bps: _Optional[_Iterable[float]] = ..., complete: _Optional[bool] = ..., stopped_by: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_seconds: _Optional[float] = ..., control: _Optional[_Union[ThroughputControl, _Mapping]] = ..., ratio: _Optional[float] = ..., first_part_bps: _Optional[float] = ..., sustained_bps: _Optional[float] = ..., drop_at_s: _Optional[float] = ..., burst_bytes: _Optional[int] = ..., settle_s: _Optional[float] = ..., sustained_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger_checks: _Optional[_Iterable[_Union[TriggerCheck, _Mapping]]] = ..., rate_low_bps: _Optional[float] = ..., rate_high_bps: _Optional[float] = ..., rate_precise: _Optional[bool] = ...) -> None: ...
 
 class LocateStep(_message.Message):
     __slots__ = ("ttl", "outcome", "address")
