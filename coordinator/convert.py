@@ -520,6 +520,8 @@ def verdicts_to_pb(snap: Snapshot) -> pb.GetVerdictsResponse:
                 throughput_bps=v.throughput_bps or 0.0, ratio=v.ratio or 0.0,
                 samples=v.samples, agents=v.agents, since=v.since, reason=v.reason,
                 upload_bps=v.upload_bps or 0.0, upload_ratio=v.upload_ratio or 0.0,
+                throughput_low_bps=v.throughput_low_bps or 0.0, throughput_high_bps=v.throughput_high_bps or 0.0,
+                upload_low_bps=v.upload_low_bps or 0.0, upload_high_bps=v.upload_high_bps or 0.0,
                 direction=v.direction, trigger=v.trigger,
                 censor_at=v.located.at if v.located else "", censor_ttl=v.located.ttl if v.located else 0,
                 censor_hop=v.located.hop if v.located else "", censor_asn=v.located.asn if v.located else 0,

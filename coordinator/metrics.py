@@ -218,6 +218,17 @@ class CoordinatorCollector(Collector):
             "analysis window, bytes/s, by direction (download, upload).",
             labels=["region", "target", "direction"],
         )
+        low = GaugeMetricFamily(
+            "vantage_throughput_low_bytes_per_second",
+            "The low end of the 95% interval of vantage_throughput_bytes_per_second (the "
+            "median's order-statistic interval over the window's measurements).",
+            labels=["region", "target", "direction"],
+        )
+        high = GaugeMetricFamily(
+            "vantage_throughput_high_bytes_per_second",
+            "The high end of the 95% interval of vantage_throughput_bytes_per_second.",
+            labels=["region", "target", "direction"],
+        )
         ratio = GaugeMetricFamily(
             "vantage_throughput_ratio",
             "Region median throughput over its reference median (control or other regions), "
@@ -250,12 +261,15 @@ class CoordinatorCollector(Collector):
         )
         for v in snap.regions:
             labels = [v.group, target_label(v.target)]
-            for direction, bps, share in (
-                ("download", v.throughput_bps, v.ratio),
-                ("upload", v.upload_bps, v.upload_ratio),
+            for direction, bps, share, lo, hi in (
+                ("download", v.throughput_bps, v.ratio, v.throughput_low_bps, v.throughput_high_bps),
+                ("upload", v.upload_bps, v.upload_ratio, v.upload_low_bps, v.upload_high_bps),
             ):
                 if bps is not None:
                     throughput.add_metric([*labels, direction], bps)
+                if lo is not None and hi is not None:
+                    low.add_metric([*labels, direction], lo)
+                    high.add_metric([*labels, direction], hi)
                 if share is not None:
                     ratio.add_metric([*labels, direction], share)
             throttled.add_metric(labels, 1.0 if v.verdict == "throttled" else 0.0)
@@ -265,7 +279,7 @@ class CoordinatorCollector(Collector):
             loc = v.located
             verdict_info.add_metric([*labels, v.verdict, v.direction, v.trigger, loc.at if loc else "",
                                      loc.hop if loc else "", str(loc.asn) if loc and loc.asn else ""], 1.0)
-        yield from (throughput, ratio, throttled, blocked, blocked_info, verdict_info)
+        yield from (throughput, low, high, ratio, throttled, blocked, blocked_info, verdict_info)
 
         outage = GaugeMetricFamily(
             "vantage_outage", "1 when the target fails from every region.", labels=["target"]

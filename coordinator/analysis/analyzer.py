@@ -374,8 +374,12 @@ class Analyzer:
                     trigger=_trigger(groups[group], failure, direction if verdict == "throttled" else "")
                     if verdict in _REGION_BAD else "",
                     throughput_bps=tput_median,
+                    throughput_low_bps=downloads.interval(group)[0],
+                    throughput_high_bps=downloads.interval(group)[1],
                     ratio=down_j.ratio if down_j is not None else None,
                     upload_bps=up_median,
+                    upload_low_bps=uploads.interval(group)[0] if uploads is not None else None,
+                    upload_high_bps=uploads.interval(group)[1] if uploads is not None else None,
                     upload_ratio=up_j.ratio if up_j is not None else None,
                     direction=direction if verdict in ("throttled", "degraded") else "",
                     samples=len(samples), agents=len({m.agent_id for m in samples}),
@@ -391,10 +395,10 @@ class Analyzer:
     ) -> decide.DirectionState:  # fmt: skip
         """One direction's throughput judgements over the groups and the target's held
         degraded state for it."""
-        judged, spread = throughput.judge_groups(groups, self.config, series)
+        judged, spread, intervals = throughput.judge_groups(groups, self.config, series)
         held_degraded = self._hold(held, target, "degraded", spread.kind == "degraded", now)
         return decide.DirectionState(
-            judged=judged, spread=spread, held=held_degraded,
+            judged=judged, spread=spread, held=held_degraded, intervals=intervals,
             note=f"held; {decide.recovery(held_degraded, now, self.config)}",
         )  # fmt: skip
 

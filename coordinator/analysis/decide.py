@@ -3,7 +3,7 @@ success ratios, and the words of a held verdict. ``analyzer.py`` keeps the state
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from coordinator.analysis import rules
@@ -39,6 +39,12 @@ class DirectionState:
     spread: Spread
     held: Held
     note: str
+    # each group's 95% interval of its window median (stats.median_interval)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def interval(self, group: str) -> tuple[float | None, float | None]:
+        low_high = self.intervals.get(group)
+        return (None, None) if low_high is None else low_high
 
     @property
     def degraded(self) -> bool:

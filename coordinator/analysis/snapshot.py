@@ -35,6 +35,11 @@ class RegionVerdict:
     # The same figures for throughput uploads (``direction=upload``), judged apart.
     upload_bps: float | None = None
     upload_ratio: float | None = None
+    # The 95% interval of each median (stats.median_interval): the spread of the rate.
+    throughput_low_bps: float | None = None
+    throughput_high_bps: float | None = None
+    upload_low_bps: float | None = None
+    upload_high_bps: float | None = None
     # Which transfers a throttled or degraded verdict is about: "download", "upload" or
     # "download,upload"; "" for the other verdicts.
     direction: str = ""

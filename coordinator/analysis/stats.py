@@ -30,7 +30,23 @@ def median(values: Sequence[float]) -> float:
     mid = n // 2
     if n % 2:
         return float(ordered[mid])
-    return ordered[mid - 1] / 2.0 + ordered[mid] / 2.0  # halves first: no overflow
+    a, b = ordered[mid - 1], ordered[mid]
+    # neither overflow (1e308 + 1e308) nor underflow (5e-324 / 2 is 0): a + (b - a) / 2
+    # when both have one sign (b - a cannot overflow then), the plain mean otherwise
+    return a + (b - a) / 2.0 if (a >= 0) == (b >= 0) else (a + b) / 2.0
+
+
+def median_interval(values: Sequence[float]) -> tuple[float, float]:
+    """A distribution-free 95% interval for the median: the order statistics k and n-1-k
+    with k = floor((n - 1.96 sqrt(n)) / 2), the normal approximation to the binomial
+    (Conover); the smallest and largest value below 6 samples, where no narrower order
+    statistic holds 95%. Raises ValueError on no values."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("median_interval: needs at least one value")
+    ordered = sorted(values)
+    k = max(0, math.floor((n - 1.96 * math.sqrt(n)) / 2)) if n >= 6 else 0
+    return float(ordered[k]), float(ordered[n - 1 - k])
 
 
 def normal_cdf(z: float) -> float:

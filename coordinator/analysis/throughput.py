@@ -35,7 +35,7 @@ from typing import Literal
 
 from coordinator.analysis import throttle
 from coordinator.analysis.model import AnalysisConfig, Measurement
-from coordinator.analysis.stats import median
+from coordinator.analysis.stats import median, median_interval
 from coordinator.analysis.throttle import ThroughputJudgement
 
 SpreadKind = Literal["none", "regional", "degraded", "ambiguous", "undecided"]
@@ -147,9 +147,11 @@ def slow_spread(
 
 def judge_groups(
     groups: Groups, cfg: AnalysisConfig, series: str = "throughput"
-) -> tuple[dict[str, tuple[ThroughputJudgement, float]], Spread]:
-    """Each group's throughput judgement and window median, and the target's spread, over
-    the measurements kept under ``series`` (the downloads, or ``UPLOAD_SERIES``).
+) -> tuple[dict[str, tuple[ThroughputJudgement, float]], Spread, dict[str, tuple[float, float]]]:
+    """Each group's throughput judgement and window median, the target's spread, and each
+    group's 95% interval of its median (``stats.median_interval``: the rate people quote
+    comes with its spread), over the measurements kept under ``series`` (the downloads,
+    or ``UPLOAD_SERIES``).
 
     A throttled judgement here is final only for a ``regional`` spread (and for groups
     decided by the no-control fallback); ``settle`` turns the others into degraded or
@@ -177,15 +179,11 @@ def judge_groups(
         clean,
     )
     out: dict[str, tuple[ThroughputJudgement, float]] = {}
+    intervals: dict[str, tuple[float, float]] = {}
     for group, by_agent in tests.items():
-        group_median = median(
-            [
-                m.throughput_bps
-                for ms in by_agent.values()
-                for m in ms
-                if m.throughput_bps is not None
-            ]
-        )
+        rates = [m.throughput_bps for ms in by_agent.values() for m in ms if m.throughput_bps is not None]
+        group_median = median(rates)
+        intervals[group] = median_interval(rates)
         judgement = control[group]
         if judgement.status == "throttled" and spread.kind == "regional":
             note = throttle.corroboration(group_median, reference, cfg)
@@ -195,7 +193,7 @@ def judge_groups(
         ):
             judgement = throttle.judge_against_groups(by_agent, reference, cfg)
         out[group] = (judgement, group_median)
-    return out, spread
+    return out, spread, intervals
 
 
 def settle(

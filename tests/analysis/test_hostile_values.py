@@ -133,3 +133,25 @@ def test_a_submitter_who_fills_the_target_table_cannot_starve_anothers_targets()
     snap = analyzer.evaluate(100.0)
     assert ("ru", "news", "throttled") in {(r.group, r.target, r.verdict) for r in snap.regions}
     assert len({r.target for r in snap.regions}) <= 10
+
+
+def test_the_median_comes_with_its_95_percent_interval() -> None:
+    from coordinator.analysis.stats import median_interval
+
+    assert median_interval([5.0]) == (5.0, 5.0)
+    assert median_interval([3.0, 1.0, 2.0]) == (1.0, 3.0)  # under 6: the range
+    values = [float(v) for v in range(1, 101)]  # n=100: k = floor((100 - 19.6) / 2) = 40
+    assert median_interval(values) == (41.0, 60.0)
+    with pytest.raises(ValueError, match="at least one"):
+        median_interval([])
+
+
+def test_a_regions_rate_is_reported_with_its_interval() -> None:
+    analyzer = Analyzer()
+    paired_rounds(analyzer, range(6), {"de": 1e6, "ru": 2e4, "us": 1e6}, control_bps=1e6, target="t")
+    snap = analyzer.evaluate(60.0)
+    ru = next(r for r in snap.regions if r.group == "ru")
+    assert ru.throughput_bps is not None and ru.throughput_low_bps is not None and ru.throughput_high_bps is not None
+    assert ru.throughput_low_bps <= ru.throughput_bps <= ru.throughput_high_bps
+    assert ru.throughput_high_bps <= 2e4 * 1.06 and ru.throughput_low_bps >= 2e4  # paired_rounds' +-3% jitter
+    assert ru.upload_low_bps is None  # no uploads measured

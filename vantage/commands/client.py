@@ -672,10 +672,18 @@ def _verdict_words(v: Any) -> str:
     return str(v.verdict) + (f" ({', '.join(notes)})" if notes else "")
 
 
-def _rates(download: float, upload: float) -> str:
-    parts = [f"{download / 1000:.1f} kB/s"] if download else []
+def _rates(download: float, upload: float, spread: tuple[float, float, float, float] = (0, 0, 0, 0)) -> str:
+    """Each direction's median, and its 95% interval where the coordinator gave one."""
+
+    def one(bps: float, low: float, high: float) -> str:
+        text = f"{bps / 1000:.1f} kB/s"
+        if high > 0 and (low, high) != (bps, bps):
+            text += f" ({low / 1000:.1f}-{high / 1000:.1f})"
+        return text
+
+    parts = [one(download, spread[0], spread[1])] if download else []
     if upload:
-        parts.append(f"up {upload / 1000:.1f} kB/s")
+        parts.append("up " + one(upload, spread[2], spread[3]))
     return " ".join(parts) or "-"
 
 
@@ -691,7 +699,7 @@ def print_verdicts(resp: Any) -> None:
     print_table(
         ["region", "target", "verdict", "throughput", "ratio", "samples", "agents", "since", "why"],
         [
-            (v.region, v.target, _verdict_words(v), _rates(v.throughput_bps, v.upload_bps),
+            (v.region, v.target, _verdict_words(v), _rates(v.throughput_bps, v.upload_bps, (v.throughput_low_bps, v.throughput_high_bps, v.upload_low_bps, v.upload_high_bps)),
              _ratios(v.ratio, v.upload_ratio), v.samples, v.agents,
              f"{now - v.since:.0f}s ago" if v.since else "-", v.reason)
             for v in resp.regions

@@ -937,7 +937,7 @@ class GetVerdictsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RegionVerdict(_message.Message):
-    __slots__ = ("region", "target", "verdict", "failure", "throughput_bps", "ratio", "samples", "agents", "since", "reason", "upload_bps", "upload_ratio", "direction", "trigger", "censor_at", "censor_ttl", "censor_hop", "censor_asn")
+    __slots__ = ("region", "target", "verdict", "failure", "throughput_bps", "ratio", "samples", "agents", "since", "reason", "upload_bps", "upload_ratio", "direction", "trigger", "censor_at", "censor_ttl", "censor_hop", "censor_asn", "throughput_low_bps", "throughput_high_bps", "upload_low_bps", "upload_high_bps")
     REGION_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
@@ -956,6 +956,10 @@ class RegionVerdict(_message.Message):
     CENSOR_TTL_FIELD_NUMBER: _ClassVar[int]
     CENSOR_HOP_FIELD_NUMBER: _ClassVar[int]
     CENSOR_ASN_FIELD_NUMBER: _ClassVar[int]
+    THROUGHPUT_LOW_BPS_FIELD_NUMBER: _ClassVar[int]
+    THROUGHPUT_HIGH_BPS_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_LOW_BPS_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_HIGH_BPS_FIELD_NUMBER: _ClassVar[int]
     region: str
     target: str
     verdict: str
@@ -974,7 +978,11 @@ class RegionVerdict(_message.Message):
     censor_ttl: int
     censor_hop: str
     censor_asn: int
-    def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., upload_bps: _Optional[float] = ..., upload_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger: _Optional[str] = ..., censor_at: _Optional[str] = ..., censor_ttl: _Optional[int] = ..., censor_hop: _Optional[str] = ..., censor_asn: _Optional[int] = ...) -> None: ...
+    throughput_low_bps: float
+    throughput_high_bps: float
+    upload_low_bps: float
+    upload_high_bps: float
+    def __init__(self, region: _Optional[str] = ..., target: _Optional[str] = ..., verdict: _Optional[str] = ..., failure: _Optional[str] = ..., throughput_bps: _Optional[float] = ..., ratio: _Optional[float] = ..., samples: _Optional[int] = ..., agents: _Optional[int] = ..., since: _Optional[float] = ..., reason: _Optional[str] = ..., upload_bps: _Optional[float] = ..., upload_ratio: _Optional[float] = ..., direction: _Optional[str] = ..., trigger: _Optional[str] = ..., censor_at: _Optional[str] = ..., censor_ttl: _Optional[int] = ..., censor_hop: _Optional[str] = ..., censor_asn: _Optional[int] = ..., throughput_low_bps: _Optional[float] = ..., throughput_high_bps: _Optional[float] = ..., upload_low_bps: _Optional[float] = ..., upload_high_bps: _Optional[float] = ...) -> None: ...
 
 class TargetVerdict(_message.Message):
     __slots__ = ("target", "outage", "since", "reason", "degraded", "degraded_since", "degraded_reason")
