@@ -27,15 +27,24 @@ def reservation(spec: Any) -> int:
     return bytes_at_most(spec)
 
 
-def moved(data: Mapping[str, Any]) -> int:
-    """Bytes a result says it moved: its own and its control's."""
-    total = 0
-    for part in (data, data.get("control")):
+def moved(data: Mapping[str, Any]) -> int | None:
+    """Bytes a result says it moved: its own (``bytes``, or an http fetch's
+    ``body_length``), its control's and its trigger checks'; None when it says nothing
+    (a probe cut off by its deadline: the caller charges what it reserved)."""
+    parts: list[Any] = [data, data.get("control")]
+    checks = data.get("trigger_checks")
+    if isinstance(checks, list):
+        parts.extend(checks)
+    total, said = 0, False
+    for part in parts:
         if isinstance(part, Mapping):
-            n = part.get("bytes")
-            if isinstance(n, int) and n > 0:
-                total += n
-    return total
+            for name in ("bytes", "body_length"):
+                n = part.get(name)
+                if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
+                    total += n
+                    said = True
+                    break
+    return total if said else None
 
 
 class HourlyBytes:

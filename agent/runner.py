@@ -35,10 +35,11 @@ ProbeFn = Callable[[Any, Limits], Awaitable[ProbeOutcome]]
 # passes during the probe, the agent's queue ate the time (agent_deadline_missed, not
 # evidence), not the network (generic_timeout).
 LATE_START_S = 1.0
-# Canary tasks run at once in a lane of this many, outside the job concurrency. The
-# coordinator sends at most one canary task per canary URL a round (8 at most, each with
-# a timeout of at most 5 s every 10 s), so two in flight is the usual most.
-CANARY_LANE = 2
+# Canary tasks run at once in a lane of this many, outside the job concurrency: one per
+# canary URL the coordinator may have (coordinator/canary.py MAX_CANARIES), each a small
+# page with a timeout of at most 5 s every 10 s. A smaller lane made a cut-off region's
+# canaries wait behind each other's timeouts and miss their deadlines.
+CANARY_LANE = 8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,8 +249,8 @@ class Runner:
             return outcome
         finally:
             if held and self.byte_budget is not None:
-                used = moved(outcome.data) if outcome is not None else held
-                self.byte_budget.settle(held, used, self.clock.monotonic())
+                said = moved(outcome.data) if outcome is not None else None
+                self.byte_budget.settle(held, held if said is None else said, self.clock.monotonic())
 
     async def _run_spec(self, a: Assignment, spec: Any, remaining: float, *, late: bool) -> ProbeOutcome:
         t0 = self.clock.monotonic()

@@ -13,9 +13,10 @@ The guard then
 1. authenticates from the metadata (``Access.authenticate``); a caller that is refused
    is answered at once, and its body is never read;
 2. takes :data:`MAX_MESSAGE_BYTES` from one budget of request bytes shared by the whole
-   process (:class:`ByteBudget`, :data:`BODY_BUDGET_BYTES`): that is the most gRPC can
-   read for the message. A call that waits longer than :data:`BODY_WAIT_S` for its share
-   is refused with ``RESOURCE_EXHAUSTED``;
+   process (:class:`ByteBudget`, :data:`BODY_BUDGET_BYTES`, 8 such shares): that is the
+   most gRPC can read for the message; one credential holds at most
+   :data:`BODIES_PER_CALLER` shares at once. A call that waits longer than
+   :data:`BODY_WAIT_S` for its turn or its share is refused with ``RESOURCE_EXHAUSTED``;
 3. reads the one message within :data:`BODY_READ_S`, refuses it past its method's own
    limit (:data:`METHOD_LIMITS`: 1 MiB for ``SubmitJob``, 64 KiB for every other unary
    call) and only then parses it.
@@ -34,7 +35,15 @@ from typing import Any, NoReturn
 
 import grpc
 
-from coordinator.access import GUARDED_PREFIX, METHOD_ROLES, Access, Denied, bearer, set_principal
+from coordinator.access import (
+    GUARDED_PREFIX,
+    METHOD_ROLES,
+    Access,
+    Denied,
+    bearer,
+    caller,
+    set_principal,
+)
 
 #: The server's receive limit: the agents' result batches (200 results) need it.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -43,10 +52,15 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 METHOD_LIMITS: dict[str, int] = {"/vantage.v1.JobService/SubmitJob": 2 * 1024 * 1024}
 DEFAULT_UNARY_LIMIT = 64 * 1024
 #: Request bytes that authenticated unary calls may hold at once, over the whole process.
-BODY_BUDGET_BYTES = 4 * MAX_MESSAGE_BYTES
-#: How long a call waits for its share of the budget, and for its body to arrive.
+BODY_BUDGET_BYTES = 8 * MAX_MESSAGE_BYTES
+#: How long a call waits for its share of the budget, and for its body to arrive (a
+#: request of at most 2 MiB; a caller that trickles it holds a share meanwhile).
 BODY_WAIT_S = 10.0
-BODY_READ_S = 30.0
+BODY_READ_S = 5.0
+#: Bodies one credential may be reading at once; more wait their turn (at most
+#: BODY_WAIT_S). Without it four calls that send headers and no body, from one read token,
+#: held the whole budget for everyone.
+BODIES_PER_CALLER = 2
 
 
 class ByteBudget:
@@ -76,6 +90,12 @@ class ByteBudget:
             if fut.done() and not fut.cancelled():
                 self.give(n)  # granted just as the wait ran out
             return False
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.give(n)  # granted in the same step the caller went away
+            else:
+                fut.cancel()
+            raise
         finally:
             if entry in self._waiters:
                 self._waiters.remove(entry)
@@ -116,6 +136,7 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
         budget: ByteBudget | None = None,
     ) -> None:
         self.access = access
+        self.reading: dict[str, asyncio.Semaphore] = {}  # credential -> its BODIES_PER_CALLER
         # Set once the coordinator has read its state back: until then an authenticated
         # call waits for it (at most ``wait_s``), so nothing is served from a half-read
         # state and a restart refuses no agent (coordinator/server.py ``_load_then_serve``).
@@ -150,7 +171,7 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
                         f"the coordinator is still reading its state back (waited {wait_s:g}s); retry",
                     )
 
-        body = _Body(handler, method, self.budget)
+        body = _Body(handler, method, self.budget, self.reading)
         if handler.unary_unary is not None:
             return _unary(handler, admit, body)
         if handler.unary_stream is not None:
@@ -172,14 +193,30 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
 class _Body:
     """Reads the one request message of a unary call served as request-streaming."""
 
-    def __init__(self, handler: Any, method: str, budget: ByteBudget) -> None:
+    def __init__(self, handler: Any, method: str, budget: ByteBudget, reading: dict[str, asyncio.Semaphore]) -> None:
         self.handler = handler
         self.method = method
         self.budget = budget
+        self.reading = reading
         self.limit = method_limit(method)
 
     async def read(self, requests: Any, context: Any) -> Any:
         name = self.method.rsplit("/", 1)[-1]
+        who = caller().credential + ":" + caller().name
+        turn = self.reading.setdefault(who, asyncio.Semaphore(BODIES_PER_CALLER))
+        try:
+            await asyncio.wait_for(turn.acquire(), BODY_WAIT_S)
+        except TimeoutError:
+            await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         f"{name}: this credential has {BODIES_PER_CALLER} request bodies arriving already; retry")  # fmt: skip
+        try:
+            return await self._read(name, requests, context)
+        finally:
+            turn.release()
+            if turn._value == BODIES_PER_CALLER and not turn._waiters:  # idle: forget it
+                self.reading.pop(who, None)
+
+    async def _read(self, name: str, requests: Any, context: Any) -> Any:
         if not await self.budget.take(MAX_MESSAGE_BYTES, BODY_WAIT_S):
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,

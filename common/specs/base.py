@@ -48,12 +48,13 @@ class Limits:
 
 def bytes_at_most(spec: Any) -> int:
     """The most bytes a parsed spec's probe may move: its ``max_bytes``, counted again for
-    a control download and a trigger check; 0 for kinds without a body. The agent's hourly
+    a control download and twice for a trigger check; 0 for kinds without a body. The agent's hourly
     budget (agent/budget.py) and a token's byte quota (coordinator/quotas.py) count this."""
     max_bytes = getattr(spec, "max_bytes", None)
     if not isinstance(max_bytes, int) or max_bytes <= 0:
         return 0
-    extra = sum(1 for name in ("control", "trigger_check") if getattr(spec, name, None))
+    # a control is one more transfer; a trigger check two (each swaps one thing)
+    extra = (1 if getattr(spec, "control", None) else 0) + (2 if getattr(spec, "trigger_check", None) else 0)
     return max_bytes * (1 + extra)
 
 

@@ -212,6 +212,14 @@ class HealthLog:
             for times, obs in indexed.values():
                 for r in obs[: bisect_left(times, cutoff)]:
                     self._remember(agent, r)
+        # and what is past the memory is forgotten, also for agents gone from the window
+        # (an agent that never comes back must not be remembered for ever)
+        for agent in list(self._last):
+            last = self._last[agent]
+            for key in [k for k, m in last.items() if m.latest.at < cutoff - MEMORY_S]:
+                del last[key]
+            if not last:
+                del self._last[agent]
         self._group = {}
         self._by_key = {}
         self._sorted_names = {}

@@ -45,7 +45,9 @@ def median_interval(values: Sequence[float]) -> tuple[float, float]:
     if n == 0:
         raise ValueError("median_interval: needs at least one value")
     ordered = sorted(values)
-    k = max(0, math.floor((n - 1.96 * math.sqrt(n)) / 2)) if n >= 6 else 0
+    # the formula gives a 1-based rank; as a 0-based index it is one less (else the
+    # interval covers 92-94%, not 95%)
+    k = max(0, math.floor((n - 1.96 * math.sqrt(n)) / 2) - 1) if n >= 6 else 0
     return float(ordered[k]), float(ordered[n - 1 - k])
 
 

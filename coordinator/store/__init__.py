@@ -118,13 +118,19 @@ def redact(url: str) -> str:
     its scheme only."""
     import urllib.parse
 
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        # libpq reads the credentials up to the last "@" before the path; a password may
+        # hold "?" or "#", which would end urlsplit's netloc early and leak the rest
+        authority = rest.split("/", 1)[0]
+        if "@" in authority:
+            userinfo, _, hostport = authority.rpartition("@")
+            user, colon, _ = userinfo.partition(":")
+            masked = f"{user}:***@{hostport}" if colon else f"{userinfo}@{hostport}"
+            url = f"{scheme}://{masked}{rest[len(authority):]}"
     try:
         parts = urllib.parse.urlsplit(url)
         netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            user, sep, _ = userinfo.partition(":")
-            netloc = f"{user}:***@{hostport}" if sep else netloc
         query = parts.query
         if query:
             pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)

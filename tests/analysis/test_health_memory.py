@@ -113,3 +113,13 @@ def test_an_older_success_does_not_vouch_against_failures_going_on() -> None:
     a.add(_m(107.0, "b", "b-0", "http://canary.example/", None, role="canary"))
     (h,) = a.evaluate(108.0).agents
     assert h.state == "healthy", h
+
+
+def test_an_agent_that_never_comes_back_is_forgotten_after_the_memory() -> None:
+    a = Analyzer(AnalysisConfig())
+    a.add(_m(0.0, "b", "gone-1", "http://canary.example/", "generic_timeout", role="canary"))
+    a.evaluate(1.0)
+    a.evaluate(120.0)  # out of the window: remembered
+    assert "gone-1" in a.health._last
+    a.evaluate(MEMORY_S + 200.0)  # past the memory: forgotten, though never judged again
+    assert "gone-1" not in a.health._last

@@ -140,8 +140,8 @@ def test_the_median_comes_with_its_95_percent_interval() -> None:
 
     assert median_interval([5.0]) == (5.0, 5.0)
     assert median_interval([3.0, 1.0, 2.0]) == (1.0, 3.0)  # under 6: the range
-    values = [float(v) for v in range(1, 101)]  # n=100: k = floor((100 - 19.6) / 2) = 40
-    assert median_interval(values) == (41.0, 60.0)
+    values = [float(v) for v in range(1, 101)]  # n=100: rank floor((100 - 19.6) / 2) = 40, index 39
+    assert median_interval(values) == (40.0, 61.0)
     with pytest.raises(ValueError, match="at least one"):
         median_interval([])
 

@@ -4,6 +4,7 @@ before their caller is known, and per-method request limits (coordinator/guard.p
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import grpc
@@ -229,3 +230,45 @@ def test_2000_shared_token_hellos_leave_vantage_agents_working_and_metrics_small
         # an enrolled agent is not held to the shared token's limits
         enrolled = net.cli("agents", "add", "kept-1", "--region", "r-9999")
         assert enrolled.returncode == 0, enrolled.stderr
+
+
+async def test_a_waiter_cancelled_as_it_is_granted_gives_its_share_back() -> None:
+    budget = ByteBudget(10)
+    assert await budget.take(10, 1.0)
+    waiter = asyncio.create_task(budget.take(10, 5.0))
+    await asyncio.sleep(0)  # it waits
+    waiter.cancel()
+    budget.give(10)  # grants the waiter in the same step it is cancelled
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert budget.held == 0
+    assert await budget.take(10, 0.1), "nothing leaked: the whole budget is there"
+
+
+@pytest.mark.e2e
+def test_one_credential_cannot_hold_every_body_read(tmp_path: Path) -> None:
+    """Calls that send headers and never a body: one credential holds at most its two
+    turns, and another caller is served meanwhile."""
+    with network(tmp_path, extra_env={"VANTAGE_API_TOKEN": API_TOKEN}) as net:
+        net.start_coordinator()
+        added = net.cli("tokens", "add", "other", "--role", "read", "--json")
+        assert added.returncode == 0, added.stderr
+        other = json.loads(added.stdout)["secret"]
+
+        async def scenario() -> None:
+            async with grpc.aio.insecure_channel(net.address) as channel:
+                md = (("authorization", f"Bearer {API_TOKEN}"),)
+                # raw calls that never send their message (a stream whose writes never come)
+                hang = channel.stream_unary("/vantage.v1.JobService/GetVerdicts",
+                                            request_serializer=None, response_deserializer=None)  # fmt: skip
+                stuck = [hang(metadata=md, timeout=30) for _ in range(12)]  # more than the 8 shares
+                await asyncio.sleep(0.5)  # let them take what they can
+                stub = pb_grpc.JobServiceStub(channel)
+                # served at once, not after the stuck bodies' 5 s read timeout
+                got = await stub.GetVerdicts(pb.GetVerdictsRequest(), metadata=(("authorization", f"Bearer {other}"),),
+                                             timeout=2.5)  # fmt: skip
+                assert got.evaluated_at >= 0
+                for call in stuck:
+                    call.cancel()
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))

@@ -76,7 +76,7 @@ def test_the_budget_counts_what_was_moved_and_frees_reservations() -> None:
     assert budget.used(1.0) == 10 and budget.reserve(90, 1.0)
     budget.settle(90, 0, 2.0)
     assert budget.used(3601.5) == 0
-    assert moved({"bytes": 5, "control": {"bytes": 7}}) == 12 and moved({"bytes": -3}) == 0
+    assert moved({"bytes": 5, "control": {"bytes": 7}}) == 12 and moved({"bytes": -3}) is None
 
     class Spec:
         max_bytes = 10
@@ -102,3 +102,16 @@ def test_the_byte_flags_are_checked_in_one_line(tmp_path: Path, args: list[str],
 
     proc = run_cli(["agent", "--coordinator", "127.0.0.1:1", "--region", "de", "--state-dir", str(tmp_path), *args], {}, tmp_path)
     one_line_error(proc, "agent", message)
+
+
+def test_an_http_fetch_a_trigger_check_and_a_probe_cut_off_are_charged() -> None:
+    assert moved({"body_length": 7}) == 7  # an http fetch says body_length, not bytes
+    assert moved({"bytes": 5, "trigger_checks": [{"bytes": 3}, {"bytes": 4}]}) == 12
+    assert moved({}) is None  # a probe cut off by its deadline says nothing: charge the reservation
+
+    class Spec:
+        max_bytes = 10
+        control = None
+        trigger_check = "https://t.example/"
+
+    assert reservation(Spec()) == 30  # the transfer and the check's two
