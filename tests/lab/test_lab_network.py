@@ -136,7 +136,9 @@ async def test_lab_polices_throttles_uploads_and_congests() -> None:
     # the policer: a burst at line speed (under a second for 1 MB), then 1 Mbit/s
     assert r["ru_burst"]["size"] > 700_000, r
     assert r["ru_after_burst"]["speed"] < 1.3 * 125_000, r
-    assert r["ru_after_burst"]["speed"] > 0.5 * 125_000, r
+    # TCP under a drop policer gets less than the policed rate, and less again on a loaded
+    # machine: 54 kB/s (0.43) was seen in a CI run beside three other labs
+    assert r["ru_after_burst"]["speed"] > 0.35 * 125_000, r
     assert r["de_twitter"]["speed"] > 0.6 * line, r
     # uploads from de to control at 1 Mbit/s; from ru at the line (curl counts what it
     # wrote, which runs ahead of the wire by the send buffer: the bounds allow for it)
