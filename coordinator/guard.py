@@ -136,7 +136,7 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
         budget: ByteBudget | None = None,
     ) -> None:
         self.access = access
-        self.reading: dict[str, asyncio.Semaphore] = {}  # credential -> its BODIES_PER_CALLER
+        self.reading: dict[str, _Turns] = {}  # credential -> its BODIES_PER_CALLER turns
         # Set once the coordinator has read its state back: until then an authenticated
         # call waits for it (at most ``wait_s``), so nothing is served from a half-read
         # state and a restart refuses no agent (coordinator/server.py ``_load_then_serve``).
@@ -190,10 +190,18 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
         return handler  # stream-unary: no such method in the Vantage services
 
 
+class _Turns:
+    """One credential's turns at reading a body, and how many calls use them."""
+
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(BODIES_PER_CALLER)
+        self.users = 0
+
+
 class _Body:
     """Reads the one request message of a unary call served as request-streaming."""
 
-    def __init__(self, handler: Any, method: str, budget: ByteBudget, reading: dict[str, asyncio.Semaphore]) -> None:
+    def __init__(self, handler: Any, method: str, budget: ByteBudget, reading: dict[str, _Turns]) -> None:
         self.handler = handler
         self.method = method
         self.budget = budget
@@ -203,17 +211,21 @@ class _Body:
     async def read(self, requests: Any, context: Any) -> Any:
         name = self.method.rsplit("/", 1)[-1]
         who = caller().credential + ":" + caller().name
-        turn = self.reading.setdefault(who, asyncio.Semaphore(BODIES_PER_CALLER))
+        turns = self.reading.setdefault(who, _Turns())
+        turns.users += 1  # reading or waiting: the entry is forgotten when none is left
         try:
-            await asyncio.wait_for(turn.acquire(), BODY_WAIT_S)
-        except TimeoutError:
-            await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                         f"{name}: this credential has {BODIES_PER_CALLER} request bodies arriving already; retry")  # fmt: skip
-        try:
-            return await self._read(name, requests, context)
+            try:
+                await asyncio.wait_for(turns.slots.acquire(), BODY_WAIT_S)
+            except TimeoutError:
+                await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                             f"{name}: this credential has {BODIES_PER_CALLER} request bodies arriving already; retry")  # fmt: skip
+            try:
+                return await self._read(name, requests, context)
+            finally:
+                turns.slots.release()
         finally:
-            turn.release()
-            if turn._value == BODIES_PER_CALLER and not turn._waiters:  # idle: forget it
+            turns.users -= 1
+            if not turns.users:
                 self.reading.pop(who, None)
 
     async def _read(self, name: str, requests: Any, context: Any) -> Any:
